@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine with Python 3.11+:
+#   make dev    start everything on embedded defaults (sandbox Airtable, embedded Postgres, Dagster UI)
+#   make test   run the whole test suite (installs what it needs, Chromium included)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install dev test lint browser bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+dev: install
+	$(BIN)/airtable-pg dev
+
+browser:
+	@scripts/ensure-chromium.sh
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install browser lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m benchmarks.full_sync
+
+clean:
+	rm -rf $(VENV) .airtable_pg

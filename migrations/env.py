@@ -1,0 +1,60 @@
+"""Alembic environment: the target schema is the sync spec's SQLAlchemy metadata.
+
+``airtable-pg db revision -m "…"`` autogenerates the ALTER/CREATE statements a spec change needs,
+and ``airtable-pg db upgrade`` applies them. Only the spec's schemas are compared, so other tables
+living in the same database are never touched.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import context
+
+from airtable_pg.postgres.database import database_url, sqlalchemy_url
+from airtable_pg.postgres.schema import STATE_SCHEMA, add_state_tables, build_metadata, schemas
+from airtable_pg.spec import load_spec
+
+VERSION_TABLE = "alembic_version_airtable_pg"
+
+config = context.config
+url = config.get_main_option("sqlalchemy.url") or database_url()
+
+if context.get_x_argument(as_dictionary=True).get("metadata") == "state":
+    # Only the airtable_sync state schema: how the base revision was generated.
+    target_metadata = sa.MetaData()
+    add_state_tables(target_metadata)
+    managed_schemas = {STATE_SCHEMA}
+else:
+    spec = load_spec(config.attributes.get("spec_path"))
+    target_metadata = build_metadata(spec)
+    managed_schemas = set(schemas(spec))
+
+
+def include_name(name, type_, parent_names):
+    if type_ == "schema":
+        return name in managed_schemas
+    return True
+
+
+def run_migrations() -> None:
+    engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            include_schemas=True,
+            include_name=include_name,
+            version_table=VERSION_TABLE,
+            compare_type=True,
+            compare_server_default=False,
+        )
+        with context.begin_transaction():
+            for schema in sorted(managed_schemas):
+                # Schemas are namespaces, not tables; Alembic's autogenerate does not emit them.
+                connection.execute(sa.text(f'create schema if not exists "{schema.replace(chr(34), chr(34) * 2)}"'))
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (--sql) mode is not supported: airtable_pg migrations run against a live database")
+run_migrations()
