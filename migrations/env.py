@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import context
+from alembic.operations import ops
 
 from airtable_pg.postgres.database import database_url, sqlalchemy_url
 from airtable_pg.postgres.schema import STATE_SCHEMA, add_state_tables, build_metadata, schemas
@@ -36,6 +37,19 @@ def include_name(name, type_, parent_names):
     return True
 
 
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def create_schemas_first(context_, revision, directives) -> None:
+    """Autogenerate does not emit CREATE SCHEMA; make each revision create the schemas its tables need."""
+    for script in directives:
+        for upgrade in script.upgrade_ops_list:
+            needed = sorted({op.schema for op in upgrade.ops if isinstance(op, ops.CreateTableOp) and op.schema})
+            for schema in reversed(needed):
+                upgrade.ops.insert(0, ops.ExecuteSQLOp(f"create schema if not exists {quote(schema)}"))
+
+
 def run_migrations() -> None:
     engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
     with engine.connect() as connection:
@@ -47,11 +61,9 @@ def run_migrations() -> None:
             version_table=VERSION_TABLE,
             compare_type=True,
             compare_server_default=False,
+            process_revision_directives=create_schemas_first,
         )
         with context.begin_transaction():
-            for schema in sorted(managed_schemas):
-                # Schemas are namespaces, not tables; Alembic's autogenerate does not emit them.
-                connection.execute(sa.text(f'create schema if not exists "{schema.replace(chr(34), chr(34) * 2)}"'))
             context.run_migrations()
 
 
