@@ -29,20 +29,37 @@ SPEC = {
                     "id": "tblPeople00000001",
                     "mirror": HOSTILE_TABLE,
                     "fields": {
-                        "fldName0000000001": {"name": "Name", "type": "singleLineText", "column": 'na"me; --',
-                                              "pg_type": "text"},
-                        "fldScore000000001": {"name": "Score", "type": "number", "column": LONG_COLUMN,
-                                              "pg_type": "numeric"},
-                        "fldTeam0000000001": {"name": "Team", "type": "multipleRecordLinks", "column": "team",
-                                              "pg_type": "text[]", "linked_table": "tblTeams000000001"},
+                        "fldName0000000001": {
+                            "name": "Name",
+                            "type": "singleLineText",
+                            "column": 'na"me; --',
+                            "pg_type": "text",
+                        },
+                        "fldScore000000001": {
+                            "name": "Score",
+                            "type": "number",
+                            "column": LONG_COLUMN,
+                            "pg_type": "numeric",
+                        },
+                        "fldTeam0000000001": {
+                            "name": "Team",
+                            "type": "multipleRecordLinks",
+                            "column": "team",
+                            "pg_type": "text[]",
+                            "linked_table": "tblTeams000000001",
+                        },
                         "fldMeta0000000001": {"name": "Meta", "type": "barcode", "column": "meta", "pg_type": "jsonb"},
                     },
                 },
                 "teams": {
                     "id": "tblTeams000000001",
                     "fields": {
-                        "fldTName000000001": {"name": "Name", "type": "singleLineText", "column": "name",
-                                              "pg_type": "text"},
+                        "fldTName000000001": {
+                            "name": "Name",
+                            "type": "singleLineText",
+                            "column": "name",
+                            "pg_type": "text",
+                        },
                     },
                 },
             },
@@ -71,8 +88,12 @@ def row(record_id: str, name: str, score: float | None = None, team: list[str] |
         airtable_id=record_id,
         created_time=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
         fields=cells,
-        columns={'na"me; --': name, LONG_COLUMN: None if score is None else Decimal(str(score)), "team": team,
-                 "meta": {"text": "0123", "type": None}},
+        columns={
+            'na"me; --': name,
+            LONG_COLUMN: None if score is None else Decimal(str(score)),
+            "team": team,
+            "meta": {"text": "0123", "type": None},
+        },
         links={"fldTeam0000000001": team or []},
     )
 
@@ -90,9 +111,14 @@ def test_hostile_names_are_identifiers_and_upserts_never_duplicate(hostile):
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
     changed = writer.apply([row("rec00000000000002", "Bobby")])
     assert (changed.inserted, changed.updated) == (0, 1)
-    rows = fetch(url, sql.SQL('select airtable_id, {}, {} from {} order by 1').format(
-        sql.Identifier('na"me; --'), sql.Identifier(LONG_COLUMN), sql.Identifier('we"ird; schema', HOSTILE_TABLE)
-    ).as_string(None))
+    rows = fetch(
+        url,
+        sql.SQL("select airtable_id, {}, {} from {} order by 1")
+        .format(
+            sql.Identifier('na"me; --'), sql.Identifier(LONG_COLUMN), sql.Identifier('we"ird; schema', HOSTILE_TABLE)
+        )
+        .as_string(None),
+    )
     assert rows == [("rec00000000000001", "Ann", Decimal("1.5")), ("rec00000000000002", "Bobby", None)]
     # the table named like an injection exists as a table, and `students` was never touched
     assert fetch(url, "select count(*) from pg_tables where tablename = %s", HOSTILE_TABLE) == [(1,)]
@@ -103,8 +129,13 @@ def test_join_table_follows_links(hostile):
     writer.apply([row("rec00000000000003", "Cat", team=["recTeamA000000001", "recTeamB000000001"])])
     writer.apply([row("rec00000000000003", "Cat", team=["recTeamB000000001"])])
     join = writer.table.join_table(writer.table.fields["fldTeam0000000001"])
-    links = fetch(url, sql.SQL("select position, linked_airtable_id from {} where airtable_id = %s").format(
-        sql.Identifier('we"ird; schema', join)).as_string(None), "rec00000000000003")
+    links = fetch(
+        url,
+        sql.SQL("select position, linked_airtable_id from {} where airtable_id = %s")
+        .format(sql.Identifier('we"ird; schema', join))
+        .as_string(None),
+        "rec00000000000003",
+    )
     assert links == [(0, "recTeamB000000001")]
 
 
@@ -114,13 +145,20 @@ def test_completed_scan_tombstones_unseen_and_restores_returning(hostile):
     scan, started = writer.start_scan("full")
     writer.apply([row("rec0000000000000a", "Keep")], scan_id=scan)
     assert writer.finish_scan(scan, tombstone_before=started) >= 1
-    deleted = dict(fetch(url, sql.SQL("select airtable_id, deleted_at is not null from {}").format(
-        sql.Identifier('we"ird; schema', HOSTILE_TABLE)).as_string(None)))
+    deleted = dict(
+        fetch(
+            url,
+            sql.SQL("select airtable_id, deleted_at is not null from {}")
+            .format(sql.Identifier('we"ird; schema', HOSTILE_TABLE))
+            .as_string(None),
+        )
+    )
     assert deleted["rec0000000000000a"] is False and deleted["rec0000000000000b"] is True
     back = writer.apply([row("rec0000000000000b", "Gone")])
     assert back.restored == 1
-    kinds = fetch(url, "select kind from airtable_sync.change_event where airtable_id = %s order by id",
-                  "rec0000000000000b")
+    kinds = fetch(
+        url, "select kind from airtable_sync.change_event where airtable_id = %s order by id", "rec0000000000000b"
+    )
     assert [k for (k,) in kinds] == ["created", "deleted", "restored"]
 
 
@@ -130,8 +168,13 @@ def test_interrupted_scan_tombstones_nothing(hostile):
     scan, _ = writer.start_scan("full")
     writer.apply([row("rec0000000000000a", "Keep")], scan_id=scan)
     writer.fail_scan(scan, "boom")
-    assert fetch(url, sql.SQL("select deleted_at from {} where airtable_id = %s").format(
-        sql.Identifier('we"ird; schema', HOSTILE_TABLE)).as_string(None), "rec0000000000000c") == [(None,)]
+    assert fetch(
+        url,
+        sql.SQL("select deleted_at from {} where airtable_id = %s")
+        .format(sql.Identifier('we"ird; schema', HOSTILE_TABLE))
+        .as_string(None),
+        "rec0000000000000c",
+    ) == [(None,)]
     assert fetch(url, "select count(*) from airtable_sync.scan_seen where scan_id = %s", scan) == [(0,)]
 
 
@@ -140,8 +183,13 @@ def test_rows_written_after_scan_start_are_not_tombstoned(hostile):
     scan, started = writer.start_scan("full")
     writer.apply([row("rec0000000000000d", "Polled meanwhile")], source="poll")  # not part of the scan
     writer.finish_scan(scan, tombstone_before=started)
-    assert fetch(url, sql.SQL("select deleted_at from {} where airtable_id = %s").format(
-        sql.Identifier('we"ird; schema', HOSTILE_TABLE)).as_string(None), "rec0000000000000d") == [(None,)]
+    assert fetch(
+        url,
+        sql.SQL("select deleted_at from {} where airtable_id = %s")
+        .format(sql.Identifier('we"ird; schema', HOSTILE_TABLE))
+        .as_string(None),
+        "rec0000000000000d",
+    ) == [(None,)]
 
 
 def test_watermark_never_moves_backwards(hostile):

@@ -35,19 +35,37 @@ def test_shipped_demo_spec_matches_the_sandbox_demo_base():
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda r: r["bases"]["coaching"]["tables"]["users"].update(authority="both"), "table coaching.users: authority"),
+        (
+            lambda r: r["bases"]["coaching"]["tables"]["users"].update(authority="both"),
+            "table coaching.users: authority",
+        ),
         (lambda r: r["bases"]["coaching"]["tables"]["users"].update(lane="turbo"), "table coaching.users: lane"),
         (lambda r: r["bases"]["coaching"]["tables"]["users"].update(id="users"), "table id 'users'"),
-        (lambda r: r["bases"]["coaching"]["tables"]["users"]["fields"]["fldUsrEmail000000"].update(pg_type="varchar"),
-         "table coaching.users, field fldUsrEmail000000: pg_type 'varchar'"),
-        (lambda r: r["bases"]["coaching"]["tables"]["users"]["fields"]["fldUsrEmail000000"].update(column="deleted_at"),
-         "field fldUsrEmail000000: column 'deleted_at' is reserved"),
-        (lambda r: r["bases"]["coaching"]["tables"]["users"]["fields"]["fldUsrEmail000000"].update(column="x" * 64),
-         "not a valid Postgres identifier"),
-        (lambda r: r["bases"]["coaching"]["tables"]["users"]["fields"]["fldUsrEmail000000"].pop("column"),
-         "field fldUsrEmail000000: missing 'column'"),
+        (
+            lambda r: r["bases"]["coaching"]["tables"]["users"]["fields"]["fldUsrEmail000000"].update(
+                pg_type="varchar"
+            ),
+            "table coaching.users, field fldUsrEmail000000: pg_type 'varchar'",
+        ),
+        (
+            lambda r: r["bases"]["coaching"]["tables"]["users"]["fields"]["fldUsrEmail000000"].update(
+                column="deleted_at"
+            ),
+            "field fldUsrEmail000000: column 'deleted_at' is reserved",
+        ),
+        (
+            lambda r: r["bases"]["coaching"]["tables"]["users"]["fields"]["fldUsrEmail000000"].update(column="x" * 64),
+            "not a valid Postgres identifier",
+        ),
+        (
+            lambda r: r["bases"]["coaching"]["tables"]["users"]["fields"]["fldUsrEmail000000"].pop("column"),
+            "field fldUsrEmail000000: missing 'column'",
+        ),
         (lambda r: r["bases"]["coaching"]["tables"]["users"].update(poll_interval_seconds=0), "poll_interval_seconds"),
-        (lambda r: r["bases"]["coaching"]["tables"]["methods"].update(mirror="users"), "mirror table 'users' is also used by"),
+        (
+            lambda r: r["bases"]["coaching"]["tables"]["methods"].update(mirror="users"),
+            "mirror table 'users' is also used by",
+        ),
     ],
 )
 def test_invalid_specs_fail_at_load_naming_file_table_and_field(tmp_path: Path, mutate, message):
@@ -114,15 +132,23 @@ def test_pull_keeps_hand_made_choices_and_binds_columns_to_field_ids():
     # a person renames the mirror and a column, and moves users to the postgres-authoritative side
     edited_fields = dict(users.fields)
     edited_fields[email_id] = dataclasses.replace(users.fields[email_id], column="login_email")
-    edited = dataclasses.replace(first, tables={**first.tables, "users": dataclasses.replace(
-        users, mirror="app_users", authority="postgres", lane="fast", fields=edited_fields)})
+    edited = dataclasses.replace(
+        first,
+        tables={
+            **first.tables,
+            "users": dataclasses.replace(
+                users, mirror="app_users", authority="postgres", lane="fast", fields=edited_fields
+            ),
+        },
+    )
     # meanwhile in Airtable: the email field is renamed, a field is added, one changes type
     changed = copy.deepcopy(tables)
     raw_users = next(t for t in changed if t["id"] == users.id)
     raw_email = next(f for f in raw_users["fields"] if f["id"] == email_id)
     raw_email["name"] = "E-mail address (login)"
-    raw_users["fields"].append({"id": "fldUsrNewField001", "name": "Login Email", "type": "number",
-                                "options": {"precision": 0}})
+    raw_users["fields"].append(
+        {"id": "fldUsrNewField001", "name": "Login Email", "type": "number", "options": {"precision": 0}}
+    )
     text_field = next(f for f in raw_users["fields"] if f["type"] == "singleLineText" and f["id"] != email_id)
     text_field["type"] = "number"
     text_field["options"] = {"precision": 2}
@@ -130,8 +156,9 @@ def test_pull_keeps_hand_made_choices_and_binds_columns_to_field_ids():
     assert pulled.mirror == "app_users" and pulled.authority == "postgres" and pulled.lane == "fast"
     assert pulled.fields[email_id].column == "login_email"  # the rename in Airtable moved nothing
     assert pulled.fields[email_id].name == "E-mail address (login)"
-    assert pulled.fields["fldUsrNewField001"].column not in {f.column for fid, f in pulled.fields.items()
-                                                            if fid != "fldUsrNewField001"}
+    assert pulled.fields["fldUsrNewField001"].column not in {
+        f.column for fid, f in pulled.fields.items() if fid != "fldUsrNewField001"
+    }
     assert pulled.fields[text_field["id"]].pg_type == "numeric"  # Airtable changed the type: column type follows
 
 
@@ -141,7 +168,11 @@ def test_autogenerate_after_a_spec_change_yields_the_alter_table(tmp_path: Path,
     spec_path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     url = migrated_database(spec_path)  # chain + a (no-op) autogenerated revision for the unchanged spec
     raw["bases"]["coaching"]["tables"]["users"]["fields"]["fldUsrNickname001"] = {
-        "name": "Nickname", "type": "singleLineText", "column": "nickname", "pg_type": "text"}
+        "name": "Nickname",
+        "type": "singleLineText",
+        "column": "nickname",
+        "pg_type": "text",
+    }
     spec_path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     config = alembic_config(url, spec_path=str(spec_path), script_location=migrated_database.scripts[url])
     revision = command.revision(config, message="nickname", autogenerate=True)
