@@ -1,0 +1,182 @@
+"""Sandbox-only routes under ``/_sandbox/…``: statistics, runtime config, the clock, and "UI" edits.
+
+Same bearer token as the Airtable routes; never rate-limited, never delayed, never faulted.
+
+================================================================  =====================================================
+Route                                                             What it does
+================================================================  =====================================================
+``GET    /_sandbox/stats``                                        request counters per base and for the token:
+                                                                  ``requests``, ``served``, ``rate_limited`` (429s),
+                                                                  ``faults_5xx``, ``peak_per_second``; ``unauthorized``;
+                                                                  the current ``config``; ``records`` per base/table
+``POST   /_sandbox/stats/reset``                                  zero the counters (a lock-out in force stays)
+``POST   /_sandbox/config``                                       change any of ``rate_limit_per_second``,
+                                                                  ``token_rate_limit_per_second`` (``null`` disables),
+                                                                  ``penalty_seconds``, ``latency_ms``, ``jitter_ms``,
+                                                                  ``fault_5xx_ratio``; answers the whole config
+``POST   /_sandbox/clock/advance``  ``{"seconds": n}``              move the sandbox clock forward; answers ``{"now"}``
+``POST   /_sandbox/bases/{base}/tables/{table}/records``          create, as a person in the Airtable UI (source
+                                                                  ``client``): ``{"fields"}`` or ``{"records": [...]}``,
+                                                                  optional ``typecast``, ``returnFieldsByFieldId``
+``PATCH  /_sandbox/bases/{base}/tables/{table}/records``          update ``{"records": [{"id", "fields"}]}``
+``PATCH  /_sandbox/bases/{base}/tables/{table}/records/{rec}``    update one ``{"fields"}``
+``DELETE /_sandbox/bases/{base}/tables/{table}/records/{rec}``    delete one
+``DELETE /_sandbox/bases/{base}/tables/{table}/records``          delete ``?records[]=rec…&records[]=…``
+``POST   /_sandbox/bases/{base}/tables/{table}/fields``           add a field ``{"name","type","options"?,
+                                                                  "description"?}`` (schema drift); answers the field
+``PATCH  /_sandbox/bases/{base}/tables/{table}/fields/{fld}``     rename / re-describe ``{"name"?, "description"?}``
+================================================================  =====================================================
+
+Unlike the public API, UI edits have no 10-records-per-request cap (a person can paste many rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from airtable_pg.sandbox.clock import Clock, iso_millis
+from airtable_pg.sandbox.http import INVALID_REQUEST, ApiError, Request, Response, Route, unprocessable
+from airtable_pg.sandbox.limits import Limits
+from airtable_pg.sandbox.records_api import RecordFormatter
+from airtable_pg.sandbox.store import UI_ACTOR, Store
+
+PREFIX = "_sandbox"
+RECORDS = f"{PREFIX}/bases/:base_id/tables/:table/records"
+FIELDS = f"{PREFIX}/bases/:base_id/tables/:table/fields"
+
+
+class AdminApi:
+    def __init__(self, store: Store, limits: Limits, clock: Clock) -> None:
+        self._store = store
+        self._limits = limits
+        self._clock = clock
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("GET", f"{PREFIX}/stats", self._stats),
+            Route("POST", f"{PREFIX}/stats/reset", self._reset_stats),
+            Route("POST", f"{PREFIX}/config", self._configure),
+            Route("POST", f"{PREFIX}/clock/advance", self._advance_clock),
+            Route("POST", RECORDS, self._create),
+            Route("PATCH", RECORDS, self._update_many),
+            Route("PATCH", f"{RECORDS}/:record_id", self._update_one),
+            Route("DELETE", RECORDS, self._delete_many),
+            Route("DELETE", f"{RECORDS}/:record_id", self._delete_one),
+            Route("POST", FIELDS, self._add_field),
+            Route("PATCH", f"{FIELDS}/:field_id", self._update_field),
+        ]
+
+    # -- counters, config, clock -----------------------------------------------------------------------
+
+    def _stats(self, request: Request, params: dict[str, str]) -> Response:
+        stats = self._limits.stats()
+        stats["records"] = {
+            base_id: {t["id"]: self._store.count_records(base_id, t["id"]) for t in self._store.base_tables(base_id)}
+            for base_id in self._store.base_ids()
+        }
+        return Response(200, stats)
+
+    def _reset_stats(self, request: Request, params: dict[str, str]) -> Response:
+        self._limits.reset_stats()
+        return Response(200, {"reset": True})
+
+    def _configure(self, request: Request, params: dict[str, str]) -> Response:
+        body = _object(request)
+        return Response(200, asdict(self._limits.configure(body)))
+
+    def _advance_clock(self, request: Request, params: dict[str, str]) -> Response:
+        seconds = _object(request).get("seconds")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+            raise unprocessable("INVALID_REQUEST_UNKNOWN", '"seconds" must be a non-negative number')
+        self._clock.advance(float(seconds))
+        return Response(200, {"now": iso_millis(self._clock.now())})
+
+    # -- record edits as a person in the UI ------------------------------------------------------------
+
+    def _create(self, request: Request, params: dict[str, str]) -> Response:
+        body = _object(request)
+        typecast = body.get("typecast") is True
+        if isinstance(body.get("records"), list):
+            fields = [_fields(item) for item in body["records"]]
+            created = self._store.create(params["base_id"], params["table"], fields, typecast=typecast, actor=UI_ACTOR)
+            return Response(200, {"records": self._shape(params, body, created)})
+        created = self._store.create(
+            params["base_id"], params["table"], [_fields(body)], typecast=typecast, actor=UI_ACTOR
+        )
+        return Response(200, self._shape(params, body, created)[0])
+
+    def _update_many(self, request: Request, params: dict[str, str]) -> Response:
+        body = _object(request)
+        records = body.get("records")
+        if not isinstance(records, list) or not all(isinstance(r, dict) and "id" in r for r in records):
+            raise unprocessable("INVALID_RECORDS", 'Provide "records": [{"id", "fields"}, …]')
+        updates = [{"id": r["id"], "fields": _fields(r)} for r in records]
+        updated = self._store.update(
+            params["base_id"], params["table"], updates, typecast=body.get("typecast") is True, actor=UI_ACTOR
+        )
+        return Response(200, {"records": self._shape(params, body, updated)})
+
+    def _update_one(self, request: Request, params: dict[str, str]) -> Response:
+        body = _object(request)
+        updates = [{"id": params["record_id"], "fields": _fields(body)}]
+        updated = self._store.update(
+            params["base_id"],
+            params["table"],
+            updates,
+            typecast=body.get("typecast") is True,
+            actor=UI_ACTOR,
+            missing_status=403,
+        )
+        return Response(200, self._shape(params, body, updated)[0])
+
+    def _delete_many(self, request: Request, params: dict[str, str]) -> Response:
+        record_ids = request.query.get("records[]", request.query.get("records", []))
+        if not record_ids:
+            raise unprocessable("INVALID_RECORDS", "Provide records[]=rec… query parameters")
+        deleted = self._store.delete(params["base_id"], params["table"], record_ids, actor=UI_ACTOR)
+        return Response(200, {"records": [{"deleted": True, "id": record_id} for record_id in deleted]})
+
+    def _delete_one(self, request: Request, params: dict[str, str]) -> Response:
+        self._store.delete(
+            params["base_id"], params["table"], [params["record_id"]], actor=UI_ACTOR, missing_status=403
+        )
+        return Response(200, {"deleted": True, "id": params["record_id"]})
+
+    def _shape(self, params: dict[str, str], body: dict[str, Any], records: list[dict[str, Any]]) -> list[dict]:
+        table = self._store.table_schema(params["base_id"], params["table"])
+        formatter = RecordFormatter(
+            self._store, params["base_id"], table, by_field_id=body.get("returnFieldsByFieldId") is True
+        )
+        return [formatter.record(record) for record in records]
+
+    # -- schema drift ----------------------------------------------------------------------------------
+
+    def _add_field(self, request: Request, params: dict[str, str]) -> Response:
+        body = _object(request)
+        allowed = {"name", "type", "options", "description", "_sandbox"}  # _sandbox: e.g. a rollup's function
+        if set(body) - allowed:
+            raise unprocessable("INVALID_REQUEST_UNKNOWN", f"A field accepts only {sorted(allowed)}")
+        return Response(200, self._store.add_field(params["base_id"], params["table"], body))
+
+    def _update_field(self, request: Request, params: dict[str, str]) -> Response:
+        body = _object(request)
+        if not body or set(body) - {"name", "description"}:
+            raise unprocessable("INVALID_REQUEST_UNKNOWN", 'Provide "name" and/or "description"')
+        if "name" in body and (not isinstance(body["name"], str) or not body["name"].strip()):
+            raise unprocessable("INVALID_REQUEST_UNKNOWN", '"name" must be a non-empty string')
+        field = self._store.update_field(params["base_id"], params["table"], params["field_id"], body)
+        return Response(200, field)
+
+
+def _object(request: Request) -> dict[str, Any]:
+    body = request.json()
+    if not isinstance(body, dict):
+        raise INVALID_REQUEST
+    return body
+
+
+def _fields(item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict) or not isinstance(item.get("fields"), dict):
+        raise ApiError(422, "INVALID_REQUEST_MISSING_FIELDS", 'Could not find field "fields" in the request body')
+    return item["fields"]
