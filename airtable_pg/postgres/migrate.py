@@ -45,6 +45,7 @@ def run(argv: list[str]) -> int:
     rev.add_argument("-m", "--message", required=True)
     sub.add_parser("check", help="fail if the spec has changes no migration covers")
     sub.add_parser("current", help="show the database's revision")
+    sub.add_parser("roles", help="create the migrator and runtime roles and their privileges (run as an admin)")
     sub.add_parser("url", help="print the database URL (password masked unless --show-password)").add_argument(
         "--show-password", action="store_true"
     )
@@ -60,6 +61,13 @@ def run(argv: list[str]) -> int:
         command.revision(config, message=args.message, autogenerate=True)
     elif args.action == "check":
         command.check(config)
+    elif args.action == "roles":
+        from airtable_pg.postgres.roles import setup_roles
+        from airtable_pg.postgres.schema import schemas
+        from airtable_pg.spec import load_spec
+
+        roles = setup_roles(url, schemas(load_spec()))
+        print(f"roles ready: {roles.migrator} (migrations) and {roles.runtime} (runtime: rows only)")
     elif args.action == "current":
         command.current(config, verbose=True)
     elif args.action == "url":
