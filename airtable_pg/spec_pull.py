@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import requests
 from pyairtable import Api
 
 from airtable_pg.airtable.types import pg_type_for, result_type_of
@@ -38,7 +39,9 @@ def fetch_tables(api: Api, base_id: str) -> list[dict[str, Any]]:
 
 def merge_base(existing: BaseSpec | None, base_key: str, base_id: str, tables: list[dict[str, Any]]) -> BaseSpec:
     previous = {t.id: t for t in existing.tables.values()} if existing else {}
-    taken_keys = {t.key for t in previous.values() if t.id in {raw["id"] for raw in tables}}
+    kept = [t for t in previous.values() if t.id in {raw["id"] for raw in tables}]
+    # A new table's key is also its mirror name, so it must avoid the mirror names people chose too.
+    taken_keys = {t.key for t in kept} | {t.mirror for t in kept}
     lineage = _default_lineage(tables)
     merged: dict[str, TableSpec] = {}
     for raw in tables:
@@ -74,8 +77,10 @@ def _merge_field(old: FieldSpec | None, raw: dict[str, Any], taken: set[str], li
     options = raw.get("options") or {}
     is_link = raw["type"] == "multipleRecordLinks"
     mapped = pg_type_for(raw["type"], options)
-    # A person may have picked another column type; keep it unless Airtable changed the field's type.
-    keep_type = old is not None and old.type == raw["type"]
+    result_type = result_type_of(raw["type"], options)
+    # A person may have picked another column type; keep it unless Airtable changed what the field holds
+    # (its type, or for computed fields the type of their result).
+    keep_type = old is not None and old.type == raw["type"] and old.result_type == result_type
     return FieldSpec(
         id=raw["id"],
         name=raw["name"],
@@ -84,7 +89,7 @@ def _merge_field(old: FieldSpec | None, raw: dict[str, Any], taken: set[str], li
         pg_type=old.pg_type if keep_type else mapped,
         linked_table=options.get("linkedTableId") if is_link else None,
         lineage=(old.lineage if old and old.is_link else lineage.get(raw["id"], False)) if is_link else True,
-        result_type=result_type_of(raw["type"], options),
+        result_type=result_type,
     )
 
 
@@ -126,6 +131,21 @@ def pull(spec_path: Path, api: Api, base_id: str, base_key: str | None) -> SyncS
     return parse_spec(spec_to_dict(spec), str(spec_path))
 
 
+DEFAULT_HEADER = "# The airtable_pg sync spec. `airtable-pg spec pull` refreshes what Airtable owns; edit the rest.\n"
+
+
+def leading_comments(path: Path) -> str:
+    """The comment block at the top of an existing spec, so a pull does not erase a person's notes there."""
+    if not path.exists():
+        return DEFAULT_HEADER
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+        if not line.startswith("#"):
+            break
+        lines.append(line)
+    return "".join(lines)
+
+
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="airtable-pg spec", description="The sync spec.")
     sub = parser.add_subparsers(dest="action", required=True)
@@ -155,11 +175,11 @@ def run(argv: list[str]) -> int:
     except SpecError as exc:
         print(f"spec error: {exc}", file=sys.stderr)
         return 2
-    Path(args.spec).write_text(
-        "# The airtable_pg sync spec. `airtable-pg spec pull` refreshes what Airtable owns; edit the rest.\n"
-        + dump_spec(spec),
-        encoding="utf-8",
-    )
+    except requests.RequestException as exc:
+        print(f"could not read the schema of base {args.base}: {exc}", file=sys.stderr)
+        return 2
+    path = Path(args.spec)
+    path.write_text(leading_comments(path) + dump_spec(spec), encoding="utf-8")
     tables = sum(len(b.tables) for b in spec.bases.values())
     print(f"wrote {args.spec}: {tables} tables")
     return 0

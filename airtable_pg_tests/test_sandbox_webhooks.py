@@ -24,10 +24,8 @@ from pyairtable.models.webhook import WebhookNotification, WebhookPayload
 from airtable_pg.sandbox import demo
 from airtable_pg.sandbox.clock import Clock
 from airtable_pg.sandbox.events import CreatedRecord, TableChanges, Transaction
-from airtable_pg.sandbox.http import Request
 from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.sandbox.store import UI_ACTOR
-from airtable_pg.sandbox.webhooks import WebhookService
 
 # Top-level keys of Airtable's samples (pyairtable's tests/sample_data: Webhook.json, WebhookPayload.json without
 # its optional destroyedTableIds, WebhookNotification.json).
@@ -621,31 +619,21 @@ def test_failed_pings_back_off_then_notifications_are_disabled(
     receiver.wait_for(15)
 
 
-def test_a_slow_receiver_counts_as_a_failed_delivery(api: Api, sandbox: Sandbox, receiver: Receiver) -> None:
-    # The server wires the 25 s default; a second service on the same store shows the timeout at test speed.
-    service = WebhookService(sandbox.store, sandbox.clock, notification_timeout_seconds=0.2, max_notification_retries=0)
-    sandbox.store.add_listener(service.on_transaction)
-    routes = {(route.method, route.pattern): route.handler for route in service.routes()}
-    path = f"/v0/bases/{BASE_ID}/webhooks"
-
-    def call(method: str, body: dict[str, Any] | None = None) -> Any:
-        request = Request(method, path, {}, {}, json.dumps(body).encode() if body else b"")
-        return routes[(method, "v0/bases/:base_id/webhooks")](request, {"base_id": BASE_ID}).body
-
-    try:
-        receiver.delay = 0.5
-        call("POST", {"notificationUrl": receiver.url, "specification": _spec()})
-        api.table(BASE_ID, TASKS).create({"Name": "slow"})
-        receiver.wait_for(1)
-        deadline = time.monotonic() + 5
-        while (hook := call("GET")["webhooks"][0])["areNotificationsEnabled"]:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        result = hook["lastNotificationResult"]
-        assert result["success"] is False and result["willBeRetried"] is False
-        assert "timed out" in result["error"]["message"]
-    finally:
-        service.stop()
+def test_a_slow_receiver_counts_as_a_failed_delivery(start_sandbox: Callable[..., Sandbox], receiver: Receiver) -> None:
+    sandbox = start_sandbox(notification_timeout_seconds=0.2, max_notification_retries=0)
+    api = Api(TOKEN, endpoint_url=sandbox.url)
+    receiver.delay = 0.5
+    created = api.base(BASE_ID).add_webhook(receiver.url, _spec())
+    api.table(BASE_ID, TASKS).create({"Name": "slow"})
+    receiver.wait_for(1)
+    deadline = time.monotonic() + 5
+    while (hook := api.base(BASE_ID).webhook(created.id)).are_notifications_enabled:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    result = hook.last_notification_result
+    assert result.success is False and result.will_be_retried is False and result.retry_number == 0
+    assert "timed out" in result.error.message
+    assert len(receiver.pings) == 1  # no retries were allowed
 
 
 def test_dropped_pings_leave_payloads_to_catch_up_on(start_sandbox: Callable[..., Sandbox], receiver: Receiver) -> None:
@@ -656,6 +644,47 @@ def test_dropped_pings_leave_payloads_to_catch_up_on(start_sandbox: Callable[...
     time.sleep(0.3)
     assert receiver.pings == []
     assert len(_payloads(api, created.id)) == 1
+
+
+def test_the_drop_ratio_changes_at_runtime_through_the_admin_api(
+    start_sandbox: Callable[..., Sandbox], receiver: Receiver
+) -> None:
+    sandbox = start_sandbox(drop_notification_ratio=1.0)
+    api = Api(TOKEN, endpoint_url=sandbox.url)
+    created = api.base(BASE_ID).add_webhook(receiver.url, _spec())
+    tasks = api.table(BASE_ID, TASKS)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    def configure(changes: dict[str, Any]) -> requests.Response:
+        return requests.post(f"{sandbox.url}/_sandbox/config", json=changes, headers=headers, timeout=10)
+
+    tasks.create({"Name": "dropped"})
+    time.sleep(0.3)
+    assert receiver.pings == []
+
+    # A bad ratio refuses the whole request: the valid latency change next to it is not applied either.
+    refused = configure({"drop_notification_ratio": 1.5, "latency_ms": 5})
+    assert refused.status_code == 422 and "drop_notification_ratio" in refused.json()["error"]["message"]
+    assert configure({"drop_notification_ratio": True}).status_code == 422
+    assert sandbox.limits.config.latency_ms == 0 and sandbox.webhooks.drop_notification_ratio == 1.0
+
+    answered = configure({"drop_notification_ratio": 0})
+    assert answered.status_code == 200
+    assert answered.json()["drop_notification_ratio"] == 0.0 and answered.json()["latency_ms"] == 0
+    stats = requests.get(f"{sandbox.url}/_sandbox/stats", headers=headers, timeout=10).json()
+    assert stats["config"]["drop_notification_ratio"] == 0.0
+    assert sandbox.stats()["config"]["drop_notification_ratio"] == 0.0
+    tasks.create({"Name": "heard"})
+    receiver.wait_for(1)
+
+    assert configure({"drop_notification_ratio": 1, "latency_ms": 0}).json()["drop_notification_ratio"] == 1.0
+    tasks.create({"Name": "dropped again"})
+    time.sleep(0.3)
+    assert len(receiver.pings) == 1
+    assert len(_payloads(api, created.id)) == 3  # dropping a ping never drops a payload
+
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        sandbox.webhooks.set_drop_notification_ratio(-0.1)
 
 
 # ------------------------------------------------------------------------------------------------ demo base

@@ -182,3 +182,55 @@ def test_autogenerate_after_a_spec_change_yields_the_alter_table(tmp_path: Path,
     assert "drop_table" not in text
     command.upgrade(config, "head")
     command.check(config)  # nothing left to migrate
+
+
+def test_pull_follows_a_computed_fields_new_result_type():
+    tables = demo_schema()
+    first = merge_base(None, "coaching", DEMO_BASE_ID, tables)
+    changed = copy.deepcopy(tables)
+    formula = next(
+        f
+        for t in changed
+        for f in t["fields"]
+        if f["type"] == "formula"
+        and (f["options"].get("result") or {}).get("type") in {"number", "currency", "percent"}
+    )
+    formula["options"]["result"] = {"type": "singleLineText"}
+    pulled = merge_base(first, "coaching", DEMO_BASE_ID, changed)
+    spec_field = next(f for t in pulled.tables.values() for fid, f in t.fields.items() if fid == formula["id"])
+    assert (spec_field.result_type, spec_field.pg_type) == ("singleLineText", "text")
+
+
+def test_a_new_table_never_takes_a_mirror_name_a_person_chose():
+    tables = demo_schema()
+    first = merge_base(None, "coaching", DEMO_BASE_ID, tables)
+    renamed = dataclasses.replace(
+        first, tables={**first.tables, "users": dataclasses.replace(first.tables["users"], mirror="coaches")}
+    )
+    grown = [
+        *copy.deepcopy(tables),
+        {
+            "id": "tblCoaches0000001",
+            "name": "coaches",
+            "primaryFieldId": "fldCoachName00001",
+            "fields": [{"id": "fldCoachName00001", "name": "Name", "type": "singleLineText"}],
+            "views": [],
+        },
+    ]
+    pulled = merge_base(renamed, "coaching", DEMO_BASE_ID, grown)
+    from airtable_pg.spec import SyncSpec, spec_to_dict
+
+    spec = parse_spec(spec_to_dict(SyncSpec(path="x", bases={"coaching": pulled})), "x")  # valid: no clash
+    new = next(t for t in spec.bases["coaching"].tables.values() if t.id == "tblCoaches0000001")
+    assert new.mirror != "coaches"
+
+
+def test_pull_from_an_unreachable_endpoint_is_one_clear_line(tmp_path: Path, monkeypatch, capsys):
+    from airtable_pg.spec_pull import run
+
+    monkeypatch.setenv("AIRTABLE_API_KEY", "patWhatever.secret")
+    monkeypatch.setenv("AIRTABLE_API_URL", "http://127.0.0.1:9")  # discard port: nothing listens
+    assert run(["pull", "--base", DEMO_BASE_ID, "--spec", str(tmp_path / "s.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "could not read the schema of base appCoachingDemo01" in err
+    assert "patWhatever.secret" not in err

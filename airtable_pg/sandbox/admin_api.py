@@ -8,12 +8,14 @@ Route                                                             What it does
 ``GET    /_sandbox/stats``                                        request counters per base and for the token:
                                                                   ``requests``, ``served``, ``rate_limited`` (429s),
                                                                   ``faults_5xx``, ``peak_per_second``; ``unauthorized``;
-                                                                  the current ``config``; ``records`` per base/table
+                                                                  the current ``config`` (as ``/_sandbox/config``
+                                                                  answers it); ``records`` per base/table
 ``POST   /_sandbox/stats/reset``                                  zero the counters (a lock-out in force stays)
 ``POST   /_sandbox/config``                                       change any of ``rate_limit_per_second``,
                                                                   ``token_rate_limit_per_second`` (``null`` disables),
                                                                   ``penalty_seconds``, ``latency_ms``, ``jitter_ms``,
-                                                                  ``fault_5xx_ratio``; answers the whole config
+                                                                  ``fault_5xx_ratio``, ``drop_notification_ratio``;
+                                                                  all or nothing; answers the whole config
 ``POST   /_sandbox/clock/advance``  ``{"seconds": n}``              move the sandbox clock forward; answers ``{"now"}``
 ``POST   /_sandbox/bases/{base}/tables/{table}/records``          create, as a person in the Airtable UI (source
                                                                   ``client``): ``{"fields"}`` or ``{"records": [...]}``,
@@ -40,17 +42,21 @@ from airtable_pg.sandbox.http import INVALID_REQUEST, ApiError, Request, Respons
 from airtable_pg.sandbox.limits import Limits
 from airtable_pg.sandbox.records_api import RecordFormatter
 from airtable_pg.sandbox.store import UI_ACTOR, Store
+from airtable_pg.sandbox.webhooks import WebhookService
 
 PREFIX = "_sandbox"
 RECORDS = f"{PREFIX}/bases/:base_id/tables/:table/records"
 FIELDS = f"{PREFIX}/bases/:base_id/tables/:table/fields"
+# Lives in the webhooks service, not in the limits: POST /_sandbox/config routes it there.
+DROP_RATIO = "drop_notification_ratio"
 
 
 class AdminApi:
-    def __init__(self, store: Store, limits: Limits, clock: Clock) -> None:
+    def __init__(self, store: Store, limits: Limits, clock: Clock, webhooks: WebhookService) -> None:
         self._store = store
         self._limits = limits
         self._clock = clock
+        self._webhooks = webhooks
 
     def routes(self) -> list[Route]:
         return [
@@ -71,6 +77,7 @@ class AdminApi:
 
     def _stats(self, request: Request, params: dict[str, str]) -> Response:
         stats = self._limits.stats()
+        stats["config"][DROP_RATIO] = self._webhooks.drop_notification_ratio
         stats["records"] = {
             base_id: {t["id"]: self._store.count_records(base_id, t["id"]) for t in self._store.base_tables(base_id)}
             for base_id in self._store.base_ids()
@@ -82,8 +89,17 @@ class AdminApi:
         return Response(200, {"reset": True})
 
     def _configure(self, request: Request, params: dict[str, str]) -> Response:
-        body = _object(request)
-        return Response(200, asdict(self._limits.configure(body)))
+        changes = dict(_object(request))
+        has_drop_ratio = DROP_RATIO in changes
+        drop_ratio = changes.pop(DROP_RATIO, None)
+        # Both parts are validated before either is applied, so a refused request changes nothing.
+        if has_drop_ratio and not _is_ratio(drop_ratio):
+            raise unprocessable("INVALID_REQUEST_UNKNOWN", f"{DROP_RATIO} must be a number between 0 and 1")
+        config = asdict(self._limits.configure(changes))
+        if has_drop_ratio:
+            self._webhooks.set_drop_notification_ratio(drop_ratio)
+        config[DROP_RATIO] = self._webhooks.drop_notification_ratio
+        return Response(200, config)
 
     def _advance_clock(self, request: Request, params: dict[str, str]) -> Response:
         seconds = _object(request).get("seconds")
@@ -174,6 +190,10 @@ def _object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise INVALID_REQUEST
     return body
+
+
+def _is_ratio(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
 
 
 def _fields(item: Any) -> dict[str, Any]:

@@ -185,6 +185,8 @@ class Sandbox:
         fault_5xx_ratio: float = 0.0,
         drop_notification_ratio: float = 0.0,
         notification_retry_base_seconds: float = 10.0,
+        max_notification_retries: int = 13,
+        notification_timeout_seconds: float = 25.0,
         clock: Clock | None = None,
     ) -> None:
         self.token = token
@@ -204,10 +206,12 @@ class Sandbox:
             self.clock,
             notification_retry_base_seconds=notification_retry_base_seconds,
             drop_notification_ratio=drop_notification_ratio,
+            max_notification_retries=max_notification_retries,
+            notification_timeout_seconds=notification_timeout_seconds,
         )
         self.store.add_listener(self.webhooks.on_transaction)
         routes = [*MetaApi(self.store).routes(), *self.webhooks.routes(), *RecordsApi(self.store).routes()]
-        admin_routes = AdminApi(self.store, self.limits, self.clock).routes()
+        admin_routes = AdminApi(self.store, self.limits, self.clock, self.webhooks).routes()
         self._server = _Server((host, port), SandboxApp(self.limits, routes, admin_routes))
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -235,7 +239,10 @@ class Sandbox:
         return demo.DEMO_BASE_ID
 
     def stats(self) -> dict[str, Any]:
-        return self.limits.stats()
+        """Request counters and the current config (``/_sandbox/stats`` without the record counts)."""
+        stats = self.limits.stats()
+        stats["config"]["drop_notification_ratio"] = self.webhooks.drop_notification_ratio
+        return stats
 
     def start(self) -> Sandbox:
         if self._thread is None:

@@ -16,7 +16,9 @@ Design choices that matter:
   ``itr…/rec…`` offset and expires after 10 minutes of inactivity, like Airtable's.
 * **One lock per base.** The HTTP server is threaded; every read or write of a base holds its ``RLock``.
   Listeners run under that lock right after a change is applied, so transactions reach them in
-  ``base_transaction_number`` order; they must return fast (the webhooks service only enqueues).
+  ``base_transaction_number`` order; they must return fast. The webhooks service builds its payloads
+  in memory inside the listener call (so a client listing payloads right after its write sees them)
+  and only marks a ping as due: pings go out from the service's own delivery thread.
 
 Errors are raised as :class:`~airtable_pg.sandbox.http.ApiError` with Airtable's types and messages,
 because the store is where Airtable's validation rules live.

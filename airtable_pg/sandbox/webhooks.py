@@ -550,7 +550,7 @@ class WebhookService:
         self._store = store
         self._clock = clock
         self._retry_base = notification_retry_base_seconds
-        self._drop_ratio = drop_notification_ratio
+        self._drop_ratio = _checked_ratio(drop_notification_ratio)
         self._max_retries = max_notification_retries
         self._timeout = notification_timeout_seconds
         self._random = random.Random()
@@ -593,6 +593,21 @@ class WebhookService:
                     for body in payloads:
                         hook.add_payload(body, now)
                     self._request_ping(hook, now)
+
+    @property
+    def drop_notification_ratio(self) -> float:
+        """Share of notification pings silently dropped (0 = none, 1 = all)."""
+        with self._cond:
+            return self._drop_ratio
+
+    def set_drop_notification_ratio(self, ratio: float) -> None:
+        """Change the share of dropped pings at runtime; raises ``ValueError`` outside 0–1.
+
+        Applies to pings requested from now on: a ping already pending or in flight is still sent.
+        """
+        checked = _checked_ratio(ratio)
+        with self._cond:
+            self._drop_ratio = checked
 
     def stop(self) -> None:
         with self._cond:
@@ -854,6 +869,12 @@ class WebhookService:
 
     def _is_registered(self, hook: Hook) -> bool:
         return self._hooks.get(hook.base_id, {}).get(hook.id) is hook
+
+
+def _checked_ratio(ratio: float) -> float:
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
+        raise ValueError(f"drop_notification_ratio must be a number between 0 and 1, got {ratio!r}")
+    return float(ratio)
 
 
 def _positive_int(raw: str | None, name: str, *, default: int) -> int:
