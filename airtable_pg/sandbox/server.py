@@ -1,7 +1,7 @@
 """The sandbox's HTTP server: one threaded ``http.server`` that answers like ``api.airtable.com``.
 
-Every request is authenticated; Airtable routes (records, metadata, webhooks) then get the injected
-latency, the rate limits and the injected 5xx faults (``limits.py``) before their handler runs, while
+Every request is authenticated; Airtable routes (records, metadata, webhooks) are then counted against the
+rate limits and may get an injected 5xx fault, then wait the injected latency (``limits.py``), while
 the sandbox's own ``/_sandbox/…`` routes are served at once. Routing uses the raw path split into
 segments before percent-decoding (see ``http.py``), so a table named ``a/b`` stays one segment.
 HTTP/1.1 with keep-alive and ``Content-Length``, like the real API; pyairtable's ``requests`` session
@@ -66,8 +66,13 @@ class SandboxApp:
             self._limits.authenticate(request.headers)
             if segments[:1] == ["_sandbox"]:
                 return self._dispatch(self._admin_routes, request, segments)
-            self._limits.delay()
-            self._limits.admit(base_id_of(segments))
+            # Airtable counts a request against the limit when it arrives; the latency is the time it then
+            # takes to answer (429s and 5xx included). Counting after the delay would stamp arrivals with
+            # the jitter of a thread waking from a 300 ms sleep, and turn evenly paced clients into bursts.
+            try:
+                self._limits.admit(base_id_of(segments))
+            finally:
+                self._limits.delay()
             return self._dispatch(self._routes, request, segments)
         except ApiError as error:
             return Response(error.status, error.body())
