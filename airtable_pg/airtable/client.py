@@ -1,0 +1,225 @@
+"""pyairtable, with the shared rate limiter and our retry policy under every HTTP call it makes.
+
+pyairtable has no client-side throttling, and its own retry (0–1.6 s backoff on 429) is useless
+against Airtable's 30-second lock-out, so it is switched off (``retry_strategy=None``) and an
+``HTTPAdapter`` mounted on the ``Api``'s session does both jobs for every request, whatever
+pyairtable method issued it:
+
+* before sending: take a slot from the per-base :class:`~airtable_pg.airtable.rate_limit.RateLimiter`;
+* 429: block the base for every process for the penalty, then send again (bounded);
+* 502/503, connection failures and timeouts of requests safe to resend: exponential backoff with
+  jitter, then send again (bounded), then give up with the last error.
+
+A ``requests.Session`` is not guaranteed thread-safe: make one ``Api`` per worker thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from pyairtable import Api
+from requests.adapters import HTTPAdapter
+
+from airtable_pg.airtable.rate_limit import (
+    DEFAULT_PENALTY_SECONDS,
+    DEFAULT_REQUESTS_PER_SECOND,
+    Cancelled,
+    RateLimiter,
+)
+
+DEFAULT_API_URL = "https://api.airtable.com"
+ALWAYS_RETRIABLE = frozenset({502, 503})  # Airtable: "safe to retry"; the request was not processed
+RETRIABLE_IF_RESENDABLE = frozenset({504})  # the request may have been processed: only resend reads
+# Methods whose repetition cannot create a second record. Airtable's PATCH (update, upsert on key fields)
+# converges to the same state when repeated; POST creates, except the read-only POST …/listRecords.
+_RESENDABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class AirtableConfig:
+    """How to reach Airtable (or the sandbox). ``api_key`` never appears in a repr, log line or error."""
+
+    api_key: str = field(repr=False)
+    api_url: str = DEFAULT_API_URL
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    penalty_seconds: float = DEFAULT_PENALTY_SECONDS
+    timeout: tuple[float, float] = (10.0, 120.0)  # (connect, read) seconds
+    max_attempts: int = 6  # per request, against 5xx and network failures
+    backoff_seconds: float = 0.5  # first retry waits up to this; doubles each time
+    backoff_max_seconds: float = 30.0
+    max_throttled_retries: int = 20  # 429s in a row before giving up (each costs a full penalty)
+
+
+class RequestStats:
+    """Counters of one sync's HTTP traffic; shared by its worker threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.throttled_429 = 0
+        self.retried_5xx = 0  # retries after a 5xx or a network failure
+        self.first_server_time: datetime | None = None  # the ``Date`` of the first successful response
+
+    def count_request(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def count_throttled(self) -> None:
+        with self._lock:
+            self.throttled_429 += 1
+
+    def count_retry(self) -> None:
+        with self._lock:
+            self.retried_5xx += 1
+
+    def note_server_time(self, moment: datetime) -> None:
+        with self._lock:
+            if self.first_server_time is None:
+                self.first_server_time = moment
+
+
+def base_id_of_url(url: str) -> str | None:
+    """The base a request addresses (its rate-limit bucket); ``None`` for base-less calls such as whoami."""
+    segments = [s for s in urlsplit(url).path.split("/") if s]
+    if "v0" not in segments:
+        return None
+    rest = segments[segments.index("v0") + 1 :]
+    if rest[:2] == ["meta", "bases"] and len(rest) > 2:  # v0/meta/bases/{baseId}/tables
+        return rest[2]
+    if rest[:1] == ["bases"] and len(rest) > 1:  # v0/bases/{baseId}/webhooks…
+        return rest[1]
+    if rest and rest[0].startswith("app"):  # v0/{baseId}/{table}…
+        return rest[0]
+    return None
+
+
+def server_time(response: requests.Response) -> datetime | None:
+    """Airtable's clock at the response, from its ``Date`` header (second precision, rounded down)."""
+    header = response.headers.get("Date")
+    if not header:
+        return None
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def is_resendable(request: requests.PreparedRequest) -> bool:
+    """Whether sending ``request`` twice is harmless (a lost response must not duplicate a record)."""
+    method = (request.method or "GET").upper()
+    return method in _RESENDABLE_METHODS or urlsplit(request.url or "").path.endswith("/listRecords")
+
+
+class RateLimitedAdapter(HTTPAdapter):
+    """Every request through this adapter takes a rate-limit slot first and is retried per our policy."""
+
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        stats: RequestStats,
+        config: AirtableConfig,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        super().__init__()
+        self.limiter = limiter
+        self.stats = stats
+        self.config = config
+        self.cancel = cancel or threading.Event()
+        self._random = random.Random()
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        base_id = base_id_of_url(request.url or "")
+        resendable = is_resendable(request)
+        failures = 0
+        throttles = 0
+        while True:
+            if base_id is not None:
+                self.limiter.acquire(base_id, self.cancel)
+            elif self.cancel.is_set():
+                raise Cancelled("cancelled before sending")
+            self.stats.count_request()
+            try:
+                response = super().send(request, *args, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as error:
+                failures += 1
+                never_sent = isinstance(error, requests.ConnectTimeout)
+                if failures >= self.config.max_attempts or not (resendable or never_sent):
+                    raise
+                self._back_off(failures, None)
+                continue
+            status = response.status_code
+            if status == 429 and throttles < self.config.max_throttled_retries:
+                throttles += 1
+                self.stats.count_throttled()
+                _release(response)
+                self._wait_out_penalty(base_id)
+                continue
+            retriable = status in ALWAYS_RETRIABLE or (status in RETRIABLE_IF_RESENDABLE and resendable)
+            if retriable and failures + 1 < self.config.max_attempts:
+                failures += 1
+                retry_after = _retry_after_seconds(response)
+                _release(response)
+                self._back_off(failures, retry_after)
+                continue
+            if 200 <= status < 300:
+                moment = server_time(response)
+                if moment is not None:
+                    self.stats.note_server_time(moment)
+            return response
+
+    def _wait_out_penalty(self, base_id: str | None) -> None:
+        if base_id is not None:
+            self.limiter.throttled(base_id)  # the next acquire() waits for the block, in every process
+        elif self.cancel.wait(self.config.penalty_seconds):
+            raise Cancelled("cancelled while waiting out a 429")
+
+    def _back_off(self, failures: int, retry_after: float | None) -> None:
+        self.stats.count_retry()
+        ceiling = min(self.config.backoff_max_seconds, self.config.backoff_seconds * 2 ** (failures - 1))
+        delay = self._random.uniform(ceiling / 2, ceiling)  # jitter: retries of many workers must not align
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.config.backoff_max_seconds))
+        if self.cancel.wait(delay):
+            raise Cancelled("cancelled while backing off")
+
+
+def _release(response: requests.Response) -> None:
+    """Read the (small) error body so the keep-alive connection goes back to the pool instead of being reset."""
+    with contextlib.suppress(requests.RequestException):
+        _ = response.content
+    response.close()
+
+
+def _retry_after_seconds(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def make_api(
+    config: AirtableConfig,
+    limiter: RateLimiter,
+    stats: RequestStats,
+    *,
+    cancel: threading.Event | None = None,
+) -> Api:
+    """A pyairtable ``Api`` whose every HTTP call goes through ``limiter`` and is counted in ``stats``.
+
+    ``cancel``, once set, makes waiting and retrying requests raise :class:`Cancelled` instead.
+    """
+    api = Api(config.api_key, timeout=config.timeout, retry_strategy=None, endpoint_url=config.api_url)
+    adapter = RateLimitedAdapter(limiter, stats, config, cancel)
+    api.session.mount("https://", adapter)
+    api.session.mount("http://", adapter)
+    return api

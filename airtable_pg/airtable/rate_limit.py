@@ -1,0 +1,133 @@
+"""One request bucket per Airtable base, shared by every thread and every process on the same database.
+
+Airtable allows 5 requests per second per base and answers a burst with a 429 and a 30-second lock-out
+for *everyone* using that base. A limiter inside one process cannot prevent that when two syncs (a Dagster
+run and a CLI, or two run workers) hit the same base, so the bucket lives in Postgres
+(``airtable_sync.rate_limit``) and every request reserves its slot with one atomic statement:
+
+    slot      = greatest(next_slot, blocked_until, clock_timestamp())
+    next_slot = slot + spacing
+
+then sleeps until ``slot``. Slots are spaced ``1/rps + margin`` apart, so requests *start* at most five a
+second yet overlap freely while in flight (a new one every ~208 ms even when each takes 800 ms). The wait is
+computed by the database (``slot - clock_timestamp()``) so processes on machines with skewed clocks still
+agree. A 429 sets ``blocked_until`` for every process; a sleeper that wakes inside a block re-reserves.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+DEFAULT_REQUESTS_PER_SECOND = 5.0
+# Slots a little further apart than 1/rps absorb the jitter between a slot and the request's arrival at
+# Airtable (thread wake-up, connection reuse): six arrivals then span 1.04 s, never one second.
+DEFAULT_MARGIN_SECONDS = 0.008
+DEFAULT_PENALTY_SECONDS = 30.0
+
+_RESERVE = sa.text(
+    """
+    insert into airtable_sync.rate_limit as bucket (base_id, next_slot, requests)
+    values (:base_id, clock_timestamp() + make_interval(secs => :spacing), :counted)
+    on conflict (base_id) do update set
+        next_slot = greatest(bucket.next_slot, bucket.blocked_until, clock_timestamp())
+                    + make_interval(secs => :spacing),
+        requests = bucket.requests + :counted
+    returning extract(epoch from (bucket.next_slot - make_interval(secs => :spacing) - clock_timestamp()))
+    """
+)
+_BLOCKED_FOR = sa.text(
+    "select extract(epoch from (blocked_until - clock_timestamp())) from airtable_sync.rate_limit "
+    "where base_id = :base_id"
+)
+_BLOCK = sa.text(
+    """
+    insert into airtable_sync.rate_limit as bucket (base_id, next_slot, blocked_until, throttled)
+    values (:base_id, clock_timestamp(), clock_timestamp() + make_interval(secs => :penalty), 1)
+    on conflict (base_id) do update set
+        blocked_until = greatest(bucket.blocked_until, clock_timestamp() + make_interval(secs => :penalty)),
+        throttled = bucket.throttled + 1
+    """
+)
+_COUNTERS = sa.text(
+    "select requests, throttled, next_slot, blocked_until from airtable_sync.rate_limit where base_id = :base_id"
+)
+
+
+class Cancelled(Exception):
+    """A wait for a slot was interrupted because the work it served was cancelled."""
+
+
+@dataclass(frozen=True)
+class BucketState:
+    requests: int
+    throttled: int
+    next_slot: datetime | None
+    blocked_until: datetime | None
+
+
+class RateLimiter:
+    """Reserves request slots per base in ``airtable_sync.rate_limit``; thread-safe, process-shared."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
+        margin_seconds: float = DEFAULT_MARGIN_SECONDS,
+        penalty_seconds: float = DEFAULT_PENALTY_SECONDS,
+    ) -> None:
+        if requests_per_second <= 0:
+            raise ValueError("requests_per_second must be positive")
+        self.engine = engine
+        self.spacing = 1.0 / requests_per_second + max(margin_seconds, 0.0)
+        self.penalty_seconds = penalty_seconds
+
+    def acquire(self, base_id: str, cancel: threading.Event | None = None) -> float:
+        """Block until this caller may send one request to ``base_id``; returns the seconds waited."""
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled before sending")
+        waited = 0.0
+        counted = 1
+        while True:
+            wait = self._reserve(base_id, counted)
+            counted = 0  # a re-reservation after a block is the same request
+            if wait <= 0:
+                return waited
+            _sleep(wait, cancel)
+            waited += wait
+            # Woke up inside a 429 block set by someone else after we reserved: sending now would earn
+            # another 429 (and on Airtable perhaps a longer lock-out), so queue again behind the block.
+            if self._blocked_for(base_id) <= 0:
+                return waited
+
+    def throttled(self, base_id: str) -> None:
+        """Airtable answered 429: block the base for every process for ``penalty_seconds``."""
+        with self.engine.begin() as conn:
+            conn.execute(_BLOCK, {"base_id": base_id, "penalty": self.penalty_seconds})
+
+    def state(self, base_id: str) -> BucketState | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(_COUNTERS, {"base_id": base_id}).one_or_none()
+        return None if row is None else BucketState(*row)
+
+    def _reserve(self, base_id: str, counted: int) -> float:
+        with self.engine.begin() as conn:
+            wait = conn.execute(_RESERVE, {"base_id": base_id, "spacing": self.spacing, "counted": counted}).scalar()
+        return float(wait)
+
+    def _blocked_for(self, base_id: str) -> float:
+        with self.engine.connect() as conn:
+            remaining = conn.execute(_BLOCKED_FOR, {"base_id": base_id}).scalar()
+        return float(remaining) if remaining is not None else 0.0
+
+
+def _sleep(seconds: float, cancel: threading.Event | None) -> None:
+    if cancel is None:
+        time.sleep(seconds)
+    elif cancel.wait(seconds):
+        raise Cancelled("cancelled while waiting for a rate-limit slot")

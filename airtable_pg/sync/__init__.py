@@ -1,0 +1,1 @@
+"""The inbound sync engine (no Dagster imports): full scans, polls, and the `airtable-pg sync` command."""

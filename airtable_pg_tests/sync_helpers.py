@@ -1,0 +1,106 @@
+"""Helpers for the sync engine's tests: an engine for a sandbox, sandbox "UI" edits, mirror ⇔ Airtable comparison."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+import requests
+from psycopg import sql
+from psycopg.rows import dict_row
+from pyairtable import Api
+
+from airtable_pg.airtable.cells import convert_cell
+from airtable_pg.airtable.client import AirtableConfig
+from airtable_pg.postgres.database import libpq_url
+from airtable_pg.sandbox.server import Sandbox
+from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec, load_spec
+from airtable_pg.sync.engine import SyncEngine
+
+
+def airtable_config(sandbox: Sandbox, **options: Any) -> AirtableConfig:
+    """Client settings for ``sandbox``: quick retries, and 50 requests/s unless a test is about the rate limit.
+
+    The sandbox's own limit is off by default; tests of behaviour need not wait at Airtable's pace.
+    """
+    options.setdefault("requests_per_second", 50.0)
+    options.setdefault("backoff_seconds", 0.05)
+    options.setdefault("backoff_max_seconds", 0.5)
+    return AirtableConfig(api_key=sandbox.token, api_url=sandbox.url, **options)
+
+
+def make_engine(
+    sandbox: Sandbox, database_url: str, spec: SyncSpec | None = None, *, airtable: dict | None = None, **options: Any
+) -> SyncEngine:
+    return SyncEngine(spec or load_spec(), database_url, airtable_config(sandbox, **(airtable or {})), **options)
+
+
+def admin(sandbox: Sandbox, method: str, path: str, **kwargs: Any) -> Any:
+    """Call the sandbox's admin API (edits as a person in the Airtable UI); returns the JSON answer."""
+    response = requests.request(
+        method,
+        f"{sandbox.url}/_sandbox/{path}",
+        headers={"Authorization": f"Bearer {sandbox.token}"},
+        timeout=10,
+        **kwargs,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def records_path(base_id: str, table_id: str) -> str:
+    return f"bases/{quote(base_id, safe='')}/tables/{quote(table_id, safe='')}/records"
+
+
+def mirror_rows(database_url: str, base: BaseSpec, table: TableSpec, *, live_only: bool = True) -> dict[str, dict]:
+    """The mirror's rows by Airtable id, every column by name."""
+    query = sql.SQL("select * from {}{}").format(
+        sql.Identifier(base.schema, table.mirror), sql.SQL(" where deleted_at is null" if live_only else "")
+    )
+    with psycopg.connect(libpq_url(database_url), row_factory=dict_row) as conn:
+        return {row["airtable_id"]: row for row in conn.execute(query)}
+
+
+def join_rows(database_url: str, base: BaseSpec, table: TableSpec, field_id: str) -> dict[str, list[str]]:
+    link = table.fields[field_id]
+    query = sql.SQL("select airtable_id, linked_airtable_id from {} order by airtable_id, position").format(
+        sql.Identifier(base.schema, table.join_table(link))
+    )
+    links: dict[str, list[str]] = {}
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        for owner, target in conn.execute(query):
+            links.setdefault(owner, []).append(target)
+    return links
+
+
+def expected_column(field: Any, cells: dict[str, Any]) -> Any:
+    value = cells.get(field.id)
+    if value is None:
+        return False if field.type == "checkbox" else None
+    return convert_cell(field.pg_type, value)[0]
+
+
+def assert_mirror_matches(database_url: str, api: Api, base: BaseSpec, table: TableSpec) -> int:
+    """The live mirror equals a fresh read of the table: same ids, same cells, same typed columns and links.
+
+    Returns the number of records compared.
+    """
+    records = {r["id"]: r for r in api.table(base.id, table.id).all(use_field_ids=True)}
+    rows = mirror_rows(database_url, base, table)
+    assert set(rows) == set(records), f"{table.key}: ids differ: {set(rows) ^ set(records)}"
+    for record_id, record in records.items():
+        row = rows[record_id]
+        assert row["fields"] == record["fields"], f"{table.key}.{record_id}: fields jsonb differs"
+        assert (
+            row["airtable_created_time"].isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            == (record["createdTime"])
+        )
+        for field in table.fields.values():
+            expected = expected_column(field, record["fields"])
+            assert row[field.column] == expected, f"{table.key}.{record_id}.{field.column}: {row[field.column]!r}"
+    for link in table.link_fields:
+        joined = join_rows(database_url, base, table, link.id)
+        for record_id, record in records.items():
+            assert joined.get(record_id, []) == (record["fields"].get(link.id) or []), f"{table.key}.{link.column}"
+    return len(records)
