@@ -1,0 +1,337 @@
+"""One Dagster asset per mirrored Airtable table, made from the sync spec (never written by hand).
+
+An asset is the Postgres mirror table; materializing it runs the sync engine for that table. The
+engine knows nothing of Dagster: this module only translates spec → asset definition and
+``SyncResult`` → materialization metadata.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import requests
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Backoff,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+    TableColumn,
+    TableColumnConstraints,
+    TableColumnDep,
+    TableColumnLineage,
+    TableSchema,
+    asset,
+)
+from pydantic import Field
+
+from airtable_pg.defs.resources import AirtableResource, PostgresResource
+from airtable_pg.postgres.mirror_writer import SchemaNotReady
+from airtable_pg.spec import BaseSpec, FieldSpec, SyncSpec, TableSpec
+from airtable_pg.sync.engine import SyncEngine, SyncResult
+from airtable_pg.sync.run import describe_error
+
+ASSET_PREFIX = "airtable"
+
+# Who answers for a table's data is whoever is authoritative for it (DESIGN §1): the staff editing
+# Airtable's back office, or the team whose app writes Postgres. Callers with real teams pass their own.
+DEFAULT_OWNERS: Mapping[str, Sequence[str]] = {"airtable": ("team:back_office",), "postgres": ("team:app",)}
+
+AUTHORITY_FLOW = {
+    "airtable": "Airtable is the source of truth; changes flow inbound (Airtable → Postgres).",
+    "postgres": "Postgres is the source of truth; the app's changes flow outbound (Postgres → Airtable).",
+}
+
+# Every sync is idempotent (DESIGN §6), so retrying a step that lost its network or database is safe.
+SYNC_RETRY_POLICY = RetryPolicy(max_retries=2, delay=30, backoff=Backoff.EXPONENTIAL)
+
+
+class SyncConfig(Config):
+    """Run config of one table's materialization."""
+
+    mode: Literal["full", "incremental"] = Field(
+        default="full",
+        description="full: scan every record and tombstone the missing ones; "
+        "incremental: only records modified since the table's watermark.",
+    )
+
+
+def table_asset_key(base_key: str, table_key: str) -> AssetKey:
+    return AssetKey([ASSET_PREFIX, base_key, table_key])
+
+
+# ---------------------------------------------------------------------------------------------
+# Lineage: linked-record fields become asset dependencies, kept acyclic.
+
+
+@dataclass(frozen=True)
+class LinkEdge:
+    """``downstream`` depends on ``upstream`` because its ``link`` field points at ``upstream``'s records."""
+
+    downstream: str  # table key
+    upstream: str  # table key
+    link: FieldSpec
+
+
+@dataclass(frozen=True)
+class BaseLineage:
+    kept: list[LinkEdge]
+    dropped: list[LinkEdge]  # links that would have closed a cycle
+
+    def upstream_of(self, table_key: str) -> list[str]:
+        seen: dict[str, None] = {}  # ordered set: two link fields to the same table are one dependency
+        for edge in self.kept:
+            if edge.downstream == table_key:
+                seen[edge.upstream] = None
+        return list(seen)
+
+
+def base_lineage(base: BaseSpec) -> BaseLineage:
+    """The dependency edges of one base's tables, with every back-edge dropped.
+
+    Airtable links are usually two-way (users ↔ goals), so following every ``lineage: true`` link
+    would make cycles, which Dagster rejects. The rule, which depends only on the spec's order:
+    a link to a table declared *earlier* in the spec is always kept (those edges alone can never
+    form a cycle: they all point back in spec order); a link to a table declared later, or to the
+    table itself, is kept only if it closes no cycle with what is already kept. So declaring parent
+    tables before their children (users before goals) draws the lineage people expect, and
+    ``lineage: false`` on a field settles any case the rule decides differently.
+    """
+    order = {key: position for position, key in enumerate(base.tables)}
+    candidates = [
+        LinkEdge(downstream=table.key, upstream=upstream.key, link=link)
+        for table in base.tables.values()
+        for link in table.link_fields
+        if link.lineage and (upstream := base.table_by_id(link.linked_table or "")) is not None
+    ]
+    # A stable sort keeps spec order within each group: the result never depends on dict hashing.
+    candidates.sort(key=lambda edge: order[edge.upstream] >= order[edge.downstream])
+    kept: list[LinkEdge] = []
+    dropped: list[LinkEdge] = []
+    for edge in candidates:
+        if _depends_on(kept, start=edge.upstream, target=edge.downstream):
+            dropped.append(edge)
+        else:
+            kept.append(edge)
+    return BaseLineage(kept=kept, dropped=dropped)
+
+
+def _depends_on(edges: list[LinkEdge], *, start: str, target: str) -> bool:
+    """Whether ``start`` is ``target`` or (transitively) depends on it through ``edges``."""
+    pending, visited = [start], set()
+    while pending:
+        table = pending.pop()
+        if table == target:
+            return True
+        if table not in visited:
+            visited.add(table)
+            pending.extend(edge.upstream for edge in edges if edge.downstream == table)
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Definition metadata: what a person browsing the catalog needs to know about the mirror table.
+
+# Columns every mirror table has besides the spec's fields (see airtable_pg.postgres.schema).
+_LEADING_COLUMNS = (
+    TableColumn(
+        "id",
+        "uuid",
+        description="Postgres's own id (rows written by the app exist before Airtable knows them).",
+        constraints=TableColumnConstraints(nullable=False, unique=True),
+    ),
+    TableColumn(
+        "airtable_id",
+        "text",
+        description="The Airtable record id (rec…); null until an outbound create returns it.",
+        constraints=TableColumnConstraints(unique=True),
+    ),
+)
+_TRAILING_COLUMNS = (
+    TableColumn(
+        "fields",
+        "jsonb",
+        description="Every cell as Airtable returns it, keyed by field id (lossless).",
+        constraints=TableColumnConstraints(nullable=False),
+    ),
+    TableColumn("airtable_created_time", "timestamptz", description="When the record was created in Airtable."),
+    TableColumn(
+        "synced_at",
+        "timestamptz",
+        description="When this row was last written by a sync.",
+        constraints=TableColumnConstraints(nullable=False),
+    ),
+    TableColumn("deleted_at", "timestamptz", description="Set when the record is gone from Airtable (tombstone)."),
+)
+
+
+def column_schema(table: TableSpec) -> TableSchema:
+    field_columns = [
+        TableColumn(
+            f.column,
+            f.pg_type,
+            description=f"Airtable field {f.name!r} ({f.id}, {f.type})",
+            tags={"airtable_field_id": f.id, "airtable_type": f.type},
+        )
+        for f in table.fields.values()
+    ]
+    return TableSchema(columns=[*_LEADING_COLUMNS, *field_columns, *_TRAILING_COLUMNS])
+
+
+def column_lineage(base_key: str, edges: list[LinkEdge]) -> TableColumnLineage:
+    """Each drawn link column comes from the linked table's ``airtable_id``."""
+    return TableColumnLineage(
+        deps_by_column={
+            edge.link.column: [
+                TableColumnDep(asset_key=table_asset_key(base_key, edge.upstream), column_name="airtable_id")
+            ]
+            for edge in edges
+        }
+    )
+
+
+def qualified_table_name(base: BaseSpec, table: TableSpec) -> str:
+    return f"{base.schema}.{table.mirror}"
+
+
+def table_description(base: BaseSpec, table: TableSpec, lineage: BaseLineage) -> str:
+    lines = [
+        f"Mirror of Airtable table **{table.airtable_name}** (`{table.id}`) of base `{base.id}` "
+        f"in Postgres table `{qualified_table_name(base, table)}`.",
+        "",
+        f"- Authority: **{table.authority}**. {AUTHORITY_FLOW[table.authority]}",
+        f"- Lane: **{table.lane}**; polled every {table.poll_interval_seconds} s.",
+        "- A materialization is a full sync (every record, tombstones for deleted ones); "
+        "run config `mode: incremental` syncs only records modified since the watermark.",
+    ]
+    for edge in lineage.dropped:
+        if edge.downstream == table.key:
+            self_link = edge.upstream == table.key
+            why = "a table cannot depend on itself" if self_link else "that table already depends on this one"
+            lines.append(
+                f"- Link field {edge.link.name!r} ({edge.link.id}) → `{edge.upstream}` is synced but not drawn "
+                f"as a dependency: {why}, and Dagster's lineage must stay acyclic."
+            )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Materialization metadata: what one sync did.
+
+
+def materialization_metadata(result: SyncResult, base: BaseSpec, table: TableSpec) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "mode": MetadataValue.text(result.mode),
+        "rows_seen": MetadataValue.int(result.rows_seen),
+        "inserted": MetadataValue.int(result.inserted),
+        "updated": MetadataValue.int(result.updated),
+        "unchanged": MetadataValue.int(result.unchanged),
+        "tombstoned": MetadataValue.int(result.tombstoned),
+        "restored": MetadataValue.int(result.restored),
+        "cell_errors": MetadataValue.int(result.cell_errors),
+        "requests": MetadataValue.int(result.requests),
+        "throttled_429": MetadataValue.int(result.throttled_429),
+        "retried_5xx": MetadataValue.int(result.retried_5xx),
+        "duration_s": MetadataValue.float(float(result.duration_s)),
+        "scan_ranges": MetadataValue.int(result.scan_ranges),
+        "watermark": _watermark_value(result.watermark),
+        "dagster/row_count": MetadataValue.int(result.row_count),
+        "dagster/table_name": MetadataValue.text(qualified_table_name(base, table)),
+    }
+    if result.fallback_reason:  # e.g. an incremental sync of a table never fully synced ran a full one
+        metadata["fallback_reason"] = MetadataValue.text(result.fallback_reason)
+    return metadata
+
+
+def _watermark_value(watermark: datetime | None) -> MetadataValue:
+    if watermark is None:
+        return MetadataValue.null()
+    return MetadataValue.timestamp(watermark)
+
+
+def raise_if_permanent(error: requests.HTTPError | SchemaNotReady) -> None:
+    """Fail without retries when retrying cannot help: Airtable refused the request, or migrations are missing.
+
+    429s and 5xx never get here as HTTP errors until the client's own retries are exhausted; those,
+    network failures and database hiccups keep the retry policy.
+    """
+    if isinstance(error, SchemaNotReady):
+        raise Failure(description=str(error), allow_retries=False) from error
+    status = error.response.status_code if error.response is not None else None
+    if status is not None and 400 <= status < 500 and status != 429:
+        raise Failure(
+            description=f"Airtable refused the request with HTTP {status}: {describe_error(error)}",
+            allow_retries=False,
+        ) from error
+
+
+# ---------------------------------------------------------------------------------------------
+# The factory.
+
+
+def build_table_assets(
+    spec: SyncSpec, *, owners_by_authority: Mapping[str, Sequence[str]] = DEFAULT_OWNERS
+) -> list[AssetsDefinition]:
+    assets: list[AssetsDefinition] = []
+    for base in spec.bases.values():
+        lineage = base_lineage(base)
+        for table in base.tables.values():
+            assets.append(_table_asset(spec, base, table, lineage, owners_by_authority))
+    return assets
+
+
+def _table_asset(
+    spec: SyncSpec,
+    base: BaseSpec,
+    table: TableSpec,
+    lineage: BaseLineage,
+    owners_by_authority: Mapping[str, Sequence[str]],
+) -> AssetsDefinition:
+    drawn_links = [edge for edge in lineage.kept if edge.downstream == table.key]
+    definition_metadata: dict[str, Any] = {
+        "dagster/column_schema": MetadataValue.table_schema(column_schema(table)),
+        "dagster/table_name": MetadataValue.text(qualified_table_name(base, table)),
+        "airtable_base_id": base.id,
+        "airtable_table_id": table.id,
+        "airtable_table_name": table.airtable_name,
+        "poll_interval_seconds": table.poll_interval_seconds,
+    }
+    if drawn_links:
+        definition_metadata["dagster/column_lineage"] = MetadataValue.column_lineage(
+            column_lineage(base.key, drawn_links)
+        )
+
+    @asset(
+        key=table_asset_key(base.key, table.key),
+        deps=[table_asset_key(base.key, upstream) for upstream in lineage.upstream_of(table.key)],
+        group_name=base.key,
+        description=table_description(base, table, lineage),
+        owners=list(owners_by_authority.get(table.authority, ())),
+        tags={"authority": table.authority, "lane": table.lane},
+        kinds={"airtable", "postgres"},
+        metadata=definition_metadata,
+        retry_policy=SYNC_RETRY_POLICY,
+    )
+    def sync_table(
+        context: AssetExecutionContext, config: SyncConfig, airtable: AirtableResource, postgres: PostgresResource
+    ) -> MaterializeResult:
+        context.log.info(
+            f"{config.mode} sync of {base.key}.{table.key} ({table.id}) into {qualified_table_name(base, table)}"
+        )
+        # Leaving the block closes the engine: a terminated run cancels its sync, which then tombstones nothing.
+        with SyncEngine(spec, postgres.database_url, airtable.client_config(), workers=airtable.workers) as engine:
+            try:
+                result = engine.sync_table(base.key, table.key, config.mode)
+            except (requests.HTTPError, SchemaNotReady) as error:
+                raise_if_permanent(error)
+                raise
+        if result.fallback_reason:
+            context.log.warning(f"{base.key}.{table.key}: {result.fallback_reason}")
+        return MaterializeResult(metadata=materialization_metadata(result, base, table))
+
+    return sync_table
