@@ -206,3 +206,18 @@ def test_missing_table_is_a_clear_error(new_database, tmp_path: Path):
     base, table = load_spec(path).table("hostile", "people")
     with pytest.raises(SchemaNotReady, match="airtable-pg db upgrade"):
         MirrorWriter(make_engine(new_database("empty")), base, table)
+
+
+def test_a_run_abandoned_by_a_killed_process_is_closed_and_its_seen_ids_dropped(hostile):
+    url, writer = hostile
+    scan, _ = writer.start_scan("full")
+    writer.apply([row("rec0000000000000e", "Seen by a dead scan")], scan_id=scan)
+    with psycopg.connect(libpq_url(url)) as conn:  # the process died 7 hours ago, mid-scan
+        conn.execute(
+            "update airtable_sync.sync_run set started_at = now() - interval '7 hours' where scan_id = %s", (scan,)
+        )
+    writer.start_scan("full")
+    assert fetch(
+        url, "select status, error like 'abandoned%%' from airtable_sync.sync_run where scan_id = %s", scan
+    ) == [("failed", True)]
+    assert fetch(url, "select count(*) from airtable_sync.scan_seen where scan_id = %s", scan) == [(0,)]

@@ -143,3 +143,10 @@ def test_convert_cell_other_zones_and_whole_floats():
     assert convert_cell("text", 42) == ("42", False)
     assert convert_cell("boolean", 2) == (None, True)
     assert convert_cell("jsonb", [{"error": "#ERROR!"}]) == ([{"error": "#ERROR!"}], False)  # a lookup's list
+
+
+def test_date_results_of_formulas_arrive_as_timestamps_and_still_fill_date_columns():
+    assert convert_cell("date", "2024-03-01T00:00:00.000Z") == (date(2024, 3, 1), False)
+    assert convert_cell("date", "2024-03-01") == (date(2024, 3, 1), False)
+    assert convert_cell("date", "2024-03-01T10:00:00") == (None, True)  # no zone: never guessed
+    assert convert_cell("date", "next tuesday") == (None, True)

@@ -75,12 +75,16 @@ def _boolean(value: Any) -> Any:
 
 
 def _date(value: Any) -> Any:
-    if type(value) is str and len(value) == 10:
-        try:
+    if type(value) is not str:
+        return _NO_FIT
+    try:
+        if len(value) == 10:
             return date.fromisoformat(value)
-        except ValueError:
-            return _NO_FIT
-    return _NO_FIT
+        # Formulas and rollups whose result is a date answer with a full UTC timestamp.
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return _NO_FIT
+    return moment.date() if moment.tzinfo is not None else _NO_FIT
 
 
 def _timestamptz(value: Any) -> Any:

@@ -21,6 +21,8 @@ from psycopg.types.json import Jsonb
 from airtable_pg.postgres.schema import STATE_SCHEMA
 from airtable_pg.spec import BaseSpec, TableSpec
 
+ABANDONED_AFTER = "6 hours"
+
 
 class SchemaNotReady(RuntimeError):
     """The database lacks a table or column the spec needs: migrations have not been run or generated."""
@@ -147,7 +149,9 @@ class MirrorWriter:
         watermark: datetime | None = None,
     ) -> ApplyCounts:
         """Upsert ``rows`` in one transaction; with ``scan_id`` record them as seen; with ``watermark`` advance it."""
-        unique = list({row.airtable_id: row for row in rows}.values())  # last wins if a batch repeats an id
+        # Last wins if a batch repeats an id; sorted so that concurrent writers (a full scan, a poll, a
+        # webhook) lock the same rows in the same order and never deadlock each other.
+        unique = sorted({row.airtable_id: row for row in rows}.values(), key=lambda row: row.airtable_id)
 
         def work(cur) -> ApplyCounts:
             counts = ApplyCounts()
@@ -222,6 +226,15 @@ class MirrorWriter:
         scan_id = uuid.uuid4()
 
         def work(cur) -> datetime:
+            # A process killed mid-scan never marks its run failed. No full sync runs anywhere near this
+            # long (a million records at Airtable's ceiling take ~35 min), so such a run is abandoned.
+            cur.execute(
+                sql.SQL(
+                    "update {} set status = 'failed', finished_at = now(), error = 'abandoned: its process "
+                    "stopped without finishing it' where status = 'running' and started_at < now() - %s::interval"
+                ).format(_state("sync_run")),
+                (ABANDONED_AFTER,),
+            )
             cur.execute(
                 sql.SQL(
                     "delete from {} s where exists (select 1 from {} r where r.scan_id = s.scan_id "
