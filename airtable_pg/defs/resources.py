@@ -17,6 +17,7 @@ from airtable_pg.airtable.client import (
     DEFAULT_REQUESTS_PER_SECOND,
     AirtableConfig,
 )
+from airtable_pg.config import rate_limit_settings
 from airtable_pg.postgres.database import redact
 
 
@@ -57,7 +58,14 @@ def airtable_resource_from_env() -> AirtableResource:
     # EnvVar has no default, so the public API is the fallback only when the variable is absent
     # at load time; a URL is not a secret, so it may then appear as a literal in the UI.
     api_url = EnvVar("AIRTABLE_API_URL") if os.environ.get("AIRTABLE_API_URL") else DEFAULT_API_URL
-    return AirtableResource(api_key=EnvVar("AIRTABLE_API_KEY"), api_url=api_url)
+    # The same rate settings as `airtable-pg sync`: every process sharing a base must pace alike.
+    requests_per_second, penalty_seconds = rate_limit_settings(os.environ)
+    return AirtableResource(
+        api_key=EnvVar("AIRTABLE_API_KEY"),
+        api_url=api_url,
+        requests_per_second=requests_per_second,
+        penalty_seconds=penalty_seconds,
+    )
 
 
 def postgres_resource_from_env() -> PostgresResource:

@@ -27,15 +27,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from airtable_pg.airtable.client import DEFAULT_API_URL, AirtableConfig
+from airtable_pg.config import ConfigError, rate_limit_settings
 from airtable_pg.spec import SpecError, SyncSpec, load_spec
 from airtable_pg.sync.engine import SyncEngine, SyncFailed, SyncResult
 from airtable_pg.sync.run import ProgressEvent, describe_error
 
 PROG = "airtable-pg sync"
-
-
-class ConfigError(ValueError):
-    """The environment or the arguments do not describe a sync we can run."""
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -69,25 +66,13 @@ def airtable_config(env: Mapping[str, str]) -> AirtableConfig:
     api_key = env.get("AIRTABLE_API_KEY", "").strip()
     if not api_key:
         raise ConfigError("AIRTABLE_API_KEY is not set (a personal access token with data.records:read)")
+    requests_per_second, penalty_seconds = rate_limit_settings(env)
     return AirtableConfig(
         api_key=api_key,
         api_url=env.get("AIRTABLE_API_URL") or DEFAULT_API_URL,
-        requests_per_second=_positive(env, "AIRTABLE_PG_RATE_LIMIT", 5.0),
-        penalty_seconds=_positive(env, "AIRTABLE_PG_PENALTY_SECONDS", 30.0, allow_zero=True),
+        requests_per_second=requests_per_second,
+        penalty_seconds=penalty_seconds,
     )
-
-
-def _positive(env: Mapping[str, str], name: str, default: float, *, allow_zero: bool = False) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{name} must be {'non-negative' if allow_zero else 'positive'}, got {raw!r}")
-    return value
 
 
 def selected_tables(spec: SyncSpec, names: list[str]) -> list[tuple[str, str]] | None:
