@@ -63,7 +63,7 @@ def start_sandbox(records: int, latency_ms: int) -> tuple[subprocess.Popen, str]
         try:
             requests.get(f"{url}/v0/meta/whoami", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=2)
             return proc, url
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or busy loading its records
             time.sleep(0.5)
     proc.kill()
     raise RuntimeError("sandbox did not start")
