@@ -23,9 +23,8 @@ from airtable_pg.postgres.embedded import start_embedded
 from airtable_pg.postgres.migrate import alembic_config, migrations_dir
 from airtable_pg.postgres.schema import STATE_SCHEMA
 
-# The sandbox fixtures live in their own module (owned by the sandbox's tests); load them when present.
-_SANDBOX_FIXTURES = Path(__file__).parent / "sandbox_fixtures.py"
-pytest_plugins = ["airtable_pg_tests.sandbox_fixtures"] if _SANDBOX_FIXTURES.exists() else []
+# The sandbox fixtures (a started sandbox, pyairtable clients for it) live in their own module.
+pytest_plugins = ["airtable_pg_tests.sandbox_fixtures"]
 
 _database_counter = itertools.count()
 
