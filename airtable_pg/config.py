@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 
 class ConfigError(ValueError):
@@ -22,9 +23,16 @@ def env_number(env: Mapping[str, str], name: str, default: float, *, allow_zero:
     return value
 
 
-def rate_limit_settings(env: Mapping[str, str]) -> tuple[float, float]:
-    """``(requests per second per base, seconds a 429 blocks the base)``: Airtable's 5 and 30 unless overridden."""
-    return (
-        env_number(env, "AIRTABLE_PG_RATE_LIMIT", 5.0),
-        env_number(env, "AIRTABLE_PG_PENALTY_SECONDS", 30.0, allow_zero=True),
+@dataclass(frozen=True)
+class RateSettings:
+    requests_per_second: float  # per base: Airtable's limit is 5
+    penalty_seconds: float  # how long a 429 blocks the base: Airtable's is 30
+    margin_seconds: float  # added to each slot's 1/rps spacing, against jitter on the way to Airtable
+
+
+def rate_limit_settings(env: Mapping[str, str]) -> RateSettings:
+    return RateSettings(
+        requests_per_second=env_number(env, "AIRTABLE_PG_RATE_LIMIT", 5.0),
+        penalty_seconds=env_number(env, "AIRTABLE_PG_PENALTY_SECONDS", 30.0, allow_zero=True),
+        margin_seconds=env_number(env, "AIRTABLE_PG_RATE_MARGIN_MS", 8.0, allow_zero=True) / 1000,
     )

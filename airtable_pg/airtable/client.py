@@ -29,6 +29,7 @@ from pyairtable import Api
 from requests.adapters import HTTPAdapter
 
 from airtable_pg.airtable.rate_limit import (
+    DEFAULT_MARGIN_SECONDS,
     DEFAULT_PENALTY_SECONDS,
     DEFAULT_REQUESTS_PER_SECOND,
     Cancelled,
@@ -51,6 +52,7 @@ class AirtableConfig:
     api_url: str = DEFAULT_API_URL
     requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
     penalty_seconds: float = DEFAULT_PENALTY_SECONDS
+    rate_margin_seconds: float = DEFAULT_MARGIN_SECONDS  # see airtable.rate_limit: slots are 1/rps + this apart
     timeout: tuple[float, float] = (10.0, 120.0)  # (connect, read) seconds
     max_attempts: int = 6  # per request, against 5xx and network failures
     backoff_seconds: float = 0.5  # first retry waits up to this; doubles each time

@@ -32,6 +32,9 @@ class AirtableResource(ConfigurableResource):
     penalty_seconds: float = Field(
         default=DEFAULT_PENALTY_SECONDS, ge=0, description="How long Airtable blocks a base after a 429."
     )
+    rate_margin_ms: float = Field(
+        default=8.0, ge=0, description="Added to each request slot's 200 ms spacing, against network jitter."
+    )
     workers: int = Field(default=8, ge=1, description="Requests in flight per table sync (hides network latency).")
 
     def client_config(self) -> AirtableConfig:
@@ -40,6 +43,7 @@ class AirtableResource(ConfigurableResource):
             api_url=self.api_url,
             requests_per_second=self.requests_per_second,
             penalty_seconds=self.penalty_seconds,
+            rate_margin_seconds=self.rate_margin_ms / 1000,
         )
 
 
@@ -59,12 +63,13 @@ def airtable_resource_from_env() -> AirtableResource:
     # at load time; a URL is not a secret, so it may then appear as a literal in the UI.
     api_url = EnvVar("AIRTABLE_API_URL") if os.environ.get("AIRTABLE_API_URL") else DEFAULT_API_URL
     # The same rate settings as `airtable-pg sync`: every process sharing a base must pace alike.
-    requests_per_second, penalty_seconds = rate_limit_settings(os.environ)
+    rates = rate_limit_settings(os.environ)
     return AirtableResource(
         api_key=EnvVar("AIRTABLE_API_KEY"),
         api_url=api_url,
-        requests_per_second=requests_per_second,
-        penalty_seconds=penalty_seconds,
+        requests_per_second=rates.requests_per_second,
+        penalty_seconds=rates.penalty_seconds,
+        rate_margin_ms=rates.margin_seconds * 1000,
     )
 
 

@@ -66,12 +66,13 @@ def airtable_config(env: Mapping[str, str]) -> AirtableConfig:
     api_key = env.get("AIRTABLE_API_KEY", "").strip()
     if not api_key:
         raise ConfigError("AIRTABLE_API_KEY is not set (a personal access token with data.records:read)")
-    requests_per_second, penalty_seconds = rate_limit_settings(env)
+    rates = rate_limit_settings(env)
     return AirtableConfig(
         api_key=api_key,
         api_url=env.get("AIRTABLE_API_URL") or DEFAULT_API_URL,
-        requests_per_second=requests_per_second,
-        penalty_seconds=penalty_seconds,
+        requests_per_second=rates.requests_per_second,
+        penalty_seconds=rates.penalty_seconds,
+        rate_margin_seconds=rates.margin_seconds,
     )
 
 

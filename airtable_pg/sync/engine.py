@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from airtable_pg.airtable.cells import RecordConverter
 from airtable_pg.airtable.client import AirtableConfig, RequestStats
-from airtable_pg.airtable.rate_limit import DEFAULT_MARGIN_SECONDS, RateLimiter
+from airtable_pg.airtable.rate_limit import RateLimiter
 from airtable_pg.postgres.database import make_engine
 from airtable_pg.postgres.mirror_writer import MirrorWriter
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
@@ -86,7 +86,7 @@ class SyncEngine:
         progress: Callable[[ProgressEvent], None] | None = None,
         min_range_rows: int = DEFAULT_MIN_RANGE_ROWS,
         poll_overlap: timedelta = DEFAULT_OVERLAP,
-        rate_margin_seconds: float = DEFAULT_MARGIN_SECONDS,
+        rate_margin_seconds: float | None = None,  # default: the AirtableConfig's
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -101,7 +101,7 @@ class SyncEngine:
         self.limiter = RateLimiter(
             self.db,
             requests_per_second=airtable.requests_per_second,
-            margin_seconds=rate_margin_seconds,
+            margin_seconds=airtable.rate_margin_seconds if rate_margin_seconds is None else rate_margin_seconds,
             penalty_seconds=airtable.penalty_seconds,
         )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="airtable-sync")
