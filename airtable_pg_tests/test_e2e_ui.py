@@ -121,12 +121,17 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+READY_LINE = "airtable_pg dev is running"
+
+
 def wait_for_asset_nodes(server: DevServer) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         assert server.process.poll() is None, f"airtable-pg dev exited early:\n{server.output()}"
         try:
-            if graphql(server.url, "{ assetNodes { id } }")["assetNodes"]:
+            # Ready as a person sees it: the UI serves the assets *and* the command printed its summary
+            # (it polls the webserver on its own schedule, so the summary may come a moment later).
+            if graphql(server.url, "{ assetNodes { id } }")["assetNodes"] and READY_LINE in server.output():
                 return
         except requests.RequestException:
             pass
