@@ -179,8 +179,16 @@ def test_scan_ranges_partition_the_table(engine: SyncEngine, sandbox: Sandbox, d
 
 def test_closing_the_engine_cancels_a_running_sync(sandbox_factory, database_url: str) -> None:
     slow = sandbox_factory(latency_ms=150)
-    engine = make_engine(slow, database_url, workers=2, min_range_rows=10)
+    mid_scan = threading.Event()  # a page of the second sync has landed: it is really under way
+
+    def on_progress(event: ProgressEvent) -> None:
+        if event.phase == "page" and first_done.is_set():
+            mid_scan.set()
+
+    first_done = threading.Event()
+    engine = make_engine(slow, database_url, workers=2, min_range_rows=10, progress=on_progress)
     engine.sync_table("coaching", "personal_goals")
+    first_done.set()
     delete_records(slow, GOALS.id, sorted(mirror_rows(database_url, COACHING, GOALS))[:1])
     errors: list[BaseException] = []
 
@@ -192,7 +200,7 @@ def test_closing_the_engine_cancels_a_running_sync(sandbox_factory, database_url
 
     worker = threading.Thread(target=sync)
     worker.start()
-    time.sleep(0.4)  # a few pages in
+    assert mid_scan.wait(timeout=30), "the second sync never fetched a page"
     started = time.monotonic()
     engine.close()
     worker.join(timeout=10)
