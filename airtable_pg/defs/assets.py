@@ -32,6 +32,7 @@ from pydantic import Field
 
 from airtable_pg.defs.resources import AirtableResource, PostgresResource
 from airtable_pg.postgres.mirror_writer import SchemaNotReady
+from airtable_pg.postgres.schema import mirror_columns
 from airtable_pg.spec import BaseSpec, FieldSpec, SyncSpec, TableSpec
 from airtable_pg.sync.engine import SyncEngine, SyncResult
 from airtable_pg.sync.run import describe_error
@@ -137,50 +138,33 @@ def _depends_on(edges: list[LinkEdge], *, start: str, target: str) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Definition metadata: what a person browsing the catalog needs to know about the mirror table.
 
-# Columns every mirror table has besides the spec's fields (see airtable_pg.postgres.schema).
-_LEADING_COLUMNS = (
-    TableColumn(
-        "id",
-        "uuid",
-        description="Postgres's own id (rows written by the app exist before Airtable knows them).",
-        constraints=TableColumnConstraints(nullable=False, unique=True),
-    ),
-    TableColumn(
-        "airtable_id",
-        "text",
-        description="The Airtable record id (rec…); null until an outbound create returns it.",
-        constraints=TableColumnConstraints(unique=True),
-    ),
-)
-_TRAILING_COLUMNS = (
-    TableColumn(
-        "fields",
-        "jsonb",
-        description="Every cell as Airtable returns it, keyed by field id (lossless).",
-        constraints=TableColumnConstraints(nullable=False),
-    ),
-    TableColumn("airtable_created_time", "timestamptz", description="When the record was created in Airtable."),
-    TableColumn(
-        "synced_at",
-        "timestamptz",
-        description="When this row was last written by a sync.",
-        constraints=TableColumnConstraints(nullable=False),
-    ),
-    TableColumn("deleted_at", "timestamptz", description="Set when the record is gone from Airtable (tombstone)."),
-)
-
 
 def column_schema(table: TableSpec) -> TableSchema:
-    field_columns = [
-        TableColumn(
-            f.column,
-            f.pg_type,
-            description=f"Airtable field {f.name!r} ({f.id}, {f.type})",
-            tags={"airtable_field_id": f.id, "airtable_type": f.type},
+    """The mirror's columns as the migrations create them (``postgres.schema``), described for the catalog."""
+    by_column = {f.column: f for f in table.fields.values()}
+    columns = []
+    for column in mirror_columns(table):
+        f = by_column.get(column.name)
+        if f is not None:
+            columns.append(
+                TableColumn(
+                    f.column,
+                    f.pg_type,
+                    description=f"Airtable field {f.name!r} ({f.id}, {f.type})",
+                    tags={"airtable_field_id": f.id, "airtable_type": f.type},
+                )
+            )
+            continue
+        constraints = TableColumnConstraints(
+            nullable=bool(column.nullable) and not column.primary_key,
+            unique=bool(column.unique) or column.primary_key,
         )
-        for f in table.fields.values()
-    ]
-    return TableSchema(columns=[*_LEADING_COLUMNS, *field_columns, *_TRAILING_COLUMNS])
+        columns.append(
+            TableColumn(
+                column.name, column.info["pg_type"], description=column.info["description"], constraints=constraints
+            )
+        )
+    return TableSchema(columns=columns)
 
 
 def column_lineage(base_key: str, edges: list[LinkEdge]) -> TableColumnLineage:

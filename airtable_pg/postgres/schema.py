@@ -129,11 +129,28 @@ def add_state_tables(metadata: sa.MetaData) -> None:
     )
 
 
+def _described(pg_type: str, description: str) -> dict[str, str]:
+    """``Column.info`` of a fixed mirror column: what the Dagster catalog shows (Alembic ignores ``info``)."""
+    return {"pg_type": pg_type, "description": description}
+
+
 def mirror_columns(table: TableSpec) -> list[sa.Column]:
+    """Every column of a mirror table, in order; the fixed ones carry ``info`` (pg_type, description)."""
     columns = [
-        sa.Column("id", pg.UUID(as_uuid=True), primary_key=True, server_default=sa.text("gen_random_uuid()")),
+        sa.Column(
+            "id",
+            pg.UUID(as_uuid=True),
+            primary_key=True,
+            server_default=sa.text("gen_random_uuid()"),
+            info=_described("uuid", "Postgres's own id (rows written by the app exist before Airtable knows them)."),
+        ),
         # NULL until an outbound create returns the Airtable id (Postgres-authoritative rows).
-        sa.Column("airtable_id", sa.Text, unique=True),
+        sa.Column(
+            "airtable_id",
+            sa.Text,
+            unique=True,
+            info=_described("text", "The Airtable record id (rec…); null until an outbound create returns it."),
+        ),
     ]
     for f in table.fields.values():
         columns.append(sa.Column(f.column, column_type(f.pg_type), comment=_field_comment(f)))
@@ -144,10 +161,26 @@ def mirror_columns(table: TableSpec) -> list[sa.Column]:
             nullable=False,
             server_default=sa.text("'{}'::jsonb"),
             comment="Every cell as Airtable returns it, keyed by field id (lossless).",
+            info=_described("jsonb", "Every cell as Airtable returns it, keyed by field id (lossless)."),
         ),
-        sa.Column("airtable_created_time", sa.DateTime(timezone=True)),
-        sa.Column("synced_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
-        sa.Column("deleted_at", sa.DateTime(timezone=True), comment="Set when the record is gone from Airtable."),
+        sa.Column(
+            "airtable_created_time",
+            sa.DateTime(timezone=True),
+            info=_described("timestamptz", "When the record was created in Airtable."),
+        ),
+        sa.Column(
+            "synced_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=NOW,
+            info=_described("timestamptz", "When this row was last written by a sync."),
+        ),
+        sa.Column(
+            "deleted_at",
+            sa.DateTime(timezone=True),
+            comment="Set when the record is gone from Airtable.",
+            info=_described("timestamptz", "Set when the record is gone from Airtable (tombstone)."),
+        ),
     ]
     return columns
 
