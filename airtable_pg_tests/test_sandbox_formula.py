@@ -326,6 +326,9 @@ def test_logical_functions(source: str, expected: Any) -> None:
 def test_record_functions() -> None:
     record = Record(record_id="recXYZXYZXYZXYZXY")
     assert parse("RECORD_ID()").evaluate(record, NOW) == "recXYZXYZXYZXYZXY"
+    # the full sync's record-id ranges
+    assert parse("REGEX_MATCH(RECORD_ID(), '[WY]$')").evaluate(record, NOW) is True
+    assert parse("NOT(REGEX_MATCH(RECORD_ID(), '[WY]$'))").matches(record, NOW) is False
     assert parse("CREATED_TIME()").evaluate(record, NOW) == record.created_time
     assert parse("LAST_MODIFIED_TIME()").evaluate(record, NOW) == record.last_modified_time
     with_fields = parse("LAST_MODIFIED_TIME({Name}, {Age})")
@@ -465,6 +468,16 @@ def test_datetime_format(fmt: str | None, expected: str) -> None:
         ("VALUE(' 42 ')", 42),
         ("VALUE('abc')", ErrorValue("specialValue", "NaN")),
         ("TRUE() & ''", "1"),
+        # RE2, as Airtable: case-sensitive unless (?i); a match anywhere unless anchored
+        ("REGEX_MATCH('recAbc', '^...[A-C]')", True),
+        ("REGEX_MATCH('recabc', '^...[A-C]')", False),
+        ("REGEX_MATCH('recabc', '(?i)^...[A-C]')", True),
+        ("REGEX_MATCH('x-42-y', '[0-9]+')", True),
+        ("REGEX_MATCH(BLANK(), '^$')", True),
+        ("REGEX_EXTRACT('order 42, line 7', '[0-9]+')", "42"),
+        ("REGEX_EXTRACT('none', '[0-9]+')", None),
+        ("REGEX_REPLACE('2024-01-05', '([0-9]+)-([0-9]+)-([0-9]+)', '$3/$2/$1')", "05/01/2024"),
+        ("REGEX_REPLACE('a1b22', '[0-9]+', '#')", "a#b#"),
     ],
 )
 def test_text_functions(source: str, expected: Any) -> None:
@@ -554,6 +567,7 @@ def test_aggregates_and_array_functions_on_lookup_cells() -> None:
         ("DATEADD(NOW(), 1, 'lightyears')", "Unknown time unit"),
         ("DATETIME_FORMAT(NOW(), 'Wo [week]')", "unsupported format token 'Wo'"),
         ("DATETIME_PARSE('1', 'Q')", "unsupported format token 'Q'"),
+        ("REGEX_MATCH('a', '[')", "invalid regular expression '['"),
         ("(" * 3000 + "1" + ")" * 3000, "nested too deeply"),
     ],
 )

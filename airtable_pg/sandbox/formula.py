@@ -1168,6 +1168,48 @@ def _search(needle: Any, haystack: Any, start: Any = None) -> int | None:
     return _position(needle, haystack, start) or None
 
 
+# Airtable's REGEX_* functions use RE2. Python's ``re`` accepts every RE2 pattern the sync and ordinary
+# formulas use (classes, anchors, groups, ``(?i)``); patterns are compiled once and cached by ``re``.
+def _regex(pattern: Any) -> re.Pattern[str]:
+    try:
+        return re.compile(_text(pattern))
+    except re.error:
+        return _fail()
+
+
+def _regex_match(value: Any, pattern: Any) -> bool:
+    return _regex(pattern).search(_text(value)) is not None
+
+
+def _regex_extract(value: Any, pattern: Any) -> str | None:
+    found = _regex(pattern).search(_text(value))
+    return None if found is None else found.group(0)
+
+
+_GROUP_REFERENCE = re.compile(r"\$(\d+)")
+
+
+def _regex_replace(value: Any, pattern: Any, replacement: Any) -> str:
+    template = _text(replacement)
+
+    def expand(found: re.Match[str]) -> str:  # RE2 writes group references as $1, Python as \1
+        return _GROUP_REFERENCE.sub(lambda ref: _group_or_empty(found, int(ref.group(1))), template)
+
+    return _regex(pattern).sub(expand, _text(value))
+
+
+def _group_or_empty(found: re.Match[str], number: int) -> str:
+    return (found.group(number) or "") if number <= (found.re.groups or 0) else ""
+
+
+def _check_regex_argument(codes: list[_Code]) -> None:
+    if len(codes) > 1 and type(codes[1].value) is str:
+        try:
+            re.compile(codes[1].value)
+        except re.error as error:
+            raise FormulaError(f"invalid regular expression {codes[1].value!r}: {error}") from None
+
+
 def _left(value: Any, count: Any) -> str:
     return _text(value)[: max(_whole(count), 0)]
 
@@ -1688,6 +1730,9 @@ _FUNCTIONS: dict[str, _Function] = {
     "CONCATENATE": _Function(1, None, impl=_concatenate),
     "FIND": _Function(2, 3, impl=_find),
     "SEARCH": _Function(2, 3, impl=_search),
+    "REGEX_MATCH": _Function(2, 2, impl=_regex_match, check=_check_regex_argument),
+    "REGEX_EXTRACT": _Function(2, 2, impl=_regex_extract, check=_check_regex_argument),
+    "REGEX_REPLACE": _Function(3, 3, impl=_regex_replace, check=_check_regex_argument),
     "LEFT": _Function(2, 2, impl=_left),
     "RIGHT": _Function(2, 2, impl=_right),
     "MID": _Function(3, 3, impl=_mid),
