@@ -121,6 +121,29 @@ def test_a_429_blocks_the_base_for_every_process(database_url: str) -> None:
     assert state is not None and (state.requests, state.throttled) == (2, 1)
 
 
+class DrowsyLimiter(RateLimiter):
+    """Wakes 100 ms after its first slot, as a thread of a busy interpreter does."""
+
+    naps = 0
+
+    def _sleep_until(self, deadline: float, cancel: threading.Event | None) -> float:
+        slept = super()._sleep_until(deadline, cancel)
+        self.naps += 1
+        if self.naps == 1:
+            time.sleep(0.1)
+        return slept
+
+
+def test_a_sender_that_wakes_late_gives_up_its_slot(database_url: str) -> None:
+    """Sending 100 ms late would crowd the requests booked after it: it takes the next free slot instead."""
+    limiter = DrowsyLimiter(sa.create_engine(sqlalchemy_url(database_url)))
+    started = time.monotonic()
+    limiter.acquire(BASE)
+    assert time.monotonic() - started >= limiter.spacing - 0.01  # the second slot, one spacing later
+    state = limiter.state(BASE)
+    assert state is not None and state.requests == 1  # still one request
+
+
 def test_a_cancelled_wait_raises(database_url: str) -> None:
     limiter = RateLimiter(sa.create_engine(sqlalchemy_url(database_url)), penalty_seconds=30.0)
     limiter.throttled(BASE)
@@ -166,7 +189,7 @@ def test_concurrent_syncs_in_threads_and_processes_never_trip_airtables_limit(
 
 def test_sync_completes_through_429s_and_5xx(sandbox_factory: SandboxFactory, database_url: str) -> None:
     # The client is set too fast for the sandbox on purpose: it must earn 429s, wait them out and finish.
-    sandbox = sandbox_factory(rate_limit_per_second=20, penalty_seconds=0.2, fault_5xx_ratio=0.3)
+    sandbox = sandbox_factory(rate_limit_per_second=5, penalty_seconds=0.2, fault_5xx_ratio=0.3)
     client = {"requests_per_second": 80.0, "penalty_seconds": 0.2, "max_attempts": 10}
     with make_engine(sandbox, database_url, airtable=client, workers=4, min_range_rows=10) as engine:
         results = engine.sync_tables("full", [("coaching", "users"), ("coaching", "personal_goals")])

@@ -11,7 +11,13 @@ run and a CLI, or two run workers) hit the same base, so the bucket lives in Pos
 then sleeps until ``slot``. Slots are spaced ``1/rps + margin`` apart, so requests *start* at most five a
 second yet overlap freely while in flight (a new one every ~208 ms even when each takes 800 ms). The wait is
 computed by the database (``slot - clock_timestamp()``) so processes on machines with skewed clocks still
-agree. A 429 sets ``blocked_until`` for every process; a sleeper that wakes inside a block re-reserves.
+agree. A 429 sets ``blocked_until`` for every process; a sleeper checks for a block shortly *before* its
+slot (never between the slot and the send, where a slow query would delay the request) and re-reserves.
+
+Six arrivals in a row span ``5 × spacing`` = 1 s + 5 × margin, so a request may start up to 5 × margin
+late before Airtable sees six in one second. A sender that wakes later than half of that (a busy
+interpreter, a slow commit) gives its slot up and takes a new one instead of crowding the requests
+booked after it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ DEFAULT_REQUESTS_PER_SECOND = 5.0
 # Airtable (thread wake-up, connection reuse): six arrivals then span 1.04 s, never one second.
 DEFAULT_MARGIN_SECONDS = 0.008
 DEFAULT_PENALTY_SECONDS = 30.0
+BLOCK_CHECK_LEAD_SECONDS = 0.05  # how long before its slot a sleeper looks for a new 429 block
+LATE_SHARE_OF_SLACK = 0.5  # of the 5 × margin slack: the rest is for the send path's own jitter
+MIN_LATE_TOLERANCE_SECONDS = 0.002
+MAX_MISSED_SLOTS = 5  # then send anyway: a machine this busy must still make progress
 
 _RESERVE = sa.text(
     """
@@ -40,6 +50,7 @@ _RESERVE = sa.text(
     returning extract(epoch from (bucket.next_slot - make_interval(secs => :spacing) - clock_timestamp()))
     """
 )
+_ASYNC_COMMIT = sa.text("set local synchronous_commit = off")
 _BLOCKED_FOR = sa.text(
     "select extract(epoch from (blocked_until - clock_timestamp())) from airtable_sync.rate_limit "
     "where base_id = :base_id"
@@ -84,26 +95,32 @@ class RateLimiter:
         if requests_per_second <= 0:
             raise ValueError("requests_per_second must be positive")
         self.engine = engine
-        self.spacing = 1.0 / requests_per_second + max(margin_seconds, 0.0)
+        margin_seconds = max(margin_seconds, 0.0)
+        self.spacing = 1.0 / requests_per_second + margin_seconds
+        self.late_tolerance = max(5 * margin_seconds * LATE_SHARE_OF_SLACK, MIN_LATE_TOLERANCE_SECONDS)
         self.penalty_seconds = penalty_seconds
 
     def acquire(self, base_id: str, cancel: threading.Event | None = None) -> float:
-        """Block until this caller may send one request to ``base_id``; returns the seconds waited."""
+        """Block until this caller may send one request to ``base_id``; returns the seconds slept for it."""
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled before sending")
-        waited = 0.0
+        slept = 0.0
         counted = 1
+        missed = 0
         while True:
-            wait = self._reserve(base_id, counted)
-            counted = 0  # a re-reservation after a block is the same request
-            if wait <= 0:
-                return waited
-            _sleep(wait, cancel)
-            waited += wait
-            # Woke up inside a 429 block set by someone else after we reserved: sending now would earn
-            # another 429 (and on Airtable perhaps a longer lock-out), so queue again behind the block.
-            if self._blocked_for(base_id) <= 0:
-                return waited
+            deadline = self._reserve(base_id, counted)
+            counted = 0  # a re-reservation is the same request
+            if deadline - time.monotonic() > BLOCK_CHECK_LEAD_SECONDS:
+                slept += self._sleep_until(deadline - BLOCK_CHECK_LEAD_SECONDS, cancel)
+                # A 429 elsewhere after we reserved: sending at our slot would earn another 429 (and on
+                # Airtable perhaps a longer lock-out), so queue again behind the block.
+                if self._blocked_for(base_id) > 0:
+                    continue
+            slept += self._sleep_until(deadline, cancel)
+            if time.monotonic() - deadline > self.late_tolerance and missed < MAX_MISSED_SLOTS:
+                missed += 1
+                continue
+            return slept
 
     def throttled(self, base_id: str) -> None:
         """Airtable answered 429: block the base for every process for ``penalty_seconds``."""
@@ -116,9 +133,19 @@ class RateLimiter:
         return None if row is None else BucketState(*row)
 
     def _reserve(self, base_id: str, counted: int) -> float:
+        """Book the next slot; returns it on this process's ``time.monotonic()`` clock."""
         with self.engine.begin() as conn:
+            # Losing a reservation in a crash is harmless, and a commit waiting for its WAL flush would
+            # delay every request behind it.
+            conn.execute(_ASYNC_COMMIT)
             wait = conn.execute(_RESERVE, {"base_id": base_id, "spacing": self.spacing, "counted": counted}).scalar()
-        return float(wait)
+            deadline = time.monotonic() + float(wait)
+        return deadline
+
+    def _sleep_until(self, deadline: float, cancel: threading.Event | None) -> float:
+        seconds = deadline - time.monotonic()
+        _sleep(seconds, cancel)
+        return max(seconds, 0.0)
 
     def _blocked_for(self, base_id: str) -> float:
         with self.engine.connect() as conn:
@@ -127,6 +154,10 @@ class RateLimiter:
 
 
 def _sleep(seconds: float, cancel: threading.Event | None) -> None:
+    if seconds <= 0:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled while waiting for a rate-limit slot")
+        return
     if cancel is None:
         time.sleep(seconds)
     elif cancel.wait(seconds):
