@@ -150,31 +150,46 @@ def test_airtable_failing_mid_scan_tombstones_nothing(sandbox: Sandbox, database
 
 
 def test_scan_ranges_partition_the_table(engine: SyncEngine, sandbox: Sandbox, database_url: str) -> None:
-    """Each created-time range's query returns its own records: together every record exactly once."""
-    from airtable_pg.sync.planner import plan_scan
+    """Each record-id range's query returns exactly its own records: together every record exactly once."""
+    from airtable_pg.sync.planner import SAMPLE, plan_after_sample, plan_from_mirror
 
     api = airtable_api_for(sandbox)
     table = api.table(DEMO_BASE_ID, GOALS.id)
     every = {r["id"] for r in table.all()}
-    writer = MirrorWriter(engine.db, COACHING, GOALS)
-    for mirror_rows_count in (0, None):  # fresh (probe Airtable), then from the mirror's quantiles
-        if mirror_rows_count is None:
-            engine.sync_table("coaching", "personal_goals")
-            mirror_rows_count = writer.live_count()
-        plan = plan_scan(
-            GOALS,
-            workers=2,
-            mirror_rows=mirror_rows_count,
-            mirror_quantiles=writer.created_time_quantiles,
-            airtable_table=lambda: table,
-            min_range_rows=10,
-        )
-        assert 2 <= len(plan.ranges) <= 8  # 80 records, 10 per range, 4 ranges per worker at most
-        assert plan.ranges[0].start is None and plan.ranges[-1].end is None
+    engine.sync_table("coaching", "personal_goals")
+    by_char = MirrorWriter(engine.db, COACHING, GOALS).live_rows_by_last_id_char()
+    plans = {
+        "sample, then one range": [SAMPLE, *plan_after_sample(0, False, workers=4, min_range_rows=10)],
+        "sample, then four": [SAMPLE, *plan_after_sample(100, True, workers=4, min_range_rows=10)],
+        "from the mirror": plan_from_mirror(by_char, workers=4, min_range_rows=10),
+    }
+    assert [len(plan) for plan in plans.values()] == [2, 5, 4]
+    for name, plan in plans.items():
         seen: list[str] = []
-        for scan_range in plan.ranges:
-            seen += [r["id"] for r in table.all(formula=scan_range.formula())]
-        assert sorted(seen) == sorted(every)
+        for scan_range in plan:
+            returned = [r["id"] for r in table.all(formula=scan_range.formula())]
+            assert set(returned) == {i for i in every if scan_range.holds(i)}, name
+            seen += returned
+        assert sorted(seen) == sorted(every), name
+
+
+def test_a_fresh_table_is_split_after_its_sample_and_a_synced_one_by_its_mirror(
+    sandbox_factory, database_url: str
+) -> None:
+    sandbox = sandbox_factory(demo_records=20_000)  # 7,000 persoonlijke_overtuigingen (no createdTime field)
+    with make_engine(sandbox, database_url, workers=4) as engine:
+        fresh = engine.sync_table("coaching", "persoonlijke_overtuigingen")
+        again = engine.sync_table("coaching", "persoonlijke_overtuigingen")
+        small = engine.sync_table("coaching", "programs")  # 200 records
+    # The sample (1/62 of the ids, ~113 records) fills its first page: the rest is split for every worker;
+    # the second time the mirror's counts split it, with no sample.
+    assert (fresh.scan_ranges, again.scan_ranges) == (1 + 4, 4)
+    assert fresh.rows_seen == again.rows_seen == fresh.row_count == 7_000
+    # A small table's sample says so: it is not split further.
+    assert small.scan_ranges == 2 and small.row_count == 200
+    # What splitting costs: at most one partial page per range on top of the full pages.
+    for result in (fresh, again, small):
+        assert result.requests <= -(-result.rows_seen // 100) + result.scan_ranges, result
 
 
 def test_closing_the_engine_cancels_a_running_sync(sandbox_factory, database_url: str) -> None:
@@ -209,19 +224,20 @@ def test_closing_the_engine_cancels_a_running_sync(sandbox_factory, database_url
     assert run_states(database_url)[-1] == ("full", "failed")
 
 
-def test_an_expired_list_iterator_restarts_its_range(sandbox_factory, database_url: str) -> None:
+def test_an_expired_list_iterator_restarts_its_range(sandbox_factory, database_url: str, caplog) -> None:
     """Airtable drops idle iterators (422 LIST_RECORDS_ITERATOR_NOT_AVAILABLE): the range starts over."""
-    sandbox = sandbox_factory(demo_records=600)  # 240 goals: one range of three pages
+    sandbox = sandbox_factory(demo_records=600)  # 240 goals: a few in the sample, the rest in one range of 3 pages
     advanced = threading.Event()
 
-    def idle_after_first_page(event: ProgressEvent) -> None:
-        if event.phase == "page" and not advanced.is_set():
+    def idle_mid_range(event: ProgressEvent) -> None:
+        if event.phase == "page" and event.rows_seen >= 100 and not advanced.is_set():
             advanced.set()
             sandbox.clock.advance(ITERATOR_IDLE_SECONDS + 1)  # as if this worker stalled for ten minutes
 
-    with make_engine(sandbox, database_url, workers=1, progress=idle_after_first_page) as engine:
+    with make_engine(sandbox, database_url, workers=1, progress=idle_mid_range) as engine:
         result = engine.sync_table("coaching", "personal_goals")
-    assert advanced.is_set() and result.scan_ranges == 1
+    assert advanced.is_set() and result.scan_ranges == 2
+    assert "list iterator expired, restarting a range" in caplog.text
     compared = assert_mirror_matches(database_url, airtable_api_for(sandbox), COACHING, GOALS)
     # the restarted range's first page is not counted twice
     assert (result.rows_seen, result.inserted, result.row_count) == (compared, compared, compared)

@@ -363,22 +363,16 @@ class MirrorWriter:
 
         return self._run(work)
 
-    def created_time_quantiles(self, parts: int) -> list[datetime]:
-        """Boundaries that cut the live rows into ``parts`` equal-count ranges of ``airtable_created_time``."""
-        if parts < 2:
-            return []
-        fractions = [i / parts for i in range(1, parts)]
+    def live_rows_by_last_id_char(self) -> dict[str, int]:
+        """Live rows per last character of ``airtable_id``: how a full scan splits into even ranges."""
 
-        def work(cur) -> list[datetime]:
+        def work(cur) -> dict[str, int]:
             cur.execute(
-                sql.SQL(
-                    "select percentile_disc(%s::float8[]) within group (order by airtable_created_time) "
-                    "from {} where airtable_created_time is not null"
-                ).format(self.mirror),
-                (fractions,),
+                sql.SQL("select right(airtable_id, 1), count(*) from {} where deleted_at is null group by 1").format(
+                    self.mirror
+                )
             )
-            row = cur.fetchone()
-            return sorted(set(row[0] or [])) if row else []
+            return {char: count for char, count in cur.fetchall()}
 
         return self._run(work)
 

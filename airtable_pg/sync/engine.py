@@ -5,8 +5,9 @@ One apply path: whatever the mode, records become rows through ``airtable.cells`
 through ``postgres.mirror_writer``.
 
 Concurrency: one pool of ``workers`` threads per engine fetches pages (each with its own pyairtable
-``Api``); tables synced together share that pool, and every request of every table, thread and process
-takes its slot from the per-base bucket in Postgres (``airtable.rate_limit``).
+``Api``); tables synced together share that pool, and each table's own thread scans one range too (the
+sample of a first import). Every request of every table, thread and process takes its slot from the
+per-base bucket in Postgres (``airtable.rate_limit``), so more threads never mean more than 5 requests/s.
 """
 
 from __future__ import annotations

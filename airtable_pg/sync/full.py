@@ -1,16 +1,19 @@
-"""Full sync of one table: every record, concurrently by creation-time range, then tombstones for the rest.
+"""Full sync of one table: every record, concurrently by record-id range, then tombstones for the rest.
 
-Each worker takes a range and streams its pages: convert → ``MirrorWriter.apply`` (upsert, and record the
-ids as *seen* by this scan) → next page. At most one page per worker is in memory, whatever the table's
-size. Only when **every** range has completed does ``finish_scan`` tombstone the live rows the scan did
-not see; an exception anywhere cancels the other ranges, marks the run failed and tombstones nothing —
-a partial scan must never be mistaken for deletions.
+Each range's scan streams its pages: convert → ``MirrorWriter.apply`` (upsert, and record the ids as *seen*
+by this scan) → next page. At most one page per range is in memory, whatever the table's size. A mirror that
+holds rows says how to split (``planner.plan_from_mirror``); an empty one is split after the first page of
+the sample range, which the table's own thread scans while the pool scans the rest. Only when **every**
+range has completed does ``finish_scan`` tombstone the live rows the scan did not see; an exception anywhere
+cancels the other ranges, marks the run failed and tombstones nothing — a partial scan must never be
+mistaken for deletions.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ALL_COMPLETED, FIRST_EXCEPTION, Executor, Future, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +21,14 @@ from datetime import UTC, datetime
 import requests
 
 from airtable_pg.airtable.rate_limit import Cancelled
-from airtable_pg.sync.planner import DEFAULT_MIN_RANGE_ROWS, PAGE_SIZE, ScanRange, plan_scan
+from airtable_pg.sync.planner import (
+    DEFAULT_MIN_RANGE_ROWS,
+    PAGE_SIZE,
+    SAMPLE,
+    ScanRange,
+    plan_after_sample,
+    plan_from_mirror,
+)
 from airtable_pg.sync.run import TableRun, record_failure
 
 log = logging.getLogger(__name__)
@@ -27,13 +37,15 @@ log = logging.getLogger(__name__)
 # the range then starts over, which is safe because upserts and the seen-set are idempotent.
 ITERATOR_RESTARTS = 3
 
+FirstPageHook = Callable[[int, bool], None]  # (rows on the page, whether the page was full)
+
 
 @dataclass(frozen=True)
 class FullOutcome:
     tombstoned: int
     watermark: datetime
     scan_ranges: int
-    strategy: str
+    strategy: str  # "mirror" | "sample"
 
 
 def run_full(
@@ -41,20 +53,25 @@ def run_full(
 ) -> FullOutcome:
     local_start = datetime.now(UTC)  # the watermark if Airtable's responses carry no Date header
     scan_id, started_at = run.writer.start_scan("full")
+    scans = RangeScans(run, pool, scan_id)
     try:
-        mirror_rows = run.writer.live_count()
+        by_char = run.writer.live_rows_by_last_id_char()
+        mirror_rows = sum(by_char.values())
         run.expected_rows = mirror_rows or None
-        plan = plan_scan(
-            run.table,
-            workers=workers,
-            mirror_rows=mirror_rows,
-            mirror_quantiles=run.writer.created_time_quantiles,
-            airtable_table=run.airtable_table,
-            min_range_rows=min_range_rows,
-        )
-        run.ranges_total = len(plan.ranges)
-        run.report("planned", f"{len(plan.ranges)} range(s) by {plan.strategy}")
-        scan_all(run, pool, plan.ranges, scan_id)
+        if mirror_rows:
+            strategy = "mirror"
+            scans.submit(plan_from_mirror(by_char, workers=workers, min_range_rows=min_range_rows))
+            run.report("planned", f"{run.ranges_total} range(s) from the mirror")
+        else:
+            strategy = "sample"
+
+            def plan_the_rest(sample_rows: int, page_full: bool) -> None:
+                rest = plan_after_sample(sample_rows, page_full, workers=workers, min_range_rows=min_range_rows)
+                scans.submit(rest)
+                run.report("planned", f"{run.ranges_total} range(s) after a sample of the table")
+
+            scans.scan_here(SAMPLE, after_first_page=plan_the_rest)
+        scans.join()
         # Records changed after the scan's first response may have been read before the change: the next
         # poll starts there (minus its overlap), so nothing modified during the scan is skipped.
         watermark = run.apis.stats.first_server_time or local_start
@@ -63,26 +80,56 @@ def run_full(
         )
     except BaseException as error:
         run.cancel.set()
-        record_failure(run.writer, scan_id, error)
-        raise
-    return FullOutcome(tombstoned, watermark, len(plan.ranges), plan.strategy)
+        cause: BaseException = error
+        if isinstance(error, Exception):  # not on Ctrl-C: that must return at once
+            scans.stop()  # no worker may still write once the run is marked failed
+            cause = scans.first_real_error(default=error)
+        record_failure(run.writer, scan_id, cause)
+        if cause is error:
+            raise
+        raise cause from error
+    return FullOutcome(tombstoned, watermark, run.ranges_total, strategy)
 
 
-def scan_all(run: TableRun, pool: Executor, ranges: list[ScanRange], scan_id: uuid.UUID) -> None:
-    """Scan every range on ``pool``; the first failure cancels the others and is raised once they stopped."""
-    futures: list[Future[None]] = [pool.submit(scan_range, run, scan_range_, scan_id) for scan_range_ in ranges]
-    try:
-        _settle(futures, until_error=True)
-        if all(f.done() and not f.cancelled() and f.exception() is None for f in futures):
+class RangeScans:
+    """The range scans of one full scan: most on the shared pool, the sample on the table's own thread."""
+
+    def __init__(self, run: TableRun, pool: Executor, scan_id: uuid.UUID) -> None:
+        self.run = run
+        self.pool = pool
+        self.scan_id = scan_id
+        self.futures: list[Future[None]] = []
+
+    def submit(self, ranges: list[ScanRange]) -> None:
+        self.run.ranges_total += len(ranges)
+        self.futures += [self.pool.submit(scan_range, self.run, r, self.scan_id) for r in ranges]
+
+    def scan_here(self, scan_range_: ScanRange, *, after_first_page: FirstPageHook) -> None:
+        self.run.ranges_total += 1
+        scan_range(self.run, scan_range_, self.scan_id, after_first_page=after_first_page)
+
+    def join(self) -> None:
+        """Wait for every submitted range; the first failure stops the others and is raised."""
+        _settle(self.futures, until_error=True)
+        if all(f.done() and not f.cancelled() and f.exception() is None for f in self.futures):
             return
-        run.cancel.set()
-        for future in futures:
+        self.stop()
+        raise self.first_real_error(default=Cancelled("sync cancelled"))
+
+    def stop(self) -> None:
+        """Cancel the ranges not started, and wait until the running ones noticed the cancellation."""
+        self.run.cancel.set()
+        for future in self.futures:
             future.cancel()
-        _settle(futures, until_error=False)
-        raise _first_real_error(futures)
-    except BaseException:
-        run.cancel.set()  # e.g. KeyboardInterrupt while waiting: stop the workers too
-        raise
+        _settle(self.futures, until_error=False)
+
+    def first_real_error(self, default: BaseException) -> BaseException:
+        """The error that caused the cancellation, not the ``Cancelled`` it caused in the other ranges."""
+        errors = [e for f in self.futures if f.done() and not f.cancelled() and (e := f.exception()) is not None]
+        if not isinstance(default, Cancelled):
+            return default
+        real = [e for e in errors if not isinstance(e, Cancelled)]
+        return (real or [default])[0]
 
 
 def _settle(futures: list[Future[None]], *, until_error: bool) -> None:
@@ -100,38 +147,56 @@ def _settle(futures: list[Future[None]], *, until_error: bool) -> None:
             return
 
 
-def _first_real_error(futures: list[Future[None]]) -> BaseException:
-    """The error that caused the cancellation, not the ``Cancelled`` it caused in the other workers."""
-    errors = [e for f in futures if not f.cancelled() and (e := f.exception()) is not None]
-    real = [e for e in errors if not isinstance(e, Cancelled)]
-    return (real or errors or [Cancelled("sync cancelled")])[0]
+def scan_range(
+    run: TableRun, scan_range_: ScanRange, scan_id: uuid.UUID, *, after_first_page: FirstPageHook | None = None
+) -> None:
+    """Scan one range to its end; a failure cancels the table's other ranges at their next page.
+
+    ``after_first_page`` is called once, with the first page this range receives (a restarted attempt
+    calls it only if no earlier attempt got that far).
+    """
+    hook = _Once(after_first_page)
+    try:
+        for attempt in range(ITERATOR_RESTARTS + 1):
+            if run.cancel.is_set():
+                raise Cancelled("another range of this scan failed")
+            seen = [0, 0]  # rows, cell errors of this attempt
+            try:
+                _scan_range_once(run, scan_range_, scan_id, seen, hook)
+            except requests.HTTPError as error:
+                if attempt == ITERATOR_RESTARTS or not _iterator_expired(error):
+                    raise
+                run.tally.forget_rows(*seen)
+                log.warning("%s.%s: list iterator expired, restarting a range", run.base.key, run.table.key)
+                continue
+            run.tally.range_done()
+            run.report("page")
+            return
+    except Cancelled:
+        raise
+    except BaseException:
+        run.cancel.set()
+        raise
 
 
-def scan_range(run: TableRun, scan_range_: ScanRange, scan_id: uuid.UUID) -> None:
-    for attempt in range(ITERATOR_RESTARTS + 1):
-        if run.cancel.is_set():
-            raise Cancelled("another range of this scan failed")
-        seen = [0, 0]  # rows, cell errors of this attempt
-        try:
-            _scan_range_once(run, scan_range_, scan_id, seen)
-        except requests.HTTPError as error:
-            if attempt == ITERATOR_RESTARTS or not _iterator_expired(error):
-                raise
-            run.tally.forget_rows(*seen)
-            log.warning("%s.%s: list iterator expired, restarting a range", run.base.key, run.table.key)
-            continue
-        run.tally.range_done()
-        run.report("page")
-        return
+class _Once:
+    def __init__(self, hook: FirstPageHook | None) -> None:
+        self.hook = hook
+
+    def __call__(self, rows: int, page_full: bool) -> None:
+        hook, self.hook = self.hook, None
+        if hook is not None:
+            hook(rows, page_full)
 
 
-def _scan_range_once(run: TableRun, scan_range_: ScanRange, scan_id: uuid.UUID, seen: list[int]) -> None:
+def _scan_range_once(run: TableRun, scan_range_: ScanRange, scan_id: uuid.UUID, seen: list[int], hook: _Once) -> None:
     table = run.airtable_table()
     formula = scan_range_.formula()
     options = {"formula": formula} if formula else {}
     for records in table.iterate(page_size=PAGE_SIZE, use_field_ids=True, **options):
         if run.cancel.is_set():
             raise Cancelled("another range of this scan failed")
+        hook(len(records), len(records) >= PAGE_SIZE)  # before applying the page: the rest starts sooner
         page = run.converter.page(records)
         counts = run.writer.apply(page.rows, scan_id=scan_id, source="full")
         run.tally.add_page(len(page.rows), counts, page.cell_errors)

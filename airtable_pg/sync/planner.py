@@ -1,147 +1,170 @@
-"""Split one table's full scan into disjoint CREATED_TIME() ranges, so its pages can be fetched concurrently.
+"""Split one table's full scan into disjoint ranges of record ids, so its pages can be fetched concurrently.
 
 Airtable's list endpoint is one cursor per query: pages of the same query come strictly one after the
-other. Several queries, each filtered to a range of creation times, run side by side and together return
-every record exactly once:
+other. Several queries, each filtered to a share of the table, run side by side. The share is picked by
+the record id's last character:
 
-    [a, b)  =  AND(NOT(IS_BEFORE(CREATED_TIME(), a)), IS_BEFORE(CREATED_TIME(), b))
+    REGEX_MATCH(RECORD_ID(), '[0-9A-E]$')          a range claims some characters
+    NOT(REGEX_MATCH(RECORD_ID(), '[0-9A-Z…]$'))     the plan's last range takes everything else
 
-The first range has no lower bound and the last no upper bound, so records created while the scan runs
-(and any clock oddity) still land in exactly one range: the ranges are a partition by construction,
-whatever the precision at which Airtable compares times, because each cut is tested by the same
-``IS_BEFORE`` on both sides.
+The ranges are a partition by construction: claimed character sets are disjoint, and the catch-all range
+is the complement of all of them, so an id of any shape (even one outside ``[0-9A-Za-z]``) lands in exactly
+one range. Airtable's record ids are random, so each character holds about 1/62 of any table, however
+the table grew; creation-time ranges, by contrast, needed a ``createdTime`` field to probe and were as
+uneven as the table's history. The *last* character is used because it is the most random part of any
+id scheme (one with a time prefix included); an uneven split would only cost speed, never a record.
 
-Where the cuts go, best first:
+How many ranges, and where their borders go:
 
-1. the mirror already holds rows → equal-count cuts from Postgres (``percentile_disc`` of
-   ``airtable_created_time``): free, and as even as the data;
-2. the spec has a ``createdTime`` field → two sorted requests fetch the oldest and the newest records
-   (only that field); a table that fits one probe is not split, else the span is cut into equal widths,
-   as many as the estimated row count needs;
-3. otherwise → one unsplit scan.
+1. the mirror already holds rows → ``plan_from_mirror``: the live rows per last character, counted in
+   Postgres, grouped into equal-count ranges (exact, and free);
+2. otherwise → a **sample**: the records whose character is ``0`` (1/62 of the table) are fetched first,
+   as a range of the scan like any other, so the sample costs no extra request. Its first page estimates
+   the table's size (``plan_after_sample``) and the remaining 61 characters are split accordingly; a table
+   that fits in one page needs two requests in all.
 
-About four ranges per worker let a worker that finished a small range take another, so skewed data
-(growth is rarely uniform in time) still keeps every worker busy.
+Every range costs at least one request and ends with a partial page, so the number of ranges follows the
+table's size (about ``min_range_rows`` or more per range) and stays within the worker count: with random
+ids the ranges are even, so more ranges than workers would buy no balance, only partial pages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import string
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
-from pyairtable import Table
-from pyairtable.formulas import AND, CREATED_TIME, IS_BEFORE, NOT, Formula, to_formula_str
-
-from airtable_pg.spec import TableSpec
-
-RANGES_PER_WORKER = 4
-DEFAULT_MIN_RANGE_ROWS = 1_000  # below ~10 pages per range, the extra queries cost more than they save
+ID_ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
+SAMPLE_CHARS = "0"
+DEFAULT_MIN_RANGE_ROWS = 1_000  # below ~10 pages per range, an extra query costs more than it saves
 PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)
 class ScanRange:
-    """Records with ``start <= CREATED_TIME() < end``; ``None`` means unbounded on that side."""
+    """Records whose id's last character is in ``chars``.
 
-    start: datetime | None = None
-    end: datetime | None = None
+    With ``catch_all``, the reverse: every record whose character is *not* in ``chars`` (the characters
+    the plan's other ranges claim). ``ScanRange()`` is the whole table.
+    """
+
+    chars: str = ""
+    catch_all: bool = False
+
+    def __post_init__(self) -> None:
+        if any(c not in ID_ALPHABET for c in self.chars):  # the characters go into a regex: alphanumerics only
+            raise ValueError(f"record-id characters must be alphanumeric, got {self.chars!r}")
 
     def formula(self) -> str | None:
         """The ``filterByFormula`` selecting this range, or ``None`` for the whole table."""
-        conditions: list[Formula] = []
-        if self.start is not None:
-            conditions.append(NOT(IS_BEFORE(CREATED_TIME(), _utc(self.start))))
-        if self.end is not None:
-            conditions.append(IS_BEFORE(CREATED_TIME(), _utc(self.end)))
-        if not conditions:
+        if not self.chars:
             return None
-        return to_formula_str(conditions[0] if len(conditions) == 1 else AND(*conditions))
+        match = f"REGEX_MATCH(RECORD_ID(), '[{self.chars}]$')"
+        return f"NOT({match})" if self.catch_all else match
+
+    def holds(self, record_id: str) -> bool:
+        """Whether ``record_id`` belongs to this range (the formula's meaning, in Python)."""
+        if not self.chars:
+            return True
+        claimed = bool(record_id) and record_id[-1] in self.chars
+        return claimed != self.catch_all
 
 
-@dataclass(frozen=True)
-class ScanPlan:
-    ranges: list[ScanRange]
-    strategy: str  # "mirror" | "created_time" | "unsplit"
+WHOLE_TABLE = ScanRange()
+SAMPLE = ScanRange(SAMPLE_CHARS)
 
 
-def _utc(moment: datetime) -> datetime:
-    # pyairtable writes DATETIME_PARSE('…Z') only for UTC datetimes; Postgres may hand back another offset.
-    return moment.astimezone(UTC)
+def partition(groups: list[str], claimed_elsewhere: str = "") -> list[ScanRange]:
+    """Ranges for disjoint character ``groups``: the last group becomes the catch-all.
 
-
-def ranges_from_cuts(cuts: list[datetime]) -> list[ScanRange]:
-    """Consecutive ranges between sorted, distinct ``cuts``: ``(-∞, c1) [c1, c2) … [cn, ∞)``."""
-    bounds: list[datetime | None] = [None, *sorted(set(cuts)), None]
-    return [ScanRange(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
-
-
-def equal_width_cuts(oldest: datetime, newest: datetime, parts: int) -> list[datetime]:
-    """``parts - 1`` cuts spreading ``[oldest, newest]`` evenly, at millisecond precision (Airtable's)."""
-    span = newest - oldest
-    if parts < 2 or span <= timedelta(0):
-        return []
-    cuts = {_to_millis(oldest + span * i / parts) for i in range(1, parts)}
-    return sorted(c for c in cuts if oldest < c <= newest)
-
-
-def _to_millis(moment: datetime) -> datetime:
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def wanted_parts(workers: int) -> int:
-    return max(1, workers * RANGES_PER_WORKER)
-
-
-def plan_scan(
-    table: TableSpec,
-    *,
-    workers: int,
-    mirror_rows: int,
-    mirror_quantiles: Callable[[int], list[datetime]],
-    airtable_table: Callable[[], Table],
-    min_range_rows: int = DEFAULT_MIN_RANGE_ROWS,
-) -> ScanPlan:
-    """Decide the ranges of one full scan.
-
-    ``mirror_rows`` is the mirror's live row count; ``mirror_quantiles(parts)`` returns equal-count cuts of
-    its ``airtable_created_time``; ``airtable_table()`` gives a pyairtable ``Table`` for the probing requests.
+    ``claimed_elsewhere`` are characters a range outside this list already scans (the sample's), which
+    the catch-all must leave out too.
     """
-    parts = wanted_parts(workers)
-    if mirror_rows > 0:
-        parts = min(parts, mirror_rows // max(min_range_rows, 1))
-        cuts = mirror_quantiles(parts) if parts >= 2 else []
-        if cuts:
-            return ScanPlan(ranges_from_cuts(cuts), "mirror")
-        return ScanPlan([ScanRange()], "unsplit")
-    created_field = next((f for f in table.fields.values() if f.type == "createdTime"), None)
-    if created_field is None or parts < 2:
-        return ScanPlan([ScanRange()], "unsplit")
-    cuts = _probe_created_time_cuts(airtable_table(), created_field.id, parts, min_range_rows)
-    if not cuts:
-        return ScanPlan([ScanRange()], "unsplit")
-    return ScanPlan(ranges_from_cuts(cuts), "created_time")
+    groups = [g for g in groups if g]
+    if not groups:
+        return [ScanRange(claimed_elsewhere, catch_all=True)] if claimed_elsewhere else [WHOLE_TABLE]
+    claimed = "".join(groups[:-1])
+    if set(claimed) & set(claimed_elsewhere):
+        raise ValueError("character groups overlap the characters claimed elsewhere")
+    ranges = [ScanRange(group) for group in groups[:-1]]
+    catch_all_excludes = claimed_elsewhere + claimed
+    ranges.append(ScanRange(catch_all_excludes, catch_all=True) if catch_all_excludes else WHOLE_TABLE)
+    return ranges
 
 
-def _probe_created_time_cuts(table: Table, field_id: str, parts: int, min_range_rows: int) -> list[datetime]:
-    """Cuts from two sorted requests (the oldest and the newest records); none for a table that fits one range.
+def balanced_groups(weights: Mapping[str, float], chars: str, parts: int) -> list[str]:
+    """Cut ``chars`` (in order) into at most ``parts`` contiguous groups of about equal total weight."""
+    parts = max(1, min(parts, len(chars)))
+    if parts == 1:
+        return [chars]
+    total = sum(max(weights.get(c, 0.0), 0.0) for c in chars)
+    if total <= 0:
+        return _even_groups(chars, parts)
+    groups: list[str] = []
+    current = ""
+    running = 0.0
+    for index, char in enumerate(chars):
+        current += char
+        running += max(weights.get(char, 0.0), 0.0)
+        groups_left = parts - len(groups) - 1  # after closing this one
+        chars_left = len(chars) - index - 1
+        if groups_left == 0:
+            continue
+        # Close the group once it reached its share of the whole, or when the remaining characters are
+        # just enough to give every remaining group one.
+        if running >= total * (len(groups) + 1) / parts or chars_left == groups_left:
+            groups.append(current)
+            current = ""
+    if current:
+        groups.append(current)
+    return groups
 
-    Every range costs at least one request, and at Airtable's 5 requests/s requests are the price, so the
-    number of ranges follows the table's estimated size. Each probe page (only the sort field, so it is
-    light) shows how densely records were created at its end of the table; the denser end over the whole
-    span estimates the row count. Leaning high is deliberate: tables usually grow, and too few ranges
-    would make a big initial import crawl at one stream, while too many cost a small table a few requests.
+
+def _even_groups(chars: str, parts: int) -> list[str]:
+    size, extra = divmod(len(chars), parts)
+    groups, start = [], 0
+    for i in range(parts):
+        end = start + size + (1 if i < extra else 0)
+        groups.append(chars[start:end])
+        start = end
+    return groups
+
+
+def range_count(estimated_rows: float, *, workers: int, min_range_rows: int) -> int:
+    """How many ranges a scan of ``estimated_rows`` is worth: one per ``min_range_rows``, at most ``workers``."""
+    return max(1, min(workers, int(estimated_rows // max(min_range_rows, 1))))
+
+
+def plan_from_mirror(
+    first_char_counts: Mapping[str, int], *, workers: int, min_range_rows: int = DEFAULT_MIN_RANGE_ROWS
+) -> list[ScanRange]:
+    """Ranges from the mirror's live rows per id character: equal counts, sized by the mirror's total.
+
+    Records created since the mirror was filled have random ids too, so they spread over the ranges.
     """
-    probe = min(PAGE_SIZE, max(min_range_rows, 1))
-    oldest_page = table.all(sort=[field_id], fields=[field_id], max_records=probe, page_size=probe)
-    if len(oldest_page) < probe:
-        return []  # the whole table fits in the probe
-    newest_page = table.all(sort=[f"-{field_id}"], fields=[field_id], max_records=probe, page_size=probe)
-    oldest = [datetime.fromisoformat(r["createdTime"]) for r in oldest_page]
-    newest = [datetime.fromisoformat(r["createdTime"]) for r in newest_page]
-    first, last = oldest[0], newest[0]
-    densest_span = min((oldest[-1] - first).total_seconds(), (last - newest[-1]).total_seconds())
-    if densest_span > 0:  # else a bulk import made many records in one instant: assume the table is big
-        estimated_rows = probe * (last - first).total_seconds() / densest_span
-        parts = min(parts, int(estimated_rows // max(min_range_rows, 1)))
-    return equal_width_cuts(first, last, parts)
+    rows = sum(first_char_counts.values())
+    parts = range_count(rows, workers=workers, min_range_rows=min_range_rows)
+    if parts < 2:
+        return [WHOLE_TABLE]
+    # One pseudo-row per character keeps characters the mirror happens not to hold from being free.
+    weights = {c: first_char_counts.get(c, 0) + 1.0 for c in ID_ALPHABET}
+    return partition(balanced_groups(weights, ID_ALPHABET, parts))
+
+
+def estimate_from_sample(sample_rows: int, sample_page_full: bool, *, workers: int, min_range_rows: int) -> float:
+    """The table's size as the sample's first page suggests (a lower bound when that page was full)."""
+    share = len(SAMPLE_CHARS) / len(ID_ALPHABET)
+    if sample_page_full:
+        # At least PAGE_SIZE / share rows (6,200): plenty for every worker, so plan for all of them.
+        return max(PAGE_SIZE / share, workers * min_range_rows)
+    return sample_rows / share
+
+
+def plan_after_sample(
+    sample_rows: int, sample_page_full: bool, *, workers: int, min_range_rows: int = DEFAULT_MIN_RANGE_ROWS
+) -> list[ScanRange]:
+    """The ranges for everything but the sample, split by the size its first page suggests."""
+    estimate = estimate_from_sample(sample_rows, sample_page_full, workers=workers, min_range_rows=min_range_rows)
+    rest = "".join(c for c in ID_ALPHABET if c not in SAMPLE_CHARS)
+    parts = range_count(estimate, workers=workers, min_range_rows=min_range_rows)
+    return partition(_even_groups(rest, parts), claimed_elsewhere=SAMPLE_CHARS)

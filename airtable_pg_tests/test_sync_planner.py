@@ -1,0 +1,82 @@
+"""How a full scan is split: record-id ranges that always partition the table, sized by what is known."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from airtable_pg.sync.planner import (
+    ID_ALPHABET,
+    SAMPLE,
+    WHOLE_TABLE,
+    ScanRange,
+    balanced_groups,
+    partition,
+    plan_after_sample,
+    plan_from_mirror,
+)
+
+RANDOM_IDS = ["rec" + "".join(random.Random(i).choices(ID_ALPHABET, k=14)) for i in range(20_000)]
+# Ids Airtable has never produced still land in exactly one range: the catch-all takes them.
+ODD_IDS = ["rec", "", "rec-abcdefghijkl-", "rec000000000000é", "REC00000000000000", "rec0000000000000 "]
+
+
+def owners(plan: list[ScanRange], record_id: str) -> list[int]:
+    return [i for i, scan_range in enumerate(plan) if scan_range.holds(record_id)]
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        [WHOLE_TABLE],
+        [SAMPLE, *plan_after_sample(0, False, workers=8, min_range_rows=1000)],
+        [SAMPLE, *plan_after_sample(40, False, workers=8, min_range_rows=1000)],
+        [SAMPLE, *plan_after_sample(100, True, workers=8, min_range_rows=1000)],
+        plan_from_mirror({c: 1000 for c in ID_ALPHABET}, workers=8),
+        plan_from_mirror({"a": 90_000, "b": 5}, workers=16),
+    ],
+)
+def test_every_plan_gives_every_id_exactly_one_range(plan: list[ScanRange]) -> None:
+    for record_id in RANDOM_IDS + ODD_IDS:
+        assert len(owners(plan, record_id)) == 1, (record_id, plan)
+
+
+def test_the_sample_sizes_the_rest_of_the_scan() -> None:
+    # nothing in the sample: a small table, scanned as one more range
+    assert plan_after_sample(0, False, workers=8, min_range_rows=1000) == [ScanRange("0", catch_all=True)]
+    # 40 of 1/62 of the table ≈ 2,480 records: two ranges of about a thousand
+    assert len(plan_after_sample(40, False, workers=8, min_range_rows=1000)) == 2
+    # a full first page: at least 6,200 records, so one range per worker
+    assert len(plan_after_sample(100, True, workers=8, min_range_rows=1000)) == 8
+
+
+def test_random_ids_split_evenly() -> None:
+    plan = plan_after_sample(100, True, workers=8, min_range_rows=1000)
+    sizes = [sum(1 for r in RANDOM_IDS if scan_range.holds(r)) for scan_range in plan]
+    assert max(sizes) < 1.3 * min(sizes)  # 61 characters in 8 groups of 7 or 8
+
+
+def test_the_mirror_splits_by_its_own_counts() -> None:
+    skewed = {c: (5000 if c in "xyz" else 10) for c in ID_ALPHABET}
+    plan = plan_from_mirror(skewed, workers=4, min_range_rows=1000)
+    assert len(plan) == 4
+    counts = [sum(n for c, n in skewed.items() if scan_range.holds(f"rec0000000000000{c}")) for scan_range in plan]
+    assert max(counts) <= 5000 + 600  # each heavy character gets a range of its own
+    assert plan_from_mirror({"a": 999}, workers=8, min_range_rows=1000) == [WHOLE_TABLE]
+
+
+def test_balanced_groups_are_contiguous_and_cover_the_characters() -> None:
+    groups = balanced_groups({"z": 100.0}, ID_ALPHABET, 4)
+    assert "".join(groups) == ID_ALPHABET and groups[-1] == "z" and len(groups) == 4
+    assert balanced_groups({}, "abcdef", 3) == ["ab", "cd", "ef"]
+
+
+def test_a_range_formula_only_ever_holds_alphanumerics() -> None:
+    assert SAMPLE.formula() == "REGEX_MATCH(RECORD_ID(), '[0]$')"
+    assert ScanRange("0a", catch_all=True).formula() == "NOT(REGEX_MATCH(RECORD_ID(), '[0a]$'))"
+    assert WHOLE_TABLE.formula() is None
+    with pytest.raises(ValueError, match="alphanumeric"):
+        ScanRange("']")
+    with pytest.raises(ValueError, match="overlap"):
+        partition(["ab", "c"], claimed_elsewhere="a")
