@@ -149,6 +149,18 @@ def test_airtable_failing_mid_scan_tombstones_nothing(sandbox: Sandbox, database
         assert sync.sync_table("coaching", "personal_goals").tombstoned == 2
 
 
+def test_a_first_import_failing_in_its_sample_fails_cleanly(sandbox: Sandbox, database_url: str) -> None:
+    admin(sandbox, "POST", "config", json={"fault_5xx_ratio": 1.0})
+    with make_engine(sandbox, database_url, workers=2, airtable={"max_attempts": 2}) as sync:
+        with pytest.raises(Exception, match="503"):
+            sync.sync_table("coaching", "personal_goals")
+        assert run_states(database_url)[-1] == ("full", "failed")
+        admin(sandbox, "POST", "config", json={"fault_5xx_ratio": 0.0})
+        assert sync.sync_table("coaching", "personal_goals").rows_seen == len(
+            mirror_rows(database_url, COACHING, GOALS)
+        )
+
+
 def test_scan_ranges_partition_the_table(engine: SyncEngine, sandbox: Sandbox, database_url: str) -> None:
     """Each record-id range's query returns exactly its own records: together every record exactly once."""
     from airtable_pg.sync.planner import SAMPLE, plan_after_sample, plan_from_mirror

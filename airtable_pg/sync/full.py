@@ -125,11 +125,11 @@ class RangeScans:
 
     def first_real_error(self, default: BaseException) -> BaseException:
         """The error that caused the cancellation, not the ``Cancelled`` it caused in the other ranges."""
-        errors = [e for f in self.futures if f.done() and not f.cancelled() and (e := f.exception()) is not None]
         if not isinstance(default, Cancelled):
             return default
-        real = [e for e in errors if not isinstance(e, Cancelled)]
-        return (real or [default])[0]
+        failed = [f.exception() for f in self.futures if f.done() and not f.cancelled()]
+        real = [e for e in failed if e is not None and not isinstance(e, Cancelled)]
+        return real[0] if real else default
 
 
 def _settle(futures: list[Future[None]], *, until_error: bool) -> None:
