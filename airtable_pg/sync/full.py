@@ -109,11 +109,10 @@ class RangeScans:
         scan_range(self.run, scan_range_, self.scan_id, after_first_page=after_first_page)
 
     def join(self) -> None:
-        """Wait for every submitted range; the first failure stops the others and is raised."""
+        """Wait for every submitted range; the first failure is raised (``run_full`` then stops the rest)."""
         _settle(self.futures, until_error=True)
         if all(f.done() and not f.cancelled() and f.exception() is None for f in self.futures):
             return
-        self.stop()
         raise self.first_real_error(default=Cancelled("sync cancelled"))
 
     def stop(self) -> None:
