@@ -11,18 +11,21 @@ from dagster import Definitions
 
 from airtable_pg.defs.assets import build_table_assets
 from airtable_pg.defs.jobs import SYNC_EXECUTOR, build_sync_jobs
-from airtable_pg.defs.resources import airtable_resource_from_env, postgres_resource_from_env
+from airtable_pg.defs.resources import resources
+from airtable_pg.settings import Settings, load_settings
 from airtable_pg.spec import SyncSpec, load_spec
 
 
-def build_definitions(spec: SyncSpec) -> Definitions:
+def build_definitions(spec: SyncSpec, settings: Settings | None = None) -> Definitions:
+    settings = settings or load_settings(use_dev_stack=False)
     table_assets = build_table_assets(spec)
     return Definitions(
         assets=table_assets,
         jobs=build_sync_jobs(table_assets),
-        resources={"airtable": airtable_resource_from_env(), "postgres": postgres_resource_from_env()},
+        resources=resources(settings),
         executor=SYNC_EXECUTOR,  # also for runs launched from the UI ("Materialize all", one asset)
     )
 
 
-defs = build_definitions(load_spec())
+_settings = load_settings(use_dev_stack=False)  # the code location's environment is set by whoever runs it
+defs = build_definitions(load_spec(_settings.spec_path), _settings)

@@ -13,10 +13,15 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from airtable_pg.mirror_model import FIXED_COLUMN_NAMES
+
 MAX_IDENTIFIER_BYTES = 63
 
+# The schema holding every piece of sync state (runs, watermarks, rate-limit buckets, webhooks, queues).
+STATE_SCHEMA = "airtable_sync"
+
 # Columns every mirror table has; a spec field may not take these names.
-RESERVED_COLUMNS = frozenset({"id", "airtable_id", "fields", "airtable_created_time", "synced_at", "deleted_at"})
+RESERVED_COLUMNS = FIXED_COLUMN_NAMES
 
 
 def slug(name: str, *, fallback: str = "field") -> str:

@@ -37,8 +37,8 @@ from typing import Any
 
 import yaml
 
-from airtable_pg.airtable.types import PG_TYPES
-from airtable_pg.names import RESERVED_COLUMNS, is_valid_identifier, join_table_name
+from airtable_pg.mirror_model import PG_TYPES
+from airtable_pg.names import RESERVED_COLUMNS, STATE_SCHEMA, is_valid_identifier, join_table_name
 
 AUTHORITIES = ("airtable", "postgres")
 LANES = ("fast", "standard")
@@ -182,6 +182,8 @@ def _parse_base(path: str, key: str, body: Any) -> BaseSpec:
     schema = body.get("schema", "airtable")
     if not isinstance(schema, str) or not is_valid_identifier(schema):
         raise SpecError(path, f"schema {schema!r} is not a valid Postgres identifier (≤ 63 bytes)", table=key)
+    if schema == STATE_SCHEMA:
+        raise SpecError(path, f"schema {schema!r} holds airtable_pg's own sync state: choose another", table=key)
     tables_raw = _require(path, body, "tables", dict, table=key)
     tables = {tkey: _parse_table(path, key, tkey, tbody) for tkey, tbody in tables_raw.items()}
     mirrors: dict[str, str] = {}

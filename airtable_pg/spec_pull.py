@@ -7,25 +7,20 @@ Fields are matched by id, so a field renamed in Airtable keeps its column and it
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
-import requests
 from pyairtable import Api
 
+from airtable_pg.airtable.errors import airtable_errors
 from airtable_pg.airtable.types import pg_type_for, result_type_of
 from airtable_pg.names import RESERVED_COLUMNS, slug, unique_name
 from airtable_pg.spec import (
     DEFAULT_POLL_SECONDS,
     BaseSpec,
     FieldSpec,
-    SpecError,
     SyncSpec,
     TableSpec,
-    dump_spec,
     load_spec,
     parse_spec,
     spec_to_dict,
@@ -33,8 +28,9 @@ from airtable_pg.spec import (
 
 
 def fetch_tables(api: Api, base_id: str) -> list[dict[str, Any]]:
-    """The base's tables in the metadata API's raw form (options included)."""
-    return api.get(api.build_url(f"meta/bases/{base_id}/tables"))["tables"]
+    """The base's tables in the metadata API's raw form (options included); errors as ``AirtableError``."""
+    with airtable_errors():
+        return api.get(api.build_url(f"meta/bases/{base_id}/tables"))["tables"]
 
 
 def merge_base(existing: BaseSpec | None, base_key: str, base_id: str, tables: list[dict[str, Any]]) -> BaseSpec:
@@ -144,42 +140,3 @@ def leading_comments(path: Path) -> str:
             break
         lines.append(line)
     return "".join(lines)
-
-
-def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="airtable-pg spec", description="The sync spec.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    p = sub.add_parser("pull", help="write tables and fields from Airtable's metadata API into the spec")
-    p.add_argument("--base", required=True, help="Airtable base id (app…)")
-    p.add_argument("--key", help="key for a new base in the spec (default: from the base id)")
-    p.add_argument("--spec", default=os.environ.get("AIRTABLE_PG_SPEC"), help="spec file (default AIRTABLE_PG_SPEC)")
-    sub.add_parser("check", help="validate the spec and print its tables")
-    args = parser.parse_args(argv)
-    if args.action == "check":
-        spec = load_spec()
-        for base, table in spec.tables():
-            print(
-                f"{base.key}.{table.key}: {len(table.fields)} fields → {base.schema}.{table.mirror} "
-                f"({table.authority}, {table.lane} lane, poll {table.poll_interval_seconds}s)"
-            )
-        return 0
-    if not args.spec:
-        parser.error("--spec or AIRTABLE_PG_SPEC is required (the file to write)")
-    token = os.environ.get("AIRTABLE_API_KEY")
-    if not token:
-        print("AIRTABLE_API_KEY is not set", file=sys.stderr)
-        return 2
-    api = Api(token, endpoint_url=os.environ.get("AIRTABLE_API_URL", "https://api.airtable.com"))
-    try:
-        spec = pull(Path(args.spec), api, args.base, args.key)
-    except SpecError as exc:
-        print(f"spec error: {exc}", file=sys.stderr)
-        return 2
-    except requests.RequestException as exc:
-        print(f"could not read the schema of base {args.base}: {exc}", file=sys.stderr)
-        return 2
-    path = Path(args.spec)
-    path.write_text(leading_comments(path) + dump_spec(spec), encoding="utf-8")
-    tables = sum(len(b.tables) for b in spec.bases.values())
-    print(f"wrote {args.spec}: {tables} tables")
-    return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -11,7 +13,6 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from pyairtable import Api
 
-from airtable_pg.airtable.cells import convert_cell
 from airtable_pg.airtable.client import AirtableConfig
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.sandbox.server import Sandbox
@@ -33,6 +34,8 @@ def airtable_config(sandbox: Sandbox, **options: Any) -> AirtableConfig:
 def make_engine(
     sandbox: Sandbox, database_url: str, spec: SyncSpec | None = None, *, airtable: dict | None = None, **options: Any
 ) -> SyncEngine:
+    """A ``SyncEngine`` (the sync engine, not a SQLAlchemy engine) for ``sandbox`` and ``database_url``."""
+    options.setdefault("workers", 8)
     return SyncEngine(spec or load_spec(), database_url, airtable_config(sandbox, **(airtable or {})), **options)
 
 
@@ -75,10 +78,32 @@ def join_rows(database_url: str, base: BaseSpec, table: TableSpec, field_id: str
 
 
 def expected_column(field: Any, cells: dict[str, Any]) -> Any:
+    """What the typed column must hold, read off the records API's value by its own rules (not the converter's)."""
     value = cells.get(field.id)
     if value is None:
         return False if field.type == "checkbox" else None
-    return convert_cell(field.pg_type, value)[0]
+    if isinstance(value, dict) and ("error" in value or "specialValue" in value) and field.pg_type != "jsonb":
+        return None  # Airtable's error values never fill a typed column
+    kind = field.pg_type
+    if kind == "jsonb":
+        return value
+    if kind == "text":
+        return str(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+    if kind in {"bigint", "integer"}:
+        return int(value) if isinstance(value, int | float) and float(value).is_integer() else None
+    if kind == "numeric":
+        return Decimal(str(value)) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if kind == "double precision":
+        return float(value)
+    if kind == "boolean":
+        return bool(value) if isinstance(value, bool) or value in (0, 1) else None
+    if kind == "date":
+        return date.fromisoformat(value[:10]) if isinstance(value, str) else None
+    if kind == "timestamptz":
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+    if kind == "text[]":
+        return list(value)
+    raise AssertionError(f"no expectation for pg_type {kind}")
 
 
 def assert_mirror_matches(database_url: str, api: Api, base: BaseSpec, table: TableSpec) -> int:

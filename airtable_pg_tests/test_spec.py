@@ -11,7 +11,7 @@ import yaml
 from alembic import command
 
 from airtable_pg.names import MAX_IDENTIFIER_BYTES, RESERVED_COLUMNS, column_names, slug
-from airtable_pg.postgres.migrate import alembic_config
+from airtable_pg.postgres.migrate import alembic_config, autogenerate, upgrade
 from airtable_pg.sandbox.demo import DEMO_BASE_ID, HOSTILE_BASE_ID, demo_schema, hostile_schema
 from airtable_pg.spec import SpecError, dump_spec, load_spec, parse_spec
 from airtable_pg.spec_pull import merge_base
@@ -174,13 +174,14 @@ def test_autogenerate_after_a_spec_change_yields_the_alter_table(tmp_path: Path,
         "pg_type": "text",
     }
     spec_path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    config = alembic_config(url, spec_path=str(spec_path), script_location=migrated_database.scripts[url])
-    revision = command.revision(config, message="nickname", autogenerate=True)
+    versions = migrated_database.scripts[url]
+    config = alembic_config(url, versions=versions, spec_path=spec_path)
+    revision = autogenerate(config, "nickname", versions)
     text = Path(revision.path).read_text(encoding="utf-8")
     assert "op.add_column('users', sa.Column('nickname', sa.Text()" in text
     assert "schema='airtable'" in text
     assert "drop_table" not in text
-    command.upgrade(config, "head")
+    upgrade(config)
     command.check(config)  # nothing left to migrate
 
 
@@ -226,7 +227,7 @@ def test_a_new_table_never_takes_a_mirror_name_a_person_chose():
 
 
 def test_pull_from_an_unreachable_endpoint_is_one_clear_line(tmp_path: Path, monkeypatch, capsys):
-    from airtable_pg.spec_pull import run
+    from airtable_pg.cli.spec import main as run
 
     monkeypatch.setenv("AIRTABLE_API_KEY", "patWhatever.secret")
     monkeypatch.setenv("AIRTABLE_API_URL", "http://127.0.0.1:9")  # discard port: nothing listens

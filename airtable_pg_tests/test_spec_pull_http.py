@@ -1,6 +1,6 @@
 """`airtable-pg spec pull` against a live sandbox over HTTP: what a person's spec looks like after each pull.
 
-The CLI function runs in-process (``spec_pull.run``) with the same environment a user sets
+The CLI function runs in-process (``airtable_pg.cli.spec.main``) with the same environment a user sets
 (``AIRTABLE_API_KEY``, ``AIRTABLE_API_URL``), and once as the installed ``airtable-pg`` console script.
 Schema drift (a renamed or added field) is made through the sandbox's admin API, as a person in the
 Airtable UI would make it.
@@ -20,7 +20,7 @@ import pytest
 import requests
 import yaml
 
-from airtable_pg import spec_pull
+from airtable_pg.cli import spec as spec_command
 from airtable_pg.names import MAX_IDENTIFIER_BYTES, RESERVED_COLUMNS
 from airtable_pg.sandbox.demo import (
     DEMO_BASE_ID,
@@ -62,7 +62,7 @@ def spec_copy(tmp_path: Path) -> Path:
 
 
 def pull(spec_path: Path, base_id: str = DEMO_BASE_ID, *extra: str) -> int:
-    return spec_pull.run(["pull", "--base", base_id, "--spec", str(spec_path), *extra])
+    return spec_command.main(["pull", "--base", base_id, "--spec", str(spec_path), *extra])
 
 
 def body_lines(path: Path) -> list[str]:

@@ -15,14 +15,15 @@ import time
 
 def engine(workers: int) -> dict:
     from airtable_pg.airtable.client import AirtableConfig
+    from airtable_pg.settings import load_settings
     from airtable_pg.spec import load_spec
     from airtable_pg.sync.engine import SyncEngine
 
-    spec = load_spec()
+    settings = load_settings()
     sync = SyncEngine(
-        spec,
+        load_spec(settings.spec_path),
         os.environ["DATABASE_URL"],
-        AirtableConfig(api_key=os.environ["AIRTABLE_API_KEY"], api_url=os.environ["AIRTABLE_API_URL"]),
+        AirtableConfig.from_settings(settings),
         workers=workers,
     )
     started = time.perf_counter()

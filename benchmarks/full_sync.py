@@ -102,11 +102,11 @@ def run_child(mode: str, sandbox_url: str, database_url: str, workers: int) -> d
 
 def fresh_database(server_url: str, name: str) -> str:
     from airtable_pg.postgres.database import ensure_database, with_database
-    from airtable_pg.postgres.migrate import upgrade
+    from airtable_pg.postgres.migrate import DEMO_VERSIONS, alembic_config, upgrade
 
     ensure_database(server_url, name)
     url = with_database(server_url, name)
-    upgrade(url)
+    upgrade(alembic_config(url, versions=DEMO_VERSIONS))
     return url
 
 

@@ -21,7 +21,8 @@ from typing import Any
 
 from pyairtable.api.types import is_airtable_error
 
-from airtable_pg.postgres.mirror_writer import MirrorRow
+from airtable_pg.mirror_model import PG_TYPES
+from airtable_pg.rows import MirrorRow
 from airtable_pg.spec import FieldSpec, TableSpec
 
 _NO_FIT = object()  # returned by a converter when a value does not fit its column
@@ -119,16 +120,8 @@ CONVERTERS: dict[str, Converter] = {
     "text[]": _text_array,
     "jsonb": _jsonb,
 }
-
-
-def convert_cell(pg_type: str, value: Any) -> tuple[Any, bool]:
-    """``(column value, is_error)`` for one present cell; errors and misfits give ``(None, True)``."""
-    if type(value) is dict and is_airtable_error(value):
-        return None, True
-    converted = CONVERTERS[pg_type](value)
-    if converted is _NO_FIT:
-        return None, True
-    return converted, False
+if set(CONVERTERS) != set(PG_TYPES):  # a type added to the registry must get a converter before anything runs
+    raise ImportError(f"cell converters and PG_TYPES disagree: {sorted(set(CONVERTERS) ^ set(PG_TYPES))}")
 
 
 @dataclass(frozen=True)

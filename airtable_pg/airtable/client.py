@@ -25,18 +25,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import sqlalchemy as sa
 from pyairtable import Api
 from requests.adapters import HTTPAdapter
 
-from airtable_pg.airtable.rate_limit import (
-    DEFAULT_MARGIN_SECONDS,
-    DEFAULT_PENALTY_SECONDS,
-    DEFAULT_REQUESTS_PER_SECOND,
-    Cancelled,
-    RateLimiter,
-)
+from airtable_pg.airtable.rate_limit import Cancelled, RateLimiter
+from airtable_pg.settings import DEFAULT_API_URL, Settings
 
-DEFAULT_API_URL = "https://api.airtable.com"
+_DEFAULTS = Settings.model_fields  # one place for the defaults every process must share
 ALWAYS_RETRIABLE = frozenset({502, 503})  # Airtable: "safe to retry"; the request was not processed
 RETRIABLE_IF_RESENDABLE = frozenset({504})  # the request may have been processed: only resend reads
 # Methods whose repetition cannot create a second record. Airtable's PATCH (update, upsert on key fields)
@@ -50,14 +46,34 @@ class AirtableConfig:
 
     api_key: str = field(repr=False)
     api_url: str = DEFAULT_API_URL
-    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
-    penalty_seconds: float = DEFAULT_PENALTY_SECONDS
-    rate_margin_seconds: float = DEFAULT_MARGIN_SECONDS  # see airtable.rate_limit: slots are 1/rps + this apart
+    requests_per_second: float = _DEFAULTS["requests_per_second"].default
+    penalty_seconds: float = _DEFAULTS["penalty_seconds"].default
+    rate_margin_seconds: float = _DEFAULTS["rate_margin_ms"].default / 1000  # slots are 1/rps + this apart
     timeout: tuple[float, float] = (10.0, 120.0)  # (connect, read) seconds
     max_attempts: int = 6  # per request, against 5xx and network failures
     backoff_seconds: float = 0.5  # first retry waits up to this; doubles each time
     backoff_max_seconds: float = 30.0
     max_throttled_retries: int = 20  # 429s in a row before giving up (each costs a full penalty)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AirtableConfig:
+        """Raises ``ConfigError`` when no token is configured."""
+        return cls(
+            api_key=settings.require_api_key(),
+            api_url=settings.airtable_api_url,
+            requests_per_second=settings.requests_per_second,
+            penalty_seconds=settings.penalty_seconds,
+            rate_margin_seconds=settings.rate_margin_seconds,
+        )
+
+    def rate_limiter(self, db: sa.Engine) -> RateLimiter:
+        """The per-base bucket in ``db``, paced as this configuration says."""
+        return RateLimiter(
+            db,
+            requests_per_second=self.requests_per_second,
+            margin_seconds=self.rate_margin_seconds,
+            penalty_seconds=self.penalty_seconds,
+        )
 
 
 class RequestStats:
@@ -126,7 +142,7 @@ class RateLimitedAdapter(HTTPAdapter):
 
     def __init__(
         self,
-        limiter: RateLimiter,
+        limiter: RateLimiter | None,
         stats: RequestStats,
         config: AirtableConfig,
         cancel: threading.Event | None = None,
@@ -144,7 +160,7 @@ class RateLimitedAdapter(HTTPAdapter):
         failures = 0
         throttles = 0
         while True:
-            if base_id is not None:
+            if base_id is not None and self.limiter is not None:
                 self.limiter.acquire(base_id, self.cancel)
             elif self.cancel.is_set():
                 raise Cancelled("cancelled before sending")
@@ -179,7 +195,7 @@ class RateLimitedAdapter(HTTPAdapter):
             return response
 
     def _wait_out_penalty(self, base_id: str | None) -> None:
-        if base_id is not None:
+        if base_id is not None and self.limiter is not None:
             self.limiter.throttled(base_id)  # the next acquire() waits for the block, in every process
         elif self.cancel.wait(self.config.penalty_seconds):
             raise Cancelled("cancelled while waiting out a 429")
@@ -211,12 +227,15 @@ def _retry_after_seconds(response: requests.Response) -> float | None:
 
 def make_api(
     config: AirtableConfig,
-    limiter: RateLimiter,
+    limiter: RateLimiter | None,
     stats: RequestStats,
     *,
     cancel: threading.Event | None = None,
 ) -> Api:
     """A pyairtable ``Api`` whose every HTTP call goes through ``limiter`` and is counted in ``stats``.
+
+    Without a limiter (no database to hold the shared bucket yet) requests keep the retry and 429 policy
+    but are not paced: only for a command's single request, never for a sync.
 
     ``cancel``, once set, makes waiting and retrying requests raise :class:`Cancelled` instead.
     """

@@ -29,19 +29,23 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-DEFAULT_REQUESTS_PER_SECOND = 5.0
-# Slots a little further apart than 1/rps absorb the jitter between a slot and the request's arrival at
-# Airtable (thread wake-up, connection reuse): six arrivals then span 1.04 s, never one second.
-DEFAULT_MARGIN_SECONDS = 0.008
-DEFAULT_PENALTY_SECONDS = 30.0
+from airtable_pg.names import STATE_SCHEMA
+from airtable_pg.settings import Settings
+
+_DEFAULTS = Settings.model_fields
+
+# The defaults of requests_per_second, margin and penalty are settings (airtable_pg.settings). The margin:
+# slots a little further apart than 1/rps absorb the jitter between a slot and the request's arrival at
+# Airtable (thread wake-up, connection reuse): with 8 ms, six arrivals span 1.04 s, never one second.
+_BUCKETS = f'"{STATE_SCHEMA}".rate_limit'  # a constant of ours, quoted: never user input
 BLOCK_CHECK_LEAD_SECONDS = 0.05  # how long before its slot a sleeper looks for a new 429 block
 LATE_SHARE_OF_SLACK = 0.5  # of the 5 × margin slack: the rest is for the send path's own jitter
 MIN_LATE_TOLERANCE_SECONDS = 0.002
 MAX_MISSED_SLOTS = 5  # then send anyway: a machine this busy must still make progress
 
 _RESERVE = sa.text(
-    """
-    insert into airtable_sync.rate_limit as bucket (base_id, next_slot, requests)
+    f"""
+    insert into {_BUCKETS} as bucket (base_id, next_slot, requests)
     values (:base_id, clock_timestamp() + make_interval(secs => :spacing), :counted)
     on conflict (base_id) do update set
         next_slot = greatest(bucket.next_slot, bucket.blocked_until, clock_timestamp())
@@ -52,21 +56,18 @@ _RESERVE = sa.text(
 )
 _ASYNC_COMMIT = sa.text("set local synchronous_commit = off")
 _BLOCKED_FOR = sa.text(
-    "select extract(epoch from (blocked_until - clock_timestamp())) from airtable_sync.rate_limit "
-    "where base_id = :base_id"
+    f"select extract(epoch from (blocked_until - clock_timestamp())) from {_BUCKETS} where base_id = :base_id"
 )
 _BLOCK = sa.text(
-    """
-    insert into airtable_sync.rate_limit as bucket (base_id, next_slot, blocked_until, throttled)
+    f"""
+    insert into {_BUCKETS} as bucket (base_id, next_slot, blocked_until, throttled)
     values (:base_id, clock_timestamp(), clock_timestamp() + make_interval(secs => :penalty), 1)
     on conflict (base_id) do update set
         blocked_until = greatest(bucket.blocked_until, clock_timestamp() + make_interval(secs => :penalty)),
         throttled = bucket.throttled + 1
     """
 )
-_COUNTERS = sa.text(
-    "select requests, throttled, next_slot, blocked_until from airtable_sync.rate_limit where base_id = :base_id"
-)
+_COUNTERS = sa.text(f"select requests, throttled, next_slot, blocked_until from {_BUCKETS} where base_id = :base_id")
 
 
 class Cancelled(Exception):
@@ -82,19 +83,19 @@ class BucketState:
 
 
 class RateLimiter:
-    """Reserves request slots per base in ``airtable_sync.rate_limit``; thread-safe, process-shared."""
+    """Reserves request slots per base in the state schema's ``rate_limit`` table; thread-safe, process-shared."""
 
     def __init__(
         self,
-        engine: sa.Engine,
+        db: sa.Engine,
         *,
-        requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
-        margin_seconds: float = DEFAULT_MARGIN_SECONDS,
-        penalty_seconds: float = DEFAULT_PENALTY_SECONDS,
+        requests_per_second: float = _DEFAULTS["requests_per_second"].default,
+        margin_seconds: float = _DEFAULTS["rate_margin_ms"].default / 1000,
+        penalty_seconds: float = _DEFAULTS["penalty_seconds"].default,
     ) -> None:
         if requests_per_second <= 0:
             raise ValueError("requests_per_second must be positive")
-        self.engine = engine
+        self.db = db
         margin_seconds = max(margin_seconds, 0.0)
         self.spacing = 1.0 / requests_per_second + margin_seconds
         self.late_tolerance = max(5 * margin_seconds * LATE_SHARE_OF_SLACK, MIN_LATE_TOLERANCE_SECONDS)
@@ -124,17 +125,17 @@ class RateLimiter:
 
     def throttled(self, base_id: str) -> None:
         """Airtable answered 429: block the base for every process for ``penalty_seconds``."""
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(_BLOCK, {"base_id": base_id, "penalty": self.penalty_seconds})
 
     def state(self, base_id: str) -> BucketState | None:
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             row = conn.execute(_COUNTERS, {"base_id": base_id}).one_or_none()
         return None if row is None else BucketState(*row)
 
     def _reserve(self, base_id: str, counted: int) -> float:
         """Book the next slot; returns it on this process's ``time.monotonic()`` clock."""
-        with self.engine.begin() as conn:
+        with self.db.begin() as conn:
             # Losing a reservation in a crash is harmless, and a commit waiting for its WAL flush would
             # delay every request behind it.
             conn.execute(_ASYNC_COMMIT)
@@ -148,7 +149,7 @@ class RateLimiter:
         return max(seconds, 0.0)
 
     def _blocked_for(self, base_id: str) -> float:
-        with self.engine.connect() as conn:
+        with self.db.connect() as conn:
             remaining = conn.execute(_BLOCKED_FOR, {"base_id": base_id}).scalar()
         return float(remaining) if remaining is not None else 0.0
 

@@ -9,10 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-PG_TYPES = frozenset(
-    {"text", "bigint", "integer", "numeric", "double precision", "boolean", "date", "timestamptz", "text[]", "jsonb"}
-)
-
 _TEXT = {"singleLineText", "multilineText", "richText", "email", "url", "phoneNumber", "singleSelect"}
 _NUMERIC = {"number", "currency", "percent", "duration"}
 _BIGINT = {"autoNumber", "count"}
@@ -27,23 +23,6 @@ _JSONB = {
     "aiText",
     "multipleLookupValues",  # a list of values of any type, errors included
 }
-COMPUTED_TYPES = frozenset(
-    {
-        "formula",
-        "rollup",
-        "multipleLookupValues",
-        "count",
-        "autoNumber",
-        "createdTime",
-        "lastModifiedTime",
-        "createdBy",
-        "lastModifiedBy",
-        "button",
-        "aiText",
-    }
-)
-# Computed values Airtable does not reflect in LAST_MODIFIED_TIME(): only a full sweep refreshes them.
-RECOMPUTED_WITHOUT_MODIFICATION = frozenset({"formula", "rollup", "multipleLookupValues", "count"})
 
 
 def _scalar_pg_type(airtable_type: str | None, options: dict[str, Any] | None) -> str:

@@ -6,14 +6,11 @@ engine knows nothing of Dagster: this module only translates spec → asset defi
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import requests
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
     AssetsDefinition,
     Backoff,
     Config,
@@ -23,21 +20,20 @@ from dagster import (
     RetryPolicy,
     TableColumn,
     TableColumnConstraints,
-    TableColumnDep,
-    TableColumnLineage,
     TableSchema,
     asset,
 )
 from pydantic import Field
 
-from airtable_pg.defs.resources import AirtableResource, PostgresResource
-from airtable_pg.postgres.mirror_writer import SchemaNotReady
+from airtable_pg.airtable.errors import AirtableError
+from airtable_pg.defs.lineage import BaseLineage, base_lineage, column_lineage, table_asset_key
+from airtable_pg.defs.resources import SyncEngineResource
+from airtable_pg.postgres.errors import SchemaNotReady
 from airtable_pg.postgres.schema import mirror_columns
-from airtable_pg.spec import BaseSpec, FieldSpec, SyncSpec, TableSpec
-from airtable_pg.sync.engine import SyncEngine, SyncResult
-from airtable_pg.sync.run import describe_error
+from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
+from airtable_pg.sync.engine import SyncResult
 
-ASSET_PREFIX = "airtable"
+__all__ = ["SyncConfig", "base_lineage", "build_table_assets", "table_asset_key"]
 
 # Who answers for a table's data is whoever is authoritative for it (DESIGN §1): the staff editing
 # Airtable's back office, or the team whose app writes Postgres. Callers with real teams pass their own.
@@ -60,79 +56,6 @@ class SyncConfig(Config):
         description="full: scan every record and tombstone the missing ones; "
         "incremental: only records modified since the table's watermark.",
     )
-
-
-def table_asset_key(base_key: str, table_key: str) -> AssetKey:
-    return AssetKey([ASSET_PREFIX, base_key, table_key])
-
-
-# ---------------------------------------------------------------------------------------------
-# Lineage: linked-record fields become asset dependencies, kept acyclic.
-
-
-@dataclass(frozen=True)
-class LinkEdge:
-    """``downstream`` depends on ``upstream`` because its ``link`` field points at ``upstream``'s records."""
-
-    downstream: str  # table key
-    upstream: str  # table key
-    link: FieldSpec
-
-
-@dataclass(frozen=True)
-class BaseLineage:
-    kept: list[LinkEdge]
-    dropped: list[LinkEdge]  # links that would have closed a cycle
-
-    def upstream_of(self, table_key: str) -> list[str]:
-        seen: dict[str, None] = {}  # ordered set: two link fields to the same table are one dependency
-        for edge in self.kept:
-            if edge.downstream == table_key:
-                seen[edge.upstream] = None
-        return list(seen)
-
-
-def base_lineage(base: BaseSpec) -> BaseLineage:
-    """The dependency edges of one base's tables, with every back-edge dropped.
-
-    Airtable links are usually two-way (users ↔ goals), so following every ``lineage: true`` link
-    would make cycles, which Dagster rejects. The rule, which depends only on the spec's order:
-    a link to a table declared *earlier* in the spec is always kept (those edges alone can never
-    form a cycle: they all point back in spec order); a link to a table declared later, or to the
-    table itself, is kept only if it closes no cycle with what is already kept. So declaring parent
-    tables before their children (users before goals) draws the lineage people expect, and
-    ``lineage: false`` on a field settles any case the rule decides differently.
-    """
-    order = {key: position for position, key in enumerate(base.tables)}
-    candidates = [
-        LinkEdge(downstream=table.key, upstream=upstream.key, link=link)
-        for table in base.tables.values()
-        for link in table.link_fields
-        if link.lineage and (upstream := base.table_by_id(link.linked_table or "")) is not None
-    ]
-    # A stable sort keeps spec order within each group: the result never depends on dict hashing.
-    candidates.sort(key=lambda edge: order[edge.upstream] >= order[edge.downstream])
-    kept: list[LinkEdge] = []
-    dropped: list[LinkEdge] = []
-    for edge in candidates:
-        if _depends_on(kept, start=edge.upstream, target=edge.downstream):
-            dropped.append(edge)
-        else:
-            kept.append(edge)
-    return BaseLineage(kept=kept, dropped=dropped)
-
-
-def _depends_on(edges: list[LinkEdge], *, start: str, target: str) -> bool:
-    """Whether ``start`` is ``target`` or (transitively) depends on it through ``edges``."""
-    pending, visited = [start], set()
-    while pending:
-        table = pending.pop()
-        if table == target:
-            return True
-        if table not in visited:
-            visited.add(table)
-            pending.extend(edge.upstream for edge in edges if edge.downstream == table)
-    return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,18 +88,6 @@ def column_schema(table: TableSpec) -> TableSchema:
             )
         )
     return TableSchema(columns=columns)
-
-
-def column_lineage(base_key: str, edges: list[LinkEdge]) -> TableColumnLineage:
-    """Each drawn link column comes from the linked table's ``airtable_id``."""
-    return TableColumnLineage(
-        deps_by_column={
-            edge.link.column: [
-                TableColumnDep(asset_key=table_asset_key(base_key, edge.upstream), column_name="airtable_id")
-            ]
-            for edge in edges
-        }
-    )
 
 
 def qualified_table_name(base: BaseSpec, table: TableSpec) -> str:
@@ -238,20 +149,16 @@ def _watermark_value(watermark: datetime | None) -> MetadataValue:
     return MetadataValue.timestamp(watermark)
 
 
-def raise_if_permanent(error: requests.HTTPError | SchemaNotReady) -> None:
+def raise_if_permanent(error: AirtableError | SchemaNotReady) -> None:
     """Fail without retries when retrying cannot help: Airtable refused the request, or migrations are missing.
 
-    429s and 5xx never get here as HTTP errors until the client's own retries are exhausted; those,
-    network failures and database hiccups keep the retry policy.
+    429s and 5xx arrive here only after the client's own retries are exhausted; those, network failures
+    and database hiccups keep the retry policy.
     """
     if isinstance(error, SchemaNotReady):
         raise Failure(description=str(error), allow_retries=False) from error
-    status = error.response.status_code if error.response is not None else None
-    if status is not None and 400 <= status < 500 and status != 429:
-        raise Failure(
-            description=f"Airtable refused the request with HTTP {status}: {describe_error(error)}",
-            allow_retries=False,
-        ) from error
+    if error.permanent:
+        raise Failure(description=str(error), allow_retries=False) from error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,16 +209,16 @@ def _table_asset(
         retry_policy=SYNC_RETRY_POLICY,
     )
     def sync_table(
-        context: AssetExecutionContext, config: SyncConfig, airtable: AirtableResource, postgres: PostgresResource
+        context: AssetExecutionContext, config: SyncConfig, sync_engine: SyncEngineResource
     ) -> MaterializeResult:
         context.log.info(
             f"{config.mode} sync of {base.key}.{table.key} ({table.id}) into {qualified_table_name(base, table)}"
         )
         # Leaving the block closes the engine: a terminated run cancels its sync, which then tombstones nothing.
-        with SyncEngine(spec, postgres.database_url, airtable.client_config(), workers=airtable.workers) as engine:
+        with sync_engine.open(spec) as engine:
             try:
                 result = engine.sync_table(base.key, table.key, config.mode)
-            except (requests.HTTPError, SchemaNotReady) as error:
+            except (AirtableError, SchemaNotReady) as error:
                 raise_if_permanent(error)
                 raise
         if result.fallback_reason:

@@ -1,24 +1,25 @@
-"""Dagster resources: how the code location reaches Airtable and Postgres.
+"""Dagster resources: how the code location reaches Airtable and Postgres, and the sync engine built on them.
 
 Secrets are bound with ``EnvVar``: Dagster resolves them in the run worker at run time, and the UI,
-the run config and the event log only ever show the variable's *name*. Nothing here logs a value.
+the run config and the event log only ever show the variable's *name*. Every other value comes from the
+same :class:`~airtable_pg.settings.Settings` the commands use, so every process paces a base alike.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
-from airtable_pg.airtable.client import (
-    DEFAULT_API_URL,
-    DEFAULT_PENALTY_SECONDS,
-    DEFAULT_REQUESTS_PER_SECOND,
-    AirtableConfig,
-)
-from airtable_pg.config import rate_limit_settings
+from airtable_pg.airtable.client import AirtableConfig
 from airtable_pg.postgres.database import redact
+from airtable_pg.settings import DEFAULT_API_URL, Settings
+from airtable_pg.spec import SyncSpec
+from airtable_pg.sync.engine import SyncEngine
+
+_DEFAULTS = Settings.model_fields
 
 
 class AirtableResource(ConfigurableResource):
@@ -27,15 +28,19 @@ class AirtableResource(ConfigurableResource):
     api_key: str = Field(description="Personal access token; bind it with EnvVar('AIRTABLE_API_KEY').")
     api_url: str = Field(default=DEFAULT_API_URL, description="API root (the sandbox's URL in development).")
     requests_per_second: float = Field(
-        default=DEFAULT_REQUESTS_PER_SECOND, gt=0, description="Airtable allows 5 requests/s per base."
+        default=_DEFAULTS["requests_per_second"].default, gt=0, description="Airtable allows 5 requests/s per base."
     )
     penalty_seconds: float = Field(
-        default=DEFAULT_PENALTY_SECONDS, ge=0, description="How long Airtable blocks a base after a 429."
+        default=_DEFAULTS["penalty_seconds"].default, ge=0, description="How long Airtable blocks a base after a 429."
     )
     rate_margin_ms: float = Field(
-        default=8.0, ge=0, description="Added to each request slot's 200 ms spacing, against network jitter."
+        default=_DEFAULTS["rate_margin_ms"].default,
+        ge=0,
+        description="Added to each request slot's 200 ms spacing, against network jitter.",
     )
-    workers: int = Field(default=8, ge=1, description="Requests in flight per table sync (hides network latency).")
+    workers: int = Field(
+        default=_DEFAULTS["workers"].default, ge=1, description="Requests in flight per table sync (hides latency)."
+    )
 
     def client_config(self) -> AirtableConfig:
         return AirtableConfig(
@@ -58,20 +63,44 @@ class PostgresResource(ConfigurableResource):
         return redact(self.database_url)
 
 
-def airtable_resource_from_env() -> AirtableResource:
-    # EnvVar has no default, so the public API is the fallback only when the variable is absent
-    # at load time; a URL is not a secret, so it may then appear as a literal in the UI.
-    api_url = EnvVar("AIRTABLE_API_URL") if os.environ.get("AIRTABLE_API_URL") else DEFAULT_API_URL
-    # The same rate settings as `airtable-pg sync`: every process sharing a base must pace alike.
-    rates = rate_limit_settings(os.environ)
+class SyncEngineResource(ConfigurableResource):
+    """The sync engine of :mod:`airtable_pg.sync`, on the Airtable and Postgres resources."""
+
+    airtable: AirtableResource
+    postgres: PostgresResource
+
+    @contextmanager
+    def open(self, spec: SyncSpec) -> Iterator[SyncEngine]:
+        """An engine for one step; leaving the block cancels what still runs (a terminated run tombstones nothing)."""
+        engine = SyncEngine(
+            spec, self.postgres.database_url, self.airtable.client_config(), workers=self.airtable.workers
+        )
+        try:
+            yield engine
+        finally:
+            engine.close()
+
+
+def airtable_resource(settings: Settings) -> AirtableResource:
+    # A URL is not a secret: bound as a literal so the UI shows where the code location points.
     return AirtableResource(
         api_key=EnvVar("AIRTABLE_API_KEY"),
-        api_url=api_url,
-        requests_per_second=rates.requests_per_second,
-        penalty_seconds=rates.penalty_seconds,
-        rate_margin_ms=rates.margin_seconds * 1000,
+        api_url=settings.airtable_api_url,
+        requests_per_second=settings.requests_per_second,
+        penalty_seconds=settings.penalty_seconds,
+        rate_margin_ms=settings.rate_margin_ms,
+        workers=settings.workers,
     )
 
 
-def postgres_resource_from_env() -> PostgresResource:
+def postgres_resource() -> PostgresResource:
     return PostgresResource(database_url=EnvVar("DATABASE_URL"))
+
+
+def resources(settings: Settings) -> dict[str, ConfigurableResource]:
+    airtable, postgres = airtable_resource(settings), postgres_resource()
+    return {
+        "airtable": airtable,
+        "postgres": postgres,
+        "sync_engine": SyncEngineResource(airtable=airtable, postgres=postgres),
+    }

@@ -8,21 +8,21 @@ and psycopg passes them on. Passwords come only from the URL or libpq's own ``PG
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from airtable_pg.settings import Settings
 
-def database_url() -> str:
-    """The libpq URL of the database: ``DATABASE_URL`` or the embedded server's."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
+
+def database_url(settings: Settings) -> str:
+    """The libpq URL of the database: ``DATABASE_URL`` or the embedded server's (started on demand)."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
     from airtable_pg.postgres.embedded import start_embedded
 
-    return start_embedded()
+    return start_embedded(settings.home / "pgdata")
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -60,8 +60,8 @@ def redact(url: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
-    """One pooled engine per URL per process (the engine is thread-safe; connections are not shared)."""
+def connection_pool(url: str, *, pool_size: int = 10) -> sa.Engine:
+    """One SQLAlchemy connection pool per URL per process (thread-safe; connections are not shared)."""
     return sa.create_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,

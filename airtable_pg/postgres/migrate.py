@@ -1,75 +1,70 @@
-"""``airtable-pg db …``: Alembic migrations without an ini file, for the configured database and spec."""
+"""Alembic without an ini file: the package's state revisions plus the spec's mirror revisions, one database.
+
+Two branches share one version table (see ``airtable_pg/migrations/env.py``): ``state`` (shipped here) and
+``mirror`` (the user's directory, ``AIRTABLE_PG_MIGRATIONS``; the demo spec's ship in the package). Upgrading
+means ``heads``: both branches.
+"""
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import Script
 
-from airtable_pg.postgres.database import database_url, redact
+from airtable_pg.settings import ConfigError, Settings
+
+PACKAGE = Path(__file__).resolve().parents[1]
+SCRIPT_LOCATION = PACKAGE / "migrations"
+STATE_VERSIONS = SCRIPT_LOCATION / "state"
+DEMO_VERSIONS = PACKAGE / "demo_migrations"
+MIRROR_BRANCH = "mirror"
 
 
-def migrations_dir() -> Path:
-    env = os.environ.get("AIRTABLE_PG_MIGRATIONS")
-    if env:
-        return Path(env).resolve()
-    return Path(__file__).resolve().parents[2] / "migrations"
+def mirror_versions(settings: Settings) -> Path:
+    """Where the spec's mirror revisions live: yours (``AIRTABLE_PG_MIGRATIONS``), or the demo's."""
+    if settings.migrations_path is not None:
+        return settings.migrations_path.resolve()
+    if settings.spec_path is None:
+        return DEMO_VERSIONS
+    raise ConfigError(
+        "AIRTABLE_PG_MIGRATIONS is not set: a spec of your own (AIRTABLE_PG_SPEC) keeps its mirror-table "
+        "migrations in a directory of your own; point AIRTABLE_PG_MIGRATIONS at it (it may be empty at first)"
+    )
 
 
-def alembic_config(url: str, *, spec_path: str | None = None, script_location: Path | None = None) -> Config:
+def alembic_config(url: str, *, versions: Path, spec_path: str | os.PathLike[str] | None = None) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(script_location or migrations_dir()))
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join([str(STATE_VERSIONS), str(versions)]))
     if spec_path:
-        config.attributes["spec_path"] = spec_path
+        config.attributes["spec_path"] = str(spec_path)
     # '%' is ConfigParser interpolation syntax; a password may contain it.
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
     return config
 
 
-def upgrade(url: str | None = None, revision: str = "head", *, spec_path: str | None = None) -> None:
-    command.upgrade(alembic_config(url or database_url(), spec_path=spec_path), revision)
+def config_for(settings: Settings, url: str) -> Config:
+    return alembic_config(url, versions=mirror_versions(settings), spec_path=settings.spec_path)
 
 
-def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="airtable-pg db", description="Database migrations (Alembic).")
-    sub = parser.add_subparsers(dest="action", required=True)
-    up = sub.add_parser("upgrade", help="apply migrations (to head by default)")
-    up.add_argument("revision", nargs="?", default="head")
-    down = sub.add_parser("downgrade", help="revert migrations")
-    down.add_argument("revision")
-    rev = sub.add_parser("revision", help="autogenerate a migration from the spec's changes")
-    rev.add_argument("-m", "--message", required=True)
-    sub.add_parser("check", help="fail if the spec has changes no migration covers")
-    sub.add_parser("current", help="show the database's revision")
-    sub.add_parser("roles", help="create the migrator and runtime roles and their privileges (run as an admin)")
-    sub.add_parser("url", help="print the database URL (password masked unless --show-password)").add_argument(
-        "--show-password", action="store_true"
+def upgrade(config: Config, revision: str = "heads") -> None:
+    command.upgrade(config, revision)
+
+
+def autogenerate(config: Config, message: str, versions: Path) -> Script | None:
+    """A mirror-branch revision from the spec's changes (the branch starts with the directory's first one)."""
+    versions.mkdir(parents=True, exist_ok=True)
+    started = any(versions.glob("*.py"))
+    return command.revision(  # type: ignore[return-value]
+        config,
+        message=message,
+        autogenerate=True,
+        head=f"{MIRROR_BRANCH}@head" if started else "base",
+        branch_label=None if started else MIRROR_BRANCH,
+        version_path=str(versions),
     )
-    args = parser.parse_args(argv)
-    url = database_url()
-    config = alembic_config(url)
-    if args.action == "upgrade":
-        command.upgrade(config, args.revision)
-        print(f"database {redact(url)} is at {args.revision}")
-    elif args.action == "downgrade":
-        command.downgrade(config, args.revision)
-    elif args.action == "revision":
-        command.revision(config, message=args.message, autogenerate=True)
-    elif args.action == "check":
-        command.check(config)
-    elif args.action == "roles":
-        from airtable_pg.postgres.roles import setup_roles
-        from airtable_pg.postgres.schema import schemas
-        from airtable_pg.spec import load_spec
-
-        roles = setup_roles(url, schemas(load_spec()))
-        print(f"roles ready: {roles.migrator} (migrations) and {roles.runtime} (runtime: rows only)")
-    elif args.action == "current":
-        command.current(config, verbose=True)
-    elif args.action == "url":
-        print(url if args.show_password else redact(url))
-    return 0

@@ -12,16 +12,13 @@ existing login role instead (``GRANT airtable_pg_runtime TO app_user``).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
 from airtable_pg.postgres.database import libpq_url
-
-DEFAULT_MIGRATOR = "airtable_pg_migrator"
-DEFAULT_RUNTIME = "airtable_pg_runtime"
+from airtable_pg.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -30,11 +27,8 @@ class Roles:
     runtime: str
 
     @classmethod
-    def from_env(cls) -> Roles:
-        return cls(
-            migrator=os.environ.get("AIRTABLE_PG_MIGRATOR_ROLE", DEFAULT_MIGRATOR),
-            runtime=os.environ.get("AIRTABLE_PG_RUNTIME_ROLE", DEFAULT_RUNTIME),
-        )
+    def from_settings(cls, settings: Settings) -> Roles:
+        return cls(migrator=settings.migrator_role, runtime=settings.runtime_role)
 
 
 def _ensure_role(conn: psycopg.Connection, name: str, password: str | None) -> None:
@@ -46,13 +40,12 @@ def _ensure_role(conn: psycopg.Connection, name: str, password: str | None) -> N
         conn.execute(sql.SQL("{} {} nologin").format(verb, sql.Identifier(name)))
 
 
-def setup_roles(url: str, schemas: list[str], roles: Roles | None = None) -> Roles:
+def setup_roles(url: str, schemas: list[str], roles: Roles, settings: Settings) -> Roles:
     """Create or update both roles and their privileges on ``schemas``; run as a superuser or the DB owner."""
-    roles = roles or Roles.from_env()
     migrator, runtime = sql.Identifier(roles.migrator), sql.Identifier(roles.runtime)
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-        _ensure_role(conn, roles.migrator, os.environ.get("AIRTABLE_PG_MIGRATOR_PASSWORD"))
-        _ensure_role(conn, roles.runtime, os.environ.get("AIRTABLE_PG_RUNTIME_PASSWORD"))
+        _ensure_role(conn, roles.migrator, _secret(settings.migrator_password))
+        _ensure_role(conn, roles.runtime, _secret(settings.runtime_password))
         database = sql.Identifier(conn.execute("select current_database()").fetchone()[0])
         conn.execute(sql.SQL("grant connect, create on database {} to {}").format(database, migrator))
         conn.execute(sql.SQL("grant connect on database {} to {}").format(database, runtime))
@@ -86,3 +79,7 @@ def setup_roles(url: str, schemas: list[str], roles: Roles | None = None) -> Rol
         ):
             conn.execute(sql.SQL("alter table {} owner to {}").format(sql.Identifier("public", table), migrator))
     return roles
+
+
+def _secret(value: object) -> str | None:
+    return value.get_secret_value() if value is not None else None  # type: ignore[attr-defined]

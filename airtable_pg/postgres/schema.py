@@ -10,9 +10,20 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
+from airtable_pg.mirror_model import FIXED_COLUMNS, PG_TYPES, FixedColumn
+from airtable_pg.names import STATE_SCHEMA
 from airtable_pg.spec import BaseSpec, FieldSpec, SyncSpec, TableSpec
 
-STATE_SCHEMA = "airtable_sync"
+__all__ = [
+    "STATE_SCHEMA",
+    "add_mirror_tables",
+    "add_state_tables",
+    "build_metadata",
+    "mirror_columns",
+    "mirror_schemas",
+    "schemas",
+    "state_metadata",
+]
 
 _COLUMN_TYPES: dict[str, sa.types.TypeEngine] = {
     "text": sa.Text(),
@@ -26,6 +37,9 @@ _COLUMN_TYPES: dict[str, sa.types.TypeEngine] = {
     "text[]": pg.ARRAY(sa.Text()),
     "jsonb": pg.JSONB(),
 }
+
+if set(_COLUMN_TYPES) != set(PG_TYPES):  # a type added to the registry must get a column type first
+    raise ImportError(f"column types and PG_TYPES disagree: {sorted(set(_COLUMN_TYPES) ^ set(PG_TYPES))}")
 
 NOW = sa.text("now()")
 
@@ -77,9 +91,12 @@ def add_state_tables(metadata: sa.MetaData) -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True)),
         sa.Column("stats", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
         sa.Column("error", sa.Text),
+        # The run's lease (postgres.sync_state): renewed while it works; a stale one marks a dead process.
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
         sa.CheckConstraint("kind in ('full', 'incremental')", name="sync_run_kind"),
         sa.CheckConstraint("status in ('running', 'succeeded', 'failed')", name="sync_run_status"),
         sa.Index("sync_run_table_started", "base_id", "table_id", "started_at"),
+        sa.Index("sync_run_running", "heartbeat_at", postgresql_where=sa.text("status = 'running'")),
         comment="One row per sync of one table.",
         schema=s,
     )
@@ -129,60 +146,37 @@ def add_state_tables(metadata: sa.MetaData) -> None:
     )
 
 
-def _described(pg_type: str, description: str) -> dict[str, str]:
-    """``Column.info`` of a fixed mirror column: what the Dagster catalog shows (Alembic ignores ``info``)."""
-    return {"pg_type": pg_type, "description": description}
+_FIXED_COLUMN_TYPES: dict[str, sa.types.TypeEngine] = {**_COLUMN_TYPES, "uuid": pg.UUID(as_uuid=True)}
+_FIXED_SERVER_DEFAULTS = {"id": sa.text("gen_random_uuid()"), "fields": sa.text("'{}'::jsonb"), "synced_at": NOW}
+
+
+def _fixed_column(fixed: FixedColumn) -> sa.Column:
+    """A fixed mirror column; ``info`` carries what the Dagster catalog shows (Alembic ignores ``info``)."""
+    return sa.Column(
+        fixed.name,
+        _FIXED_COLUMN_TYPES[fixed.pg_type],
+        primary_key=fixed.primary_key,
+        unique=fixed.unique or None,
+        nullable=fixed.nullable,
+        server_default=_FIXED_SERVER_DEFAULTS.get(fixed.name),
+        comment=_FIXED_COMMENTS.get(fixed.name),
+        info={"pg_type": fixed.pg_type, "description": fixed.description},
+    )
+
+
+# Column comments the first migrations created; kept so autogenerate sees no difference.
+_FIXED_COMMENTS = {
+    "fields": "Every cell as Airtable returns it, keyed by field id (lossless).",
+    "deleted_at": "Set when the record is gone from Airtable.",
+}
 
 
 def mirror_columns(table: TableSpec) -> list[sa.Column]:
-    """Every column of a mirror table, in order; the fixed ones carry ``info`` (pg_type, description)."""
-    columns = [
-        sa.Column(
-            "id",
-            pg.UUID(as_uuid=True),
-            primary_key=True,
-            server_default=sa.text("gen_random_uuid()"),
-            info=_described("uuid", "Postgres's own id (rows written by the app exist before Airtable knows them)."),
-        ),
-        # NULL until an outbound create returns the Airtable id (Postgres-authoritative rows).
-        sa.Column(
-            "airtable_id",
-            sa.Text,
-            unique=True,
-            info=_described("text", "The Airtable record id (rec…); null until an outbound create returns it."),
-        ),
-    ]
-    for f in table.fields.values():
-        columns.append(sa.Column(f.column, column_type(f.pg_type), comment=_field_comment(f)))
-    columns += [
-        sa.Column(
-            "fields",
-            pg.JSONB,
-            nullable=False,
-            server_default=sa.text("'{}'::jsonb"),
-            comment="Every cell as Airtable returns it, keyed by field id (lossless).",
-            info=_described("jsonb", "Every cell as Airtable returns it, keyed by field id (lossless)."),
-        ),
-        sa.Column(
-            "airtable_created_time",
-            sa.DateTime(timezone=True),
-            info=_described("timestamptz", "When the record was created in Airtable."),
-        ),
-        sa.Column(
-            "synced_at",
-            sa.DateTime(timezone=True),
-            nullable=False,
-            server_default=NOW,
-            info=_described("timestamptz", "When this row was last written by a sync."),
-        ),
-        sa.Column(
-            "deleted_at",
-            sa.DateTime(timezone=True),
-            comment="Set when the record is gone from Airtable.",
-            info=_described("timestamptz", "Set when the record is gone from Airtable (tombstone)."),
-        ),
-    ]
-    return columns
+    """Every column of a mirror table, in order: fixed head, one per spec field, fixed tail."""
+    head = [_fixed_column(c) for c in FIXED_COLUMNS if c.before_fields]
+    tail = [_fixed_column(c) for c in FIXED_COLUMNS if not c.before_fields]
+    fields = [sa.Column(f.column, column_type(f.pg_type), comment=_field_comment(f)) for f in table.fields.values()]
+    return head + fields + tail
 
 
 def _field_comment(f: FieldSpec) -> str:
@@ -215,21 +209,25 @@ def add_mirror_tables(metadata: sa.MetaData, base: BaseSpec, table: TableSpec) -
     return mirror
 
 
-def build_metadata(spec: SyncSpec) -> sa.MetaData:
+def state_metadata() -> sa.MetaData:
+    """The ``airtable_sync`` schema alone: what the package's own migrations create."""
     metadata = sa.MetaData()
     add_state_tables(metadata)
+    return metadata
+
+
+def build_metadata(spec: SyncSpec) -> sa.MetaData:
+    """The spec's mirror and join tables: what a user's (or the demo's) migrations create."""
+    metadata = sa.MetaData()
     for base, table in spec.tables():
         add_mirror_tables(metadata, base, table)
     return metadata
 
 
-def mirror_table(metadata: sa.MetaData, base: BaseSpec, table: TableSpec) -> sa.Table:
-    return metadata.tables[f"{base.schema}.{table.mirror}"]
-
-
-def join_table(metadata: sa.MetaData, base: BaseSpec, table: TableSpec, link: FieldSpec) -> sa.Table:
-    return metadata.tables[f"{base.schema}.{table.join_table(link)}"]
+def mirror_schemas(spec: SyncSpec) -> list[str]:
+    return sorted({base.schema for base in spec.bases.values()})
 
 
 def schemas(spec: SyncSpec) -> list[str]:
-    return sorted({STATE_SCHEMA, *(base.schema for base in spec.bases.values())})
+    """Every schema airtable_pg owns for this spec: the state schema and the mirrors'."""
+    return sorted({STATE_SCHEMA, *mirror_schemas(spec)})

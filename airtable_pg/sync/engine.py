@@ -2,7 +2,7 @@
 
 Plain Python (no Dagster): the Dagster assets, the CLI and the benchmarks all call :class:`SyncEngine`.
 One apply path: whatever the mode, records become rows through ``airtable.cells`` and reach Postgres
-through ``postgres.mirror_writer``.
+through ``postgres.table_store``.
 
 Concurrency: one pool of ``workers`` threads per engine fetches pages (each with its own pyairtable
 ``Api``); tables synced together share that pool, and each table's own thread scans one range too (the
@@ -20,16 +20,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from airtable_pg.airtable.api_pool import ApiPool
 from airtable_pg.airtable.cells import RecordConverter
 from airtable_pg.airtable.client import AirtableConfig, RequestStats
-from airtable_pg.airtable.rate_limit import RateLimiter
-from airtable_pg.postgres.database import make_engine
-from airtable_pg.postgres.mirror_writer import MirrorWriter
+from airtable_pg.postgres.database import connection_pool
+from airtable_pg.postgres.table_store import TableStore
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
 from airtable_pg.sync.full import run_full
 from airtable_pg.sync.incremental import DEFAULT_OVERLAP, run_incremental
 from airtable_pg.sync.planner import DEFAULT_MIN_RANGE_ROWS
-from airtable_pg.sync.run import ApiPool, ProgressEvent, TableRun, describe_error
+from airtable_pg.sync.table_sync import ProgressEvent, TableSync, describe_error
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,10 @@ class SyncEngine:
         database_url: str,
         airtable: AirtableConfig,
         *,
-        workers: int = 8,
+        workers: int,
         progress: Callable[[ProgressEvent], None] | None = None,
         min_range_rows: int = DEFAULT_MIN_RANGE_ROWS,
         poll_overlap: timedelta = DEFAULT_OVERLAP,
-        rate_margin_seconds: float | None = None,  # default: the AirtableConfig's
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -98,15 +97,10 @@ class SyncEngine:
         self.min_range_rows = min_range_rows
         self.poll_overlap = poll_overlap
         # Each worker holds at most one connection at a time; table coordinators need a few more.
-        self.db = make_engine(database_url, pool_size=max(10, workers + 4))
-        self.limiter = RateLimiter(
-            self.db,
-            requests_per_second=airtable.requests_per_second,
-            margin_seconds=airtable.rate_margin_seconds if rate_margin_seconds is None else rate_margin_seconds,
-            penalty_seconds=airtable.penalty_seconds,
-        )
+        self.db = connection_pool(database_url, pool_size=max(10, workers + 4))
+        self.limiter = airtable.rate_limiter(self.db)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="airtable-sync")
-        self._writers: dict[tuple[str, str], MirrorWriter] = {}
+        self._stores: dict[tuple[str, str], TableStore] = {}
         self._lock = threading.Lock()
         self._running: set[threading.Event] = set()
         self._closed = False
@@ -166,8 +160,8 @@ class SyncEngine:
         started = time.perf_counter()
         cancel = self._register()
         apis = ApiPool(self.airtable, self.limiter, RequestStats(), cancel)
-        run = TableRun(
-            base, table, mode, self._writer(base, table), RecordConverter(table), apis, cancel, self.progress
+        run = TableSync(
+            base, table, mode, self._store(base, table), RecordConverter(table), apis, cancel, self.progress
         )
         run.report("started")
         try:
@@ -189,7 +183,7 @@ class SyncEngine:
         )  # fmt: skip
         return result
 
-    def _run(self, run: TableRun, started: float) -> SyncResult:
+    def _run(self, run: TableSync, started: float) -> SyncResult:
         tombstoned = 0
         scan_ranges = 1
         fallback = None
@@ -218,8 +212,8 @@ class SyncEngine:
             throttled_429=stats.throttled_429,
             retried_5xx=stats.retried_5xx,
             duration_s=round(time.perf_counter() - started, 3),
-            row_count=run.writer.live_count(),
-            watermark=run.writer.watermark(),  # as stored: a watermark never moves backwards
+            row_count=run.store.live_count(),
+            watermark=run.store.watermark(),  # as stored: a watermark never moves backwards
             scan_ranges=scan_ranges,
             fallback_reason=fallback,
         )
@@ -237,12 +231,12 @@ class SyncEngine:
             self._running.add(cancel)
         return cancel
 
-    def _writer(self, base: BaseSpec, table: TableSpec) -> MirrorWriter:
+    def _store(self, base: BaseSpec, table: TableSpec) -> TableStore:
         key = (base.key, table.key)
         with self._lock:
-            writer = self._writers.get(key)
-        if writer is None:
-            writer = MirrorWriter(self.db, base, table)  # checks the schema once: outside the lock
+            store = self._stores.get(key)
+        if store is None:
+            store = TableStore(self.db, base, table)  # checks the schema once: outside the lock
             with self._lock:
-                writer = self._writers.setdefault(key, writer)
-        return writer
+                store = self._stores.setdefault(key, store)
+        return store

@@ -18,18 +18,18 @@ from concurrent.futures import ALL_COMPLETED, FIRST_EXCEPTION, Executor, Future,
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import requests
-
+from airtable_pg.airtable.api_pool import PAGE_SIZE
+from airtable_pg.airtable.errors import ListIteratorExpired
 from airtable_pg.airtable.rate_limit import Cancelled
+from airtable_pg.sync.lease import LeaseKeeper
 from airtable_pg.sync.planner import (
     DEFAULT_MIN_RANGE_ROWS,
-    PAGE_SIZE,
     SAMPLE,
     ScanRange,
     plan_after_sample,
     plan_from_mirror,
 )
-from airtable_pg.sync.run import TableRun, record_failure
+from airtable_pg.sync.table_sync import TableSync, record_failure
 
 log = logging.getLogger(__name__)
 
@@ -45,25 +45,37 @@ class FullOutcome:
     tombstoned: int
     watermark: datetime
     scan_ranges: int
-    strategy: str  # "mirror" | "sample"
 
 
 def run_full(
-    run: TableRun, pool: Executor, *, workers: int, min_range_rows: int = DEFAULT_MIN_RANGE_ROWS
+    run: TableSync, pool: Executor, *, workers: int, min_range_rows: int = DEFAULT_MIN_RANGE_ROWS
 ) -> FullOutcome:
     local_start = datetime.now(UTC)  # the watermark if Airtable's responses carry no Date header
-    scan_id, started_at = run.writer.start_scan("full")
+    scan_id, started_at = run.store.start_scan("full")
+    with LeaseKeeper(run.store, scan_id, run.cancel) as lease:
+        return _scan(run, pool, scan_id, started_at, local_start, lease, workers=workers, min_range_rows=min_range_rows)
+
+
+def _scan(
+    run: TableSync,
+    pool: Executor,
+    scan_id: uuid.UUID,
+    started_at: datetime,
+    local_start: datetime,
+    lease: LeaseKeeper,
+    *,
+    workers: int,
+    min_range_rows: int,
+) -> FullOutcome:
     scans = RangeScans(run, pool, scan_id)
     try:
-        by_char = run.writer.live_rows_by_last_id_char()
+        by_char = run.store.live_rows_by_last_id_char()
         mirror_rows = sum(by_char.values())
         run.expected_rows = mirror_rows or None
         if mirror_rows:
-            strategy = "mirror"
             scans.submit(plan_from_mirror(by_char, workers=workers, min_range_rows=min_range_rows))
             run.report("planned", f"{run.ranges_total} range(s) from the mirror")
         else:
-            strategy = "sample"
 
             def plan_the_rest(sample_rows: int, page_full: bool) -> None:
                 rest = plan_after_sample(sample_rows, page_full, workers=workers, min_range_rows=min_range_rows)
@@ -72,10 +84,11 @@ def run_full(
 
             scans.scan_here(SAMPLE, after_first_page=plan_the_rest)
         scans.join()
+        lease.check()
         # Records changed after the scan's first response may have been read before the change: the next
         # poll starts there (minus its overlap), so nothing modified during the scan is skipped.
         watermark = run.apis.stats.first_server_time or local_start
-        tombstoned = run.writer.finish_scan(
+        tombstoned = run.store.finish_scan(
             scan_id, tombstone_before=started_at, watermark=watermark, stats=run.tally.as_dict()
         )
     except BaseException as error:
@@ -83,18 +96,18 @@ def run_full(
         cause: BaseException = error
         if isinstance(error, Exception):  # not on Ctrl-C: that must return at once
             scans.stop()  # no worker may still write once the run is marked failed
-            cause = scans.first_real_error(default=error)
-        record_failure(run.writer, scan_id, cause)
+            cause = lease.lost or scans.first_real_error(default=error)
+        record_failure(run.store, scan_id, cause)
         if cause is error:
             raise
         raise cause from error
-    return FullOutcome(tombstoned, watermark, run.ranges_total, strategy)
+    return FullOutcome(tombstoned, watermark, run.ranges_total)
 
 
 class RangeScans:
     """The range scans of one full scan: most on the shared pool, the sample on the table's own thread."""
 
-    def __init__(self, run: TableRun, pool: Executor, scan_id: uuid.UUID) -> None:
+    def __init__(self, run: TableSync, pool: Executor, scan_id: uuid.UUID) -> None:
         self.run = run
         self.pool = pool
         self.scan_id = scan_id
@@ -147,7 +160,7 @@ def _settle(futures: list[Future[None]], *, until_error: bool) -> None:
 
 
 def scan_range(
-    run: TableRun, scan_range_: ScanRange, scan_id: uuid.UUID, *, after_first_page: FirstPageHook | None = None
+    run: TableSync, scan_range_: ScanRange, scan_id: uuid.UUID, *, after_first_page: FirstPageHook | None = None
 ) -> None:
     """Scan one range to its end; a failure cancels the table's other ranges at their next page.
 
@@ -162,8 +175,8 @@ def scan_range(
             seen = [0, 0]  # rows, cell errors of this attempt
             try:
                 _scan_range_once(run, scan_range_, scan_id, seen, hook)
-            except requests.HTTPError as error:
-                if attempt == ITERATOR_RESTARTS or not _iterator_expired(error):
+            except ListIteratorExpired:
+                if attempt == ITERATOR_RESTARTS:
                     raise
                 run.tally.forget_rows(*seen)
                 log.warning("%s.%s: list iterator expired, restarting a range", run.base.key, run.table.key)
@@ -188,26 +201,16 @@ class _Once:
             hook(rows, page_full)
 
 
-def _scan_range_once(run: TableRun, scan_range_: ScanRange, scan_id: uuid.UUID, seen: list[int], hook: _Once) -> None:
-    table = run.airtable_table()
+def _scan_range_once(run: TableSync, scan_range_: ScanRange, scan_id: uuid.UUID, seen: list[int], hook: _Once) -> None:
     formula = scan_range_.formula()
     options = {"formula": formula} if formula else {}
-    for records in table.iterate(page_size=PAGE_SIZE, use_field_ids=True, **options):
+    for records in run.pages(**options):
         if run.cancel.is_set():
             raise Cancelled("another range of this scan failed")
         hook(len(records), len(records) >= PAGE_SIZE)  # before applying the page: the rest starts sooner
         page = run.converter.page(records)
-        counts = run.writer.apply(page.rows, scan_id=scan_id, source="full")
+        counts = run.store.apply(page.rows, scan_id=scan_id, source="full")
         run.tally.add_page(len(page.rows), counts, page.cell_errors)
         seen[0] += len(page.rows)
         seen[1] += page.cell_errors
         run.report("page")
-
-
-def _iterator_expired(error: requests.HTTPError) -> bool:
-    response = error.response
-    return (
-        response is not None
-        and response.status_code == 422
-        and "LIST_RECORDS_ITERATOR_NOT_AVAILABLE" in (response.text or "")
-    )

@@ -15,15 +15,16 @@ What a poll cannot see: deletions (webhooks and full syncs tombstone them), and 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pyairtable.formulas import IS_AFTER, LAST_MODIFIED_TIME, to_formula_str
 
 from airtable_pg.airtable.rate_limit import Cancelled
-from airtable_pg.postgres.mirror_writer import MirrorRow
-from airtable_pg.sync.planner import PAGE_SIZE
-from airtable_pg.sync.run import TableRun, record_failure
+from airtable_pg.rows import MirrorRow
+from airtable_pg.sync.lease import LeaseKeeper
+from airtable_pg.sync.table_sync import TableSync, record_failure
 
 DEFAULT_OVERLAP = timedelta(seconds=60)
 
@@ -38,22 +39,29 @@ def poll_formula(since: datetime) -> str:
     return to_formula_str(IS_AFTER(LAST_MODIFIED_TIME(), since.astimezone(UTC)))
 
 
-def run_incremental(run: TableRun, *, overlap: timedelta = DEFAULT_OVERLAP) -> IncrementalOutcome | None:
+def run_incremental(run: TableSync, *, overlap: timedelta = DEFAULT_OVERLAP) -> IncrementalOutcome | None:
     """Apply the records modified since the watermark; ``None`` when the table has no watermark yet."""
-    previous = run.writer.watermark()
+    previous = run.store.watermark()
     if previous is None:
         return None
     local_start = datetime.now(UTC)
-    scan_id, _ = run.writer.start_scan("incremental")
+    scan_id, _ = run.store.start_scan("incremental")
     since = previous - overlap
+    with LeaseKeeper(run.store, scan_id, run.cancel) as lease:
+        return _poll(run, scan_id, since, local_start, lease)
+
+
+def _poll(
+    run: TableSync, scan_id: uuid.UUID, since: datetime, local_start: datetime, lease: LeaseKeeper
+) -> IncrementalOutcome:
     try:
         run.ranges_total = 1
         run.report("planned", f"modified after {since.isoformat()}")
         held: list[MirrorRow] = []
         held_errors = 0
-        table = run.airtable_table()
-        for records in table.iterate(page_size=PAGE_SIZE, use_field_ids=True, formula=poll_formula(since)):
+        for records in run.pages(formula=poll_formula(since)):
             if run.cancel.is_set():
+                lease.check()
                 raise Cancelled("sync cancelled")
             page = run.converter.page(records)
             if held:
@@ -62,14 +70,14 @@ def run_incremental(run: TableRun, *, overlap: timedelta = DEFAULT_OVERLAP) -> I
         watermark = run.apis.stats.first_server_time or local_start
         _apply(run, held, held_errors, watermark=watermark)  # an empty last page still moves the watermark
         run.tally.range_done()
-        run.writer.finish_scan(scan_id, tombstone_before=None, stats=run.tally.as_dict())
+        run.store.finish_scan(scan_id, tombstone_before=None, stats=run.tally.as_dict())
     except BaseException as error:
-        record_failure(run.writer, scan_id, error)
+        record_failure(run.store, scan_id, error)
         raise
     return IncrementalOutcome(watermark=watermark, since=since)
 
 
-def _apply(run: TableRun, rows: list[MirrorRow], cell_errors: int, *, watermark: datetime | None = None) -> None:
-    counts = run.writer.apply(rows, source="poll", watermark=watermark)
+def _apply(run: TableSync, rows: list[MirrorRow], cell_errors: int, *, watermark: datetime | None = None) -> None:
+    counts = run.store.apply(rows, source="poll", watermark=watermark)
     run.tally.add_page(len(rows), counts, cell_errors)
     run.report("page")

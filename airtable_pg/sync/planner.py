@@ -34,10 +34,11 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from airtable_pg.airtable.api_pool import PAGE_SIZE
+
 ID_ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
 SAMPLE_CHARS = "0"
 DEFAULT_MIN_RANGE_ROWS = 1_000  # below ~10 pages per range, an extra query costs more than it saves
-PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,60 @@
+"""``airtable-pg``: one command for running, syncing and operating airtable_pg.
+
+One module per subcommand in this package, each with ``main(argv, settings) -> exit code``; this file
+dispatches, importing lazily so ``airtable-pg sandbox`` starts without loading Dagster. Every command turns
+every failure into one line and a documented exit code (``cli.output.command``; tracebacks only with
+``--debug``):
+
+    0  success
+    1  the work failed (a table did not sync, a server could not be reached, …)
+    2  a usage or configuration error (bad setting or spec, migrations missing): fix and re-run
+  130  interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from airtable_pg.cli.output import DEBUG_VARIABLE, EXIT_OK, EXIT_USAGE
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "dev": ("airtable_pg.cli.dev", "start everything: Postgres, sandbox, migrations, Dagster UI + daemon"),
+    "sandbox": ("airtable_pg.cli.sandbox", "run the Airtable API sandbox on its own"),
+    "sync": ("airtable_pg.cli.sync", "sync tables now: --full | --incremental [--table T]"),
+    "spec": ("airtable_pg.cli.spec", "the sync spec: pull (from Airtable's metadata), check"),
+    "db": ("airtable_pg.cli.db", "migrations and roles: upgrade, revision, check, current, url, roles"),
+    "config": ("airtable_pg.cli.config", "show the settings in effect (secrets masked)"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: airtable-pg [--debug] <command> [options]", "", "commands:"]
+    lines += [f"  {name:<9} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    lines += [
+        "",
+        "`airtable-pg <command> --help` for a command's options; --debug prints tracebacks.",
+        "exit codes: 0 ok, 1 failed, 2 usage or configuration error, 130 interrupted.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(usage())
+        return EXIT_OK
+    if args[0] not in COMMANDS:
+        print(f"airtable-pg: unknown command {args[0]!r}\n\n{usage()}", file=sys.stderr)
+        return EXIT_USAGE
+    if debug:
+        os.environ[DEBUG_VARIABLE] = "1"
+    module = importlib.import_module(COMMANDS[args[0]][0])
+    return int(module.main(args[1:]) or EXIT_OK)  # each command's main reports its own failures (cli.output)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""``airtable-pg config [--markdown]``: the settings in effect (secrets masked), or the README's table of them."""
+
+from __future__ import annotations
+
+import argparse
+
+from airtable_pg.cli.output import EXIT_OK, command, command_settings
+from airtable_pg.postgres.database import redact
+from airtable_pg.settings import configuration_table, env_name
+
+
+@command("config")
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="airtable-pg config", description="Show the settings in effect.")
+    parser.add_argument("--markdown", action="store_true", help="print the configuration table of the README")
+    args = parser.parse_args(argv)
+    if args.markdown:
+        print(configuration_table())
+        return EXIT_OK
+    settings = command_settings("config")
+    for name, info in type(settings).model_fields.items():
+        variable = env_name(info)
+        if variable is None:
+            continue
+        value = getattr(settings, name)
+        if name in {"database_url", "dagster_pg_url"} and value is not None:
+            shown = redact(value.get_secret_value())
+        elif value is None:
+            shown = "(not set)"
+        else:
+            shown = str(value)  # SecretStr prints as **********
+        print(f"{variable:<32} {shown}")
+    return EXIT_OK

@@ -1,0 +1,321 @@
+"""``airtable-pg dev``: everything on one machine with one command.
+
+Postgres (embedded unless ``DATABASE_URL``), Dagster's own database on the same server, the Airtable
+sandbox with the demo base (unless ``AIRTABLE_API_KEY`` points at a real Airtable), the migrations,
+then the Dagster webserver and daemon as child processes. Ctrl-C or SIGTERM stops them in reverse
+order, each whole process group (code servers and run workers included), and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from sqlalchemy.engine import make_url
+
+from airtable_pg.postgres.database import (
+    database_url,
+    ensure_database,
+    libpq_url,
+    redact,
+    sqlalchemy_url,
+    with_database,
+)
+from airtable_pg.settings import ConfigError, Settings, load_settings
+
+DAGSTER_DATABASE = "dagster"
+STARTUP_TIMEOUT_SECONDS = 180.0
+STOP_TIMEOUT_SECONDS = 20.0
+
+
+class DevError(RuntimeError):
+    """A problem the user can fix, reported as one line without a traceback."""
+
+
+@dataclass(frozen=True)
+class Airtable:
+    api_url: str
+    api_key: str
+    sandbox: bool  # the key of a sandbox is no secret; a real one is never printed
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+# ---------------------------------------------------------------------------------------------
+# Where things are.
+
+
+def project_root() -> Path:
+    """The folder holding ``workspace.yaml`` and ``dagster_home/``: the current one, else the checkout's."""
+    for candidate in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        if (candidate / "workspace.yaml").is_file() and (candidate / "dagster_home" / "dagster.yaml").is_file():
+            return candidate
+    raise DevError("run `airtable-pg dev` from the airtable_pg checkout (no workspace.yaml and dagster_home/ here)")
+
+
+def prepare_dagster_home(root: Path, settings: Settings) -> Path:
+    """``DAGSTER_HOME`` if the user set it (given our dagster.yaml if it has none), else ``dagster_home/``."""
+    if settings.dagster_home is None:
+        return root / "dagster_home"
+    home = settings.dagster_home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(root / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def dagster_executable(name: str) -> str:
+    """The console script installed beside this interpreter (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        raise DevError(f"{name} is not installed (pip install -e '.[dev]')")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Child processes.
+
+
+def start_child(name: str, argv: list[str], *, env: Mapping[str, str], cwd: Path) -> Child:
+    # A session of its own: the terminal's Ctrl-C reaches only us, and we stop the children in order.
+    process = subprocess.Popen(argv, env=dict(env), cwd=cwd, start_new_session=True)
+    return Child(name=name, process=process)
+
+
+def stop_child(child: Child, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+    """SIGTERM the child's process group, then SIGKILL what is still there after ``timeout``."""
+    if child.process.poll() is None:
+        _signal_group(child.process.pid, signal.SIGTERM)
+        try:
+            child.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            print(f"  {child.name} did not stop in {timeout:.0f} s; killing it", file=sys.stderr)
+            child.process.kill()
+            child.process.wait()
+    # Grandchildren (code servers, run workers) share the group; the leader exiting does not end them.
+    _signal_group(child.process.pid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with suppress(ProcessLookupError, PermissionError):  # the whole group is gone already
+        os.killpg(pgid, signum)
+
+
+@contextmanager
+def running(child: Child) -> Iterator[Child]:
+    try:
+        yield child
+    finally:
+        stop_child(child)
+
+
+def wait_for_http(url: str, children: list[Child], stop: threading.Event, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stop.is_set():
+        exited = [c for c in children if c.process.poll() is not None]
+        if exited:
+            raise DevError(f"{exited[0].name} exited with code {exited[0].process.returncode} while starting")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:  # any HTTP answer (401, 404…) means the server is serving
+            return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    if not stop.is_set():
+        raise DevError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def supervise(children: list[Child], stop: threading.Event) -> int:
+    """Wait for a stop signal (exit 0) or for a child to die on its own (exit 1)."""
+    while not stop.wait(0.5):
+        for child in children:
+            if child.process.poll() is not None:
+                print(f"{child.name} exited with code {child.process.returncode}; stopping", file=sys.stderr)
+                return 1
+    return 0
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+
+# ---------------------------------------------------------------------------------------------
+# Airtable: the user's, or the sandbox.
+
+
+@contextmanager
+def airtable_endpoint(
+    args: argparse.Namespace, settings: Settings, root: Path, stop: threading.Event
+) -> Iterator[Airtable]:
+    if settings.airtable_api_key is not None:
+        key = settings.airtable_api_key.get_secret_value()
+        yield Airtable(api_url=settings.airtable_api_url, api_key=key, sandbox=False)
+        return
+    from airtable_pg.sandbox.main import DEV_TOKEN
+
+    port = args.sandbox_port or free_port(args.host)
+    api_url = f"http://{args.host}:{port}"
+    argv = [
+        sys.executable, "-m", "airtable_pg", "sandbox",
+        "--host", args.host, "--port", str(port), "--records", str(args.records), "--token", DEV_TOKEN,
+    ]  # fmt: skip
+    sandbox = start_child("sandbox", argv, env=os.environ, cwd=root)
+    with running(sandbox):
+        wait_for_http(f"{api_url}/v0/meta/whoami", [sandbox], stop, timeout=STARTUP_TIMEOUT_SECONDS)
+        yield Airtable(api_url=api_url, api_key=DEV_TOKEN, sandbox=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command.
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="airtable-pg dev",
+        description="Run Postgres, the Airtable sandbox, the migrations and Dagster (UI + daemon) together.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface of the UI and sandbox (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=3000, help="port of the Dagster UI (default: %(default)s)")
+    parser.add_argument("--records", type=int, default=2000, help="records in the sandbox's demo base")
+    parser.add_argument("--sandbox-port", type=int, default=0, help="port of the sandbox (default: a free one)")
+    return parser.parse_args(argv)
+
+
+def dagster_storage_url(database: str) -> str:
+    """The ``dagster`` database on the same server, for dagster-postgres.
+
+    The driver is named explicitly: SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, whose
+    server-side parameters break dagster-postgres's ``NOTIFY run_events, %(id)s``; it needs psycopg2.
+    """
+    return "postgresql+psycopg2://" + libpq_url(with_database(database, DAGSTER_DATABASE))[len("postgresql://") :]
+
+
+def child_environment(
+    base_env: Mapping[str, str], *, dagster_home: Path, database: str, dagster_database: str, airtable: Airtable
+) -> dict[str, str]:
+    return {
+        **base_env,
+        "DAGSTER_HOME": str(dagster_home),
+        "DATABASE_URL": database,
+        "DAGSTER_PG_URL": dagster_database,
+        "AIRTABLE_API_KEY": airtable.api_key,
+        "AIRTABLE_API_URL": airtable.api_url,
+    }
+
+
+def printable_url(url: str) -> str:
+    """The URL as a working psql argument when it holds no password (the embedded server's), else masked."""
+    parsed = make_url(sqlalchemy_url(url))
+    if parsed.password:
+        return redact(url)
+    without_password = parsed.set(password=None).render_as_string(hide_password=False)
+    return libpq_url(without_password)
+
+
+def summary(
+    args: argparse.Namespace, settings: Settings, *, database: str, dagster_home: Path, airtable: Airtable
+) -> str:
+    embedded = "" if settings.database_url is not None else "  (embedded)"
+    if airtable.sandbox:
+        airtable_line = f"sandbox at {airtable.api_url}  (demo base, {args.records} records)"
+    else:
+        airtable_line = f"{airtable.api_url}  (key from AIRTABLE_API_KEY)"
+    return "\n".join(
+        [
+            "",
+            "airtable_pg dev is running",
+            f"  Dagster UI    http://{args.host}:{args.port}",
+            f"  Postgres      psql '{printable_url(database)}'{embedded}",
+            f"  Airtable      {airtable_line}",
+            f"  DAGSTER_HOME  {dagster_home}",
+            "Ctrl-C stops everything.",
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # The dev stack is what this command starts: it never borrows another running stack's dev.json.
+    settings = load_settings(use_dev_stack=False)
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    try:
+        return _run(args, settings, stop)
+    except (DevError, ConfigError) as exc:
+        print(f"airtable-pg dev: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) -> int:
+    from airtable_pg.postgres.migrate import config_for, upgrade
+
+    root = project_root()
+    database = libpq_url(database_url(settings))
+    ensure_database(database, DAGSTER_DATABASE)
+    with ExitStack() as stack:
+        airtable = stack.enter_context(airtable_endpoint(args, settings, root, stop))
+        if stop.is_set():
+            return 0
+        upgrade(config_for(settings, database))
+        dagster_home = prepare_dagster_home(root, settings)
+        env = child_environment(
+            os.environ,
+            dagster_home=dagster_home,
+            database=database,
+            dagster_database=dagster_storage_url(database),
+            airtable=airtable,
+        )
+        workspace = str(root / "workspace.yaml")
+        webserver_argv = [
+            dagster_executable("dagster-webserver"),
+            "-w", workspace, "-h", args.host, "-p", str(args.port),
+        ]  # fmt: skip
+        daemon_argv = [dagster_executable("dagster-daemon"), "run", "-w", workspace]
+        # Entered last, so stopped first: the daemon and the UI go before the sandbox and Postgres.
+        daemon = stack.enter_context(running(start_child("dagster-daemon", daemon_argv, env=env, cwd=root)))
+        webserver = stack.enter_context(running(start_child("dagster-webserver", webserver_argv, env=env, cwd=root)))
+        children = [webserver, daemon]
+        wait_for_http(f"http://{args.host}:{args.port}/server_info", children, stop, STARTUP_TIMEOUT_SECONDS)
+        if stop.is_set():
+            return 0
+        print(summary(args, settings, database=database, dagster_home=dagster_home, airtable=airtable), flush=True)
+        status = supervise(children, stop)
+        print("stopping…", flush=True)
+        return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+"""``airtable-pg sandbox``: the Airtable sandbox on its own (its options live with the sandbox, which imports
+nothing of the product)."""
+
+from __future__ import annotations
+
+from airtable_pg.sandbox.main import run_sandbox
+
+
+def main(argv: list[str]) -> int:
+    return run_sandbox(argv)

@@ -1,0 +1,238 @@
+"""``airtable-pg sync --full | --incremental [--table T …] [--workers N]``: sync now, from a terminal.
+
+A progress bar per table while it runs, then a summary table. Exit code 0 when every table synced,
+1 when one failed (with a one-line reason per failed table), 2 for a usage or configuration error,
+130 when interrupted (Ctrl-C or SIGTERM: running syncs are cancelled and tombstone nothing).
+Settings come from the environment (``airtable_pg.settings``; `airtable-pg config` shows them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from collections.abc import Mapping, Sequence
+from types import FrameType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from airtable_pg.airtable.client import AirtableConfig
+from airtable_pg.cli.output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    command,
+    fail,
+    known_failure,
+    note,
+    register_secrets,
+    scrub,
+)
+from airtable_pg.settings import ConfigError, Settings, load_settings
+from airtable_pg.spec import SpecError, SyncSpec, load_spec
+from airtable_pg.sync.engine import SyncEngine, SyncFailed, SyncResult
+from airtable_pg.sync.table_sync import ProgressEvent, describe_error
+
+PROG = "airtable-pg sync"
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=PROG, description="Sync Airtable tables into Postgres now.")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        "--full", dest="mode", action="store_const", const="full", help="every record; tombstone deleted ones"
+    )
+    mode.add_argument(
+        "--incremental",
+        dest="mode",
+        action="store_const",
+        const="incremental",
+        help="records modified since each table's watermark (a table without one gets a full sync)",
+    )
+    parser.add_argument(
+        "--table",
+        action="append",
+        default=[],
+        metavar="T",
+        help="base.table, table key, mirror name or Airtable table id/name; repeatable (default: every table)",
+    )
+    parser.add_argument("--workers", type=int, help="requests in flight (default: AIRTABLE_PG_WORKERS, 8)")
+    args = parser.parse_args(list(argv))
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be at least 1")
+    return args
+
+
+def selected_tables(spec: SyncSpec, names: list[str]) -> list[tuple[str, str]] | None:
+    if not names:
+        return None
+    try:
+        found = [spec.find_table(name) for name in names]
+    except KeyError as error:
+        raise ConfigError(str(error.args[0])) from None
+    return list(dict.fromkeys((base.key, table.key) for base, table in found))
+
+
+class ProgressDisplay:
+    """One rich progress bar per table, fed by the engine's progress events (from worker threads)."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[name]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __call__(self, event: ProgressEvent) -> None:
+        name = f"{event.base}.{event.table}"
+        task = self._tasks.get(name)
+        if task is None:
+            task = self._tasks[name] = self.progress.add_task("", total=None, name=name, status="starting")
+        status = {
+            "started": "starting",
+            "planned": f"{event.mode}: {event.ranges_total} range(s)",
+            "page": f"{event.mode}: {event.ranges_done}/{event.ranges_total} range(s)",
+            "finished": "done",
+            "failed": "[red]failed",
+        }.get(event.phase, event.phase)
+        total = event.expected_rows if event.phase not in ("finished", "failed") else event.rows_seen
+        if total is not None and total < event.rows_seen:
+            total = event.rows_seen  # more records than the mirror had: grow the bar
+        self.progress.update(task, completed=event.rows_seen, total=total, status=status)
+
+    def __enter__(self) -> ProgressDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.progress.stop()
+
+
+def summary_table(results: list[SyncResult]) -> Table:
+    table = Table(title="airtable-pg sync")
+    table.add_column("table", no_wrap=True)
+    table.add_column("mode")
+    for heading in ("rows", "seen", "inserted", "updated", "unchanged", "restored", "tombstoned", "cell errors"):
+        table.add_column(heading, justify="right")
+    for heading in ("requests", "429s", "seconds"):
+        table.add_column(heading, justify="right")
+    for r in results:
+        table.add_row(
+            f"{r.base}.{r.table}",
+            r.mode,
+            str(r.row_count),
+            str(r.rows_seen),
+            str(r.inserted),
+            str(r.updated),
+            str(r.unchanged),
+            str(r.restored),
+            str(r.tombstoned),
+            str(r.cell_errors),
+            str(r.requests),
+            str(r.throttled_429),
+            f"{r.duration_s:.1f}",
+        )
+    return table
+
+
+@command("sync")
+def main(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = load_settings(env)
+        register_secrets(settings.secrets())
+        config = AirtableConfig.from_settings(settings)
+        spec = load_spec(settings.spec_path)
+        tables = selected_tables(spec, args.table)
+    except (ConfigError, SpecError) as error:
+        say(str(error))
+        return EXIT_USAGE
+    if settings.dev_stack_note:
+        note("sync", settings.dev_stack_note)
+    try:
+        url = _database_url(settings)
+    except Exception as error:  # noqa: BLE001 - e.g. the embedded server could not start: one line, exit 1
+        say(f"no database: {describe_error(error)}")
+        return EXIT_FAILED
+    return _sync(spec, url, config, args.workers or settings.workers, args.mode, tables)
+
+
+def say(message: str) -> None:
+    fail("sync", message)
+
+
+def _console() -> Console:
+    console = Console()
+    # Off a terminal (CI logs, pipes) rich assumes 80 columns and would squeeze the summary; give it room.
+    return console if console.is_terminal else Console(width=200)
+
+
+def _database_url(settings: Settings) -> str:
+    from airtable_pg.postgres.database import database_url
+
+    return database_url(settings)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (containers, systemd, Dagster's run termination): stop exactly as Ctrl-C does."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+def _sync(
+    spec: SyncSpec,
+    url: str,
+    config: AirtableConfig,
+    workers: int,
+    mode: str,
+    tables: list[tuple[str, str]] | None,
+) -> int:
+    out, err = _console(), Console(stderr=True)
+    display = ProgressDisplay(err)
+    engine: SyncEngine | None = None
+    results: list[SyncResult] = []
+    failures: dict[str, BaseException] = {}
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
+    try:
+        engine = SyncEngine(spec, url, config, workers=workers, progress=display)
+        with display:
+            results = engine.sync_tables(mode, tables)
+    except SyncFailed as error:
+        results, failures = error.results, error.failures
+    except KeyboardInterrupt as error:
+        why = "terminated" if isinstance(error, Terminated) else "interrupted"
+        say(f"{why}: running syncs were cancelled (nothing was tombstoned)")
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - any failure becomes one line and an exit code, never a traceback
+        known = known_failure(error)
+        say(known.message if known else describe_error(error))
+        return known.exit_code if known else EXIT_FAILED
+    finally:
+        if engine is not None:
+            engine.close()  # cancels what still runs: its runs are marked failed
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if results:
+        out.print(summary_table(results))
+        for r in results:
+            if r.fallback_reason:
+                out.print(f"{r.base}.{r.table}: {r.fallback_reason}", markup=False, highlight=False)
+    for name, error in failures.items():
+        say(f"{name} failed: {scrub(describe_error(error))}")
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

@@ -1,0 +1,101 @@
+"""One mirrored table's rows and sync state together: each operation is one transaction.
+
+The sync engines talk to this; it composes ``MirrorWriter`` (rows) and ``sync_state`` (runs, leases,
+seen-ids, watermarks) so that what describes a change commits with the change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from airtable_pg.postgres import sync_state
+from airtable_pg.postgres.mirror_writer import ApplyCounts, MirrorWriter
+from airtable_pg.postgres.transaction import transaction
+from airtable_pg.rows import MirrorRow
+from airtable_pg.spec import BaseSpec, TableSpec
+
+
+class TableStore:
+    """Thread-safe: every call takes its own pooled connection."""
+
+    def __init__(self, db: sa.Engine, base: BaseSpec, table: TableSpec) -> None:
+        self.db = db
+        self.base = base
+        self.table = table
+        self.writer = MirrorWriter(db, base, table)  # checks the mirror's columns once
+
+    def apply(
+        self,
+        rows: Sequence[MirrorRow],
+        *,
+        scan_id: uuid.UUID | None = None,
+        source: str = "full",
+        watermark: datetime | None = None,
+    ) -> ApplyCounts:
+        """Upsert ``rows``; with ``scan_id`` record them as seen (renewing the run's lease); with ``watermark``
+        advance it — all in one transaction."""
+        with transaction(self.db) as cur:
+            if scan_id is not None:
+                sync_state.heartbeat(cur, scan_id)
+            counts, written_ids = self.writer.upsert(cur, rows, source)
+            if scan_id is not None:
+                sync_state.mark_seen(cur, scan_id, written_ids)
+            if watermark is not None:
+                sync_state.advance_watermark(cur, self.base, self.table, watermark)
+        return counts
+
+    def start_scan(self, kind: str = "full") -> tuple[uuid.UUID, datetime]:
+        with transaction(self.db) as cur:
+            return sync_state.start_run(cur, self.base, self.table, kind)
+
+    def heartbeat(self, scan_id: uuid.UUID) -> None:
+        with transaction(self.db) as cur:
+            sync_state.heartbeat(cur, scan_id)
+
+    def finish_scan(
+        self,
+        scan_id: uuid.UUID,
+        *,
+        tombstone_before: datetime | None,
+        watermark: datetime | None = None,
+        stats: dict[str, Any] | None = None,
+    ) -> int:
+        """Close a run. With ``tombstone_before`` (a completed full scan's start), tombstone live rows the scan
+        did not see and nobody wrote since it started; returns how many. A run that lost its lease raises
+        ``RunLost`` and changes nothing."""
+        with transaction(self.db) as cur:
+            sync_state.hold_lease(cur, scan_id)
+            full = tombstone_before is not None
+            tombstoned = self.writer.tombstone_unseen(cur, scan_id, tombstone_before) if full else 0
+            sync_state.finish_run(
+                cur,
+                scan_id,
+                self.base,
+                self.table,
+                full=full,
+                row_count=self.writer.live_count(cur),
+                stats=stats or {},
+                watermark=watermark,
+            )
+        return tombstoned
+
+    def fail_scan(self, scan_id: uuid.UUID, error: str) -> None:
+        with transaction(self.db) as cur:
+            sync_state.fail_run(cur, scan_id, self.base, self.table, error)
+
+    def watermark(self) -> datetime | None:
+        with transaction(self.db) as cur:
+            return sync_state.read_watermark(cur, self.base, self.table)
+
+    def live_count(self) -> int:
+        with transaction(self.db) as cur:
+            return self.writer.live_count(cur)
+
+    def live_rows_by_last_id_char(self) -> dict[str, int]:
+        with transaction(self.db) as cur:
+            return self.writer.live_rows_by_last_id_char(cur)

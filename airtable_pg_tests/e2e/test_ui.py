@@ -1,0 +1,297 @@
+"""End to end: `airtable-pg dev` brings up the real Dagster webserver and daemon, and the UI shows the lineage.
+
+One ``airtable-pg dev`` process for the module (the session's embedded Postgres via ``DATABASE_URL``, a
+Postgres-backed ``DAGSTER_HOME`` in a tmp folder, the sandbox with a small demo base). The checks go
+through the webserver's GraphQL API (the lineage; a full sync launched as the UI's button does, which only
+completes if the daemon dequeues it), then through headless Chromium on the asset graph page; the last
+test stops the command with SIGTERM and expects every child process gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+from psycopg import sql
+
+from airtable_pg.defs.assets import base_lineage
+from airtable_pg.defs.jobs import FULL_SYNC_JOB, INCREMENTAL_SYNC_JOB
+from airtable_pg.postgres.database import libpq_url
+from airtable_pg.spec import load_spec
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC = load_spec(str(REPO / "airtable_pg" / "demo_spec.yaml"))
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]  # fmt: skip
+STARTUP_SECONDS = 150
+RUN_SECONDS = 120
+
+# Reads the asset graph as drawn: each node's box and name, each edge's two end points.
+READ_GRAPH_JS = """
+() => {
+  const svg = document.querySelector('svg[class*="svgContainer"]');
+  const nodes = [...svg.querySelectorAll('foreignObject')].map(box => ({
+    name: box.querySelector('[class*="assetName"] [data-tooltip]')?.getAttribute('data-tooltip'),
+    x: +box.getAttribute('x'), y: +box.getAttribute('y'),
+    width: +box.getAttribute('width'), height: +box.getAttribute('height'),
+  })).filter(node => node.name);
+  const edges = [...svg.querySelectorAll('path[marker-end]')].map(path => {
+    const numbers = path.getAttribute('d').match(/-?\\d+(\\.\\d+)?/g).map(Number);
+    return {start: numbers.slice(0, 2), end: numbers.slice(-2)};
+  });
+  return {nodes, edges};
+}
+"""
+
+
+@dataclass
+class DevServer:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def expected_edges() -> set[tuple[str, str]]:
+    """(upstream, downstream) table keys, as the spec's lineage links draw them."""
+    edges: set[tuple[str, str]] = set()
+    for base in SPEC.bases.values():
+        edges |= {(edge.upstream, edge.downstream) for edge in base_lineage(base).kept}
+    return edges
+
+
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    response = requests.post(f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30)
+    response.raise_for_status()
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (read from /proc; Linux only, like the dev command's process groups)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, pending = set(), [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.add(child)
+            pending.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie waiting for an init that does not reap."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+READY_LINE = "airtable_pg dev is running"
+
+
+def wait_for_asset_nodes(server: DevServer) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        assert server.process.poll() is None, f"airtable-pg dev exited early:\n{server.output()}"
+        try:
+            # Ready as a person sees it: the UI serves the assets *and* the command printed its summary
+            # (it polls the webserver on its own schedule, so the summary may come a moment later).
+            if graphql(server.url, "{ assetNodes { id } }")["assetNodes"] and READY_LINE in server.output():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    pytest.fail(f"the Dagster UI did not load the code location in {STARTUP_SECONDS} s:\n{server.output()}")
+
+
+@pytest.fixture(scope="module")
+def dev_server(migrated_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    home = tmp_path_factory.mktemp("dev")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"AIRTABLE_API_KEY", "AIRTABLE_API_URL", "AIRTABLE_PG_SPEC"}}
+    env |= {"DATABASE_URL": migrated_url, "DAGSTER_HOME": str(home / "dagster_home"), "PYTHONUNBUFFERED": "1"}
+    log = home / "dev.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "airtable_pg", "dev", "--port", str(port), "--records", "40"],
+            cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    server = DevServer(process=process, url=f"http://127.0.0.1:{port}", log=log)
+    try:
+        wait_for_asset_nodes(server)
+        yield server
+    finally:
+        if process.poll() is None:  # the stop test did not run (or failed): do not leave a UI behind
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+
+
+def test_dev_prints_where_everything_runs(dev_server: DevServer):
+    output = dev_server.output()
+    assert f"Dagster UI    {dev_server.url}" in output
+    assert "psql 'postgresql://" in output
+    assert "sandbox at http://127.0.0.1:" in output
+    dagster_yaml = Path(os.path.dirname(dev_server.log)) / "dagster_home" / "dagster.yaml"
+    assert "postgres_url" in dagster_yaml.read_text()  # the instance is Postgres-backed, not SQLite
+
+
+def test_graphql_lists_every_table_with_its_upstream_tables(dev_server: DevServer):
+    data = graphql(
+        dev_server.url,
+        "{ assetNodes { assetKey { path } dependencyKeys { path } groupName jobNames } }",
+    )
+    nodes = {tuple(node["assetKey"]["path"]): node for node in data["assetNodes"]}
+    assert set(nodes) == {("airtable", base.key, table.key) for base, table in SPEC.tables()}
+    edges = expected_edges()
+    for (_, base_key, table_key), node in nodes.items():
+        upstream = {tuple(dep["path"]) for dep in node["dependencyKeys"]}
+        assert upstream == {("airtable", base_key, up) for up, down in edges if down == table_key}, table_key
+        assert node["groupName"] == base_key
+        assert {FULL_SYNC_JOB, INCREMENTAL_SYNC_JOB} <= set(node["jobNames"])
+
+
+LAUNCH_RUN = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}
+"""
+RUN_STATUS = "query Status($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+LATEST_METADATA = """
+{ assetNodes { assetKey { path }
+  assetMaterializations(limit: 1) { metadataEntries { label ... on IntMetadataEntry { intValue } } } } }
+"""
+
+
+def sandbox_record_counts(server: DevServer) -> dict[str, int]:
+    """Records per table id in the dev command's sandbox (its URL is in the command's output)."""
+    from airtable_pg.sandbox.main import DEV_TOKEN
+
+    url = re.search(r"sandbox at (http://\S+)", server.output()).group(1)
+    stats = requests.get(f"{url}/_sandbox/stats", headers={"Authorization": f"Bearer {DEV_TOKEN}"}, timeout=10)
+    stats.raise_for_status()
+    return stats.json()["records"][SPEC.bases["coaching"].id]
+
+
+def mirror_count(database_url: str, schema: str, table: str) -> int:
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        query = sql.SQL("select count(*) from {} where deleted_at is null").format(sql.Identifier(schema, table))
+        return conn.execute(query).fetchone()[0]
+
+
+def test_full_sync_job_launched_like_the_ui_does_runs_through_the_queue_and_daemon(
+    dev_server: DevServer, migrated_url: str
+):
+    params = {"selector": {"repositoryLocationName": "airtable_pg", "repositoryName": "__repository__",
+                           "jobName": FULL_SYNC_JOB}}  # fmt: skip
+    launched = graphql(dev_server.url, LAUNCH_RUN, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    deadline, status = time.monotonic() + RUN_SECONDS, "QUEUED"
+    while status not in {"SUCCESS", "FAILURE", "CANCELED"} and time.monotonic() < deadline:
+        time.sleep(1)  # QUEUED until the daemon's run coordinator dequeues it: no daemon, no run
+        status = graphql(dev_server.url, RUN_STATUS, {"id": run_id})["runOrError"]["status"]
+    assert status == "SUCCESS", dev_server.output()[-5000:]
+
+    in_sandbox = sandbox_record_counts(dev_server)
+    nodes = graphql(dev_server.url, LATEST_METADATA)["assetNodes"]
+    base = SPEC.bases["coaching"]
+    for node in nodes:
+        table = base.tables[node["assetKey"]["path"][-1]]
+        metadata = {e["label"]: e.get("intValue") for e in node["assetMaterializations"][0]["metadataEntries"]}
+        assert metadata["rows_seen"] == metadata["dagster/row_count"] == in_sandbox[table.id] > 0, table.key
+        assert mirror_count(migrated_url, base.schema, table.mirror) == in_sandbox[table.id]
+
+
+def node_at(nodes: list[dict], point: list[float], margin: float = 12) -> str:
+    """The node whose box (grown by ``margin``: arrows stop just short of it) holds ``point``."""
+    x, y = point
+    hits = [
+        n["name"] for n in nodes
+        if n["x"] - margin <= x <= n["x"] + n["width"] + margin and n["y"] <= y <= n["y"] + n["height"]
+    ]  # fmt: skip
+    assert len(hits) == 1, (point, hits)
+    return hits[0]
+
+
+def test_asset_graph_page_shows_every_table_and_the_lineage_edges(dev_server: DevServer, tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    tables = {table.key for _, table in SPEC.tables()}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1100})
+            page.goto(f"{dev_server.url}/asset-groups", timeout=60_000)
+            for table in tables:
+                page.locator(f'svg foreignObject [data-tooltip="{table}"]').wait_for(timeout=60_000)
+            page.wait_for_function(
+                "n => document.querySelectorAll('svg[class*=\"svgContainer\"] path[marker-end]').length >= n",
+                arg=len(expected_edges()), timeout=30_000,
+            )  # fmt: skip
+            # Each node's status row loads from the instance's (Postgres) event log: proof that storage answers.
+            page.wait_for_function(
+                "() => !document.querySelector('svg[class*=\"svgContainer\"]').textContent.includes('Loading')",
+                timeout=30_000,
+            )
+            drawn = page.evaluate(READ_GRAPH_JS)
+            screenshot = tmp_path / "asset_graph.png"
+            page.screenshot(path=str(screenshot), full_page=True)
+            print(f"asset graph screenshot: {screenshot}")
+        finally:
+            browser.close()
+    assert {node["name"] for node in drawn["nodes"]} == tables
+    edges = {(node_at(drawn["nodes"], e["start"]), node_at(drawn["nodes"], e["end"])) for e in drawn["edges"]}
+    assert edges == expected_edges(), json.dumps(drawn)
+
+
+def test_sigterm_stops_every_process_and_exits_zero(dev_server: DevServer):
+    children = descendants(dev_server.process.pid)
+    assert len(children) >= 3  # at least the sandbox, the webserver and the daemon
+    dev_server.process.send_signal(signal.SIGTERM)
+    assert dev_server.process.wait(timeout=60) == 0, dev_server.output()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(pid) for pid in children):
+        time.sleep(0.2)
+    left = [pid for pid in children if alive(pid)]
+    assert not left, f"still running after the dev command exited: {left}"
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{dev_server.url}/server_info", timeout=5)

@@ -1,0 +1,83 @@
+"""Incremental sync (poll): fallback to full without a watermark, creates and updates picked up, watermark moves."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+from pyairtable import Api
+
+from airtable_pg.airtable.errors import AirtableUnavailable
+from airtable_pg.postgres.database import libpq_url
+from airtable_pg.sandbox.demo import DEMO_BASE_ID
+from airtable_pg.sandbox.server import Sandbox
+from airtable_pg.spec import load_spec
+from airtable_pg.sync.engine import NO_WATERMARK
+from airtable_pg_tests.sync_helpers import admin, assert_mirror_matches, make_engine, mirror_rows, records_path
+
+SPEC = load_spec()
+COACHING = SPEC.bases["coaching"]
+USERS = COACHING.tables["users"]
+NAME, NOTES, ACTIVE = "fldUsrName0000000", "fldUsrNotes000000", "fldUsrActive00000"
+
+
+def stored_watermark(url: str):
+    with psycopg.connect(libpq_url(url)) as conn:
+        return conn.execute(
+            "select poll_watermark from airtable_sync.table_state where table_id = %s", (USERS.id,)
+        ).fetchone()[0]
+
+
+def test_without_a_watermark_an_incremental_sync_is_a_full_one(
+    sandbox: Sandbox, database_url: str, airtable_api: Api
+) -> None:
+    with make_engine(sandbox, database_url) as sync:
+        result = sync.sync_table("coaching", "users", "incremental")
+    assert result.mode == "full" and result.fallback_reason == NO_WATERMARK
+    assert result.inserted == result.rows_seen == result.row_count > 0
+    assert result.watermark is not None and result.watermark == stored_watermark(database_url)
+    assert_mirror_matches(database_url, airtable_api, COACHING, USERS)
+
+
+def test_poll_applies_creates_and_updates_and_advances_the_watermark(
+    sandbox: Sandbox, database_url: str, airtable_api: Api
+) -> None:
+    with make_engine(sandbox, database_url) as sync:
+        full = sync.sync_table("coaching", "users", "full")
+        quiet = sync.sync_table("coaching", "users", "incremental")
+        # the demo's edits are months old: only what changed within the overlap is read again
+        assert (quiet.mode, quiet.rows_seen, quiet.inserted, quiet.updated) == ("incremental", 0, 0, 0)
+
+        time.sleep(1.1)  # Date headers count whole seconds: let the next poll start in a later one
+        target = sorted(mirror_rows(database_url, COACHING, USERS))[0]
+        path = records_path(DEMO_BASE_ID, USERS.id)
+        created = admin(sandbox, "POST", path, json={"fields": {NAME: "Nieuwe Gebruiker", ACTIVE: True}})
+        admin(sandbox, "PATCH", f"{path}/{target}", json={"fields": {NOTES: "edited in the Airtable UI"}})
+        doomed = sorted(mirror_rows(database_url, COACHING, USERS))[-1]
+        admin(sandbox, "DELETE", f"{path}/{doomed}")
+
+        poll = sync.sync_table("coaching", "users", "incremental")
+    assert (poll.mode, poll.inserted, poll.updated, poll.tombstoned) == ("incremental", 1, 1, 0)
+    assert poll.rows_seen == 2  # not a rescan: only the two modified records
+    assert poll.watermark > full.watermark and poll.watermark == stored_watermark(database_url)
+    rows = mirror_rows(database_url, COACHING, USERS)
+    assert rows[created["id"]]["name"] == "Nieuwe Gebruiker" and rows[created["id"]]["active"] is True
+    assert rows[target]["notes"] == "edited in the Airtable UI"
+    assert doomed in rows  # deletions are for webhooks and full syncs, never guessed by a poll
+    assert len(rows) == full.row_count + 1
+
+
+def test_a_failed_poll_keeps_the_watermark(sandbox: Sandbox, database_url: str) -> None:
+    with make_engine(sandbox, database_url, airtable={"max_attempts": 1}) as sync:
+        sync.sync_table("coaching", "users", "full")
+        before = stored_watermark(database_url)
+        time.sleep(1.1)
+        admin(sandbox, "POST", "config", json={"fault_5xx_ratio": 1.0})
+        with pytest.raises(AirtableUnavailable, match="503"):
+            sync.sync_table("coaching", "users", "incremental")
+    assert stored_watermark(database_url) == before
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        assert conn.execute("select status from airtable_sync.sync_run where kind = 'incremental'").fetchall() == [
+            ("failed",)
+        ]
