@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 
 DEFAULT_API_URL = "https://api.airtable.com"
 DEV_STACK_FILE = "dev.json"
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://", "postgresql+psycopg2://")
 # The variables whose absence lets a running dev stack's dev.json speak: if any is set, the user chose.
 _DEV_STACK_KEYS = {"database_url": "DATABASE_URL", "airtable_api_url": "AIRTABLE_API_URL",
                    "airtable_api_key": "AIRTABLE_API_KEY"}  # fmt: skip
@@ -162,6 +163,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url", "dagster_pg_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(_POSTGRES_SCHEMES):
+            raise ValueError("must be a postgresql:// URL")
+        return value
 
     @field_validator("airtable_api_url", mode="before")
     @classmethod
@@ -313,10 +321,12 @@ def _describe(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else "?"
-        info = Settings.model_fields.get(field)
+        by_variable = {env_name(i): i for i in Settings.model_fields.values()}
+        info = Settings.model_fields.get(field) or by_variable.get(field)
         variable = (env_name(info) if info is not None else None) or field
-        rule = _RULES.get(item["type"], item["msg"]).format(**(item.get("ctx") or {}))
-        secret = info is not None and "SecretStr" in str(info.annotation)
+        rule = _RULES.get(item["type"], item["msg"].removeprefix("Value error, ")).format(**(item.get("ctx") or {}))
+        # Unknown fields count as secret: a value is only repeated when it is known to be harmless.
+        secret = info is None or "SecretStr" in str(info.annotation)
         # A secret's value is never repeated back; any other value is, so the user sees what was read.
         problems.append(f"{variable} {rule}" if secret else f"{variable} {rule}, got {item['input']!r}")
     return "; ".join(problems)

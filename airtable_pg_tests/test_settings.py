@@ -85,3 +85,9 @@ def test_a_running_dev_stack_fills_in_what_the_environment_leaves_unset(tmp_path
     # a stack whose process is gone is ignored
     (tmp_path / "dev.json").write_text(json.dumps({"pid": 2**22 + 12345, "airtable_api_url": "http://x"}))
     assert load_settings({"AIRTABLE_PG_HOME": str(tmp_path)}).dev_stack is None
+
+
+def test_a_database_url_that_is_not_postgres_is_a_configuration_error_without_its_password():
+    with pytest.raises(ConfigError, match="DATABASE_URL must be a postgresql:// URL") as caught:
+        load_settings({"DATABASE_URL": "mysql://app:secretpw@db/app"})
+    assert "secretpw" not in str(caught.value)

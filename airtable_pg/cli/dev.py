@@ -2,13 +2,14 @@
 
 Postgres (embedded unless ``DATABASE_URL``), Dagster's own database on the same server, the Airtable
 sandbox with the demo base (unless ``AIRTABLE_API_KEY`` points at a real Airtable), the migrations,
-then the Dagster webserver and daemon as child processes. Ctrl-C or SIGTERM stops them in reverse
-order, each whole process group (code servers and run workers included), and exits 0.
+then Dagster (``dagster dev``: webserver, daemon and their shared code server) as a child process. Ctrl-C
+or SIGTERM stops them in reverse order, each whole process group (run workers included), and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -35,7 +36,7 @@ from airtable_pg.postgres.database import (
     sqlalchemy_url,
     with_database,
 )
-from airtable_pg.settings import ConfigError, Settings, load_settings
+from airtable_pg.settings import ConfigError, Settings, dev_stack_path, load_settings
 
 DAGSTER_DATABASE = "dagster"
 STARTUP_TIMEOUT_SECONDS = 180.0
@@ -244,6 +245,36 @@ def printable_url(url: str) -> str:
     return libpq_url(without_password)
 
 
+@contextmanager
+def dev_stack_file(
+    settings: Settings, args: argparse.Namespace, *, database: str, airtable: Airtable
+) -> Iterator[Path]:
+    """``$AIRTABLE_PG_HOME/dev.json`` while the stack runs: how commands in another terminal find it.
+
+    It holds the sandbox's token (no secret) but never a real Airtable key: with your own Airtable, commands
+    in other terminals use your environment, as this one does. Readable by this user only, removed on exit.
+    """
+    path = dev_stack_path(settings.home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stack = {
+        "pid": os.getpid(),
+        "database_url": database,
+        "airtable_api_url": airtable.api_url,
+        "dagster_url": f"http://{args.host}:{args.port}",
+    }
+    if airtable.sandbox:
+        from airtable_pg.sandbox.demo import DEMO_BASE_ID
+
+        stack |= {"airtable_api_key": airtable.api_key, "base_id": DEMO_BASE_ID}
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        json.dump(stack, file, indent=2)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def summary(
     args: argparse.Namespace, settings: Settings, *, database: str, dagster_home: Path, airtable: Airtable
 ) -> str:
@@ -299,19 +330,23 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) ->
             airtable=airtable,
         )
         workspace = str(root / "workspace.yaml")
-        webserver_argv = [
-            dagster_executable("dagster-webserver"),
+        # `dagster dev` runs the webserver, the daemon and one code server they share, and restarts and stops
+        # them itself; only what is ours (Postgres, the sandbox, and the long-lived processes to come) is
+        # supervised here, one entry each in `children`.
+        dagster_argv = [
+            dagster_executable("dagster"), "dev",
             "-w", workspace, "-h", args.host, "-p", str(args.port),
         ]  # fmt: skip
-        daemon_argv = [dagster_executable("dagster-daemon"), "run", "-w", workspace]
-        # Entered last, so stopped first: the daemon and the UI go before the sandbox and Postgres.
-        daemon = stack.enter_context(running(start_child("dagster-daemon", daemon_argv, env=env, cwd=root)))
-        webserver = stack.enter_context(running(start_child("dagster-webserver", webserver_argv, env=env, cwd=root)))
-        children = [webserver, daemon]
+        # Entered last, so stopped first: Dagster goes before the sandbox and Postgres.
+        # `dagster dev` warns that `dg dev` supersedes it; dg is a scaffolding tool this project does not use.
+        dagster_env = {**env, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
+        dagster = stack.enter_context(running(start_child("dagster dev", dagster_argv, env=dagster_env, cwd=root)))
+        children = [dagster]
         wait_for_http(f"http://{args.host}:{args.port}/server_info", children, stop, STARTUP_TIMEOUT_SECONDS)
         if stop.is_set():
             return 0
         print(summary(args, settings, database=database, dagster_home=dagster_home, airtable=airtable), flush=True)
+        stack.enter_context(dev_stack_file(settings, args, database=database, airtable=airtable))
         status = supervise(children, stop)
         print("stopping…", flush=True)
         return status

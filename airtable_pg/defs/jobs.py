@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 from dagster import AssetsDefinition, AssetSelection, ExecutorDefinition, define_asset_job, multiprocess_executor
-
-if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export the name
-    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 FULL_SYNC_JOB = "full_sync_all"
 INCREMENTAL_SYNC_JOB = "incremental_sync_all"
@@ -26,7 +23,8 @@ def incremental_run_config(table_assets: Sequence[AssetsDefinition]) -> dict[str
     return {"ops": {asset_def.op.name: {"config": {"mode": "incremental"}} for asset_def in table_assets}}
 
 
-def build_sync_jobs(table_assets: Sequence[AssetsDefinition]) -> list[UnresolvedAssetJobDefinition]:
+def build_sync_jobs(table_assets: Sequence[AssetsDefinition]) -> list[Any]:
+    """Asset jobs as ``define_asset_job`` returns them (a type Dagster does not export)."""
     every_table = AssetSelection.assets(*table_assets)
     full = define_asset_job(
         FULL_SYNC_JOB,
