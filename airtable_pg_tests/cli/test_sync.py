@@ -84,3 +84,45 @@ def test_a_mode_is_required(capsys: pytest.CaptureFixture[str]) -> None:
         run(["--table", "users"], env={})
     assert exit_info.value.code == 2
     assert "--full" in capsys.readouterr().err
+
+
+def test_sigterm_stops_a_sync_like_ctrl_c_marks_it_failed_and_tombstones_nothing(
+    sandbox_factory, database_url: str
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psycopg
+
+    from airtable_pg.postgres.database import libpq_url
+
+    slow = sandbox_factory(demo_records=400, latency_ms=400)
+    env = {**os.environ, **environment(slow, database_url)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airtable_pg", "sync", "--full", "--table", "personal_goals", "--workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def runs() -> list[tuple[str, str | None]]:
+        with psycopg.connect(libpq_url(database_url)) as conn:
+            return conn.execute("select status, error from airtable_sync.sync_run").fetchall()
+
+    deadline = time.monotonic() + 30
+    while not runs() and time.monotonic() < deadline:  # wait until the scan is under way
+        time.sleep(0.1)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "terminated: running syncs were cancelled (nothing was tombstoned)" in err and "Traceback" not in err
+    assert [status for status, _ in runs()] == ["failed"]
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        assert conn.execute("select count(*) from airtable.personal_goals where deleted_at is not null").fetchone() == (
+            0,
+        )

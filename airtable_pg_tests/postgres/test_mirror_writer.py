@@ -12,7 +12,7 @@ import yaml
 from psycopg import sql
 
 from airtable_pg.postgres.database import connection_pool, libpq_url
-from airtable_pg.postgres.errors import SchemaNotReady
+from airtable_pg.postgres.errors import RunLost, SchemaNotReady
 from airtable_pg.postgres.table_store import TableStore
 from airtable_pg.rows import MirrorRow
 from airtable_pg.spec import load_spec
@@ -223,3 +223,31 @@ def test_a_run_abandoned_by_a_killed_process_is_closed_and_its_seen_ids_dropped(
         url, "select status, error like 'abandoned%%' from airtable_sync.sync_run where scan_id = %s", scan
     ) == [("failed", True)]
     assert fetch(url, "select count(*) from airtable_sync.scan_seen where scan_id = %s", scan) == [(0,)]
+
+
+def test_a_run_declared_dead_can_neither_tombstone_nor_finish(hostile):
+    """The scan of a slow process, declared dead by another, fails loudly instead of tombstoning what it missed."""
+    url, writer = hostile
+    writer.apply([row("rec0000000000000f", "Seen"), row("rec0000000000000g", "Not yet seen")])
+    scan, started = writer.start_scan("full")
+    writer.apply([row("rec0000000000000f", "Seen")], scan_id=scan)
+    with psycopg.connect(libpq_url(url)) as conn:  # the slow run's heartbeat stalled past its lease
+        conn.execute(
+            "update airtable_sync.sync_run set heartbeat_at = now() - interval '1 hour' where scan_id = %s", (scan,)
+        )
+    writer.start_scan("incremental")  # another process starts a sync and reaps the silent run
+    with pytest.raises(RunLost, match="lost its lease"):
+        writer.finish_scan(scan, tombstone_before=started)
+    with pytest.raises(RunLost):
+        writer.apply([row("rec0000000000000h", "Late page")], scan_id=scan)
+    live = fetch(
+        url,
+        sql.SQL(
+            "select count(*) from {} where deleted_at is null and airtable_id in ('rec0000000000000f', "
+            "'rec0000000000000g')"
+        )
+        .format(sql.Identifier('we"ird; schema', HOSTILE_TABLE))
+        .as_string(None),
+    )
+    assert live == [(2,)]
+    assert fetch(url, "select status from airtable_sync.sync_run where scan_id = %s", scan) == [("failed",)]
