@@ -48,6 +48,13 @@ class CellWriter:
                 )
             normalized = self.normalize(field_schema, value, current.get(field_schema["id"]))
             result[field_schema["id"]] = None if is_empty(normalized) else normalized
+        try:
+            # Encoded now, while nothing has changed: a value the store cannot keep must fail the whole request.
+            self.table.encode(result)
+        except UnicodeEncodeError as exc:
+            raise unprocessable(
+                "INVALID_VALUE_FOR_COLUMN", "Cell values must be valid Unicode text (no unpaired surrogates)"
+            ) from exc
         return result
 
     def commit(self) -> None:

@@ -107,9 +107,9 @@ class Table:
                 index.setdefault(new_key, {})[record.id] = None
 
     def add_record(self, record: Record, cells: Cells) -> None:
+        record.cells = self.encode(cells)  # first: a value that cannot be encoded must not leave a record behind
         self.records[record.id] = record
         self.order.append(record.id)
-        record.cells = self.encode(cells)
         for key_fields, index in self.merge_indexes.items():
             index.setdefault(_merge_key(cells, key_fields), {})[record.id] = None
 
