@@ -96,6 +96,33 @@ class RecordView:
     def as_record(self, field_ids: Iterable[str] | None = None) -> dict[str, Any]:
         return {"id": self.record.id, "createdTime": iso_millis(self.record.created), "fields": self.cells(field_ids)}
 
+    def linked_values(self) -> dict[str, dict[str, Any]]:
+        """Per link or lookup field: linked record id → its primary value (links) or looked-up value (lookups)."""
+        result: dict[str, dict[str, Any]] = {}
+        for field_schema in self.table.schema["fields"]:
+            field_type, options = field_schema["type"], field_schema.get("options") or {}
+            if field_type == "multipleRecordLinks":
+                link_field, target_id = field_schema, None
+            elif field_type == "multipleLookupValues":
+                link_field = self.table.fields_by_id.get(options.get("recordLinkFieldId") or "")
+                target_id = options.get("fieldIdInLinkedTable")
+            else:
+                continue
+            linked = self._base.linked_table(link_field) if link_field else None
+            if link_field is None or linked is None or self._depth >= MAX_NESTED_READS:
+                continue
+            target_id = target_id or linked.schema["primaryFieldId"]
+            if target_id not in linked.fields_by_id:
+                continue
+            result[field_schema["id"]] = {
+                record_id: self._linked(linked, record_id).value(target_id)
+                for record_id in self.value(link_field["id"]) or []
+            }
+        return result
+
+    def _linked(self, linked: Table, record_id: str) -> RecordView:
+        return RecordView(self._store, self._base, linked, linked.records[record_id], self._now, self._depth + 1)
+
     # -- computed fields -------------------------------------------------------------------------------
 
     def _existing_links(self, field_schema: Mapping[str, Any]) -> list[str] | None:
@@ -149,8 +176,7 @@ class RecordView:
             return [{"error": "#ERROR!"}]
         values: list[Any] = []
         for record_id in self.value(link_id) or []:
-            other = RecordView(self._store, self._base, linked, linked.records[record_id], self._now, self._depth + 1)
-            value = other.value(target_id)
+            value = self._linked(linked, record_id).value(target_id)
             if isinstance(value, list):
                 values.extend(value)
             elif value is not None:

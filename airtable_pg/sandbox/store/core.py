@@ -31,8 +31,11 @@ Listener = Callable[[Transaction], None]
 class Store:
     """Bases of the sandbox and everything that reads or changes their records."""
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, *, report_lookup_changes_in_other_records: bool = False) -> None:
         self.clock = clock or Clock()
+        # Whether a write reports the records whose lookups, rollups or counts it changed, besides the records it
+        # wrote and their inverse links. Airtable does not document it; off by default (see docs/sandbox.md).
+        self.report_lookup_changes_in_other_records = report_lookup_changes_in_other_records
         self._bases: dict[str, Base] = {}
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
@@ -160,13 +163,33 @@ class Store:
     def _view(self, base: Base, table: Table, record: Record) -> RecordView:
         return RecordView(self, base, table, record, self.clock.now())
 
-    def add_field(self, base_id: str, table_ref: str, field_schema: Mapping[str, Any]) -> dict[str, Any]:
-        """Add a field (schema drift as a person would cause it); returns its schema."""
-        return schema.add_field(self, base_id, table_ref, field_schema)
+    def add_field(
+        self, base_id: str, table_ref: str, field_schema: Mapping[str, Any], *, actor: Actor = UI_ACTOR
+    ) -> dict[str, Any]:
+        """Add a field; returns its schema."""
+        return schema.add_field(self, base_id, table_ref, field_schema, actor)
 
-    def update_field(self, base_id: str, table_ref: str, field_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Rename a field and/or change its description."""
-        return schema.update_field(self, base_id, table_ref, field_id, changes)
+    def update_field(
+        self, base_id: str, table_ref: str, field_id: str, changes: Mapping[str, Any], *, actor: Actor = UI_ACTOR
+    ) -> dict[str, Any]:
+        """Change a field's name, description, type or options; returns its schema."""
+        return schema.update_field(self, base_id, table_ref, field_id, changes, actor)
+
+    def delete_field(self, base_id: str, table_ref: str, field_id: str, *, actor: Actor = UI_ACTOR) -> None:
+        schema.delete_field(self, base_id, table_ref, field_id, actor)
+
+    def create_table(self, base_id: str, spec: Mapping[str, Any], *, actor: Actor = UI_ACTOR) -> dict[str, Any]:
+        """Create a table ``{"name", "description"?, "fields"}``; returns its schema."""
+        return schema.create_table(self, base_id, spec, actor)
+
+    def update_table(
+        self, base_id: str, table_ref: str, changes: Mapping[str, Any], *, actor: Actor = UI_ACTOR
+    ) -> dict[str, Any]:
+        """Rename a table or change its description; returns its schema."""
+        return schema.update_table(self, base_id, table_ref, changes, actor)
+
+    def delete_table(self, base_id: str, table_ref: str, *, actor: Actor = UI_ACTOR) -> None:
+        schema.delete_table(self, base_id, table_ref, actor)
 
     def list_records(
         self,

@@ -56,3 +56,26 @@ def _set_membership(
     stamp_modification(store, table, new, {field_id}, change, is_new=False)
     record.modified = change.now
     table.put_cells(record, old, new)
+
+
+def dependents(base: Base, table: Table, record_id: str) -> list[tuple[Table, str]]:
+    """Records whose link fields point at ``record_id``: their lookups, rollups and counts read it.
+
+    A two-way link answers from the record's inverse cell; a one-way link costs a scan of the linking table
+    (only done when the store reports lookup changes in other records, an opt-in setting).
+    """
+    record = table.records.get(record_id)
+    found: list[tuple[Table, str]] = []
+    for other in base.tables.values():
+        for field_schema in other.schema["fields"]:
+            options = field_schema.get("options") or {}
+            if field_schema["type"] != "multipleRecordLinks" or options.get("linkedTableId") != table.id:
+                continue
+            inverse_id = options.get("inverseLinkFieldId")
+            if inverse_id in table.fields_by_id:
+                ids = table.decode(record).get(inverse_id) or [] if record is not None else []
+            else:
+                link_id = field_schema["id"]
+                ids = [r.id for r in other.records.values() if record_id in (other.decode(r).get(link_id) or [])]
+            found.extend((other, linking_id) for linking_id in ids if linking_id in other.records)
+    return found

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airtable_pg.sandbox import formula as formulas
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from airtable_pg.sandbox.store.cells import Cells
 
 log = logging.getLogger(__name__)
+
+TRANSACTION_NUMBER_START = 100_000
+MAX_TRANSACTION_NUMBER_STEP = 5
 
 NOT_FOUND_MESSAGE = (
     "Invalid permissions, or the requested model was not found. Check that both your user and your token have "
@@ -106,6 +110,19 @@ class Table:
                 _index_discard(index, old_key, record.id)
                 index.setdefault(new_key, {})[record.id] = None
 
+    def rewrite_cells(self, field_id: str, convert: Callable[[Any], Any]) -> None:
+        """Replace one field's stored value in every record (a schema change); ``None`` clears it."""
+        for record in self.records.values():
+            cells = self.decode(record)
+            if field_id in cells:
+                value = convert(cells[field_id])
+                if value is None:
+                    del cells[field_id]
+                else:
+                    cells[field_id] = value
+                record.cells = self.encode(cells)
+        self.merge_indexes.clear()
+
     def add_record(self, record: Record, cells: Cells) -> None:
         record.cells = self.encode(cells)  # first: a value that cannot be encoded must not leave a record behind
         self.records[record.id] = record
@@ -152,9 +169,20 @@ class Base:
             table = Table(table_schema)
             self.tables[table.id] = table
         self.lock = threading.RLock()
-        self.transaction_number = 0
+        # Airtable's numbers are base-wide and large, and a client sees gaps in them (changes no webhook reports,
+        # e.g. to views or comments, take numbers too). Starting large and skipping at random keeps a consumer
+        # from mistaking them for payload numbers or expecting them to be consecutive.
+        self._transaction_numbers = random.Random()
+        self.transaction_number = self._transaction_numbers.randint(
+            TRANSACTION_NUMBER_START, 10 * TRANSACTION_NUMBER_START
+        )
         # Inverse link values seeded before their target record was loaded: table → field → record → ids.
         self.pending_inverse: dict[str, dict[str, dict[str, list[str]]]] = {}
+
+    def next_transaction_number(self) -> int:
+        """The number of the transaction being committed; caller holds the base lock."""
+        self.transaction_number += self._transaction_numbers.randint(1, MAX_TRANSACTION_NUMBER_STEP)
+        return self.transaction_number
 
     def table(self, ref: str) -> Table:
         table = self.tables.get(ref) or next((t for t in self.tables.values() if t.name == ref), None)

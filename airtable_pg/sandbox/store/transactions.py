@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airtable_pg.sandbox.clock import iso_millis
 from airtable_pg.sandbox.events import ChangedRecord, CreatedRecord, TableChanges, Transaction
 from airtable_pg.sandbox.store.assigned import assign_on_create, stamp_modification
 from airtable_pg.sandbox.store.cells import _is_writable
 from airtable_pg.sandbox.store.computed import RecordView
-from airtable_pg.sandbox.store.links import inverse_targets, sync_inverse
+from airtable_pg.sandbox.store.links import dependents, inverse_targets, sync_inverse
 
 if TYPE_CHECKING:
     from airtable_pg.sandbox.store.cells import Cells
@@ -37,6 +37,8 @@ class _Change:
     writes: list[_Write] = field(default_factory=list)
     deletes: list[tuple[Table, Record]] = field(default_factory=list)
     touched: dict[tuple[str, str], Cells] = field(default_factory=dict)  # (table id, record id) → cells before
+    # (table id, record id) → link/lookup field → linked record → its primary or looked-up value, before
+    touched_links: dict[tuple[str, str], dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 def commit_change(store: Store, base: Base, change: _Change) -> None:
@@ -67,10 +69,14 @@ def _snapshot_before(store: Store, base: Base, change: _Change) -> None:
         cells = table.decode(record)
         for field_id, value in cells.items():
             keys.extend(inverse_targets(base, table, field_id, value, None))
+    if store.report_lookup_changes_in_other_records:
+        keys.extend(dependent for table, record_id in list(keys) for dependent in dependents(base, table, record_id))
     for table, record_id in keys:
         key = (table.id, record_id)
         if key not in change.touched and record_id in table.records:
-            change.touched[key] = RecordView(store, base, table, table.records[record_id], now).cells()
+            view = RecordView(store, base, table, table.records[record_id], now)
+            change.touched[key] = view.cells()
+            change.touched_links[key] = view.linked_values()
 
 
 def _apply_write(store: Store, base: Base, change: _Change, write: _Write) -> None:
@@ -133,23 +139,29 @@ def _transaction(store: Store, base: Base, change: _Change) -> Transaction | Non
         if record is None or (table_id, record_id) in created_keys:
             continue
         after = RecordView(store, base, table, record, now).cells()
-        changed = _diff(record_id, before, after)
+        changed = _diff(record_id, before, after, change.touched_links.get((table_id, record_id), {}))
         if changed is not None:
             changes_of(table_id).changed.append(changed)
     if not tables:
         return None
-    base.transaction_number += 1
+    return new_transaction(base, change.actor, change.now, list(tables.values()))
+
+
+def new_transaction(base: Base, actor: Actor, now: float, tables: list[TableChanges], **schema: Any) -> Transaction:
+    """A transaction of ``base`` by ``actor``; ``schema`` takes ``created_tables`` and ``destroyed_tables``."""
     return Transaction(
         base_id=base.id,
-        base_transaction_number=base.transaction_number,
-        timestamp=iso_millis(change.now),
-        source=change.actor.source,
-        user=change.actor.transaction_user(),
-        tables=list(tables.values()),
+        base_transaction_number=base.next_transaction_number(),
+        timestamp=iso_millis(now),
+        source=actor.source,
+        user=actor.transaction_user(),
+        tables=tables,
+        source_metadata=actor.source_metadata,
+        **schema,
     )
 
 
-def _diff(record_id: str, before: Cells, after: Cells) -> ChangedRecord | None:
+def _diff(record_id: str, before: Cells, after: Cells, links_before: dict[str, dict[str, Any]]) -> ChangedRecord | None:
     changed = [fid for fid in before.keys() | after.keys() if before.get(fid) != after.get(fid)]
     if not changed:
         return None
@@ -158,4 +170,5 @@ def _diff(record_id: str, before: Cells, after: Cells) -> ChangedRecord | None:
         current={fid: after.get(fid) for fid in changed},
         previous={fid: before.get(fid) for fid in changed},
         unchanged={fid: value for fid, value in after.items() if fid not in changed},
+        previous_links={fid: links for fid, links in links_before.items() if fid in changed},
     )
