@@ -88,7 +88,7 @@ def refresh_hook(service: WebhookService, request: Request, params: dict[str, st
     now = service._clock.time()
     with service._cond:
         hook = _find(service, params)
-        if not hook.is_active(now):
+        if not hook.is_enabled(now):
             # Airtable: "only applies to active webhooks"; the error type is undocumented (sandbox choice).
             raise ApiError(
                 422,

@@ -8,6 +8,8 @@ from typing import Any
 from airtable_pg.sandbox.events import Cells
 from airtable_pg.sandbox.http import ApiError
 
+LinkedValues = dict[str, dict[str, Any]]  # link or lookup field → linked record → value
+
 DEFAULT_PERMISSION_LEVEL = "create"
 
 
@@ -22,11 +24,30 @@ class CellConverter:
         self._base_id = base_id
         self._fields_by_table: dict[str, dict[str, dict[str, Any]]] = {}
 
-    def cells(self, table_id: str, cells: Cells, record_cells: Cells) -> dict[str, Any]:
-        """``record_cells``: the record's full V1 state at the same moment (lookups need its links)."""
-        return {field_id: self.value(table_id, field_id, value, record_cells) for field_id, value in cells.items()}
+    def cells(
+        self, table_id: str, cells: Cells, record_cells: Cells, linked_values: LinkedValues | None = None
+    ) -> dict[str, Any]:
+        """``record_cells``: the record's full V1 state at the same moment (lookups need its links).
 
-    def value(self, table_id: str, field_id: str, value: Any, record_cells: Cells, *, nested: bool = False) -> Any:
+        ``linked_values``: what the linked records held at that moment, per link or lookup field (linked record id
+        → primary value or looked-up V1 value); without it, the store's current state of those records is read.
+        """
+        known = linked_values or {}
+        return {
+            field_id: self.value(table_id, field_id, value, record_cells, linked=known.get(field_id))
+            for field_id, value in cells.items()
+        }
+
+    def value(
+        self,
+        table_id: str,
+        field_id: str,
+        value: Any,
+        record_cells: Cells,
+        *,
+        nested: bool = False,
+        linked: dict[str, Any] | None = None,
+    ) -> Any:
         if value is None:
             return None
         schema = self._field(table_id, field_id)
@@ -42,11 +63,11 @@ class CellConverter:
         if field_type == "multipleSelects":
             return [self._choice(schema, name) for name in value]
         if field_type == "multipleRecordLinks":
-            return self._links(schema, value)
+            return self._links(schema, value, linked)
         if field_type == "multipleCollaborators":
             return [_collaborator(item) for item in value]
         if field_type == "multipleLookupValues" and not nested:
-            return self._lookup(table_id, schema, value, record_cells)
+            return self._lookup(table_id, schema, value, record_cells, linked)
         return value
 
     def _field(self, table_id: str, field_id: str) -> dict[str, Any] | None:
@@ -64,21 +85,30 @@ class CellConverter:
                 return {key: choice[key] for key in ("id", "name", "color") if key in choice}
         return {"name": value}  # a choice the schema no longer knows: keep the name rather than lose the value
 
-    def _links(self, schema: dict[str, Any], record_ids: list[str]) -> list[dict[str, Any]]:
+    def _links(
+        self, schema: dict[str, Any], record_ids: list[str], names: dict[str, Any] | None
+    ) -> list[dict[str, Any]]:
         linked_table = (schema.get("options") or {}).get("linkedTableId")
-        return [{"id": record_id, "name": self._record_name(linked_table, record_id)} for record_id in record_ids]
+        return [
+            {"id": record_id, "name": self._record_name(linked_table, record_id, names)} for record_id in record_ids
+        ]
 
-    def _record_name(self, table_id: str | None, record_id: str) -> str:
-        try:
-            name = self._store.primary_value(self._base_id, table_id, record_id) if table_id else None
-        except (ApiError, KeyError, LookupError):
-            name = None  # the linked record was destroyed in the same transaction
+    def _record_name(self, table_id: str | None, record_id: str, names: dict[str, Any] | None) -> str:
+        if names is not None and record_id in names:
+            name = names[record_id]
+        else:
+            try:
+                name = self._store.primary_value(self._base_id, table_id, record_id) if table_id else None
+            except (ApiError, KeyError, LookupError):
+                name = None  # the linked record was destroyed in the same transaction
         return "" if name is None else name if isinstance(name, str) else json.dumps(name)
 
-    def _lookup(self, table_id: str, schema: dict[str, Any], value: list[Any], record_cells: Cells) -> Any:
+    def _lookup(
+        self, table_id: str, schema: dict[str, Any], value: list[Any], record_cells: Cells, known: dict[str, Any] | None
+    ) -> Any:
         """Regroup by linked record: V1 flattens the looked-up values, V2 keeps them per linked record.
 
-        The values come from the store's current state of the linked records (what they hold now).
+        The values are ``known`` (captured at write time) or else the store's current state of the linked records.
         """
         options = schema.get("options") or {}
         link_field = self._field(table_id, options.get("recordLinkFieldId", ""))
@@ -87,15 +117,21 @@ class CellConverter:
             return value  # a broken lookup reads as [{"error": "#ERROR!"}]: keep the error visible
         looked_up_field = options.get("fieldIdInLinkedTable", "")
         linked_ids = list(record_cells.get(link_field["id"]) or [])
-        values = {record_id: self._looked_up(linked_table, looked_up_field, record_id) for record_id in linked_ids}
+        values = {
+            record_id: self._looked_up(linked_table, looked_up_field, record_id, known) for record_id in linked_ids
+        }
         return {"valuesByLinkedRecordId": values, "linkedRecordIds": linked_ids}
 
-    def _looked_up(self, table_id: str, field_id: str, record_id: str) -> list[Any]:
-        record = _read_record(self._store, self._base_id, table_id, record_id)
-        if record is None:
-            return []
-        linked_cells = record.get("fields", {})
-        value = self.value(table_id, field_id, linked_cells.get(field_id), linked_cells, nested=True)
+    def _looked_up(self, table_id: str, field_id: str, record_id: str, known: dict[str, Any] | None) -> list[Any]:
+        if known is not None and record_id in known:
+            raw, linked_cells = known[record_id], {}
+        else:
+            record = _read_record(self._store, self._base_id, table_id, record_id)
+            if record is None:
+                return []
+            linked_cells = record.get("fields", {})
+            raw = linked_cells.get(field_id)
+        value = self.value(table_id, field_id, raw, linked_cells, nested=True)
         if value is None:
             return []
         return value if isinstance(value, list) else [value]

@@ -61,7 +61,7 @@ def request_ping(service: WebhookService, hook: Hook, now: float) -> None:
     elif ping.due_at is None:
         if service._random.random() < service._drop_ratio:
             return  # simulated lost ping: the payload exists, the receiver must catch up by listing
-        hook.ping = PingState(due_at=now, timestamp=iso_millis(now))
+        hook.ping = PingState(due_at=now + service._notification_delay_seconds, timestamp=iso_millis(now))
         service._cond.notify_all()
 
 

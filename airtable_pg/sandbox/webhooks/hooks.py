@@ -60,9 +60,15 @@ class Hook:
     last_notification_result: dict[str, Any] | None = None
     last_successful_notification_time: str | None = None
     ping: PingState = field(default_factory=PingState)
+    error_code: str | None = None  # e.g. "INVALID_HOOK": Airtable's hooks never recover from it (re-create them)
 
     def is_active(self, now: float) -> bool:
+        """Not expired; an expired hook's payloads stay readable for a while."""
         return now < self.expiration_time
+
+    def is_enabled(self, now: float) -> bool:
+        """Active and not in an error state: only such a hook records payloads or can be refreshed."""
+        return self.is_active(now) and self.error_code is None
 
     def add_payload(self, body: dict[str, Any], now: float) -> None:
         self.payloads.append(StoredPayload(self.next_payload_number, now, body))
@@ -78,7 +84,7 @@ class Hook:
             "areNotificationsEnabled": self.notifications_enabled,
             "cursorForNextPayload": self.next_payload_number,
             "expirationTime": iso_millis(self.expiration_time),
-            "isHookEnabled": self.is_active(now),
+            "isHookEnabled": self.is_enabled(now),
             "lastNotificationResult": self.last_notification_result,
             "lastSuccessfulNotificationTime": self.last_successful_notification_time,
             "notificationUrl": self.notification_url,

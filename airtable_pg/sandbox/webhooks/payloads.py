@@ -6,6 +6,12 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from airtable_pg.sandbox.events import ChangedRecord, CreatedRecord, TableChanges, Transaction
+from airtable_pg.sandbox.webhooks.schema_changes import (
+    created_tables,
+    destroyed_parts,
+    destroyed_tables,
+    table_schema_parts,
+)
 
 if TYPE_CHECKING:
     from airtable_pg.sandbox.webhooks.cells import CellConverter
@@ -40,7 +46,8 @@ class ConvertedTransaction:
     def previous(self, table_id: str, record: ChangedRecord) -> dict[str, Any]:
         state = {**record.unchanged, **record.previous}
         return self._memo(
-            ("previous", table_id, record.record_id), lambda: self._converter.cells(table_id, record.previous, state)
+            ("previous", table_id, record.record_id),
+            lambda: self._converter.cells(table_id, record.previous, state, record.previous_links),
         )
 
     def unchanged(self, table_id: str, record: ChangedRecord) -> dict[str, Any]:
@@ -61,17 +68,36 @@ PayloadEntry = tuple[str, str, str, Any]
 
 
 def build_payloads(spec: HookSpec, converted: ConvertedTransaction) -> list[dict[str, Any]]:
-    """What one hook records for one transaction: nothing, one payload, or several for a big transaction."""
+    """What one hook records for one transaction: nothing, one payload, or several for a big transaction.
+
+    Schema changes ride in the first payload; records beyond ``MAX_RECORDS_PER_PAYLOAD`` go to further ones.
+    """
     tx = converted.tx
-    if not spec.wants(tx):
+    if not spec.wants_source(tx):
         return []
-    entries = [
-        entry
-        for table in tx.tables
-        if spec.wants_table(table.table_id)
-        for entry in _table_entries(spec, table, converted)
-    ]
-    return [_payload(tx, chunk) for chunk in _chunks(entries, MAX_RECORDS_PER_PAYLOAD)]
+    scoped = [table for table in tx.tables if spec.wants_table(table.table_id)]
+    schema_parts = {table.table_id: parts for table in scoped if (parts := table_schema_parts(spec, table))}
+    top_level: dict[str, Any] = {}
+    if created := created_tables(spec, tx):
+        top_level["createdTablesById"] = created
+    if destroyed := destroyed_tables(spec, tx):
+        top_level["destroyedTableIds"] = destroyed
+    entries: list[PayloadEntry] = []
+    if spec.wants_data("tableData"):
+        entries = [entry for table in scoped for entry in _table_entries(spec, table, converted)]
+    chunks = list(_chunks(entries, MAX_RECORDS_PER_PAYLOAD))
+    if not chunks and (schema_parts or top_level):
+        chunks = [[]]
+    payloads = []
+    for index, chunk in enumerate(chunks):
+        first = index == 0
+        payloads.append(_payload(tx, chunk, schema_parts if first else {}, top_level if first else {}))
+    return payloads
+
+
+def error_payload(tx: Transaction, code: str) -> dict[str, Any]:
+    """The payload that tells a hook it is broken for good (e.g. ``INVALID_HOOK``): the change that broke it."""
+    return {**_envelope(tx), **destroyed_parts(tx), "error": True, "code": code}
 
 
 def _table_entries(spec: HookSpec, table: TableChanges, converted: ConvertedTransaction) -> Iterator[PayloadEntry]:
@@ -116,20 +142,29 @@ def _chunks(entries: list[PayloadEntry], size: int) -> Iterator[list[PayloadEntr
         yield entries[start : start + size]
 
 
-def _payload(tx: Transaction, entries: list[PayloadEntry]) -> dict[str, Any]:
-    tables: dict[str, dict[str, Any]] = {}
+def _payload(
+    tx: Transaction, entries: list[PayloadEntry], schema_parts: dict[str, dict[str, Any]], top_level: dict[str, Any]
+) -> dict[str, Any]:
+    tables: dict[str, dict[str, Any]] = {table_id: dict(parts) for table_id, parts in schema_parts.items()}
     for table_id, kind, record_id, value in entries:
         table = tables.setdefault(table_id, {})
         if kind == "destroyedRecordIds":
             table.setdefault(kind, []).append(record_id)
         else:
             table.setdefault(kind, {})[record_id] = value
+    payload = _envelope(tx)
+    if tables:  # "Clients must not assume that at least one of the optional fields are present."
+        payload["changedTablesById"] = tables
+    payload.update(top_level)
+    return payload
+
+
+def _envelope(tx: Transaction) -> dict[str, Any]:
     return {
         "timestamp": tx.timestamp,
         "baseTransactionNumber": tx.base_transaction_number,
         "actionMetadata": action_metadata(tx),
         "payloadFormat": "v0",
-        "changedTablesById": tables,
     }
 
 
@@ -137,4 +172,6 @@ def action_metadata(tx: Transaction) -> dict[str, Any]:
     metadata: dict[str, Any] = {"source": tx.source}
     if tx.source in SOURCES_WITH_USER and tx.user is not None:
         metadata["sourceMetadata"] = {"user": dict(tx.user)}
+    elif tx.source_metadata:  # formSubmission {viewId}, formPageSubmission {pageId}, automation {automationId}
+        metadata["sourceMetadata"] = dict(tx.source_metadata)
     return metadata

@@ -12,12 +12,12 @@ import requests
 
 from airtable_pg.sandbox.clock import Clock
 from airtable_pg.sandbox.events import Transaction
-from airtable_pg.sandbox.http import Route
+from airtable_pg.sandbox.http import ApiError, Route
 from airtable_pg.sandbox.webhooks import api
 from airtable_pg.sandbox.webhooks.cells import CellConverter
 from airtable_pg.sandbox.webhooks.delivery import _checked_ratio, deliver_forever, request_ping
 from airtable_pg.sandbox.webhooks.hooks import EXPIRED_HOOK_RETENTION_SECONDS, PingState
-from airtable_pg.sandbox.webhooks.payloads import ConvertedTransaction, build_payloads
+from airtable_pg.sandbox.webhooks.payloads import ConvertedTransaction, build_payloads, error_payload
 
 if TYPE_CHECKING:
     from airtable_pg.sandbox.webhooks.hooks import Hook
@@ -35,6 +35,7 @@ class WebhookService:
         drop_notification_ratio: float = 0.0,
         max_notification_retries: int = 13,
         notification_timeout_seconds: float = 25.0,
+        notification_delay_ms: float = 0.0,
     ):
         self._store = store
         self._clock = clock
@@ -42,6 +43,7 @@ class WebhookService:
         self._drop_ratio = _checked_ratio(drop_notification_ratio)
         self._max_retries = max_notification_retries
         self._timeout = notification_timeout_seconds
+        self._notification_delay_seconds = _checked_delay_ms(notification_delay_ms) / 1000
         self._random = random.Random()
         # One lock for hooks, payloads and ping state; the delivery thread waits on it for work.
         self._cond = threading.Condition()
@@ -70,20 +72,45 @@ class WebhookService:
         now = self._clock.time()
         with self._cond:
             self._expire(now)
-            hooks = [
-                hook for hook in self._hooks.get(tx.base_id, {}).values() if hook.is_active(now) and hook.spec.wants(tx)
-            ]
+            hooks = [hook for hook in self._hooks.get(tx.base_id, {}).values() if hook.is_enabled(now)]
         if not hooks:
             return
+        broken = self._invalidated(tx, hooks)
         # Conversion reads the store, so it runs outside our lock: the store may call us while holding its own.
         converted = ConvertedTransaction(tx, CellConverter(self._store, tx.base_id))
-        built = [(hook, build_payloads(hook.spec, converted)) for hook in hooks]
+        built = [
+            (hook, [error_payload(tx, INVALID_HOOK)] if hook in broken else build_payloads(hook.spec, converted))
+            for hook in hooks
+        ]
         with self._cond:
             for hook, payloads in built:
                 if payloads and self._hooks.get(tx.base_id, {}).get(hook.id) is hook:
+                    if hook in broken:
+                        hook.error_code = INVALID_HOOK
                     for body in payloads:
                         hook.add_payload(body, now)
                     request_ping(self, hook, now)
+
+    def _invalidated(self, tx: Transaction, hooks: list[Hook]) -> list[Hook]:
+        """The hooks a destroyed table or field leaves without their scope or watched fields."""
+        if not tx.destroyed_tables and not any(table.destroyed_fields for table in tx.tables):
+            return []
+        tables = _base_tables(self._store, tx.base_id)
+        table_ids = {table["id"] for table in tables}
+        field_ids = {field["id"] for table in tables for field in table.get("fields", [])}
+        return [hook for hook in hooks if not hook.spec.depends_on(table_ids, field_ids)]
+
+    @property
+    def notification_delay_ms(self) -> float:
+        """How long after a change its notification ping is sent (0 = at once)."""
+        with self._cond:
+            return self._notification_delay_seconds * 1000
+
+    def set_notification_delay_ms(self, delay_ms: float) -> None:
+        """Change the ping delay at runtime; raises ``ValueError`` below 0. Pings already due keep their time."""
+        checked = _checked_delay_ms(delay_ms)
+        with self._cond:
+            self._notification_delay_seconds = checked / 1000
 
     @property
     def drop_notification_ratio(self) -> float:
@@ -117,3 +144,19 @@ class WebhookService:
                 if now >= hook.expiration_time + EXPIRED_HOOK_RETENTION_SECONDS:
                     del base_hooks[hook_id]
                     hook.ping = PingState()
+
+
+INVALID_HOOK = "INVALID_HOOK"
+
+
+def _checked_delay_ms(delay_ms: float) -> float:
+    if isinstance(delay_ms, bool) or not isinstance(delay_ms, int | float) or delay_ms < 0:
+        raise ValueError(f"notification_delay_ms must be a non-negative number, got {delay_ms!r}")
+    return float(delay_ms)
+
+
+def _base_tables(store: Any, base_id: str) -> list[dict[str, Any]]:
+    try:
+        return store.base_tables(base_id)
+    except (ApiError, KeyError, LookupError):
+        return []

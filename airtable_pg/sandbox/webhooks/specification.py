@@ -58,9 +58,28 @@ class HookSpec:
     watched_field_ids: frozenset[str]  # empty = all
     include_cell_values: frozenset[str] | str | None  # field ids, "all", or None
     include_previous_values: bool
+    watched_schema_field_ids: frozenset[str] = frozenset()  # empty = all
+    include_previous_field_definitions: bool = False
 
-    def wants(self, tx: Transaction) -> bool:
-        return "tableData" in self.data_types and (not self.from_sources or tx.source in self.from_sources)
+    def wants_source(self, tx: Transaction) -> bool:
+        return not self.from_sources or tx.source in self.from_sources
+
+    def wants_data(self, data_type: str) -> bool:
+        """``tableData`` (records), ``tableFields`` (field schemas) or ``tableMetadata`` (table name/description)."""
+        return data_type in self.data_types
+
+    def watches_schema_of(self, field_id: str) -> bool:
+        return not self.watched_schema_field_ids or field_id in self.watched_schema_field_ids
+
+    def depends_on(self, table_ids: set[str], field_ids: set[str]) -> bool:
+        """Whether the hook still makes sense in a base with these tables and fields (else it is invalid).
+
+        Airtable invalidates a hook whose scoped table or watched (data or schema) field is destroyed;
+        ``includeCellValuesInFieldIds`` naming a destroyed field is silently ignored instead (API.md §6.1).
+        """
+        if self.record_change_scope is not None and self.record_change_scope not in table_ids:
+            return False
+        return (self.watched_field_ids | self.watched_schema_field_ids) <= field_ids
 
     def wants_table(self, table_id: str) -> bool:
         return self.record_change_scope is None or self.record_change_scope == table_id
@@ -108,6 +127,9 @@ def _parse_filters(filters: dict[str, Any]) -> dict[str, Any]:
         "change_types": frozenset(_string_list(filters.get("changeTypes", []), "changeTypes", CHANGE_TYPES)),
         "from_sources": frozenset(_string_list(filters.get("fromSources", []), "fromSources", SOURCES)),
         "watched_field_ids": frozenset(_string_list(filters.get("watchDataInFieldIds", []), "watchDataInFieldIds")),
+        "watched_schema_field_ids": frozenset(
+            _string_list(filters.get("watchSchemasOfFieldIds", []), "watchSchemasOfFieldIds")
+        ),
     }
 
 
@@ -121,6 +143,7 @@ def _parse_includes(includes: dict[str, Any]) -> dict[str, Any]:
     return {
         "include_cell_values": cell_values,
         "include_previous_values": includes.get("includePreviousCellValues", False),
+        "include_previous_field_definitions": includes.get("includePreviousFieldDefinitions", False),
     }
 
 
