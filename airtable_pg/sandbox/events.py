@@ -12,6 +12,22 @@ from typing import Any
 
 Cells = dict[str, Any]  # field id -> V1 cell value, empty cells omitted
 
+# Airtable's change sources (API.md §6.1); only ``client`` and ``publicApi`` name a user in payloads.
+SOURCES = frozenset(
+    {
+        "client",
+        "publicApi",
+        "formSubmission",
+        "formPageSubmission",
+        "automation",
+        "system",
+        "sync",
+        "anonymousUser",
+        "unknown",
+    }
+)
+SOURCES_WITH_USER = frozenset({"client", "publicApi"})
+
 
 @dataclass(frozen=True)
 class CreatedRecord:

@@ -7,24 +7,11 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
+from airtable_pg.sandbox.events import SOURCES, SOURCES_WITH_USER
+
 API_USER: dict[str, str] = {"id": "usrSandboxApi0001", "email": "api@sandbox.local", "name": "Sandbox API"}
 UI_USER: dict[str, str] = {"id": "usrSandboxUi00001", "email": "staff@sandbox.local", "name": "Sandbox Staff"}
 
-# Airtable's change sources (API.md §6.1); only ``client`` and ``publicApi`` name a user in payloads.
-SOURCES = frozenset(
-    {
-        "client",
-        "publicApi",
-        "formSubmission",
-        "formPageSubmission",
-        "automation",
-        "system",
-        "sync",
-        "anonymousUser",
-        "unknown",
-    }
-)
-SOURCES_WITH_USER = frozenset({"client", "publicApi"})
 # The one ``sourceMetadata`` key each of these sources carries (API.md §6.6); the others carry none.
 SOURCE_METADATA_KEYS = {"formSubmission": "viewId", "formPageSubmission": "pageId", "automation": "automationId"}
 _METADATA_ID_PREFIXES = {"viewId": "viw", "pageId": "pag", "automationId": "aut"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from airtable_pg.sandbox.events import ChangedRecord, CreatedRecord, TableChanges, Transaction
+from airtable_pg.sandbox.events import SOURCES_WITH_USER, ChangedRecord, CreatedRecord, TableChanges, Transaction
 from airtable_pg.sandbox.webhooks.schema_changes import (
     created_tables,
     destroyed_parts,
@@ -19,9 +19,6 @@ if TYPE_CHECKING:
 
 
 MAX_RECORDS_PER_PAYLOAD = 100
-
-
-SOURCES_WITH_USER = frozenset({"client", "publicApi"})
 
 
 class ConvertedTransaction:

@@ -6,24 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from airtable_pg.sandbox.events import Transaction
+from airtable_pg.sandbox.events import SOURCES, Transaction
 from airtable_pg.sandbox.http import ApiError
 
 DATA_TYPES = frozenset({"tableData", "tableFields", "tableMetadata"})
 CHANGE_TYPES = frozenset({"add", "remove", "update"})
-SOURCES = frozenset(
-    {
-        "client",
-        "publicApi",
-        "formSubmission",
-        "formPageSubmission",
-        "automation",
-        "system",
-        "sync",
-        "anonymousUser",
-        "unknown",
-    }
-)
 
 
 OPTIONS_KEYS = frozenset({"filters", "includes"})
