@@ -47,6 +47,12 @@ INVALID_REQUEST = ApiError(
     "Invalid request: parameter validation failed. Check your request data.",
 )
 
+UNDECODABLE_BODY = ApiError(
+    422,
+    "INVALID_REQUEST_UNKNOWN",
+    "Invalid request: the request body holds a string that is not valid Unicode (an unpaired surrogate).",
+)
+
 
 @dataclass
 class Request:
@@ -65,9 +71,16 @@ class Request:
         if not self.body:
             return {}
         try:
-            return json.loads(self.body)
+            parsed = json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ApiError(400, "INVALID_REQUEST_BODY", "Could not parse request body as JSON") from exc
+        # JSON may escape a lone surrogate ("\\ud800"); no valid Unicode text holds one, so the body is refused
+        # here, before any handler sees it, rather than half-applied later (422 is the sandbox's choice).
+        try:
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise UNDECODABLE_BODY from exc
+        return parsed
 
     def first(self, name: str) -> str | None:
         values = self.query.get(name)

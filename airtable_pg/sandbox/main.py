@@ -54,6 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--penalty-seconds", type=_non_negative, default=30.0, help="lock-out after a 429")
     parser.add_argument("--fault-5xx", type=_ratio, default=0.0, help="share of requests answered 503")
     parser.add_argument("--drop-notifications", type=_ratio, default=0.0, help="share of webhook pings dropped")
+    parser.add_argument(
+        "--notification-delay-ms",
+        type=_non_negative,
+        default=0.0,
+        help="send each webhook ping this long after the change (default 0)",
+    )
+    parser.add_argument(
+        "--report-lookup-changes-in-other-records",
+        action="store_true",
+        help="webhook payloads also list records whose lookups/rollups/counts a write changed (Airtable: undocumented)",
+    )
     return parser
 
 
@@ -71,6 +82,8 @@ def run_sandbox(argv: list[str] | None = None) -> int:
         jitter_ms=args.jitter_ms,
         fault_5xx_ratio=args.fault_5xx,
         drop_notification_ratio=args.drop_notifications,
+        notification_delay_ms=args.notification_delay_ms,
+        report_lookup_changes_in_other_records=args.report_lookup_changes_in_other_records,
     )
     stop = threading.Event()
 

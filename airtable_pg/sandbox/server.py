@@ -192,11 +192,13 @@ class Sandbox:
         notification_retry_base_seconds: float = 10.0,
         max_notification_retries: int = 13,
         notification_timeout_seconds: float = 25.0,
+        notification_delay_ms: float = 0.0,
+        report_lookup_changes_in_other_records: bool = False,
         clock: Clock | None = None,
     ) -> None:
         self.token = token
         self.clock = clock or Clock()
-        self.store = Store(self.clock)
+        self.store = Store(self.clock, report_lookup_changes_in_other_records=report_lookup_changes_in_other_records)
         config = LimitsConfig(
             rate_limit_per_second=rate_limit_per_second,
             token_rate_limit_per_second=token_rate_limit_per_second,
@@ -213,6 +215,7 @@ class Sandbox:
             drop_notification_ratio=drop_notification_ratio,
             max_notification_retries=max_notification_retries,
             notification_timeout_seconds=notification_timeout_seconds,
+            notification_delay_ms=notification_delay_ms,
         )
         self.store.add_listener(self.webhooks.on_transaction)
         routes = [*MetaApi(self.store).routes(), *self.webhooks.routes(), *RecordsApi(self.store).routes()]
@@ -247,6 +250,8 @@ class Sandbox:
         """Request counters and the current config (``/_sandbox/stats`` without the record counts)."""
         stats = self.limits.stats()
         stats["config"]["drop_notification_ratio"] = self.webhooks.drop_notification_ratio
+        stats["config"]["notification_delay_ms"] = self.webhooks.notification_delay_ms
+        stats["config"]["report_lookup_changes_in_other_records"] = self.store.report_lookup_changes_in_other_records
         return stats
 
     def start(self) -> Sandbox:

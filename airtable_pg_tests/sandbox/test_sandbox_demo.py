@@ -105,7 +105,7 @@ WITHOUT_OPTIONS = {
     "singleLineText",
     "url",
 }
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "airtable" / "samples"
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "airtable" / "samples"
 
 
 def all_fields(schema: list[dict[str, Any]]) -> Iterable[tuple[dict[str, Any], dict[str, Any]]]:
