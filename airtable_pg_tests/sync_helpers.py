@@ -31,7 +31,7 @@ def airtable_config(sandbox: Sandbox, **options: Any) -> AirtableConfig:
     return AirtableConfig(api_key=sandbox.token, api_url=sandbox.url, **options)
 
 
-def make_engine(
+def make_sync_engine(
     sandbox: Sandbox, database_url: str, spec: SyncSpec | None = None, *, airtable: dict | None = None, **options: Any
 ) -> SyncEngine:
     """A ``SyncEngine`` (the sync engine, not a SQLAlchemy engine) for ``sandbox`` and ``database_url``."""

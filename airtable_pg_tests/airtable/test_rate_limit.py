@@ -19,7 +19,7 @@ from airtable_pg.postgres.database import sqlalchemy_url
 from airtable_pg.sandbox.demo import DEMO_BASE_ID
 from airtable_pg.spec import load_spec
 from airtable_pg_tests.sandbox_fixtures import SandboxFactory, airtable_api_for
-from airtable_pg_tests.sync_helpers import admin, airtable_config, assert_mirror_matches, make_engine
+from airtable_pg_tests.sync_helpers import admin, airtable_config, assert_mirror_matches, make_sync_engine
 
 PROJECT = Path(__file__).resolve().parents[2]
 SPEC = load_spec()
@@ -166,7 +166,7 @@ def test_concurrent_syncs_in_threads_and_processes_never_trip_airtables_limit(
     results: list = []
 
     def sync() -> None:
-        with make_engine(sandbox, database_url, airtable={"requests_per_second": 5.0}, workers=4) as engine:
+        with make_sync_engine(sandbox, database_url, airtable={"requests_per_second": 5.0}, workers=4) as engine:
             time.sleep(max(0.0, start_at - time.time()))
             results.extend(engine.sync_tables("full", tables))
 
@@ -191,7 +191,7 @@ def test_sync_completes_through_429s_and_5xx(sandbox_factory: SandboxFactory, da
     # The client is set too fast for the sandbox on purpose: it must earn 429s, wait them out and finish.
     sandbox = sandbox_factory(rate_limit_per_second=5, penalty_seconds=0.2, fault_5xx_ratio=0.3)
     client = {"requests_per_second": 80.0, "penalty_seconds": 0.2, "max_attempts": 10}
-    with make_engine(sandbox, database_url, airtable=client, workers=4, min_range_rows=10) as engine:
+    with make_sync_engine(sandbox, database_url, airtable=client, workers=4, min_range_rows=10) as engine:
         results = engine.sync_tables("full", [("coaching", "users"), ("coaching", "personal_goals")])
     assert sum(r.throttled_429 for r in results) > 0 and sum(r.retried_5xx for r in results) > 0
     stats = sandbox.stats()["bases"][DEMO_BASE_ID]

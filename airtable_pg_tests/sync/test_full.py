@@ -19,7 +19,7 @@ from airtable_pg.sandbox.store import ITERATOR_IDLE_SECONDS, SeedRecord
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.engine import ProgressEvent, SyncEngine
 from airtable_pg_tests.sandbox_fixtures import airtable_api_for
-from airtable_pg_tests.sync_helpers import admin, assert_mirror_matches, make_engine, mirror_rows, records_path
+from airtable_pg_tests.sync_helpers import admin, assert_mirror_matches, make_sync_engine, mirror_rows, records_path
 
 SPEC = load_spec()
 COACHING = SPEC.bases["coaching"]
@@ -44,7 +44,7 @@ def delete_records(sandbox: Sandbox, table_id: str, record_ids: list[str]) -> No
 @pytest.fixture
 def engine(sandbox: Sandbox, database_url: str):
     # A tiny range size makes even the 200-record demo base split, so concurrency is exercised.
-    with make_engine(sandbox, database_url, workers=4, min_range_rows=10) as sync:
+    with make_sync_engine(sandbox, database_url, workers=4, min_range_rows=10) as sync:
         yield sync
 
 
@@ -138,7 +138,7 @@ def test_a_crash_mid_scan_tombstones_nothing_and_the_rerun_completes(
 
 
 def test_airtable_failing_mid_scan_tombstones_nothing(sandbox: Sandbox, database_url: str) -> None:
-    with make_engine(sandbox, database_url, workers=2, min_range_rows=10, airtable={"max_attempts": 2}) as sync:
+    with make_sync_engine(sandbox, database_url, workers=2, min_range_rows=10, airtable={"max_attempts": 2}) as sync:
         sync.sync_table("coaching", "personal_goals")
         delete_records(sandbox, GOALS.id, sorted(mirror_rows(database_url, COACHING, GOALS))[:2])
         admin(sandbox, "POST", "config", json={"fault_5xx_ratio": 1.0})
@@ -151,7 +151,7 @@ def test_airtable_failing_mid_scan_tombstones_nothing(sandbox: Sandbox, database
 
 def test_a_first_import_failing_in_its_sample_fails_cleanly(sandbox: Sandbox, database_url: str) -> None:
     admin(sandbox, "POST", "config", json={"fault_5xx_ratio": 1.0})
-    with make_engine(sandbox, database_url, workers=2, airtable={"max_attempts": 2}) as sync:
+    with make_sync_engine(sandbox, database_url, workers=2, airtable={"max_attempts": 2}) as sync:
         with pytest.raises(Exception, match="503"):
             sync.sync_table("coaching", "personal_goals")
         assert run_states(database_url)[-1] == ("full", "failed")
@@ -189,7 +189,7 @@ def test_a_fresh_table_is_split_after_its_sample_and_a_synced_one_by_its_mirror(
     sandbox_factory, database_url: str
 ) -> None:
     sandbox = sandbox_factory(demo_records=20_000)  # 7,000 persoonlijke_overtuigingen (no createdTime field)
-    with make_engine(sandbox, database_url, workers=4) as engine:
+    with make_sync_engine(sandbox, database_url, workers=4) as engine:
         fresh = engine.sync_table("coaching", "persoonlijke_overtuigingen")
         again = engine.sync_table("coaching", "persoonlijke_overtuigingen")
         small = engine.sync_table("coaching", "programs")  # 200 records
@@ -213,7 +213,7 @@ def test_closing_the_engine_cancels_a_running_sync(sandbox_factory, database_url
             mid_scan.set()
 
     first_done = threading.Event()
-    engine = make_engine(slow, database_url, workers=2, min_range_rows=10, progress=on_progress)
+    engine = make_sync_engine(slow, database_url, workers=2, min_range_rows=10, progress=on_progress)
     engine.sync_table("coaching", "personal_goals")
     first_done.set()
     delete_records(slow, GOALS.id, sorted(mirror_rows(database_url, COACHING, GOALS))[:1])
@@ -246,7 +246,7 @@ def test_an_expired_list_iterator_restarts_its_range(sandbox_factory, database_u
             advanced.set()
             sandbox.clock.advance(ITERATOR_IDLE_SECONDS + 1)  # as if this worker stalled for ten minutes
 
-    with make_engine(sandbox, database_url, workers=1, progress=idle_mid_range) as engine:
+    with make_sync_engine(sandbox, database_url, workers=1, progress=idle_mid_range) as engine:
         result = engine.sync_table("coaching", "personal_goals")
     assert advanced.is_set() and result.scan_ranges == 2
     assert "list iterator expired, restarting a range" in caplog.text

@@ -14,7 +14,7 @@ from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import SyncSpec, dump_spec, load_spec
 from airtable_pg.spec_pull import fetch_tables, merge_base
 from airtable_pg_tests.sandbox_fixtures import airtable_api_for
-from airtable_pg_tests.sync_helpers import assert_mirror_matches, make_engine
+from airtable_pg_tests.sync_helpers import assert_mirror_matches, make_sync_engine
 
 HOSTILE_SCHEMA = 'we"ird; schema'
 HOSTILE_MIRROR = "Robert'); DROP TABLE students;--"
@@ -40,7 +40,7 @@ def hostile(sandbox: Sandbox, migrated_database, tmp_path: Path):
 def test_hostile_names_sync_and_match(sandbox: Sandbox, hostile) -> None:
     spec, url = hostile
     base = spec.bases["hostile"]
-    with make_engine(sandbox, url, spec, workers=2) as engine:
+    with make_sync_engine(sandbox, url, spec, workers=2) as engine:
         results = engine.sync_tables("full")
         again = engine.sync_tables("full")
     assert sorted(r.rows_seen for r in results) == [8, 12]

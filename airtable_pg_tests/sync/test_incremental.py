@@ -14,7 +14,7 @@ from airtable_pg.sandbox.demo import DEMO_BASE_ID
 from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.engine import NO_WATERMARK
-from airtable_pg_tests.sync_helpers import admin, assert_mirror_matches, make_engine, mirror_rows, records_path
+from airtable_pg_tests.sync_helpers import admin, assert_mirror_matches, make_sync_engine, mirror_rows, records_path
 
 SPEC = load_spec()
 COACHING = SPEC.bases["coaching"]
@@ -32,7 +32,7 @@ def stored_watermark(url: str):
 def test_without_a_watermark_an_incremental_sync_is_a_full_one(
     sandbox: Sandbox, database_url: str, airtable_api: Api
 ) -> None:
-    with make_engine(sandbox, database_url) as sync:
+    with make_sync_engine(sandbox, database_url) as sync:
         result = sync.sync_table("coaching", "users", "incremental")
     assert result.mode == "full" and result.fallback_reason == NO_WATERMARK
     assert result.inserted == result.rows_seen == result.row_count > 0
@@ -43,7 +43,7 @@ def test_without_a_watermark_an_incremental_sync_is_a_full_one(
 def test_poll_applies_creates_and_updates_and_advances_the_watermark(
     sandbox: Sandbox, database_url: str, airtable_api: Api
 ) -> None:
-    with make_engine(sandbox, database_url) as sync:
+    with make_sync_engine(sandbox, database_url) as sync:
         full = sync.sync_table("coaching", "users", "full")
         quiet = sync.sync_table("coaching", "users", "incremental")
         # the demo's edits are months old: only what changed within the overlap is read again
@@ -69,7 +69,7 @@ def test_poll_applies_creates_and_updates_and_advances_the_watermark(
 
 
 def test_a_failed_poll_keeps_the_watermark(sandbox: Sandbox, database_url: str) -> None:
-    with make_engine(sandbox, database_url, airtable={"max_attempts": 1}) as sync:
+    with make_sync_engine(sandbox, database_url, airtable={"max_attempts": 1}) as sync:
         sync.sync_table("coaching", "users", "full")
         before = stored_watermark(database_url)
         time.sleep(1.1)
