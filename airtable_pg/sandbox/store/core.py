@@ -122,17 +122,13 @@ class Store:
 
     def read_record(self, base_id: str, table_id: str, record_id: str) -> dict[str, Any] | None:
         """The V1 record ``{"id","createdTime","fields"}`` keyed by field id, or ``None``."""
-        base = self._bases.get(base_id)
-        if base is None:
-            return None
-        with base.lock:
-            table = base.tables.get(table_id)
-            record = table.records.get(record_id) if table else None
-            if table is None or record is None:
-                return None
-            return self._view(base, table, record).as_record()
+        return self._read(base_id, table_id, record_id, lambda table, view: view.as_record())
 
     def primary_value(self, base_id: str, table_id: str, record_id: str) -> Any:
+        return self._read(base_id, table_id, record_id, lambda table, view: view.value(table.schema["primaryFieldId"]))
+
+    def _read(self, base_id: str, table_id: str, record_id: str, read: Callable[[Any, Any], Any]) -> Any:
+        """``read(table, view)`` of one record under its base's lock; ``None`` when any of the three is missing."""
         base = self._bases.get(base_id)
         if base is None:
             return None
@@ -141,7 +137,7 @@ class Store:
             record = table.records.get(record_id) if table else None
             if table is None or record is None:
                 return None
-            return self._view(base, table, record).value(table.schema["primaryFieldId"])
+            return read(table, self._view(base, table, record))
 
     def get_record(self, base_id: str, table_ref: str, record_id: str) -> tuple[str, dict[str, Any]]:
         """``(table id, record)`` for the API: looked up in the table, then base-wide as Airtable does; 403."""

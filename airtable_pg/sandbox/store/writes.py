@@ -40,12 +40,7 @@ def create_records(
     with base.lock:
         table = base.table(table_ref)
         writer = CellWriter(store, base, table, typecast)
-        change = _Change(
-            actor,
-            _change_time(
-                store,
-            ),
-        )
+        change = _Change(actor, _change_time(store))
         for fields in records:
             record = Record(_unused_record_id(table), change.now, change.now, None)
             change.writes.append(_Write(table, record, writer.cells(fields, {}), is_new=True))
@@ -70,12 +65,7 @@ def update_records(
     with base.lock:
         table = base.table(table_ref)
         writer = CellWriter(store, base, table, typecast)
-        change = _Change(
-            actor,
-            _change_time(
-                store,
-            ),
-        )
+        change = _Change(actor, _change_time(store))
         for update in updates:
             record = _existing(table, update.get("id"), missing_status)
             cells = writer.cells(update.get("fields"), table.decode(record))
@@ -102,12 +92,7 @@ def upsert_records(
         table = base.table(table_ref)
         key_fields = _merge_fields(table, merge_on)
         writer = CellWriter(store, base, table, typecast)
-        change = _Change(
-            actor,
-            _change_time(
-                store,
-            ),
-        )
+        change = _Change(actor, _change_time(store))
         created: list[str] = []
         updated: list[str] = []
         new_by_key: dict[str, _Write] = {}  # records this request creates, so a repeated key updates them
@@ -137,12 +122,7 @@ def delete_records(
     base = store.base(base_id)
     with base.lock:
         table = base.table(table_ref)
-        change = _Change(
-            actor,
-            _change_time(
-                store,
-            ),
-        )
+        change = _Change(actor, _change_time(store))
         for record_id in dict.fromkeys(record_ids):
             record = table.records.get(record_id)
             if record is None:
