@@ -39,6 +39,11 @@ from airtable_pg.postgres.database import (
 from airtable_pg.settings import ConfigError, Settings, dev_stack_path, load_settings
 
 DAGSTER_DATABASE = "dagster"
+# An instant sandbox lets a naive client (pyairtable `Table.all()`) burst past 5 requests/s and give up on 429s,
+# which Airtable's own latency would have prevented: the dev sandbox answers in 220-300 ms, like Airtable, so
+# a client that waits for each answer stays under 5 requests/s.
+DEV_SANDBOX_LATENCY_MS = 220.0
+DEV_SANDBOX_JITTER_MS = 80.0
 STARTUP_TIMEOUT_SECONDS = 180.0
 STOP_TIMEOUT_SECONDS = 20.0
 
@@ -191,6 +196,7 @@ def airtable_endpoint(
     argv = [
         sys.executable, "-m", "airtable_pg", "sandbox",
         "--host", args.host, "--port", str(port), "--records", str(args.records), "--token", DEV_TOKEN,
+        "--latency-ms", str(args.sandbox_latency_ms), "--jitter-ms", str(DEV_SANDBOX_JITTER_MS),
     ]  # fmt: skip
     sandbox = start_child("sandbox", argv, env=os.environ, cwd=root)
     with running(sandbox):
@@ -211,6 +217,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=3000, help="port of the Dagster UI (default: %(default)s)")
     parser.add_argument("--records", type=int, default=2000, help="records in the sandbox's demo base")
     parser.add_argument("--sandbox-port", type=int, default=0, help="port of the sandbox (default: a free one)")
+    parser.add_argument(
+        "--sandbox-latency-ms",
+        type=float,
+        default=DEV_SANDBOX_LATENCY_MS,
+        help="latency the sandbox adds to each request, plus up to 80 ms jitter (default: %(default)s, so "
+        "clients meet Airtable's pace: it answers in 100-500 ms)",
+    )
     return parser.parse_args(argv)
 
 

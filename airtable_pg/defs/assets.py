@@ -95,9 +95,11 @@ def qualified_table_name(base: BaseSpec, table: TableSpec) -> str:
 
 
 def table_description(base: BaseSpec, table: TableSpec, lineage: BaseLineage) -> str:
+    # The Catalog lists the first line as plain text: no markdown there, the details follow.
     lines = [
-        f"Mirror of Airtable table **{table.airtable_name}** (`{table.id}`) of base `{base.id}` "
-        f"in Postgres table `{qualified_table_name(base, table)}`.",
+        f"Airtable table {table.airtable_name} mirrored in Postgres {qualified_table_name(base, table)}.",
+        "",
+        f"Airtable table `{table.id}` of base `{base.id}`.",
         "",
         f"- Authority: **{table.authority}**. {AUTHORITY_FLOW[table.authority]}",
         f"- Lane: **{table.lane}**; polled every {table.poll_interval_seconds} s.",
