@@ -144,6 +144,76 @@ def add_state_tables(metadata: sa.MetaData) -> None:
         comment="Each applied change with its Airtable time and our applied time: feeds lag and latency.",
         schema=s,
     )
+    add_webhook_tables(metadata)
+
+
+def add_webhook_tables(metadata: sa.MetaData) -> None:
+    """Webhooks, their verified notifications, what could not be applied, and the schema drift they reported."""
+    s = STATE_SCHEMA
+    sa.Table(
+        "webhook",
+        metadata,
+        sa.Column("base_id", sa.Text, primary_key=True),
+        sa.Column("webhook_id", sa.Text, nullable=False, unique=True),
+        # The MAC secret verifies notifications; it is a secret: never logged, never shown in Dagster.
+        sa.Column("mac_secret", sa.Text, nullable=False),
+        sa.Column("cursor", sa.BigInteger, nullable=False, server_default="1"),
+        sa.Column("notification_url", sa.Text),
+        sa.Column("specification", pg.JSONB, nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("last_applied_at", sa.DateTime(timezone=True)),
+        sa.Column("last_notification_at", sa.DateTime(timezone=True)),
+        sa.Column("last_error", sa.Text),
+        comment="The one Airtable webhook per base: id, MAC secret, payload cursor, expiry, health.",
+        schema=s,
+    )
+    sa.Table(
+        "inbox",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("base_id", sa.Text, nullable=False),
+        sa.Column("webhook_id", sa.Text, nullable=False),
+        sa.Column("body", pg.JSONB, nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("processed_at", sa.DateTime(timezone=True)),
+        sa.Index("inbox_pending", "base_id", postgresql_where=sa.text("processed_at is null")),
+        comment="Verified webhook notifications (pings): each wakes the applier for its base.",
+        schema=s,
+    )
+    sa.Table(
+        "dead_letter",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("direction", sa.Text, nullable=False),
+        sa.Column("base_id", sa.Text, nullable=False),
+        sa.Column("table_id", sa.Text),
+        sa.Column("airtable_id", sa.Text),
+        sa.Column("payload", pg.JSONB, nullable=False),
+        sa.Column("error", sa.Text, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+        sa.Column("status", sa.Text, nullable=False, server_default="open"),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.CheckConstraint("direction in ('inbound', 'outbound')", name="dead_letter_direction"),
+        sa.CheckConstraint("status in ('open', 'replayed', 'discarded')", name="dead_letter_status"),
+        sa.Index("dead_letter_open", "base_id", postgresql_where=sa.text("status = 'open'")),
+        comment="Changes that could not be applied (payload, error, attempts); the rest went on.",
+        schema=s,
+    )
+    sa.Table(
+        "schema_drift",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("base_id", sa.Text, nullable=False),
+        sa.Column("table_id", sa.Text),
+        sa.Column("field_id", sa.Text),
+        sa.Column("kind", sa.Text, nullable=False),
+        sa.Column("detail", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        comment="Table and field changes Airtable reported by webhook (for the schema-drift check).",
+        schema=s,
+    )
 
 
 _FIXED_COLUMN_TYPES: dict[str, sa.types.TypeEngine] = {**_COLUMN_TYPES, "uuid": pg.UUID(as_uuid=True)}
