@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pyairtable import Api
+from pyairtable.formulas import OR, RECORD_ID, to_formula_str
 
 from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.airtable.errors import airtable_errors
@@ -47,3 +48,10 @@ class ApiPool:
             apis, self._created = self._created, []
         for api in apis:
             api.session.close()
+
+
+def read_records(api: Api, base_id: str, table_id: str, record_ids: list[str]) -> list[dict[str, Any]]:
+    """These records as a full sync reads them (by field id); ids Airtable no longer has are simply absent."""
+    formula = to_formula_str(OR(*(RECORD_ID().eq(record_id) for record_id in record_ids)))
+    with airtable_errors():
+        return api.table(base_id, table_id).all(formula=formula, use_field_ids=True, page_size=PAGE_SIZE)

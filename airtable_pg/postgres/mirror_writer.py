@@ -176,6 +176,35 @@ class MirrorWriter:
         )
         return cur.fetchone()[0]
 
+    def tombstone(self, cur: Cursor, airtable_ids: Sequence[str], source: str, source_time: datetime | None) -> int:
+        """Tombstone these records (Airtable said they were destroyed); returns how many were live."""
+        if not airtable_ids:
+            return 0
+        cur.execute(
+            sql.SQL(
+                "with gone as (update {mirror} t set deleted_at = now(), synced_at = now() "
+                "where t.deleted_at is null and t.airtable_id = any(%s) returning t.airtable_id), "
+                "ev as (insert into {events} (base_id, table_id, airtable_id, kind, source, source_time) "
+                "select %s, %s, airtable_id, 'deleted', %s, %s from gone) "
+                "select count(*) from gone"
+            ).format(mirror=self.mirror, events=state_table("change_event")),
+            (sorted(set(airtable_ids)), self.base.id, self.table.id, source, source_time),
+        )
+        return cur.fetchone()[0]
+
+    def stored_records(self, cur: Cursor, airtable_ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], Any]]:
+        """``{id: (fields, airtable_created_time)}`` of stored rows, locked until the transaction ends."""
+        if not airtable_ids:
+            return {}
+        cur.execute(
+            sql.SQL(
+                "select airtable_id, fields, airtable_created_time from {} where airtable_id = any(%s) "
+                "order by airtable_id for update"
+            ).format(self.mirror),
+            (sorted(set(airtable_ids)),),
+        )
+        return {airtable_id: (fields, created) for airtable_id, fields, created in cur.fetchall()}
+
     def live_count(self, cur: Cursor) -> int:
         cur.execute(sql.SQL("select count(*) from {} where deleted_at is null").format(self.mirror))
         return cur.fetchone()[0]

@@ -15,6 +15,8 @@ from psycopg.types.json import Jsonb
 from airtable_pg.postgres.sync_state import state_table
 
 MAX_ERROR_CHARS = 2000
+# A stored notification wakes every applier listening, in any process, the moment its transaction commits.
+NOTIFY_CHANNEL = "airtable_pg_inbox"
 
 _COLUMNS = (
     "base_id, webhook_id, mac_secret, cursor, notification_url, specification, expires_at, "
@@ -117,6 +119,7 @@ def store_notification(cur: Cursor, hook: WebhookRecord, body: dict[str, Any]) -
         (hook.base_id, hook.webhook_id, Jsonb(body)),
     )
     notification_id = cur.fetchone()[0]
+    cur.execute("select pg_notify(%s, %s)", (NOTIFY_CHANNEL, hook.base_id))
     cur.execute(
         sql.SQL("update {} set last_notification_at = now() where base_id = %s").format(state_table("webhook")),
         (hook.base_id,),

@@ -1,0 +1,129 @@
+"""The live sync of every base: hooks kept healthy, their payloads applied as they come.
+
+``care`` makes each base's hook healthy: an unhealthy hook's remaining payloads are applied while Airtable
+still serves them, a new hook is made, and each table is polled from its watermark so nothing that happened
+between the two is lost. ``apply_all`` applies waiting payloads. ``follow`` does that forever: woken at once by
+a verified notification (Postgres ``NOTIFY`` from the receiver, in any process) and at least every
+``interval`` seconds without one — so without a receiver (no public HTTPS), payloads still arrive, only later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+
+from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
+from airtable_pg.airtable.errors import AirtableError
+from airtable_pg.postgres import webhook_state
+from airtable_pg.postgres.database import connection_pool, libpq_url
+from airtable_pg.postgres.transaction import transaction
+from airtable_pg.postgres.webhook_state import NOTIFY_CHANNEL
+from airtable_pg.spec import BaseSpec, SyncSpec
+from airtable_pg.sync.engine import SyncEngine, SyncResult
+from airtable_pg.sync.table_sync import describe_error
+from airtable_pg.sync.webhook_applier import ApplyReport, WebhookApplier
+from airtable_pg.sync.webhook_manager import EnsureResult, WebhookManager
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL_SECONDS = 10.0
+
+
+@dataclass
+class CareResult:
+    base: str
+    ensured: EnsureResult
+    drained: ApplyReport | None  # the replaced hook's last payloads
+    gap_poll: list[SyncResult]
+
+
+class LiveSync:
+    def __init__(self, spec: SyncSpec, database_url: str, airtable: AirtableConfig, *, workers: int) -> None:
+        self.spec = spec
+        self.database_url = database_url
+        self.airtable = airtable
+        self.workers = workers
+        self.db = connection_pool(database_url)
+        self.api = make_api(airtable, airtable.rate_limiter(self.db), RequestStats())
+        self.manager = WebhookManager(self.db, self.api)
+        self.applier = WebhookApplier(spec, self.db, self.api)
+        self._lock = threading.Lock()  # the Api's session is one thread's at a time
+
+    def care(self, notification_url: str | None, bases: list[BaseSpec] | None = None) -> list[CareResult]:
+        results = []
+        for base in bases or list(self.spec.bases.values()):
+            with self._lock:
+                stored = self.manager.stored(base)
+                drained = None
+                health = self.manager.health(base, notification_url) if stored else None
+                if stored is not None and health is not None and not health.healthy:
+                    drained = self._drain(base)
+                ensured = self.manager.ensure(base, notification_url)
+            gap = self._poll_gap(base) if ensured.created else []
+            results.append(CareResult(base.key, ensured, drained, gap))
+        return results
+
+    def apply_all(self) -> list[ApplyReport]:
+        reports = []
+        for base in self.spec.bases.values():
+            with self._lock:
+                try:
+                    reports.append(self.applier.apply(base))
+                except AirtableError as error:
+                    # The hook is gone or refused: its care re-creates it and polls the gap.
+                    log.warning("webhook payloads of base %s: %s", base.key, describe_error(error))
+                    self._note(base, describe_error(error))
+        return reports
+
+    def follow(
+        self,
+        stop: threading.Event,
+        *,
+        interval: float = DEFAULT_INTERVAL_SECONDS,
+        on_applied: Callable[[list[ApplyReport]], None] | None = None,
+    ) -> None:
+        """Apply payloads until ``stop``: at once after a notification, else every ``interval`` seconds."""
+        wake = threading.Event()
+        listener = threading.Thread(target=self._listen, args=(wake, stop), name="webhook-listen", daemon=True)
+        listener.start()
+        while not stop.is_set():
+            try:
+                reports = self.apply_all()
+                if on_applied is not None:
+                    on_applied(reports)
+            except Exception:
+                log.exception("webhook apply pass failed; retrying")
+            wake.wait(interval)
+            wake.clear()
+
+    def _listen(self, wake: threading.Event, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                with psycopg.connect(libpq_url(self.database_url), autocommit=True) as conn:
+                    conn.execute(f"listen {NOTIFY_CHANNEL}")
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            wake.set()
+            except psycopg.Error:
+                log.warning("lost the notification listener; polling only until it is back", exc_info=True)
+                stop.wait(5.0)
+
+    def _drain(self, base: BaseSpec) -> ApplyReport | None:
+        try:
+            return self.applier.apply(base)
+        except AirtableError as error:  # gone for good: the gap poll covers what it held
+            log.warning("could not read the old hook of base %s: %s", base.key, describe_error(error))
+            return None
+
+    def _poll_gap(self, base: BaseSpec) -> list[SyncResult]:
+        tables = [(base.key, table.key) for table in base.tables.values()]
+        with SyncEngine(self.spec, self.database_url, self.airtable, workers=self.workers) as engine:
+            return engine.sync_tables("incremental", tables)
+
+    def _note(self, base: BaseSpec, error: str) -> None:
+        with transaction(self.db) as cur:
+            webhook_state.note_error(cur, base.id, error)

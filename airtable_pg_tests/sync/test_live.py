@@ -1,0 +1,167 @@
+"""The live sync against the sandbox: hooks cared for, payloads applied through the full sync's path, nothing lost."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from airtable_pg.postgres import webhook_state
+from airtable_pg.postgres.database import libpq_url
+from airtable_pg.sandbox.demo import DEMO_BASE_ID, GOAL_FIELDS, USER_FIELDS
+from airtable_pg.sandbox.server import Sandbox
+from airtable_pg.spec import load_spec
+from airtable_pg.sync.live import LiveSync
+from airtable_pg_tests.sandbox_fixtures import airtable_api_for
+from airtable_pg_tests.sync_helpers import admin, airtable_config, assert_mirror_matches, make_sync_engine, mirror_rows
+
+SPEC = load_spec()
+COACHING = SPEC.bases["coaching"]
+USERS, GOALS, METHODS = (COACHING.tables[key] for key in ("users", "personal_goals", "methods"))
+
+
+def synced(sandbox: Sandbox, database_url: str) -> LiveSync:
+    """A mirror after its initial full sync, with a receiver-less hook (payloads are polled)."""
+    with make_sync_engine(sandbox, database_url, workers=4) as engine:
+        engine.sync_tables("full")
+    live = LiveSync(SPEC, database_url, airtable_config(sandbox), workers=4)
+    (result,) = live.care(notification_url=None)
+    assert result.ensured.created and result.ensured.replaced is None
+    return live
+
+
+def full_sync_changes(sandbox: Sandbox, database_url: str) -> dict[str, tuple[int, int, int]]:
+    with make_sync_engine(sandbox, database_url, workers=4) as engine:
+        return {r.table: (r.inserted, r.updated, r.tombstoned) for r in engine.sync_tables("full")}
+
+
+def query(database_url: str, text: str, *params):
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        return conn.execute(text, params).fetchall()
+
+
+def test_created_changed_and_deleted_records_reach_postgres_and_a_full_sync_then_changes_nothing(
+    sandbox_factory, database_url: str
+) -> None:
+    sandbox = sandbox_factory(demo_records=120)
+    live = synced(sandbox, database_url)
+    api = airtable_api_for(sandbox)
+    users, goals = api.table(DEMO_BASE_ID, USERS.id), api.table(DEMO_BASE_ID, GOALS.id)
+    new_user = users.create({USER_FIELDS["name"]: "Webhook Wanda", USER_FIELDS["email"]: "wanda@example.com"})
+    goal = goals.all(max_records=1)[0]
+    goals.update(goal["id"], {GOAL_FIELDS["title"]: "Changed by webhook", GOAL_FIELDS["user"]: [new_user["id"]]})
+    victim = api.table(DEMO_BASE_ID, METHODS.id).all(max_records=1)[0]["id"]
+    api.table(DEMO_BASE_ID, METHODS.id).delete(victim)
+
+    reports = live.apply_all()
+    assert reports[0].inserted >= 1 and reports[0].updated >= 1 and reports[0].tombstoned == 1
+    assert mirror_rows(database_url, COACHING, USERS)[new_user["id"]]["name"] == "Webhook Wanda"
+    row = mirror_rows(database_url, COACHING, GOALS)[goal["id"]]
+    assert row["title"] == "Changed by webhook" and row[GOALS.fields[GOAL_FIELDS["user"]].column] == [new_user["id"]]
+    assert victim not in mirror_rows(database_url, COACHING, METHODS)
+    kinds = query(database_url, "select distinct kind from airtable_sync.change_event where source = 'webhook'")
+    assert {kind for (kind,) in kinds} >= {"created", "updated", "deleted"}
+
+    # What came by webhook is exactly what a record read gives: a full sync has nothing left to write.
+    assert all(changes == (0, 0, 0) for changes in full_sync_changes(sandbox, database_url).values())
+    for table in (USERS, GOALS, METHODS, COACHING.tables["programs"]):
+        assert_mirror_matches(database_url, api, COACHING, table)
+
+
+def test_applying_twice_or_after_a_crash_before_commit_converges_without_loss(
+    sandbox_factory, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = sandbox_factory(demo_records=40)
+    live = synced(sandbox, database_url)
+    api = airtable_api_for(sandbox)
+    created = api.table(DEMO_BASE_ID, USERS.id).create({USER_FIELDS["name"]: "Crash Carl"})
+    cursor_before = query(database_url, "select cursor from airtable_sync.webhook")[0][0]
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed between fetching the payloads and committing them")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(webhook_state, "advance_cursor", crash)
+        with pytest.raises(RuntimeError, match="killed"):
+            live.applier.apply(COACHING)
+    assert created["id"] not in mirror_rows(database_url, COACHING, USERS)  # rolled back with the cursor
+    assert query(database_url, "select cursor from airtable_sync.webhook")[0][0] == cursor_before
+
+    first = live.apply_all()[0]
+    again = live.apply_all()[0]  # nothing new: the cursor moved with the rows
+    assert first.inserted == 1 and again.payloads == 0 and again.changed_rows == 0
+    assert query(database_url, "select count(*) from airtable.users where airtable_id = %s", created["id"]) == [(1,)]
+
+
+def test_an_expired_hook_is_recreated_and_the_gap_is_polled(sandbox_factory, database_url: str) -> None:
+    sandbox = sandbox_factory(demo_records=30)
+    live = synced(sandbox, database_url)
+    old_id = query(database_url, "select webhook_id from airtable_sync.webhook")[0][0]
+    admin(sandbox, "POST", "clock/advance", json={"seconds": 8 * 24 * 3600})  # past the 7-day expiry
+    api = airtable_api_for(sandbox)
+    during_gap = api.table(DEMO_BASE_ID, USERS.id).create({USER_FIELDS["name"]: "Gap Gina"})
+    assert not live.manager.health(COACHING).healthy
+
+    (result,) = live.care(notification_url=None)
+    assert result.ensured.created and result.ensured.replaced is not None
+    assert query(database_url, "select webhook_id from airtable_sync.webhook")[0][0] != old_id
+    assert {r.mode for r in result.gap_poll} == {"incremental"}
+    assert during_gap["id"] in mirror_rows(database_url, COACHING, USERS)
+    assert live.manager.health(COACHING).healthy
+    later = api.table(DEMO_BASE_ID, USERS.id).create({USER_FIELDS["name"]: "After Anna"})
+    live.apply_all()
+    assert later["id"] in mirror_rows(database_url, COACHING, USERS)
+
+
+def test_a_malformed_payload_is_dead_lettered_and_the_rest_apply(sandbox_factory, database_url: str) -> None:
+    from airtable_pg.postgres.transaction import transaction
+    from airtable_pg.sync.webhook_applier import ApplyReport
+
+    sandbox = sandbox_factory(demo_records=10)
+    live = synced(sandbox, database_url)
+    good = {
+        "timestamp": "2026-12-01T10:00:00.000Z",
+        "changedTablesById": {
+            USERS.id: {
+                "createdRecordsById": {
+                    "recGoodPayload001": {
+                        "createdTime": "2026-12-01T10:00:00.000Z",
+                        "cellValuesByFieldId": {USER_FIELDS["name"]: "From a good payload"},
+                    }
+                }
+            }
+        },
+    }
+    malformed = {"timestamp": "2026-12-01T10:00:01.000Z", "changedTablesById": {USERS.id: {"destroyedRecordIds": 7}}}
+    report = ApplyReport("coaching")
+    with transaction(live.db) as cur:
+        for payload in (malformed, "not even an object", good):
+            live.applier._apply_isolated(cur, COACHING, payload, report)
+    assert report.dead_letters == 2 and report.inserted == 1
+    letters = query(database_url, "select direction, payload, error from airtable_sync.dead_letter order by id")
+    assert [direction for direction, _, _ in letters] == ["inbound", "inbound"]
+    assert letters[0][1] == malformed and "destroyedRecordIds must be a list" in letters[0][2]
+    assert mirror_rows(database_url, COACHING, USERS)["recGoodPayload001"]["name"] == "From a good payload"
+
+
+def test_schema_changes_and_other_sources_never_stop_the_applier(sandbox_factory, database_url: str) -> None:
+    sandbox = sandbox_factory(demo_records=20)
+    live = synced(sandbox, database_url)
+    field = admin(
+        sandbox,
+        "POST",
+        f"bases/{DEMO_BASE_ID}/tables/{USERS.id}/fields",
+        json={"name": "Nickname", "type": "singleLineText"},
+    )
+    user = airtable_api_for(sandbox).table(DEMO_BASE_ID, USERS.id).all(max_records=1)[0]
+    admin(
+        sandbox,
+        "PATCH",
+        f"bases/{DEMO_BASE_ID}/tables/{USERS.id}/records/{user['id']}",
+        json={"fields": {field["id"]: "Nicky"}, "source": "automation"},
+    )
+    report = live.apply_all()[0]
+    assert report.dead_letters == 0 and report.drift >= 1 and report.updated == 1
+    drift = query(database_url, "select kind, field_id from airtable_sync.schema_drift")
+    assert ("field_created", field["id"]) in drift
+    stored = mirror_rows(database_url, COACHING, USERS)[user["id"]]
+    assert stored["fields"][field["id"]] == "Nicky"  # a field the spec does not know still lands in `fields`
