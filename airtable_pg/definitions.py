@@ -12,6 +12,7 @@ from dagster import Definitions
 from airtable_pg.defs.assets import build_table_assets
 from airtable_pg.defs.jobs import SYNC_EXECUTOR, build_sync_jobs
 from airtable_pg.defs.resources import resources
+from airtable_pg.defs.webhooks import build_webhook_definitions
 from airtable_pg.settings import Settings, load_settings
 from airtable_pg.spec import SyncSpec, load_spec
 
@@ -19,9 +20,11 @@ from airtable_pg.spec import SyncSpec, load_spec
 def build_definitions(spec: SyncSpec, settings: Settings | None = None) -> Definitions:
     settings = settings or load_settings(use_dev_stack=False)
     table_assets = build_table_assets(spec)
+    webhook_jobs, webhook_sensors = build_webhook_definitions(spec, settings)
     return Definitions(
         assets=table_assets,
-        jobs=build_sync_jobs(table_assets),
+        jobs=[*build_sync_jobs(table_assets), *webhook_jobs],
+        sensors=webhook_sensors,
         resources=resources(settings),
         executor=SYNC_EXECUTOR,  # also for runs launched from the UI ("Materialize all", one asset)
     )

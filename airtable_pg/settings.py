@@ -118,6 +118,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Requests in flight per sync (they overlap Airtable's latency; the rate limit still holds).",
     )
+    receiver_url: str | None = _env(
+        "AIRTABLE_PG_RECEIVER_URL",
+        default=None,
+        default_text="none: payloads are polled",
+        description="The public HTTPS URL of `airtable-pg receiver`'s `/airtable/webhook` that Airtable pings. "
+        "Without it, hooks send no pings and `airtable-pg webhooks apply --follow` polls their payloads.",
+    )
     migrator_role: str = _env(
         "AIRTABLE_PG_MIGRATOR_ROLE",
         default="airtable_pg_migrator",

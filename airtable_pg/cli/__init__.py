@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sync": ("airtable_pg.cli.sync", "sync tables now: --full | --incremental [--table T]"),
     "spec": ("airtable_pg.cli.spec", "the sync spec: pull (from Airtable's metadata), check"),
     "db": ("airtable_pg.cli.db", "migrations and roles: upgrade, revision, check, current, url, roles"),
+    "webhooks": ("airtable_pg.cli.webhooks", "the live sync's webhooks: ensure, list, refresh, delete, apply"),
     "config": ("airtable_pg.cli.config", "show the settings in effect (secrets masked)"),
 }
 

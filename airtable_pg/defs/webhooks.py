@@ -1,0 +1,124 @@
+"""Unattended care of the live sync's webhooks, and their health in the Dagster UI.
+
+The ``webhook_health`` sensor looks at each base's hook every minute (one list request per base). When a hook
+is expired, deleted, disabled or no longer pinging the receiver — or has under 3 days left — it requests a
+``webhook_care`` run, which refreshes, or drains and re-creates the hook and polls each table from its
+watermark (``sync.live.LiveSync.care``). Only bases whose hook was set up once (`airtable-pg webhooks ensure`,
+or `airtable-pg dev`) are cared for: the sensor never starts a first import on its own.
+
+Health is recorded as an asset observation on each table of the base whenever it changes (healthy or not,
+problems, cursor, expiry, last ping, last error): the asset's page shows it. The MAC secret never appears.
+"""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from dagster import (
+    AssetObservation,
+    DefaultSensorStatus,
+    MetadataValue,
+    OpExecutionContext,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    job,
+    op,
+    sensor,
+)
+
+from airtable_pg.airtable.client import RequestStats, make_api
+from airtable_pg.defs.lineage import table_asset_key
+from airtable_pg.defs.resources import SyncEngineResource
+from airtable_pg.postgres.database import connection_pool
+from airtable_pg.settings import Settings
+from airtable_pg.spec import SyncSpec
+from airtable_pg.sync.live import LiveSync
+from airtable_pg.sync.webhook_manager import REFRESH_WHEN_LESS_THAN, HookHealth, WebhookManager
+
+CARE_JOB = "webhook_care"
+HEALTH_SENSOR = "webhook_health"
+
+
+def health_metadata(health: HookHealth) -> dict[str, Any]:
+    return {
+        "webhook_id": MetadataValue.text(health.webhook_id or "-"),
+        "healthy": MetadataValue.bool(health.healthy),
+        "problems": MetadataValue.text("; ".join(health.problems) or "none"),
+        "cursor": MetadataValue.int(health.cursor or 0),
+        "expires_at": _time(health.expires_at),
+        "notification_url": MetadataValue.text(health.notification_url or "none (payloads are polled)"),
+        "notifications_enabled": MetadataValue.text(str(health.notifications_enabled)),
+        "last_notification_at": _time(health.last_notification_at),
+        "last_applied_at": _time(health.last_applied_at),
+        "last_error": MetadataValue.text(health.last_error or "none"),
+    }
+
+
+def _time(moment: datetime | None) -> MetadataValue:
+    return MetadataValue.timestamp(moment) if moment else MetadataValue.null()
+
+
+def needs_care(health: HookHealth) -> bool:
+    if health.webhook_id is None:
+        return False  # never set up: a first hook (and its first import) is a deliberate step
+    expiring = health.expires_at is not None and health.expires_at - datetime.now(UTC) < REFRESH_WHEN_LESS_THAN
+    return not health.healthy or expiring
+
+
+def build_webhook_definitions(spec: SyncSpec, settings: Settings) -> tuple[list[Any], list[Any]]:
+    """``(jobs, sensors)`` of the live sync's webhook care."""
+
+    @op(description="Refresh, or drain and re-create, each base's webhook, then poll the gap from each watermark.")
+    def care_webhooks(context: OpExecutionContext, sync_engine: SyncEngineResource) -> None:
+        live = LiveSync(
+            spec,
+            sync_engine.postgres.database_url,
+            sync_engine.airtable.client_config(),
+            workers=sync_engine.airtable.workers,
+        )
+        bases = [base for base in spec.bases.values() if live.manager.stored(base) is not None]
+        for result in live.care(settings.receiver_url, bases):
+            hook = result.ensured.hook
+            context.log.info(
+                f"{result.base}: webhook {hook.webhook_id} "
+                f"{'re-created' if result.ensured.created else 'kept'}; gap poll of {len(result.gap_poll)} table(s)"
+            )
+
+    @job(name=CARE_JOB, tags={"airtable_pg/trigger": "webhook_health"})
+    def webhook_care() -> None:
+        care_webhooks()
+
+    @sensor(
+        name=HEALTH_SENSOR,
+        job=webhook_care,
+        minimum_interval_seconds=60,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Checks each base's webhook every minute; requests webhook_care when one needs it.",
+    )
+    def webhook_health(context: SensorEvaluationContext, sync_engine: SyncEngineResource) -> SensorResult | SkipReason:
+        db = connection_pool(sync_engine.postgres.database_url)
+        config = sync_engine.airtable.client_config()
+        manager = WebhookManager(db, make_api(config, config.rate_limiter(db), RequestStats()))
+        previous = json.loads(context.cursor) if context.cursor else {}
+        observations, runs, summary = [], [], {}
+        for base in spec.bases.values():
+            health = manager.health(base, settings.receiver_url)
+            summary[base.key] = [health.webhook_id, health.healthy, health.problems, health.cursor]
+            if summary[base.key] != previous.get(base.key):
+                observations += [
+                    AssetObservation(asset_key=table_asset_key(base.key, table.key), metadata=health_metadata(health))
+                    for table in base.tables.values()
+                ]
+            if needs_care(health):
+                # One run per unhealthy state: the same problems seen again on the next tick ask for nothing new.
+                state = hashlib.sha1(json.dumps(summary[base.key]).encode()).hexdigest()[:12]
+                runs.append(RunRequest(run_key=f"{base.key}:{state}"))
+        context.update_cursor(json.dumps(summary))
+        if not observations and not runs:
+            return SkipReason("every webhook is healthy and unchanged")
+        return SensorResult(run_requests=runs[:1], asset_events=observations)
+
+    return [webhook_care], [webhook_health]
