@@ -39,6 +39,7 @@ from airtable_pg.postgres.database import (
 from airtable_pg.settings import ConfigError, Settings, dev_stack_path, load_settings
 
 DAGSTER_DATABASE = "dagster"
+APPLY_INTERVAL = 10.0  # seconds between payload passes without a ping (the receiver's pings wake it at once)
 # An instant sandbox lets a naive client (pyairtable `Table.all()`) burst past 5 requests/s and give up on 429s,
 # which Airtable's own latency would have prevented: the dev sandbox answers in 220-300 ms, like Airtable, so
 # a client that waits for each answer stays under 5 requests/s.
@@ -217,6 +218,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=3000, help="port of the Dagster UI (default: %(default)s)")
     parser.add_argument("--records", type=int, default=2000, help="records in the sandbox's demo base")
     parser.add_argument("--sandbox-port", type=int, default=0, help="port of the sandbox (default: a free one)")
+    parser.add_argument("--receiver-port", type=int, default=0, help="port of the receiver (default: a free one)")
     parser.add_argument(
         "--sandbox-latency-ms",
         type=float,
@@ -237,9 +239,15 @@ def dagster_storage_url(database: str) -> str:
 
 
 def child_environment(
-    base_env: Mapping[str, str], *, dagster_home: Path, database: str, dagster_database: str, airtable: Airtable
+    base_env: Mapping[str, str],
+    *,
+    dagster_home: Path,
+    database: str,
+    dagster_database: str,
+    airtable: Airtable,
+    receiver_url: str | None = None,
 ) -> dict[str, str]:
-    return {
+    env = {
         **base_env,
         "DAGSTER_HOME": str(dagster_home),
         "DATABASE_URL": database,
@@ -247,6 +255,62 @@ def child_environment(
         "AIRTABLE_API_KEY": airtable.api_key,
         "AIRTABLE_API_URL": airtable.api_url,
     }
+    if receiver_url:
+        env["AIRTABLE_PG_RECEIVER_URL"] = receiver_url
+    return env
+
+
+def start_live_sync(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    airtable: Airtable,
+    env: Mapping[str, str],
+    root: Path,
+    stop: threading.Event,
+) -> tuple[list[Child], str, str | None]:
+    """The receiver and the applier as children; returns them, the receiver's address and the URL to ping.
+
+    Only the sandbox can reach a receiver on this machine; with a real Airtable the hook pings
+    ``AIRTABLE_PG_RECEIVER_URL`` if you set one (a public HTTPS address of this receiver), else payloads are polled.
+    """
+    port = args.receiver_port or free_port(args.host)
+    receiver_address = f"http://{args.host}:{port}"
+    receiver = start_child(
+        "receiver",
+        [sys.executable, "-m", "airtable_pg", "receiver", "--host", args.host, "--port", str(port)],
+        env=env,
+        cwd=root,
+    )
+    applier = start_child(
+        "webhook applier",
+        [sys.executable, "-m", "airtable_pg", "webhooks", "apply", "--follow", "--interval", str(APPLY_INTERVAL)],
+        env=env,
+        cwd=root,
+    )
+    wait_for_http(f"{receiver_address}/healthz", [receiver, applier], stop, STARTUP_TIMEOUT_SECONDS)
+    ping_url = f"{receiver_address}/airtable/webhook" if airtable.sandbox else settings.receiver_url
+    return [receiver, applier], receiver_address, ping_url
+
+
+def first_import_and_webhook(settings: Settings, *, database: str, airtable: Airtable, ping_url: str | None) -> None:
+    """The base's hook (pointing at the receiver), then each table polled from its watermark: on a fresh mirror
+    that is the initial full sync, so a new user sees data and live changes without a click."""
+    from airtable_pg.airtable.client import AirtableConfig
+    from airtable_pg.spec import load_spec
+    from airtable_pg.sync.live import LiveSync
+
+    config = AirtableConfig(
+        api_key=airtable.api_key,
+        api_url=airtable.api_url,
+        requests_per_second=settings.requests_per_second,
+        penalty_seconds=settings.penalty_seconds,
+        rate_margin_seconds=settings.rate_margin_seconds,
+    )
+    print("syncing: webhook, then each table from its watermark (a full sync on a fresh mirror)…", flush=True)
+    for result in LiveSync(load_spec(settings.spec_path), database, config, workers=settings.workers).care(ping_url):
+        rows = sum(r.rows_seen for r in result.gap_poll)
+        print(f"  {result.base}: webhook {result.ensured.hook.webhook_id}; {rows} records synced", flush=True)
 
 
 def printable_url(url: str) -> str:
@@ -260,7 +324,7 @@ def printable_url(url: str) -> str:
 
 @contextmanager
 def dev_stack_file(
-    settings: Settings, args: argparse.Namespace, *, database: str, airtable: Airtable
+    settings: Settings, args: argparse.Namespace, *, database: str, airtable: Airtable, receiver: str | None = None
 ) -> Iterator[Path]:
     """``$AIRTABLE_PG_HOME/dev.json`` while the stack runs: how commands in another terminal find it.
 
@@ -275,6 +339,8 @@ def dev_stack_file(
         "airtable_api_url": airtable.api_url,
         "dagster_url": f"http://{args.host}:{args.port}",
     }
+    if receiver:
+        stack["receiver_url"] = receiver
     if airtable.sandbox:
         from airtable_pg.sandbox.demo import DEMO_BASE_ID
 
@@ -289,7 +355,13 @@ def dev_stack_file(
 
 
 def summary(
-    args: argparse.Namespace, settings: Settings, *, database: str, dagster_home: Path, airtable: Airtable
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    database: str,
+    dagster_home: Path,
+    airtable: Airtable,
+    receiver: str | None = None,
 ) -> str:
     embedded = "" if settings.database_url is not None else "  (embedded)"
     if airtable.sandbox:
@@ -303,6 +375,11 @@ def summary(
             f"  Dagster UI    http://{args.host}:{args.port}",
             f"  Postgres      psql '{printable_url(database)}'{embedded}",
             f"  Airtable      {airtable_line}",
+            *(
+                [f"  Receiver      {receiver}/airtable/webhook  (webhook pings; payloads applied as they come)"]
+                if receiver
+                else []
+            ),
             f"  DAGSTER_HOME  {dagster_home}",
             "Ctrl-C stops everything.",
             "",
@@ -342,6 +419,15 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) ->
             dagster_database=dagster_storage_url(database),
             airtable=airtable,
         )
+        live_children, receiver_address, ping_url = start_live_sync(
+            args, settings, airtable=airtable, env=env, root=root, stop=stop
+        )
+        for child in live_children:
+            stack.enter_context(running(child))
+        if stop.is_set():
+            return 0
+        if ping_url:  # the code location's webhook care re-creates hooks pointing there too
+            env = {**env, "AIRTABLE_PG_RECEIVER_URL": ping_url}
         workspace = str(root / "workspace.yaml")
         # `dagster dev` runs the webserver, the daemon and one code server they share, and restarts and stops
         # them itself; only what is ours (Postgres, the sandbox, and the long-lived processes to come) is
@@ -354,12 +440,18 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) ->
         # `dagster dev` warns that `dg dev` supersedes it; dg is a scaffolding tool this project does not use.
         dagster_env = {**env, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
         dagster = stack.enter_context(running(start_child("dagster dev", dagster_argv, env=dagster_env, cwd=root)))
-        children = [dagster]
+        children = [dagster, *live_children]
+        first_import_and_webhook(settings, database=database, airtable=airtable, ping_url=ping_url)
         wait_for_http(f"http://{args.host}:{args.port}/server_info", children, stop, STARTUP_TIMEOUT_SECONDS)
         if stop.is_set():
             return 0
-        print(summary(args, settings, database=database, dagster_home=dagster_home, airtable=airtable), flush=True)
-        stack.enter_context(dev_stack_file(settings, args, database=database, airtable=airtable))
+        text = summary(
+            args, settings, database=database, dagster_home=dagster_home, airtable=airtable, receiver=receiver_address
+        )
+        print(text, flush=True)
+        stack.enter_context(
+            dev_stack_file(settings, args, database=database, airtable=airtable, receiver=receiver_address)
+        )
         status = supervise(children, stop)
         print("stopping…", flush=True)
         return status

@@ -283,9 +283,54 @@ def test_asset_graph_page_shows_every_table_and_the_lineage_edges(dev_server: De
     assert edges == expected_edges(), json.dumps(drawn)
 
 
+WEBHOOK_HEALTH = """
+query Health($key: AssetKeyInput!) { assetNodes(assetKeys: [$key]) {
+  assetObservations(limit: 1) { metadataEntries { label ... on BoolMetadataEntry { boolValue } } } } }
+"""
+
+
+def test_an_edit_through_pyairtable_reaches_postgres_by_webhook_and_the_ui_shows_hook_health(
+    dev_server: DevServer, migrated_url: str
+):
+    from pyairtable import Api
+
+    from airtable_pg.sandbox.demo import USER_FIELDS
+    from airtable_pg.sandbox.main import DEV_TOKEN
+
+    sandbox_url = re.search(r"sandbox at (http://\S+)", dev_server.output()).group(1)
+    assert "Receiver      http://127.0.0.1:" in dev_server.output()
+    users = SPEC.bases["coaching"].tables["users"]
+    created = (
+        Api(DEV_TOKEN, endpoint_url=sandbox_url)
+        .table(SPEC.bases["coaching"].id, users.id)
+        .create({USER_FIELDS["name"]: "Live Lena"})
+    )
+    deadline, found = time.monotonic() + 30, []
+    while not found and time.monotonic() < deadline:
+        with psycopg.connect(libpq_url(migrated_url)) as conn:
+            found = conn.execute("select name from airtable.users where airtable_id = %s", (created["id"],)).fetchall()
+        time.sleep(0.2)
+    assert found == [("Live Lena",)], dev_server.output()[-3000:]
+    with psycopg.connect(libpq_url(migrated_url)) as conn:  # it came by webhook: pinged, verified, applied
+        assert conn.execute("select count(*) from airtable_sync.inbox").fetchone()[0] >= 1
+        assert conn.execute(
+            "select source from airtable_sync.change_event where airtable_id = %s", (created["id"],)
+        ).fetchall() == [("webhook",)]
+
+    deadline, healthy = time.monotonic() + 120, None
+    while healthy is None and time.monotonic() < deadline:  # the daemon ticks the health sensor
+        nodes = graphql(dev_server.url, WEBHOOK_HEALTH, {"key": {"path": ["airtable", "coaching", "users"]}})
+        observations = nodes["assetNodes"][0]["assetObservations"]
+        if observations:
+            healthy = {e["label"]: e.get("boolValue") for e in observations[0]["metadataEntries"]}.get("healthy")
+        else:
+            time.sleep(2)
+    assert healthy is True
+
+
 def test_sigterm_stops_every_process_and_exits_zero(dev_server: DevServer):
     children = descendants(dev_server.process.pid)
-    assert len(children) >= 3  # at least the sandbox, the webserver and the daemon
+    assert len(children) >= 5  # at least the sandbox, receiver, applier, webserver and daemon
     dev_server.process.send_signal(signal.SIGTERM)
     assert dev_server.process.wait(timeout=60) == 0, dev_server.output()
     deadline = time.monotonic() + 10
