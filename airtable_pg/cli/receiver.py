@@ -1,0 +1,69 @@
+"""``airtable-pg receiver``: the webhook receiver in the foreground until Ctrl-C or SIGTERM (then exit 0).
+
+Airtable must reach it over public HTTPS: run it behind a TLS-terminating proxy and give Airtable that URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from types import FrameType
+
+from airtable_pg.cli.output import EXIT_OK, command, command_settings, note
+from airtable_pg.postgres.database import database_url
+from airtable_pg.receiver.app import DEFAULT_MAX_BODY_BYTES, HEALTH_PATH, WEBHOOK_PATH, build_app, require_webhook_table
+from airtable_pg.receiver.server import base_url, bind_socket, uvicorn_server
+
+DEFAULT_PORT = 8765
+
+
+@command("receiver")
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="airtable-pg receiver",
+        description=f"Receive Airtable's webhook notifications on POST {WEBHOOK_PATH} and store them in the inbox.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"0 picks a free port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help=f"larger bodies are refused with 413 (default {DEFAULT_MAX_BODY_BYTES})",
+    )
+    args = parser.parse_args(argv)
+    if args.max_body_bytes < 1:
+        parser.error("--max-body-bytes must be positive")
+    settings = command_settings("receiver")
+    url = database_url(settings)
+    require_webhook_table(url)
+    app = build_app(url, max_body_bytes=args.max_body_bytes)
+    sock = bind_socket(args.host, args.port)
+    address = base_url(args.host, sock.getsockname()[1])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"receiving Airtable webhook notifications at {address}{WEBHOOK_PATH}", flush=True)
+    note("receiver", f"health at {address}{HEALTH_PATH}; give Airtable the public HTTPS URL that reaches it")
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler it found; ours (and
+    # Ctrl-C's KeyboardInterrupt) end here, as does a signal that arrives before uvicorn took over: exit 0.
+    in_main_thread = threading.current_thread() is threading.main_thread()  # only there can signals be handled
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    try:
+        uvicorn_server(app).run(sockets=[sock])
+    except (KeyboardInterrupt, _Terminated):
+        pass
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        sock.close()
+    note("receiver", "stopped")
+    return EXIT_OK
+
+
+class _Terminated(Exception):
+    """SIGTERM, outside uvicorn's own handling of it."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
