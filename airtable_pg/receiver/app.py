@@ -112,7 +112,7 @@ def _verify_and_store(db: sa.Engine, notification: Notification, raw: bytes, mac
         if database is None:
             raise
         # Airtable retries a failed ping with backoff, so the notification is delayed, not lost.
-        raise Rejection(503, database) from error
+        raise Rejection(503, "database unavailable", detail=database) from error
 
 
 def _check_database(db: sa.Engine) -> None:
@@ -143,7 +143,7 @@ def _log_rejection(request: Request, rejection: Rejection, claimed: Notification
     log.warning(
         "refused a webhook notification: %d %s (webhook %s, base %s, from %s)",
         rejection.status,
-        rejection.reason,
+        f"{rejection.reason} ({rejection.detail})" if rejection.detail else rejection.reason,
         webhook_id,
         base_id,
         client,

@@ -18,12 +18,14 @@ MAC_PREFIX = "hmac-sha256="
 
 
 class Rejection(Exception):
-    """A notification the receiver refuses: the HTTP status to answer and a reason safe to log and return."""
+    """A notification the receiver refuses: the HTTP status, a reason safe to answer and log, and an optional
+    detail for the log only (what the server knows about its own infrastructure stays off the wire)."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, detail: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.detail = detail
 
 
 @dataclass(frozen=True)

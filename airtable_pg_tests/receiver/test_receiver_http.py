@@ -168,13 +168,17 @@ def test_health_answers_ok_while_the_database_answers(receiver: ReceiverServer) 
 
 
 def test_without_a_database_health_is_503_and_notifications_are_503_for_airtable_to_retry(
-    serve: Callable[..., ReceiverServer], hook: WebhookRecord
+    serve: Callable[..., ReceiverServer], hook: WebhookRecord, caplog: pytest.LogCaptureFixture
 ) -> None:
     receiver = serve(UNREACHABLE_DATABASE)
     health = requests.get(receiver.url + HEALTH_PATH, timeout=10)
     assert (health.status_code, health.json()) == (503, {"status": "unavailable"})
     body = ping(hook)
-    assert post(receiver, body, signature(hook.mac_secret, body)).status_code == 503
+    caplog.set_level(logging.WARNING, logger="airtable_pg.receiver")
+    answer = post(receiver, body, signature(hook.mac_secret, body))
+    assert (answer.status_code, answer.json()) == (503, {"error": "database unavailable"})  # no address on the wire
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused")]
+    assert "503 database unavailable (cannot reach the database: " in line and "port 9" in line
 
 
 def test_on_notification_wakes_with_the_base_id_after_the_answer(
