@@ -135,9 +135,24 @@ class _Column:
     when_absent: Any  # Airtable omits empty cells: an unchecked checkbox is absent, and means False
 
 
+def _unless_ai_error(convert: Converter) -> Converter:
+    """An aiText cell whose generation failed (``{"state": "error", "errorType": …, "value": null}``) is Airtable's
+    error value for that field type, as ``{"error": "#ERROR!"}`` is a formula's: NULL and a cell error."""
+
+    def convert_ai_text(value: Any) -> Any:
+        if type(value) is dict and value.get("state") == "error":
+            return _NO_FIT
+        return convert(value)
+
+    return convert_ai_text
+
+
 def _column(f: FieldSpec) -> _Column:
     when_absent = False if f.type == "checkbox" and f.pg_type == "boolean" else None
-    return _Column(f.id, f.column, CONVERTERS[f.pg_type], when_absent)
+    convert = CONVERTERS[f.pg_type]
+    if f.type == "aiText":
+        convert = _unless_ai_error(convert)
+    return _Column(f.id, f.column, convert, when_absent)
 
 
 @dataclass

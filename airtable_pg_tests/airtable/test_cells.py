@@ -9,6 +9,7 @@ import pytest
 
 from airtable_pg.airtable.cells import RecordConverter
 from airtable_pg.airtable.escaping import ESCAPED_KEY, unescape_fields
+from airtable_pg.airtable.types import pg_type_for
 from airtable_pg.spec import parse_spec
 
 
@@ -41,9 +42,9 @@ def spec_table():
 TABLE = spec_table()
 
 
-def convert_cell(pg_type: str, value):
-    """``(column value, is_error)`` for one cell of a computed field typed ``pg_type``, through the converter."""
-    fields = {"fldValue000000001": {"type": "formula", "column": "value", "pg_type": pg_type}}
+def convert_cell(pg_type: str, value, airtable_type: str = "formula"):
+    """``(column value, is_error)`` for one cell of a field (a formula unless said) typed ``pg_type``."""
+    fields = {"fldValue000000001": {"type": airtable_type, "column": "value", "pg_type": pg_type}}
     raw = {"bases": {"b": {"id": "appBase0000000001", "tables": {"t": {"id": "tblTable000000001", "fields": fields}}}}}
     table = parse_spec(raw).bases["b"].tables["t"]
     row, errors = RecordConverter(table).row({"id": "rec00000000000001", "fields": {"fldValue000000001": value}})
@@ -183,3 +184,19 @@ def test_a_record_without_unstorable_cells_keeps_its_own_cells_dict():
     source = record(name="Ann", files=FILES)
     row, _ = CONVERTER.row(source)
     assert row.fields is source["fields"]  # no copy on the hot path
+
+
+AI_ERROR = {"state": "error", "errorType": "modelError", "isStale": False, "value": None}
+AI_TEXT = {"state": "generated", "isStale": False, "value": "A summary."}
+
+
+def test_an_ai_text_cell_in_its_error_state_is_a_cell_error_like_a_formula_error():
+    for pg_type in ("jsonb", "text"):
+        assert convert_cell(pg_type, AI_ERROR, airtable_type="aiText") == (None, True)
+    assert convert_cell("jsonb", AI_TEXT, airtable_type="aiText") == (AI_TEXT, False)
+    assert convert_cell("jsonb", AI_ERROR, airtable_type="formula") == (AI_ERROR, False)  # only aiText has states
+
+
+def test_an_external_sync_source_is_text():
+    assert pg_type_for("externalSyncSource", None) == "text"
+    assert convert_cell("text", "Salesforce sync", airtable_type="externalSyncSource") == ("Salesforce sync", False)
