@@ -15,7 +15,7 @@ from typing import Any
 class MirrorRow:
     airtable_id: str
     created_time: datetime | None
-    fields: dict[str, Any]  # cells keyed by field id, exactly as Airtable returned them
+    fields: dict[str, Any]  # cells keyed by field id as Airtable returned them (unstorable ones escaped)
     columns: dict[str, Any]  # column name -> typed value
     links: dict[str, list[str]] = field(default_factory=dict)  # link field id -> linked record ids, in order
     modified_time: datetime | None = None  # when Airtable says the record last changed, if known

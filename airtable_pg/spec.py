@@ -22,7 +22,8 @@ by Airtable **field id**, so a field renamed in Airtable keeps its column: the n
               fldYYYYYYYYYYYYYY: {name: Goals, type: multipleRecordLinks, column: goals, pg_type: text[],
                                   linked_table: tblGoals000000001, lineage: false}
 
-Invalid specs fail at load with a message naming the file, the table and the field.
+Invalid specs fail at load with a message naming the file, the table and the field; a key repeated
+anywhere in the YAML (a field id pasted twice) fails with the file, its line and the key.
 """
 
 from __future__ import annotations
@@ -143,12 +144,41 @@ def default_spec_path() -> str:
     return str(resources.files("airtable_pg").joinpath("demo_spec.yaml"))
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, line: int, first_line: int) -> None:
+        super().__init__(f"line {line}: duplicate key {key!r} (first at line {first_line})")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a mapping repeating a key is an error instead of "last one wins".
+
+    A field id pasted twice would otherwise silently drop the first field's column.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: keys beside it may override it
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = first_lines.setdefault(key, line)
+            except TypeError:  # an unhashable key: the safe loader's own error says so
+                continue
+            if first != line:
+                raise _DuplicateKey(key, line, first)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_spec(path: str | os.PathLike[str] | None = None) -> SyncSpec:
     spec_path = str(path or default_spec_path())
     try:
-        raw = yaml.safe_load(Path(spec_path).read_text(encoding="utf-8"))
+        raw = yaml.load(Path(spec_path).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise SpecError(spec_path, "file not found (set AIRTABLE_PG_SPEC to your spec)") from None
+    except _DuplicateKey as exc:
+        raise SpecError(spec_path, str(exc)) from None
     except yaml.YAMLError as exc:
         raise SpecError(spec_path, f"not valid YAML: {exc}") from None
     return parse_spec(raw, spec_path)

@@ -12,7 +12,7 @@ from typing import Any
 
 from pyairtable import Api
 
-from airtable_pg.airtable.errors import airtable_errors
+from airtable_pg.airtable.meta import fetch_tables
 from airtable_pg.airtable.types import pg_type_for, result_type_of
 from airtable_pg.names import RESERVED_COLUMNS, slug, unique_name
 from airtable_pg.spec import (
@@ -25,12 +25,6 @@ from airtable_pg.spec import (
     parse_spec,
     spec_to_dict,
 )
-
-
-def fetch_tables(api: Api, base_id: str) -> list[dict[str, Any]]:
-    """The base's tables in the metadata API's raw form (options included); errors as ``AirtableError``."""
-    with airtable_errors():
-        return api.get(api.build_url(f"meta/bases/{base_id}/tables"))["tables"]
 
 
 def merge_base(existing: BaseSpec | None, base_key: str, base_id: str, tables: list[dict[str, Any]]) -> BaseSpec:

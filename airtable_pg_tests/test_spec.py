@@ -97,6 +97,29 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path):
         load_spec(bad)
 
 
+def test_a_key_repeated_anywhere_in_the_yaml_is_rejected_with_file_line_and_key(tmp_path: Path):
+    text = Path(load_spec().path).read_text(encoding="utf-8")
+    lines = text.splitlines()
+    field_line = next(i for i, line in enumerate(lines) if line.strip() == "fldPrgSlug0000000:")
+    # The slug field's id again, right below its own block: YAML would silently keep the last one.
+    again = "          fldPrgSlug0000000: {type: number, column: x, pg_type: numeric}"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("\n".join([*lines[: field_line + 5], again, *lines[field_line + 5 :]]) + "\n", encoding="utf-8")
+    with pytest.raises(
+        SpecError, match=rf"line {field_line + 6}: duplicate key 'fldPrgSlug0000000' \(first at line {field_line + 1}\)"
+    ) as error:
+        load_spec(spec)
+    assert str(error.value).startswith(str(spec))
+    spec.write_text("version: 1\nversion: 1\nbases: {}\n", encoding="utf-8")  # at the top level too
+    with pytest.raises(SpecError, match="line 2: duplicate key 'version'"):
+        load_spec(spec)
+    spec.write_text(
+        "a: &base {x: 1}\nversion: 1\nbases:\n  <<: *base\n  x: 2\n", encoding="utf-8"
+    )  # overriding a merge is no repeat
+    with pytest.raises(SpecError, match="table x: missing 'id'"):
+        load_spec(spec)
+
+
 def test_hostile_names_slug_to_unique_short_identifiers():
     spec_base = merge_base(None, "hostile", HOSTILE_BASE_ID, hostile_schema())
     for table in spec_base.tables.values():

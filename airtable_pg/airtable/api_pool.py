@@ -11,6 +11,7 @@ from pyairtable.formulas import OR, RECORD_ID, to_formula_str
 
 from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.airtable.errors import airtable_errors
+from airtable_pg.airtable.meta import fetch_tables
 from airtable_pg.airtable.rate_limit import RateLimiter
 
 PAGE_SIZE = 100  # Airtable's maximum
@@ -42,6 +43,10 @@ class ApiPool:
         table = self.api().table(base_id, table_id)
         with airtable_errors():
             yield from table.iterate(page_size=PAGE_SIZE, use_field_ids=True, **options)
+
+    def base_tables(self, base_id: str) -> list[dict[str, Any]]:
+        """The base's tables and fields from the metadata API (one request); failures as ``AirtableError``."""
+        return fetch_tables(self.api(), base_id)
 
     def close(self) -> None:
         with self._lock:

@@ -4,7 +4,9 @@ Each spec field becomes a typed column value per its ``pg_type``. Airtable error
 (``{"error": "#ERROR!"}``, ``{"specialValue": "NaN"}``) and values that do not fit the column (a
 formula that returned text into a numeric column, a number too large for ``integer`` …) become NULL
 and are counted as cell errors — never an exception, since one bad cell must not stop a sync of a
-million rows. Nothing is lost either way: the untouched cells dict goes to the ``fields`` jsonb.
+million rows. Nothing is lost either way: the untouched cells dict goes to the ``fields`` jsonb —
+except a cell Postgres cannot hold at all (a NUL character): it goes there escaped
+(``airtable.escaping``), its column is NULL, and it counts as a cell error.
 
 This runs on every record of every sync, so each field's conversion is chosen once per table and
 the per-record loop is a dictionary lookup and one function call per field.
@@ -21,6 +23,7 @@ from typing import Any
 
 from pyairtable.api.types import is_airtable_error
 
+from airtable_pg.airtable.escaping import escape_cell, unstorable_cells
 from airtable_pg.mirror_model import PG_TYPES
 from airtable_pg.rows import MirrorRow
 from airtable_pg.spec import FieldSpec, TableSpec
@@ -33,8 +36,8 @@ Converter = Callable[[Any], Any]
 
 
 def _text(value: Any) -> Any:
-    if type(value) is str:
-        return value if "\x00" not in value else _NO_FIT  # Postgres text cannot hold NUL
+    if type(value) is str:  # text Postgres cannot hold never gets here: RecordConverter escapes it first
+        return value
     if type(value) in (int, float):  # a formula typed as text may compute a number
         return str(value)
     return _NO_FIT
@@ -99,7 +102,7 @@ def _timestamptz(value: Any) -> Any:
 
 
 def _text_array(value: Any) -> Any:
-    if type(value) is list and all(type(item) is str and "\x00" not in item for item in value):
+    if type(value) is list and all(type(item) is str for item in value):
         return value
     return _NO_FIT
 
@@ -132,9 +135,24 @@ class _Column:
     when_absent: Any  # Airtable omits empty cells: an unchecked checkbox is absent, and means False
 
 
+def _unless_ai_error(convert: Converter) -> Converter:
+    """An aiText cell whose generation failed (``{"state": "error", "errorType": …, "value": null}``) is Airtable's
+    error value for that field type, as ``{"error": "#ERROR!"}`` is a formula's: NULL and a cell error."""
+
+    def convert_ai_text(value: Any) -> Any:
+        if type(value) is dict and value.get("state") == "error":
+            return _NO_FIT
+        return convert(value)
+
+    return convert_ai_text
+
+
 def _column(f: FieldSpec) -> _Column:
     when_absent = False if f.type == "checkbox" and f.pg_type == "boolean" else None
-    return _Column(f.id, f.column, CONVERTERS[f.pg_type], when_absent)
+    convert = CONVERTERS[f.pg_type]
+    if f.type == "aiText":
+        convert = _unless_ai_error(convert)
+    return _Column(f.id, f.column, convert, when_absent)
 
 
 @dataclass
@@ -158,11 +176,15 @@ class RecordConverter:
         """One record → ``(row, cell errors in it)``."""
         cells: dict[str, Any] = record.get("fields") or {}
         columns: dict[str, Any] = {}
-        errors = 0
+        unstorable = unstorable_cells(cells)
+        errors = len(unstorable)  # each is a cell error, whether or not the spec gives it a column
         for column in self._columns:
             value = cells.get(column.field_id)
             if value is None:
                 columns[column.name] = column.when_absent
+                continue
+            if unstorable and column.field_id in unstorable:
+                columns[column.name] = None
                 continue
             if type(value) is dict and is_airtable_error(value):
                 columns[column.name] = None
@@ -175,10 +197,12 @@ class RecordConverter:
             else:
                 columns[column.name] = converted
         links = {field_id: _record_ids(cells.get(field_id)) for field_id in self._links}
+        if unstorable:  # a link cell Postgres cannot hold joins nothing; fields keeps it, escaped
+            links.update((field_id, []) for field_id in self._links if field_id in unstorable)
         row = MirrorRow(
             airtable_id=record["id"],
             created_time=_timestamp(record.get("createdTime")),
-            fields=cells,
+            fields=_escaped(cells, unstorable) if unstorable else cells,
             columns=columns,
             links=links,
             modified_time=self._modified_time(cells),
@@ -206,6 +230,10 @@ class RecordConverter:
             if moment is not None:
                 return moment
         return None
+
+
+def _escaped(cells: Mapping[str, Any], unstorable: frozenset[str] | set[str]) -> dict[str, Any]:
+    return {field_id: escape_cell(value) if field_id in unstorable else value for field_id, value in cells.items()}
 
 
 def _by_record_id(row: MirrorRow) -> str:

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-_TEXT = {"singleLineText", "multilineText", "richText", "email", "url", "phoneNumber", "singleSelect"}
+_TEXT = {
+    "singleLineText",
+    "multilineText",
+    "richText",
+    "email",
+    "url",
+    "phoneNumber",
+    "singleSelect",
+    "externalSyncSource",  # the name of the synced table's source, a string in record reads
+}
 _NUMERIC = {"number", "currency", "percent", "duration"}
 _BIGINT = {"autoNumber", "count"}
 _JSONB = {

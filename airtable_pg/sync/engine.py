@@ -29,6 +29,7 @@ from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
 from airtable_pg.sync.full import run_full
 from airtable_pg.sync.incremental import DEFAULT_OVERLAP, run_incremental
 from airtable_pg.sync.planner import DEFAULT_MIN_RANGE_ROWS
+from airtable_pg.sync.spec_check import AirtableSpecCheck
 from airtable_pg.sync.table_sync import ProgressEvent, TableSync, describe_error
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class SyncEngine:
         self.limiter = airtable.rate_limiter(self.db)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="airtable-sync")
         self._stores: dict[tuple[str, str], TableStore] = {}
+        self._spec_check = AirtableSpecCheck()  # one metadata request per base for this engine's life
         self._lock = threading.Lock()
         self._running: set[threading.Event] = set()
         self._closed = False
@@ -184,6 +186,7 @@ class SyncEngine:
         return result
 
     def _run(self, run: TableSync, started: float) -> SyncResult:
+        self._spec_check.verify(run.base, run.table, run.apis)  # before any record is read
         tombstoned = 0
         scan_ranges = 1
         fallback = None

@@ -8,6 +8,8 @@ from decimal import Decimal
 import pytest
 
 from airtable_pg.airtable.cells import RecordConverter
+from airtable_pg.airtable.escaping import ESCAPED_KEY, unescape_fields
+from airtable_pg.airtable.types import pg_type_for
 from airtable_pg.spec import parse_spec
 
 
@@ -40,9 +42,9 @@ def spec_table():
 TABLE = spec_table()
 
 
-def convert_cell(pg_type: str, value):
-    """``(column value, is_error)`` for one cell of a computed field typed ``pg_type``, through the converter."""
-    fields = {"fldValue000000001": {"type": "formula", "column": "value", "pg_type": pg_type}}
+def convert_cell(pg_type: str, value, airtable_type: str = "formula"):
+    """``(column value, is_error)`` for one cell of a field (a formula unless said) typed ``pg_type``."""
+    fields = {"fldValue000000001": {"type": airtable_type, "column": "value", "pg_type": pg_type}}
     raw = {"bases": {"b": {"id": "appBase0000000001", "tables": {"t": {"id": "tblTable000000001", "fields": fields}}}}}
     table = parse_spec(raw).bases["b"].tables["t"]
     row, errors = RecordConverter(table).row({"id": "rec00000000000001", "fields": {"fldValue000000001": value}})
@@ -124,7 +126,9 @@ def test_absent_cells_are_null_except_an_unchecked_checkbox():
         {"starts_at": "2024-03-01T07:00:00"},  # no zone: never guessed
         {"tags": ["a", {"id": "sel1", "name": "b"}]},
         {"name": ["a list"]},
-        {"name": "nul\x00byte"},  # Postgres text cannot hold it
+        {"name": "nul\x00byte"},  # Postgres cannot hold it: stored escaped in fields
+        {"tags": ["a", "b\x00"]},
+        {"files": [FILES[0] | {"filename": "a\x00.png"}]},  # a jsonb column cannot hold it either
         {"files": {"error": "#ERROR!"}},
     ],
 )
@@ -133,7 +137,7 @@ def test_errors_and_misfits_become_counted_nulls_and_fields_keep_them(cells):
     row, errors = CONVERTER.row(source)
     (column,) = cells
     assert errors == 1 and row.columns[column] is None
-    assert row.fields == source["fields"]  # lossless whatever the column made of it
+    assert unescape_fields(row.fields) == source["fields"]  # lossless whatever the column made of it
 
 
 def test_a_page_sums_errors_and_sorts_rows_by_record_id():
@@ -161,3 +165,38 @@ def test_date_results_of_formulas_arrive_as_timestamps_and_still_fill_date_colum
     assert convert_cell("date", "2024-03-01") == (date(2024, 3, 1), False)
     assert convert_cell("date", "2024-03-01T10:00:00") == (None, True)  # no zone: never guessed
     assert convert_cell("date", "next tuesday") == (None, True)
+
+
+def test_only_cells_postgres_cannot_hold_are_escaped_each_counted_once():
+    source = record(name="nul\x00byte", score=1, team=["recTeam0000000001"]) | {"id": "rec00000000000009"}
+    source["fields"] |= {"fldNotInTheSpec01": {"text": "x\x00"}, "fldNotInTheSpec02": "plain"}
+    row, errors = CONVERTER.row(source)
+    assert errors == 2  # the name and the field the spec does not map
+    assert {fid for fid, cell in row.fields.items() if type(cell) is dict and ESCAPED_KEY in cell} == {
+        "fldText0000000001",
+        "fldNotInTheSpec01",
+    }
+    assert row.fields["fldNotInTheSpec02"] == "plain" and row.columns["score"] == Decimal(1)
+    assert unescape_fields(row.fields) == source["fields"]
+
+
+def test_a_record_without_unstorable_cells_keeps_its_own_cells_dict():
+    source = record(name="Ann", files=FILES)
+    row, _ = CONVERTER.row(source)
+    assert row.fields is source["fields"]  # no copy on the hot path
+
+
+AI_ERROR = {"state": "error", "errorType": "modelError", "isStale": False, "value": None}
+AI_TEXT = {"state": "generated", "isStale": False, "value": "A summary."}
+
+
+def test_an_ai_text_cell_in_its_error_state_is_a_cell_error_like_a_formula_error():
+    for pg_type in ("jsonb", "text"):
+        assert convert_cell(pg_type, AI_ERROR, airtable_type="aiText") == (None, True)
+    assert convert_cell("jsonb", AI_TEXT, airtable_type="aiText") == (AI_TEXT, False)
+    assert convert_cell("jsonb", AI_ERROR, airtable_type="formula") == (AI_ERROR, False)  # only aiText has states
+
+
+def test_an_external_sync_source_is_text():
+    assert pg_type_for("externalSyncSource", None) == "text"
+    assert convert_cell("text", "Salesforce sync", airtable_type="externalSyncSource") == ("Salesforce sync", False)

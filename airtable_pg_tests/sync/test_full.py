@@ -150,8 +150,9 @@ def test_airtable_failing_mid_scan_tombstones_nothing(sandbox: Sandbox, database
 
 
 def test_a_first_import_failing_in_its_sample_fails_cleanly(sandbox: Sandbox, database_url: str) -> None:
-    admin(sandbox, "POST", "config", json={"fault_5xx_ratio": 1.0})
     with make_sync_engine(sandbox, database_url, workers=2, airtable={"max_attempts": 2}) as sync:
+        sync.sync_table("coaching", "users")  # the engine now knows the base's schema: the sample is the first read
+        admin(sandbox, "POST", "config", json={"fault_5xx_ratio": 1.0})
         with pytest.raises(Exception, match="503"):
             sync.sync_table("coaching", "personal_goals")
         assert run_states(database_url)[-1] == ("full", "failed")

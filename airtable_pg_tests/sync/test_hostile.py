@@ -8,11 +8,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from airtable_pg.airtable.meta import fetch_tables
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.sandbox.demo import HOSTILE_BASE_ID
 from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import SyncSpec, dump_spec, load_spec
-from airtable_pg.spec_pull import fetch_tables, merge_base
+from airtable_pg.spec_pull import merge_base
 from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import assert_mirror_matches, make_sync_engine
 
