@@ -30,6 +30,7 @@ from pyairtable import Api
 from airtable_pg.airtable import webhooks
 from airtable_pg.airtable.api_pool import read_records
 from airtable_pg.airtable.cells import RecordConverter
+from airtable_pg.airtable.escaping import unescape_fields
 from airtable_pg.airtable.payload_cells import PayloadCells, merge_cells
 from airtable_pg.postgres import webhook_state
 from airtable_pg.postgres.mirror_writer import MirrorWriter
@@ -197,7 +198,7 @@ class WebhookApplier:
             body = _object(body)
             stored_fields, created_time = stored[record_id]
             fields = merge_cells(
-                stored_fields,
+                unescape_fields(stored_fields),  # as Airtable sent them: the converter escapes what it must again
                 cells.to_record_cells(_cells(_object(body.get("unchanged")))),
                 cells.to_record_cells(_cells(_object(body.get("current")))),
             )

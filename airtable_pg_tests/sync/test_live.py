@@ -165,3 +165,31 @@ def test_schema_changes_and_other_sources_never_stop_the_applier(sandbox_factory
     assert ("field_created", field["id"]) in drift
     stored = mirror_rows(database_url, COACHING, USERS)[user["id"]]
     assert stored["fields"][field["id"]] == "Nicky"  # a field the spec does not know still lands in `fields`
+
+
+def test_a_stored_cell_holding_nul_survives_a_change_of_another_cell(sandbox_factory, database_url: str):
+    """A payload without ``unchanged`` cells is merged over the stored row, whose escaped cells are decoded first."""
+    from airtable_pg.airtable.escaping import unescape_fields
+    from airtable_pg.postgres.transaction import transaction
+    from airtable_pg.sync.webhook_applier import ApplyReport
+
+    sandbox = sandbox_factory(demo_records=10)
+    record = airtable_api_for(sandbox).table(DEMO_BASE_ID, USERS.id).create({USER_FIELDS["name"]: "nul\x00byte"})
+    live = synced(sandbox, database_url)
+    payload = {
+        "timestamp": "2026-12-01T10:00:00.000Z",
+        "changedTablesById": {
+            USERS.id: {
+                "changedRecordsById": {
+                    record["id"]: {"current": {"cellValuesByFieldId": {USER_FIELDS["email"]: "new@example.com"}}}
+                }
+            }
+        },
+    }
+    report = ApplyReport("coaching")
+    with transaction(live.db) as cur:
+        live.applier._apply_isolated(cur, COACHING, payload, report)
+    assert report.updated == 1 and report.dead_letters == 0
+    stored = mirror_rows(database_url, COACHING, USERS)[record["id"]]
+    assert unescape_fields(stored["fields"])[USER_FIELDS["name"]] == "nul\x00byte"  # escaped once, not twice
+    assert stored["email"] == "new@example.com"
