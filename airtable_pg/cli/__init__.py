@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "spec": ("airtable_pg.cli.spec", "the sync spec: pull (from Airtable's metadata), check"),
     "db": ("airtable_pg.cli.db", "migrations and roles: upgrade, revision, check, current, url, roles"),
     "config": ("airtable_pg.cli.config", "show the settings in effect (secrets masked)"),
+    "checks": ("airtable_pg.cli.checks", "cutover gates now: run [--table T] [--check NAME] [--json]"),
+    "cutover": ("airtable_pg.cli.cutover", "cutover status: every gate's latest result per table, ready or not"),
 }
 
 
