@@ -6,6 +6,10 @@ Per link field of the table, in Postgres alone (no Airtable request):
 * every id in either points at a live row of the linked table (a link to a tombstoned or unknown record
   dangles);
 * the inverse link field (the linked table's one link field back to this table) lists this record too.
+
+A two-way link is checked from the table whose side has ``lineage: true`` (the child: a goal's user), for both
+directions: the child's asset depends on the parent's, so in Dagster its check runs once both are synced. The
+parent's side of the link (a user's goals) is therefore reported on the child's check.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from airtable_pg.spec import BaseSpec, FieldSpec, TableSpec
 
 @dataclass(frozen=True)
 class BadLink:
+    table: str
     record: str
     field: str
     column: str
@@ -30,29 +35,30 @@ class BadLink:
 
     def line(self) -> str:
         target = f" → {self.linked}" if self.linked else ""
-        return f"{self.record} {self.column} ({self.field}){target}: {self.problem}"
+        return f"{self.table} {self.record} {self.column} ({self.field}){target}: {self.problem}"
 
 
 def links(ctx: CheckContext, base: BaseSpec, table: TableSpec) -> CheckResult:
     problems: list[BadLink] = []
     totals: dict[str, int] = {}
     unchecked = []
+    checked = relationships(base, table)
     with transaction(ctx.db) as cur:
-        for link in table.link_fields:
+        for owner, link in checked:
             target = base.table_by_id(link.linked_table or "")
             if target is None:
-                unchecked.append(link.column)  # the linked table is not mirrored: its ids cannot be verified
+                unchecked.append(f"{owner.key}.{link.column}")  # not mirrored: its ids cannot be verified
                 continue
-            for kind, query in _queries(base, table, link, target).items():
-                found, count = _run(cur, query, link, kind)
+            for kind, query in _queries(base, owner, link, target).items():
+                found, count = _run(cur, query, owner, link, kind)
                 problems.extend(found)
-                totals[f"{link.column}: {kind}"] = count
+                totals[f"{owner.key}.{link.column}: {kind}"] = count
     total = sum(totals.values())
-    checked = len(table.link_fields) - len(unchecked)
     if total:
         reason = f"{total} bad link(s); first: {problems[0].line()}"
     else:
-        reason = f"{checked} link field(s) intact: every linked id is live, columns = join tables, inverses agree"
+        names = ", ".join(f"{owner.key}.{link.column}" for owner, link in checked) or "none here"
+        reason = f"links intact ({names}): every linked id is live, columns = join tables, inverses agree"
     return CheckResult(
         table=table_name(base, table),
         check="links",
@@ -63,9 +69,32 @@ def links(ctx: CheckContext, base: BaseSpec, table: TableSpec) -> CheckResult:
         details={
             "bad_links": [p.__dict__ for p in first(problems)],
             "counts": {name: count for name, count in totals.items() if count},
+            "checked": [f"{owner.key}.{link.column}" for owner, link in checked],
             "not_checked": unchecked,
         },
     )
+
+
+def relationships(base: BaseSpec, table: TableSpec) -> list[tuple[TableSpec, FieldSpec]]:
+    """The link fields this table's check covers: its own, except those checked from their inverse's side,
+    plus the inverses of its own drawn links (its parents' link fields back to it)."""
+    mine = [(table, link) for link in table.link_fields if not _checked_from_inverse(base, table, link)]
+    theirs = [
+        (other, link)
+        for other in base.tables.values()
+        if other.key != table.key
+        for link in other.link_fields
+        if link.linked_table == table.id and _checked_from_inverse(base, other, link)
+    ]
+    return mine + theirs
+
+
+def _checked_from_inverse(base: BaseSpec, table: TableSpec, link: FieldSpec) -> bool:
+    target = base.table_by_id(link.linked_table or "")
+    if target is None or target.id == table.id or link.lineage:
+        return False
+    inverse = inverse_field(target, table, link)
+    return inverse is not None and inverse.lineage
 
 
 def _queries(base: BaseSpec, table: TableSpec, link: FieldSpec, target: TableSpec) -> dict[str, sql.Composed]:
@@ -113,8 +142,8 @@ def inverse_field(target: TableSpec, table: TableSpec, link: FieldSpec) -> Field
     return back[0] if len(back) == 1 else None
 
 
-def _run(cur: Cursor, query: sql.Composed, link: FieldSpec, kind: str) -> tuple[list[BadLink], int]:
+def _run(cur: Cursor, query: sql.Composed, owner: TableSpec, link: FieldSpec, kind: str) -> tuple[list[BadLink], int]:
     cur.execute(sql.SQL("select count(*) over (), q.* from ({}) q limit %s").format(query), (MAX_LISTED,))
     rows = cur.fetchall()
-    found = [BadLink(record, link.id, link.column, linked, kind) for _, record, linked in rows]
+    found = [BadLink(owner.key, record, link.id, link.column, linked, kind) for _, record, linked in rows]
     return found, rows[0][0] if rows else 0

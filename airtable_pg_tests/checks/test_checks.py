@@ -147,21 +147,26 @@ def test_a_rating_out_of_scale_in_postgres_fails_and_an_unknown_option_warns(ctx
 
 def test_a_dangling_link_fails_link_integrity(ctx: CheckContext, database_url: str):
     goal = any_live_id(database_url, "personal_goals")
+    user = execute(
+        database_url, "select linked_airtable_id from airtable.personal_goals__user where airtable_id = %s", goal
+    )[0][0]
     execute(
         database_url,
         "update airtable.personal_goals__user set linked_airtable_id = 'recNoSuchUser0001' where airtable_id = %s",
         goal,
     )
     result = check(ctx, "links", "personal_goals")
-    assert not result.passed and result.blocks and result.failing_ids == [goal]
-    problems = {(b["record"], b["field"], b["linked"], b["problem"]) for b in result.details["bad_links"]}
-    assert (goal, "fldGolUser0000000", "recNoSuchUser0001", "points at no live row (join table)") in problems
-    assert (goal, "fldGolUser0000000", None, "column and join table differ") in problems
-    # The user on the other side still lists the goal, which no longer lists them back.
-    users = check(ctx, "links", "users")
-    assert not users.passed
-    assert {b["linked"] for b in users.details["bad_links"]} == {goal}
-    assert "not listed back by personal_goals.user" in users.reason
+    assert not result.passed and result.blocks
+    problems = {(b["table"], b["record"], b["field"], b["linked"], b["problem"]) for b in result.details["bad_links"]}
+    assert problems == {
+        ("personal_goals", goal, "fldGolUser0000000", "recNoSuchUser0001", "points at no live row (join table)"),
+        ("personal_goals", goal, "fldGolUser0000000", None, "column and join table differ"),
+        # The user still lists the goal, which no longer lists them back: the two-way link disagrees.
+        ("users", user, "fldUsrGoals000000", goal, "not listed back by personal_goals.user"),
+    }
+    assert result.failing_ids == [goal, user]
+    # Checked once, from the child's side (its asset runs after the parent's): the parent's own check is clean.
+    assert check(ctx, "links", "users").passed
 
 
 def test_a_link_to_a_tombstoned_row_dangles(ctx: CheckContext, database_url: str):
