@@ -43,9 +43,10 @@ def selected(spec: SyncSpec, names: list[str]) -> list[tuple[BaseSpec, TableSpec
     if not names:
         return list(spec.tables())
     try:
-        return list(dict.fromkeys(spec.find_table(name) for name in names))
+        found = [spec.find_table(name) for name in names]
     except KeyError as error:
         raise ConfigError(str(error.args[0])) from None
+    return list({(base.key, table.key): (base, table) for base, table in found}.values())
 
 
 @command("checks")
