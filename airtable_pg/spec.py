@@ -16,9 +16,12 @@ by Airtable **field id**, so a field renamed in Airtable keeps its column: the n
             authority: airtable       # airtable | postgres
             lane: fast                # fast | standard
             poll_interval_seconds: 60
+            freshness_seconds: 120    # optional; the freshness gate's bound (default: fast 120, else 2 × poll)
             primary_field: fldXXXXXXXXXXXXXX
             fields:
               fldXXXXXXXXXXXXXX: {name: Name, type: singleLineText, column: name, pg_type: text}
+              fldEEEEEEEEEEEEEE: {name: Email, type: email, column: email, pg_type: text,
+                                  unique: true, required: true}   # optional data-quality rules
               fldYYYYYYYYYYYYYY: {name: Goals, type: multipleRecordLinks, column: goals, pg_type: text[],
                                   linked_table: tblGoals000000001, lineage: false}
 
@@ -46,6 +49,7 @@ LANES = ("fast", "standard")
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 AIRTABLE_ID = re.compile(r"^(app|tbl|fld)[A-Za-z0-9]{14}$")
 DEFAULT_POLL_SECONDS = {"fast": 60, "standard": 300}
+DEFAULT_FAST_FRESHNESS_SECONDS = 120  # the users' lane: a new user must reach Postgres within two minutes
 
 
 class SpecError(ValueError):
@@ -71,6 +75,9 @@ class FieldSpec:
     linked_table: str | None = None  # multipleRecordLinks: the linked table's Airtable id
     lineage: bool = True  # multipleRecordLinks: draw an asset dependency on the linked table
     result_type: str | None = None  # formula/rollup/lookup: the type of value produced
+    # Data-quality rules a person adds (``airtable_pg.checks.quality``); Airtable itself enforces neither.
+    unique: bool = False  # no two live rows share a value (case-insensitive for text)
+    required: bool = False  # every live row has a non-empty value
 
     @property
     def is_link(self) -> bool:
@@ -88,6 +95,14 @@ class TableSpec:
     poll_interval_seconds: int
     fields: dict[str, FieldSpec]  # field id -> spec, in spec order
     primary_field: str | None = None
+    freshness_seconds: int | None = None  # the freshness gate's bound, when a person set one
+
+    @property
+    def freshness_bound_seconds(self) -> int:
+        """How old the table's last applied change or successful sync may be before the freshness gate fails."""
+        if self.freshness_seconds is not None:
+            return self.freshness_seconds
+        return DEFAULT_FAST_FRESHNESS_SECONDS if self.lane == "fast" else 2 * self.poll_interval_seconds
 
     @property
     def link_fields(self) -> list[FieldSpec]:
@@ -261,6 +276,9 @@ def _parse_table(path: str, base_key: str, key: Any, body: Any) -> TableSpec:
             )
         columns[spec.column] = field_id
         fields[field_id] = spec
+    freshness = body.get("freshness_seconds")
+    if freshness is not None and (not isinstance(freshness, int) or isinstance(freshness, bool) or freshness < 1):
+        raise SpecError(path, f"freshness_seconds must be a positive integer, got {freshness!r}", table=where)
     primary = body.get("primary_field")
     if primary is not None and primary not in fields:
         raise SpecError(path, f"primary_field {primary!r} is not one of the table's fields", table=where)
@@ -274,6 +292,7 @@ def _parse_table(path: str, base_key: str, key: Any, body: Any) -> TableSpec:
         poll_interval_seconds=interval,
         fields=fields,
         primary_field=primary,
+        freshness_seconds=freshness,
     )
 
 
@@ -314,6 +333,12 @@ def _parse_field(path: str, table: str, field_id: Any, body: Any) -> FieldSpec:
     lineage = body.get("lineage", True)
     if not isinstance(lineage, bool):
         raise SpecError(path, f"lineage must be true or false, got {lineage!r}", table=table, field_id=field_id)
+    rules = {}
+    for rule in ("unique", "required"):
+        value = body.get(rule, False)
+        if not isinstance(value, bool):
+            raise SpecError(path, f"{rule} must be true or false, got {value!r}", table=table, field_id=field_id)
+        rules[rule] = value
     return FieldSpec(
         id=field_id,
         name=str(body.get("name", column)),
@@ -323,6 +348,7 @@ def _parse_field(path: str, table: str, field_id: Any, body: Any) -> FieldSpec:
         linked_table=linked,
         lineage=lineage,
         result_type=body.get("result_type"),
+        **rules,
     )
 
 
@@ -354,6 +380,9 @@ def spec_to_dict(spec: SyncSpec) -> dict[str, Any]:
                     entry["lineage"] = f.lineage
                 if f.result_type:
                     entry["result_type"] = f.result_type
+                for rule in ("unique", "required"):
+                    if getattr(f, rule):
+                        entry[rule] = True
                 fields[f.id] = entry
             body: dict[str, Any] = {
                 "id": table.id,
@@ -363,6 +392,8 @@ def spec_to_dict(spec: SyncSpec) -> dict[str, Any]:
                 "lane": table.lane,
                 "poll_interval_seconds": table.poll_interval_seconds,
             }
+            if table.freshness_seconds is not None:
+                body["freshness_seconds"] = table.freshness_seconds
             if table.primary_field:
                 body["primary_field"] = table.primary_field
             body["fields"] = fields

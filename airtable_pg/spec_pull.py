@@ -1,7 +1,8 @@
 """``airtable-pg spec pull``: write the spec's tables and fields from Airtable's metadata API.
 
 What Airtable owns (names, types, link targets) is refreshed; what a person chose (table keys,
-mirror and column names, authority, lane, poll interval, lineage, a hand-picked pg_type) is kept.
+mirror and column names, authority, lane, poll interval, freshness bound, lineage, a hand-picked pg_type,
+quality rules) is kept.
 Fields are matched by id, so a field renamed in Airtable keeps its column and its data.
 """
 
@@ -60,6 +61,7 @@ def _merge_table(old: TableSpec | None, key: str, raw: dict[str, Any], lineage: 
         poll_interval_seconds=old.poll_interval_seconds if old else DEFAULT_POLL_SECONDS[lane],
         fields=fields,
         primary_field=raw.get("primaryFieldId"),
+        freshness_seconds=old.freshness_seconds if old else None,
     )
 
 
@@ -80,6 +82,8 @@ def _merge_field(old: FieldSpec | None, raw: dict[str, Any], taken: set[str], li
         linked_table=options.get("linkedTableId") if is_link else None,
         lineage=(old.lineage if old and old.is_link else lineage.get(raw["id"], False)) if is_link else True,
         result_type=result_type,
+        unique=old.unique if old else False,
+        required=old.required if old else False,
     )
 
 

@@ -258,3 +258,31 @@ def test_pull_from_an_unreachable_endpoint_is_one_clear_line(tmp_path: Path, mon
     err = capsys.readouterr().err
     assert "could not read the schema of base appCoachingDemo01" in err
     assert "patWhatever.secret" not in err
+
+
+def test_freshness_bounds_and_quality_rules_are_read_kept_by_pull_and_validated():
+    spec = load_spec()
+    users, programs = spec.bases["coaching"].tables["users"], spec.bases["coaching"].tables["programs"]
+    assert users.freshness_bound_seconds == 120  # fast lane: a new user must reach Postgres within 2 minutes
+    assert programs.freshness_bound_seconds == 2 * programs.poll_interval_seconds
+    assert users.fields["fldUsrEmail000000"].unique and users.fields["fldUsrEmail000000"].required
+    raw = demo_raw()
+    raw["bases"]["coaching"]["tables"]["programs"]["freshness_seconds"] = 3600
+    parsed = parse_spec(raw)
+    assert parsed.bases["coaching"].tables["programs"].freshness_bound_seconds == 3600
+    pulled = merge_base(parsed.bases["coaching"], "coaching", DEMO_BASE_ID, demo_schema())
+    assert pulled.tables["programs"].freshness_seconds == 3600
+    assert pulled.tables["users"].fields["fldUsrEmail000000"].unique  # a person's rule survives a pull
+    assert parse_spec(yaml.safe_load(dump_spec(parsed))) == dataclasses.replace(parsed, path="<spec>")
+    for key, value, where in (
+        ("freshness_seconds", 0, "programs"),
+        ("freshness_seconds", "soon", "programs"),
+    ):
+        bad = demo_raw()
+        bad["bases"]["coaching"]["tables"][where][key] = value
+        with pytest.raises(SpecError, match="freshness_seconds must be a positive integer"):
+            parse_spec(bad)
+    bad = demo_raw()
+    bad["bases"]["coaching"]["tables"]["users"]["fields"]["fldUsrEmail000000"]["unique"] = "yes"
+    with pytest.raises(SpecError, match="fldUsrEmail000000: unique must be true or false"):
+        parse_spec(bad)

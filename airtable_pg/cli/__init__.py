@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("airtable_pg.cli.db", "migrations and roles: upgrade, revision, check, current, url, roles"),
     "webhooks": ("airtable_pg.cli.webhooks", "the live sync's webhooks: ensure, list, refresh, delete, apply"),
     "config": ("airtable_pg.cli.config", "show the settings in effect (secrets masked)"),
+    "checks": ("airtable_pg.cli.checks", "cutover gates now: run [--table T] [--check NAME] [--json]"),
+    "cutover": ("airtable_pg.cli.cutover", "cutover status: every gate's latest result per table, ready or not"),
 }
 
 

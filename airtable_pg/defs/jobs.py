@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dagster import AssetsDefinition, AssetSelection, ExecutorDefinition, define_asset_job, multiprocess_executor
+from dagster import (
+    AssetCheckKey,
+    AssetsDefinition,
+    AssetSelection,
+    ExecutorDefinition,
+    define_asset_job,
+    multiprocess_executor,
+)
 
 FULL_SYNC_JOB = "full_sync_all"
 INCREMENTAL_SYNC_JOB = "incremental_sync_all"
@@ -23,9 +30,15 @@ def incremental_run_config(table_assets: Sequence[AssetsDefinition]) -> dict[str
     return {"ops": {asset_def.op.name: {"config": {"mode": "incremental"}} for asset_def in table_assets}}
 
 
-def build_sync_jobs(table_assets: Sequence[AssetsDefinition]) -> list[Any]:
-    """Asset jobs as ``define_asset_job`` returns them (a type Dagster does not export)."""
-    every_table = AssetSelection.assets(*table_assets)
+def build_sync_jobs(
+    table_assets: Sequence[AssetsDefinition], *, not_after_incremental: Sequence[AssetCheckKey] = ()
+) -> list[Any]:
+    """Asset jobs as ``define_asset_job`` returns them (a type Dagster does not export).
+
+    Both run the tables' asset checks after their syncs, except ``not_after_incremental`` in the incremental job
+    (checks too costly for every poll).
+    """
+    every_table = AssetSelection.assets(*table_assets)  # with the tables' asset checks
     full = define_asset_job(
         FULL_SYNC_JOB,
         selection=every_table,
@@ -36,7 +49,7 @@ def build_sync_jobs(table_assets: Sequence[AssetsDefinition]) -> list[Any]:
     )
     incremental = define_asset_job(
         INCREMENTAL_SYNC_JOB,
-        selection=every_table,
+        selection=every_table - AssetSelection.checks(*not_after_incremental),
         description="Incremental sync of every mirrored table: records modified since each table's watermark.",
         config=incremental_run_config(table_assets),
         tags={"airtable_pg/sync": "incremental"},

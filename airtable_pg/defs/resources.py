@@ -14,7 +14,8 @@ from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from airtable_pg.airtable.client import AirtableConfig
-from airtable_pg.postgres.database import redact
+from airtable_pg.checks.context import CheckContext
+from airtable_pg.postgres.database import connection_pool, redact
 from airtable_pg.settings import DEFAULT_API_URL, Settings
 from airtable_pg.spec import SyncSpec
 from airtable_pg.sync.engine import SyncEngine
@@ -81,6 +82,22 @@ class SyncEngineResource(ConfigurableResource):
             engine.close()
 
 
+class CheckRunnerResource(ConfigurableResource):
+    """The cutover gates of :mod:`airtable_pg.checks`, on the same Airtable (and rate limit) and Postgres."""
+
+    airtable: AirtableResource
+    postgres: PostgresResource
+
+    @contextmanager
+    def open(self, spec: SyncSpec) -> Iterator[CheckContext]:
+        """A check context for one step; leaving the block cancels Airtable requests still waiting."""
+        context = CheckContext(spec, connection_pool(self.postgres.database_url), self.airtable.client_config())
+        try:
+            yield context
+        finally:
+            context.cancel.set()
+
+
 def airtable_resource(settings: Settings) -> AirtableResource:
     # A URL is not a secret: bound as a literal so the UI shows where the code location points.
     return AirtableResource(
@@ -103,4 +120,5 @@ def resources(settings: Settings) -> dict[str, ConfigurableResource]:
         "airtable": airtable,
         "postgres": postgres,
         "sync_engine": SyncEngineResource(airtable=airtable, postgres=postgres),
+        "check_runner": CheckRunnerResource(airtable=airtable, postgres=postgres),
     }

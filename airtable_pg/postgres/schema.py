@@ -144,6 +144,24 @@ def add_state_tables(metadata: sa.MetaData) -> None:
         comment="Each applied change with its Airtable time and our applied time: feeds lag and latency.",
         schema=s,
     )
+    sa.Table(
+        "check_result",
+        metadata,
+        sa.Column("base_id", sa.Text, primary_key=True),
+        sa.Column("table_id", sa.Text, primary_key=True),
+        sa.Column("check_name", sa.Text, primary_key=True),
+        sa.Column("passed", sa.Boolean, nullable=False),
+        sa.Column("severity", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("failing_ids", pg.ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'::text[]")),
+        sa.Column("details", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column("requests", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("seconds", sa.Double, nullable=False, server_default="0"),
+        sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.CheckConstraint("severity in ('error', 'warn')", name="check_result_severity"),
+        comment="The latest result of each cutover gate per table (airtable-pg cutover status).",
+        schema=s,
+    )
     add_webhook_tables(metadata)
 
 

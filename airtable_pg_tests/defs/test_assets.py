@@ -201,7 +201,8 @@ def test_jobs_run_full_then_incremental_with_secrets_from_the_environment(sandbo
     created = requests.post(
         f"{sandbox.url}/_sandbox/bases/{DEMO_SPEC.bases['coaching'].id}/tables/{users.id}/records",
         headers={"Authorization": f"Bearer {sandbox.token}"},
-        json={"fields": {name_field: "Nieuwe Gebruiker"}},
+        # A user with a login e-mail: the users' quality gate (required, unique, valid) runs after the sync.
+        json={"fields": {name_field: "Nieuwe Gebruiker", "fldUsrEmail000000": "nieuwe.gebruiker@coaching.example"}},
         timeout=10,
     )
     created.raise_for_status()

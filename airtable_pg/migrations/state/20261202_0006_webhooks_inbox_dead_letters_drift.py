@@ -1,7 +1,7 @@
 """webhooks inbox dead letters drift
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-02 02:30:44.911578
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0006'
-down_revision: str | Sequence[str] | None = '0003'
+down_revision: str | Sequence[str] | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
