@@ -17,6 +17,9 @@ from airtable_pg.postgres.sync_state import state_table
 MAX_ERROR_CHARS = 2000
 # A stored notification wakes every applier listening, in any process, the moment its transaction commits.
 NOTIFY_CHANNEL = "airtable_pg_inbox"
+# An error payload (INVALID_HOOK) condemns the hook for good: that note survives later passes until the hook is
+# replaced, while a passing hiccup's note is cleared by the next pass that applies.
+HOOK_ERROR_PREFIX = "Airtable sent an error payload"
 
 _COLUMNS = (
     "base_id, webhook_id, mac_secret, cursor, notification_url, specification, expires_at, "
@@ -94,9 +97,10 @@ def advance_cursor(cur: Cursor, base_id: str, cursor: int) -> None:
     """Move the payload cursor forward (never back) and note the moment."""
     cur.execute(
         sql.SQL(
-            "update {} set cursor = greatest(cursor, %s), last_applied_at = now(), last_error = null where base_id = %s"
+            "update {} set cursor = greatest(cursor, %s), last_applied_at = now(), "
+            "last_error = case when starts_with(last_error, %s) then last_error end where base_id = %s"
         ).format(state_table("webhook")),
-        (cursor, base_id),
+        (cursor, HOOK_ERROR_PREFIX, base_id),
     )
 
 

@@ -98,7 +98,7 @@ class WebhookApplier:
                 webhook_state.advance_cursor(cur, base.id, next_cursor)
                 webhook_state.mark_processed(cur, base.id, answered)
                 if report.hook_error:
-                    webhook_state.note_error(cur, base.id, f"Airtable sent an error payload: {report.hook_error}")
+                    webhook_state.note_error(cur, base.id, f"{webhook_state.HOOK_ERROR_PREFIX}: {report.hook_error}")
             report.pages += 1
             report.payloads += len(payloads)
             report.cursor = next_cursor

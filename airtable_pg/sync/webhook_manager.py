@@ -148,6 +148,6 @@ def _problems(stored: WebhookRecord, remote: dict[str, Any] | None, notification
         problems.append(f"the hook expired at {expires_at.isoformat()}")
     if (remote.get("notificationUrl") or None) != (notification_url or None):
         problems.append("the hook notifies another URL than the receiver's")
-    if stored.last_error and "error payload" in stored.last_error:
+    if stored.last_error and stored.last_error.startswith(webhook_state.HOOK_ERROR_PREFIX):
         problems.append(stored.last_error)
     return problems

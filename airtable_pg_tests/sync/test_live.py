@@ -193,3 +193,35 @@ def test_a_stored_cell_holding_nul_survives_a_change_of_another_cell(sandbox_fac
     stored = mirror_rows(database_url, COACHING, USERS)[record["id"]]
     assert unescape_fields(stored["fields"])[USER_FIELDS["name"]] == "nul\x00byte"  # escaped once, not twice
     assert stored["email"] == "new@example.com"
+
+
+def test_an_error_payload_and_table_level_changes_make_the_hook_unhealthy_and_care_recreates_it(
+    sandbox_factory, database_url: str
+) -> None:
+    from airtable_pg.postgres.transaction import transaction
+    from airtable_pg.sync.webhook_applier import ApplyReport
+
+    sandbox = sandbox_factory(demo_records=10)
+    live = synced(sandbox, database_url)
+    payloads = [
+        {"timestamp": "2026-12-01T10:00:00.000Z", "destroyedTableIds": ["tblGoneTable00001"]},
+        {
+            "timestamp": "2026-12-01T10:00:01.000Z",
+            "createdTablesById": {"tblNewTable000001": {"metadata": {"name": "New"}}},
+        },
+        {"timestamp": "2026-12-01T10:00:02.000Z", "error": True, "code": "INVALID_HOOK"},
+    ]
+    report = ApplyReport("coaching")
+    with transaction(live.db) as cur:
+        for payload in payloads:
+            live.applier._apply_isolated(cur, COACHING, payload, report)
+        webhook_state.note_error(cur, COACHING.id, f"{webhook_state.HOOK_ERROR_PREFIX}: {report.hook_error}")
+    assert report.dead_letters == 0 and report.hook_error == "INVALID_HOOK"
+    kinds = {kind for (kind,) in query(database_url, "select kind from airtable_sync.schema_drift")}
+    assert kinds == {"table_destroyed", "table_created"}
+    health = live.manager.health(COACHING)
+    assert not health.healthy and any("INVALID_HOOK" in problem for problem in health.problems)
+    old_id = health.webhook_id
+    (result,) = live.care(notification_url=None)
+    assert result.ensured.created and result.ensured.replaced is not None
+    assert live.manager.health(COACHING).healthy and live.manager.stored(COACHING).webhook_id != old_id
