@@ -241,6 +241,36 @@ def test_full_sync_job_launched_like_the_ui_does_runs_through_the_queue_and_daem
         assert mirror_count(migrated_url, base.schema, table.mirror) == in_sandbox[table.id]
 
 
+ASSET_CHECKS = """
+query Checks($key: AssetKeyInput!) { assetNodes(assetKeys: [$key]) { assetChecksOrError { ... on AssetChecks {
+  checks { name blocking executionForLatestMaterialization { status evaluation { success
+    metadataEntries { label } } } } } } } }
+"""
+GATES = {"reconcile_counts", "reconcile_sample", "quality", "links", "freshness", "schema_drift"}
+
+
+def test_the_full_sync_ran_every_cutover_gate_and_the_ui_shows_them(dev_server: DevServer, tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    key = {"path": ["airtable", "coaching", "users"]}
+    checks = graphql(dev_server.url, ASSET_CHECKS, {"key": key})["assetNodes"][0]["assetChecksOrError"]["checks"]
+    assert {check["name"] for check in checks} == GATES
+    for check in checks:  # each gate ran with the materialization and explains itself in metadata
+        execution = check["executionForLatestMaterialization"]
+        assert execution is not None and execution["status"] in {"SUCCEEDED", "FAILED"}, check
+        assert execution["evaluation"]["metadataEntries"], check["name"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1100})
+            page.goto(f"{dev_server.url}/assets/airtable/coaching/users?view=checks", timeout=60_000)
+            for gate in GATES:
+                page.get_by_text(gate, exact=True).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(tmp_path / "checks.png"), full_page=True)
+        finally:
+            browser.close()
+
+
 def node_at(nodes: list[dict], point: list[float], margin: float = 12) -> str:
     """The node whose box (grown by ``margin``: arrows stop just short of it) holds ``point``."""
     x, y = point
