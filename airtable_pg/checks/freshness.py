@@ -1,7 +1,9 @@
-"""Freshness: the table's last applied change or successful sync is younger than its bound.
+"""Freshness: the table's last applied change, successful sync or webhook pass is younger than its bound, and no
+webhook notification has waited longer than that.
 
 The bound is the spec's ``freshness_seconds``, by default 120 s for the fast lane (users) and twice the poll
-interval otherwise. A table never synced is not fresh. Reads Postgres only: cheap enough to run every minute.
+interval otherwise. A webhook pass over the base counts: a quiet table whose base's payloads were all applied a
+moment ago is current. A table never synced is not fresh. Reads Postgres only: cheap enough to run every minute.
 """
 
 from __future__ import annotations
@@ -23,13 +25,23 @@ def freshness(ctx: CheckContext, base: BaseSpec, table: TableSpec) -> CheckResul
         cur.execute(
             sql.SQL(
                 "select now(), s.last_full_sync_completed_at, s.last_incremental_sync_at, "
-                "(select max(applied_at) from {events} e where e.base_id = %(base)s and e.table_id = %(table)s) "
+                "(select max(applied_at) from {events} e where e.base_id = %(base)s and e.table_id = %(table)s), "
+                "(select last_applied_at from {hooks} h where h.base_id = %(base)s), "
+                "(select min(received_at) from {inbox} i where i.base_id = %(base)s and i.processed_at is null) "
                 "from (select 1) one left join {state} s on s.base_id = %(base)s and s.table_id = %(table)s"
-            ).format(events=state_table("change_event"), state=state_table("table_state")),
+            ).format(
+                events=state_table("change_event"),
+                state=state_table("table_state"),
+                hooks=state_table("webhook"),
+                inbox=state_table("inbox"),
+            ),
             {"base": base.id, "table": table.id},
         )
-        now, full, incremental, change = cur.fetchone()
+        now, full, incremental, change, webhook_pass, oldest_waiting = cur.fetchone()
     moments = {"full sync": full, "incremental sync": incremental, "applied change": change}
+    # A webhook pass is proof of freshness only once the table has been synced at all.
+    if moments_known(moments):
+        moments["webhook pass"] = webhook_pass
     known = {what: moment for what, moment in moments.items() if moment is not None}
     details = {"bound_seconds": bound, **{what.replace(" ", "_"): _iso(m) for what, m in moments.items()}}
     if not known:
@@ -43,7 +55,19 @@ def freshness(ctx: CheckContext, base: BaseSpec, table: TableSpec) -> CheckResul
     passed = age <= bound
     verdict = "within" if passed else "over"
     reason = f"last {latest_what} {age:.0f} s ago, {verdict} the {bound} s bound"
+    if oldest_waiting is not None:
+        waited = (now - oldest_waiting).total_seconds()
+        details["oldest_waiting_notification_seconds"] = round(waited, 1)
+        if waited > bound:
+            passed = False
+            reason = (
+                f"a webhook notification has waited {waited:.0f} s, over the {bound} s bound: is the applier running?"
+            )
     return CheckResult(table_name(base, table), "freshness", passed, "error", reason, details=details)
+
+
+def moments_known(moments: dict[str, datetime | None]) -> bool:
+    return any(moment is not None for moment in moments.values())
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -197,6 +197,33 @@ def test_a_stale_table_fails_freshness(ctx: CheckContext, database_url: str):
     assert check(ctx, "freshness", "programs").details["bound_seconds"] == 600
 
 
+def test_a_quiet_table_is_fresh_while_its_webhook_applies_and_stale_when_a_notification_waits(
+    demo: Sandbox, ctx: CheckContext, database_url: str
+):
+    from airtable_pg.sync.live import LiveSync
+    from airtable_pg_tests.sync_helpers import airtable_config
+
+    live = LiveSync(DEMO, database_url, airtable_config(demo), workers=2)
+    live.care(None)
+    execute(
+        database_url,
+        "update airtable_sync.table_state set last_full_sync_completed_at = now() - interval '10 minutes', "
+        "last_incremental_sync_at = now() - interval '10 minutes' where table_id = %s",
+        USERS.id,
+    )
+    execute(database_url, "update airtable_sync.change_event set applied_at = now() - interval '10 minutes'")
+    live.apply_all()  # nothing changed in Airtable: the pass itself proves the mirror current
+    fresh = check(ctx, "freshness", "users")
+    assert fresh.passed and "webhook pass" in fresh.reason
+    execute(
+        database_url,
+        "insert into airtable_sync.inbox (base_id, webhook_id, body, received_at) "
+        "select base_id, webhook_id, '{}'::jsonb, now() - interval '5 minutes' from airtable_sync.webhook",
+    )
+    waiting = check(ctx, "freshness", "users")
+    assert not waiting.passed and "notification has waited" in waiting.reason
+
+
 def test_a_never_synced_table_is_not_fresh(demo: Sandbox, database_url: str):
     result = check(context(demo, database_url), "freshness", "users")
     assert not result.passed and "never synced" in result.reason

@@ -225,3 +225,16 @@ def test_an_error_payload_and_table_level_changes_make_the_hook_unhealthy_and_ca
     (result,) = live.care(notification_url=None)
     assert result.ensured.created and result.ensured.replaced is not None
     assert live.manager.health(COACHING).healthy and live.manager.stored(COACHING).webhook_id != old_id
+
+
+def test_ensure_reuses_a_healthy_hook_and_never_leaks_one(sandbox_factory, database_url: str) -> None:
+    sandbox = sandbox_factory(demo_records=10)
+    live = synced(sandbox, database_url)
+    first = live.manager.stored(COACHING).webhook_id
+    (again,) = live.care(notification_url=None)
+    assert not again.ensured.created and again.ensured.hook.webhook_id == first and again.gap_poll == []
+    (moved,) = live.care(notification_url="http://127.0.0.1:9/airtable/webhook")  # the receiver moved
+    assert moved.ensured.created
+    hooks = airtable_api_for(sandbox).base(DEMO_BASE_ID).webhooks()
+    assert [hook.id for hook in hooks] == [moved.ensured.hook.webhook_id]  # the old one was deleted
+    assert "macSecret" not in repr(live.manager.health(COACHING)) and "mac_secret" not in repr(moved.ensured.hook)
