@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "spec": ("airtable_pg.cli.spec", "the sync spec: pull (from Airtable's metadata), check"),
     "db": ("airtable_pg.cli.db", "migrations and roles: upgrade, revision, check, current, url, roles"),
     "webhooks": ("airtable_pg.cli.webhooks", "the live sync's webhooks: ensure, list, refresh, delete, apply"),
+    "status": ("airtable_pg.cli.status", "the live sync at a glance: latency p50/p95/p99, queues, dead letters"),
     "config": ("airtable_pg.cli.config", "show the settings in effect (secrets masked)"),
     "checks": ("airtable_pg.cli.checks", "cutover gates now: run [--table T] [--check NAME] [--json]"),
     "cutover": ("airtable_pg.cli.cutover", "cutover status: every gate's latest result per table, ready or not"),

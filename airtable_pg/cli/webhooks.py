@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from airtable_pg.airtable.client import AirtableConfig
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings
 from airtable_pg.postgres.database import database_url
+from airtable_pg.settings import Settings
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.live import DEFAULT_INTERVAL_SECONDS, LiveSync
 from airtable_pg.sync.webhook_applier import ApplyReport
@@ -81,9 +83,13 @@ def main(argv: list[str]) -> int:
         for base in live.spec.bases.values():
             print(f"{base.key}: {'deleted' if live.manager.delete(base) else 'had no webhook'}")
         return EXIT_OK
+    record = _dagster_reporter(settings)
     if not args.follow:
-        for report in live.apply_all():
+        reports = live.apply_all()
+        for report in reports:
             print(_summary(report))
+        if record is not None:
+            record(reports)
         return EXIT_OK
     stop = threading.Event()
 
@@ -92,14 +98,27 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    live.follow(stop, interval=args.interval, on_applied=_print_changes)
+
+    def on_applied(reports: list[ApplyReport]) -> None:
+        for report in reports:
+            if report.payloads:
+                print(_summary(report), flush=True)
+        if record is not None:
+            record(reports)
+
+    live.follow(stop, interval=args.interval, on_applied=on_applied)
     return EXIT_OK
 
 
-def _print_changes(reports: list[ApplyReport]) -> None:
-    for report in reports:
-        if report.payloads:
-            print(_summary(report), flush=True)
+def _dagster_reporter(settings: Settings) -> Callable[[list[ApplyReport]], None] | None:
+    """Applied changes become runless materializations on the Dagster instance, when one is configured.
+
+    Dagster is imported only then: the applier starts fast and runs without it."""
+    if settings.dagster_home is None:
+        return None
+    from airtable_pg.defs.live_events import materialization_reporter
+
+    return materialization_reporter(settings)
 
 
 def _summary(report: ApplyReport) -> str:

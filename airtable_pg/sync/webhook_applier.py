@@ -60,7 +60,12 @@ class ApplyReport:
     drift: int = 0
     cursor: int | None = None
     hook_error: str | None = None  # e.g. "INVALID_HOOK": the hook must be re-created
-    tables: set[str] = field(default_factory=set)  # table keys whose rows changed
+    # Per table key whose rows changed: inserted / updated / restored / tombstoned (what Dagster records).
+    by_table: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def tables(self) -> set[str]:
+        return set(self.by_table)
 
     @property
     def changed_rows(self) -> int:
@@ -217,7 +222,11 @@ class WebhookApplier:
         report.restored += counts.restored
         report.tombstoned += tombstoned
         if counts.inserted or counts.updated or counts.restored or tombstoned:
-            report.tables.add(table.key)
+            tally = report.by_table.setdefault(table.key, {"inserted": 0, "updated": 0, "restored": 0, "tombstoned": 0})
+            tally["inserted"] += counts.inserted
+            tally["updated"] += counts.updated
+            tally["restored"] += counts.restored
+            tally["tombstoned"] += tombstoned
 
     def _writer(self, base: BaseSpec, table: TableSpec) -> MirrorWriter:
         key = (base.key, table.key)

@@ -238,3 +238,26 @@ def test_ensure_reuses_a_healthy_hook_and_never_leaks_one(sandbox_factory, datab
     hooks = airtable_api_for(sandbox).base(DEMO_BASE_ID).webhooks()
     assert [hook.id for hook in hooks] == [moved.ensured.hook.webhook_id]  # the old one was deleted
     assert "macSecret" not in repr(live.manager.health(COACHING)) and "mac_secret" not in repr(moved.ensured.hook)
+
+
+def test_status_reports_provisioning_latency_and_a_stuck_applier(
+    sandbox_factory, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airtable_pg.cli import status
+
+    sandbox = sandbox_factory(demo_records=10)
+    live = synced(sandbox, database_url)
+    for name in ("Status Sam", "Status Sue"):
+        airtable_api_for(sandbox).table(DEMO_BASE_ID, USERS.id).create({USER_FIELDS["name"]: name})
+    live.apply_all()
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert status.main(["--minutes", "5"]) == 0
+    out = capsys.readouterr().out
+    users_line = next(line for line in out.splitlines() if line.startswith("coaching.users "))
+    changes, p50 = users_line.split()[1:3]
+    assert int(changes) >= 2 and 0 <= float(p50) < 60
+    query(database_url, "insert into airtable_sync.inbox (base_id, webhook_id, body, received_at) "
+          "select base_id, webhook_id, '{}'::jsonb, now() - interval '5 minutes' from airtable_sync.webhook "
+          "returning id")  # fmt: skip
+    assert status.main([]) == 1
+    assert "(STUCK)" in capsys.readouterr().out
