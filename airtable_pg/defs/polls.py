@@ -1,0 +1,115 @@
+"""The safety poll: one Dagster sensor per table, requesting an incremental sync at the spec's interval.
+
+Webhooks carry every change, but a notification can be dropped and a hook can lapse; the poll heals both
+without a person (records modified since the table's watermark, ``sync.incremental``). Each table has its own
+sensor (``poll_<base>__<table>``, running by default) ticking every ``poll_interval_seconds`` (users: 60 s).
+
+* Runs say what triggered them: tags ``airtable_pg/trigger: poll``, ``airtable_pg/table: <base>.<table>`` and
+  ``airtable_pg/sync: incremental``; fast-lane tables also get ``dagster/priority`` so the run queue dequeues
+  them before a backfill's runs.
+* Polls of one table never pile up: a tick skips while a poll of that table is queued or running, and the
+  run key names the interval window, so a tick evaluated twice (a daemon restart) requests one run.
+* A table never synced is skipped: a poll of it would be a full first import, which stays a deliberate step
+  (``Materialize all``, ``airtable-pg sync --full`` or ``airtable-pg dev``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dagster import (
+    AssetSelection,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
+
+from airtable_pg.defs.lineage import table_asset_key
+from airtable_pg.defs.resources import SyncEngineResource
+from airtable_pg.postgres import sync_state
+from airtable_pg.postgres.database import connection_pool
+from airtable_pg.postgres.transaction import transaction
+from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
+
+TRIGGER_TAG = "airtable_pg/trigger"
+TABLE_TAG = "airtable_pg/table"
+SYNC_TAG = "airtable_pg/sync"
+PRIORITY_TAG = "dagster/priority"  # read by the QueuedRunCoordinator: higher leaves the queue first
+FAST_LANE_PRIORITY = "10"
+# What a poll of a table waits for: its own earlier poll, still queued or running.
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+def poll_sensor_name(base: BaseSpec, table: TableSpec) -> str:
+    return f"poll_{base.key}__{table.key}"
+
+
+def table_label(base: BaseSpec, table: TableSpec) -> str:
+    return f"{base.key}.{table.key}"
+
+
+def poll_tags(base: BaseSpec, table: TableSpec, trigger: str = "poll") -> dict[str, str]:
+    tags = {TRIGGER_TAG: trigger, TABLE_TAG: table_label(base, table), SYNC_TAG: "incremental"}
+    if table.lane == "fast":
+        tags[PRIORITY_TAG] = FAST_LANE_PRIORITY
+    return tags
+
+
+def mode_run_config(base: BaseSpec, table: TableSpec, mode: str) -> dict[str, Any]:
+    """Run config of the table asset's op alone (the op is named after the asset key)."""
+    op_name = "__".join(table_asset_key(base.key, table.key).path)
+    return {"ops": {op_name: {"config": {"mode": mode}}}}
+
+
+def build_poll_sensors(spec: SyncSpec, *, skip_checks: AssetSelection | None = None) -> list[SensorDefinition]:
+    """One poll sensor per table; ``skip_checks`` are asset checks too costly for every poll."""
+    return [_poll_sensor(spec, base, table, skip_checks) for base, table in spec.tables()]
+
+
+def _poll_sensor(
+    spec: SyncSpec, base: BaseSpec, table: TableSpec, skip_checks: AssetSelection | None
+) -> SensorDefinition:
+    selection = AssetSelection.assets(table_asset_key(base.key, table.key))  # with the table's checks
+    if skip_checks is not None:
+        selection = selection - skip_checks
+    interval = table.poll_interval_seconds
+    label = table_label(base, table)
+
+    @sensor(
+        name=poll_sensor_name(base, table),
+        target=selection,
+        minimum_interval_seconds=interval,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"Safety poll of {label} every {interval} s: an incremental sync (records modified since "
+        "the watermark), healing a dropped webhook notification or a lapsed hook.",
+        tags={"lane": table.lane},
+    )
+    def poll(context: SensorEvaluationContext, sync_engine: SyncEngineResource) -> RunRequest | SkipReason:
+        in_flight = context.instance.get_run_records(
+            RunsFilter(tags={TABLE_TAG: label, TRIGGER_TAG: "poll"}, statuses=IN_FLIGHT), limit=1
+        )
+        if in_flight:
+            return SkipReason(f"a poll of {label} is still {in_flight[0].dagster_run.status.value.lower()}")
+        with transaction(connection_pool(sync_engine.postgres.database_url)) as cur:
+            watermark = sync_state.read_watermark(cur, base, table)
+        if watermark is None:
+            return SkipReason(f"{label} was never fully synced: its first import is a deliberate step")
+        window = int(time.time() // interval)
+        return RunRequest(
+            run_key=f"poll:{label}:{window}",
+            run_config=mode_run_config(base, table, "incremental"),
+            tags=poll_tags(base, table),
+        )
+
+    return poll
