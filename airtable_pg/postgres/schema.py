@@ -59,6 +59,18 @@ def add_state_tables(metadata: sa.MetaData) -> None:
         sa.Column("blocked_until", sa.DateTime(timezone=True)),
         sa.Column("requests", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("throttled", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column(
+            "fast_next_slot",
+            sa.DateTime(timezone=True),
+            comment="Reserved slots before this moment are taken (by the fast lane, or lent to the standard lane).",
+        ),
+        sa.Column(
+            "fast_requests",
+            sa.BigInteger,
+            nullable=False,
+            server_default="0",
+            comment="Requests of the fast lane (also counted in requests).",
+        ),
         comment="One request bucket per Airtable base, shared by every process (5 requests/s).",
         schema=s,
     )

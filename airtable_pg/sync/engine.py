@@ -161,7 +161,7 @@ class SyncEngine:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         started = time.perf_counter()
         cancel = self._register()
-        apis = ApiPool(self.airtable, self.limiter, RequestStats(), cancel)
+        apis = ApiPool(self.airtable, self.limiter, RequestStats(), cancel, lane=table.lane)
         run = TableSync(
             base, table, mode, self._store(base, table), RecordConverter(table), apis, cancel, self.progress
         )
