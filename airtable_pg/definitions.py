@@ -12,7 +12,7 @@ from dagster import AssetSelection, Definitions
 from airtable_pg.defs.assets import build_table_assets
 from airtable_pg.defs.checks import FULL_SYNC_ONLY, build_check_jobs, build_table_checks, check_keys
 from airtable_pg.defs.jobs import SYNC_EXECUTOR, build_sync_jobs
-from airtable_pg.defs.polls import build_poll_sensors
+from airtable_pg.defs.polls import build_computed_refresh_sensors, build_poll_sensors
 from airtable_pg.defs.resources import resources
 from airtable_pg.defs.webhooks import build_webhook_definitions
 from airtable_pg.settings import Settings, load_settings
@@ -33,7 +33,7 @@ def build_definitions(spec: SyncSpec, settings: Settings | None = None) -> Defin
         asset_checks=table_checks,
         jobs=[*sync_jobs, *check_jobs, *webhook_jobs],
         schedules=check_schedules,
-        sensors=[*webhook_sensors, *poll_sensors],
+        sensors=[*webhook_sensors, *poll_sensors, *build_computed_refresh_sensors(spec)],
         resources=resources(settings),
         executor=SYNC_EXECUTOR,  # also for runs launched from the UI ("Materialize all", one asset)
     )

@@ -9,6 +9,9 @@ sensor (``poll_<base>__<table>``, running by default) ticking every ``poll_inter
   them before a backfill's runs.
 * Polls of one table never pile up: a tick skips while a poll of that table is queued or running, and the
   run key names the interval window, so a tick evaluated twice (a daemon restart) requests one run.
+* The same machinery refreshes computed cells (``computed_refresh_<base>__<table>``, tag
+  ``airtable_pg/trigger: computed_refresh``, run config ``mode: computed``) every ``computed_refresh_seconds``
+  (fast lane 15 minutes, else hourly) for tables with formula, rollup, lookup or count fields.
 * A table never synced is skipped: a poll of it would be a full first import, which stays a deliberate step
   (``Materialize all``, ``airtable-pg sync --full`` or ``airtable-pg dev``).
 """
@@ -16,6 +19,8 @@ sensor (``poll_<base>__<table>``, running by default) ticking every ``poll_inter
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from dagster import (
@@ -55,12 +60,16 @@ def poll_sensor_name(base: BaseSpec, table: TableSpec) -> str:
     return f"poll_{base.key}__{table.key}"
 
 
+def refresh_sensor_name(base: BaseSpec, table: TableSpec) -> str:
+    return f"computed_refresh_{base.key}__{table.key}"
+
+
 def table_label(base: BaseSpec, table: TableSpec) -> str:
     return f"{base.key}.{table.key}"
 
 
-def poll_tags(base: BaseSpec, table: TableSpec, trigger: str = "poll") -> dict[str, str]:
-    tags = {TRIGGER_TAG: trigger, TABLE_TAG: table_label(base, table), SYNC_TAG: "incremental"}
+def sync_tags(base: BaseSpec, table: TableSpec, trigger: Trigger) -> dict[str, str]:
+    tags = {TRIGGER_TAG: trigger.name, TABLE_TAG: table_label(base, table), SYNC_TAG: trigger.mode}
     if table.lane == "fast":
         tags[PRIORITY_TAG] = FAST_LANE_PRIORITY
     return tags
@@ -74,42 +83,79 @@ def mode_run_config(base: BaseSpec, table: TableSpec, mode: str) -> dict[str, An
 
 def build_poll_sensors(spec: SyncSpec, *, skip_checks: AssetSelection | None = None) -> list[SensorDefinition]:
     """One poll sensor per table; ``skip_checks`` are asset checks too costly for every poll."""
-    return [_poll_sensor(spec, base, table, skip_checks) for base, table in spec.tables()]
+    sensors = []
+    for base, table in spec.tables():
+        selection = AssetSelection.assets(table_asset_key(base.key, table.key))  # with the table's checks
+        if skip_checks is not None:
+            selection = selection - skip_checks
+        sensors.append(_interval_sensor(base, table, POLL, selection))
+    return sensors
 
 
-def _poll_sensor(
-    spec: SyncSpec, base: BaseSpec, table: TableSpec, skip_checks: AssetSelection | None
-) -> SensorDefinition:
-    selection = AssetSelection.assets(table_asset_key(base.key, table.key))  # with the table's checks
-    if skip_checks is not None:
-        selection = selection - skip_checks
-    interval = table.poll_interval_seconds
+def build_computed_refresh_sensors(spec: SyncSpec) -> list[SensorDefinition]:
+    """One refresh of computed cells per table that has computed fields, every ``computed_refresh_seconds``."""
+    return [
+        _interval_sensor(base, table, COMPUTED_REFRESH, AssetSelection.assets(table_asset_key(base.key, table.key)))
+        for base, table in spec.tables()
+        if table.computed_field_ids
+    ]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str  # the airtable_pg/trigger tag, and the sensor's name prefix
+    mode: str  # the asset's run config mode
+    describe: Callable[[str, int], str]
+    interval: Callable[[TableSpec], int]
+
+
+POLL = Trigger(
+    "poll",
+    "incremental",
+    lambda label, every: (
+        f"Safety poll of {label} every {every} s: an incremental sync (records modified since the "
+        "watermark), healing a dropped webhook notification or a lapsed hook."
+    ),
+    lambda table: table.poll_interval_seconds,
+)
+COMPUTED_REFRESH = Trigger(
+    "computed_refresh",
+    "computed",
+    lambda label, every: (
+        f"Refresh of {label}'s computed cells every {every} s (formula, rollup, lookup and count "
+        "values that change without their record changing)."
+    ),
+    lambda table: table.computed_refresh_interval,
+)
+
+
+def _interval_sensor(base: BaseSpec, table: TableSpec, trigger: Trigger, selection: AssetSelection) -> SensorDefinition:
+    interval = trigger.interval(table)
     label = table_label(base, table)
 
     @sensor(
-        name=poll_sensor_name(base, table),
-        target=selection,
+        name=f"{trigger.name}_{base.key}__{table.key}",
+        target=selection.without_checks() if trigger is COMPUTED_REFRESH else selection,
         minimum_interval_seconds=interval,
         default_status=DefaultSensorStatus.RUNNING,
-        description=f"Safety poll of {label} every {interval} s: an incremental sync (records modified since "
-        "the watermark), healing a dropped webhook notification or a lapsed hook.",
+        description=trigger.describe(label, interval),
         tags={"lane": table.lane},
     )
-    def poll(context: SensorEvaluationContext, sync_engine: SyncEngineResource) -> RunRequest | SkipReason:
+    def request_sync(context: SensorEvaluationContext, sync_engine: SyncEngineResource) -> RunRequest | SkipReason:
         in_flight = context.instance.get_run_records(
-            RunsFilter(tags={TABLE_TAG: label, TRIGGER_TAG: "poll"}, statuses=IN_FLIGHT), limit=1
+            RunsFilter(tags={TABLE_TAG: label, TRIGGER_TAG: trigger.name}, statuses=IN_FLIGHT), limit=1
         )
         if in_flight:
-            return SkipReason(f"a poll of {label} is still {in_flight[0].dagster_run.status.value.lower()}")
+            return SkipReason(f"a {trigger.name} of {label} is still {in_flight[0].dagster_run.status.value.lower()}")
         with transaction(connection_pool(sync_engine.postgres.database_url)) as cur:
             watermark = sync_state.read_watermark(cur, base, table)
         if watermark is None:
             return SkipReason(f"{label} was never fully synced: its first import is a deliberate step")
         window = int(time.time() // interval)
         return RunRequest(
-            run_key=f"poll:{label}:{window}",
-            run_config=mode_run_config(base, table, "incremental"),
-            tags=poll_tags(base, table),
+            run_key=f"{trigger.name}:{label}:{window}",
+            run_config=mode_run_config(base, table, trigger.mode),
+            tags=sync_tags(base, table, trigger),
         )
 
-    return poll
+    return request_sync

@@ -105,7 +105,7 @@ def add_state_tables(metadata: sa.MetaData) -> None:
         sa.Column("error", sa.Text),
         # The run's lease (postgres.sync_state): renewed while it works; a stale one marks a dead process.
         sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
-        sa.CheckConstraint("kind in ('full', 'incremental')", name="sync_run_kind"),
+        sa.CheckConstraint("kind in ('full', 'incremental', 'computed')", name="sync_run_kind"),
         sa.CheckConstraint("status in ('running', 'succeeded', 'failed')", name="sync_run_status"),
         sa.Index("sync_run_table_started", "base_id", "table_id", "started_at"),
         sa.Index("sync_run_running", "heartbeat_at", postgresql_where=sa.text("status = 'running'")),

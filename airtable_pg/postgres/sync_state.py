@@ -128,14 +128,18 @@ def finish_run(
     row_count: int,
     stats: dict[str, Any],
     watermark: datetime | None = None,
+    refresh_only: bool = False,
 ) -> None:
-    """Close a run that still holds its lease (call :func:`hold_lease` first in the same transaction)."""
+    """Close a run that still holds its lease (call :func:`hold_lease` first in the same transaction).
+
+    ``refresh_only``: a computed-field refresh, which read no changed records and moves neither sync time.
+    """
     column = "last_full_sync_completed_at" if full else "last_incremental_sync_at"
+    moved = sql.SQL("") if refresh_only else sql.SQL("{} = now(), ").format(sql.Identifier(column))
     cur.execute(
         sql.SQL(
-            "update {} set {} = now(), row_count = %s, last_error = null, updated_at = now() "
-            "where base_id = %s and table_id = %s"
-        ).format(state_table("table_state"), sql.Identifier(column)),
+            "update {} set {}row_count = %s, last_error = null, updated_at = now() where base_id = %s and table_id = %s"
+        ).format(state_table("table_state"), moved),
         (row_count, base.id, table.id),
     )
     if watermark is not None:

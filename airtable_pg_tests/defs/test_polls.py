@@ -20,7 +20,16 @@ import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter, SkipReason, build_sensor_context
 from dagster._core.test_utils import create_run_for_test, instance_for_test
 
-from airtable_pg.defs.polls import PRIORITY_TAG, TABLE_TAG, TRIGGER_TAG, build_poll_sensors, poll_sensor_name
+from airtable_pg.defs.polls import (
+    PRIORITY_TAG,
+    SYNC_TAG,
+    TABLE_TAG,
+    TRIGGER_TAG,
+    build_computed_refresh_sensors,
+    build_poll_sensors,
+    poll_sensor_name,
+    refresh_sensor_name,
+)
 from airtable_pg.defs.resources import AirtableResource, PostgresResource, SyncEngineResource
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.spec import load_spec
@@ -76,6 +85,21 @@ def test_poll_requests_an_incremental_run_tagged_with_its_trigger_and_never_pile
         assert isinstance(skipped, SkipReason) and "still" in skipped.skip_message
         instance.report_run_canceled(queued)
         assert isinstance(evaluate(sensor, instance, resource), RunRequest)
+
+
+def test_computed_cells_are_refreshed_on_their_own_schedule_per_table(sandbox_factory, database_url):
+    sandbox = sandbox_factory(demo_records=10)
+    refreshes = {s.name: s for s in build_computed_refresh_sensors(SPEC)}
+    users = refreshes[refresh_sensor_name(BASE, USERS)]
+    assert users.minimum_interval_seconds == 900  # the fast lane: every 15 minutes
+    assert refreshes[refresh_sensor_name(BASE, BASE.tables["programs"])].minimum_interval_seconds == 3600
+    with make_sync_engine(sandbox, database_url, workers=2) as engine:
+        engine.sync_table("coaching", "users", "full")
+    with instance_for_test() as instance:
+        request = evaluate(users, instance, engine_resource(sandbox, database_url))
+    assert isinstance(request, RunRequest)
+    assert request.tags[TRIGGER_TAG] == "computed_refresh" and request.tags[SYNC_TAG] == "computed"
+    assert request.run_config == {"ops": {"airtable__coaching__users": {"config": {"mode": "computed"}}}}
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""rate_limit: the fast lane's reserved slots (fast_next_slot) and its request count
+"""rate_limit: the fast lane's reserved slots and its request count; sync_run kind 'computed' (refreshes)
 
 Revision ID: 0007
 Revises: 0006
@@ -38,8 +38,15 @@ def upgrade() -> None:
         ),
         schema="airtable_sync",
     )
+    op.drop_constraint("sync_run_kind", "sync_run", schema="airtable_sync", type_="check")
+    op.create_check_constraint(
+        "sync_run_kind", "sync_run", "kind in ('full', 'incremental', 'computed')", schema="airtable_sync"
+    )
 
 
 def downgrade() -> None:
+    op.execute("delete from airtable_sync.sync_run where kind = 'computed'")
+    op.drop_constraint("sync_run_kind", "sync_run", schema="airtable_sync", type_="check")
+    op.create_check_constraint("sync_run_kind", "sync_run", "kind in ('full', 'incremental')", schema="airtable_sync")
     op.drop_column("rate_limit", "fast_requests", schema="airtable_sync")
     op.drop_column("rate_limit", "fast_next_slot", schema="airtable_sync")
