@@ -12,8 +12,9 @@ sensor (``poll_<base>__<table>``, running by default) ticking every ``poll_inter
 * The same machinery refreshes computed cells (``computed_refresh_<base>__<table>``, tag
   ``airtable_pg/trigger: computed_refresh``, run config ``mode: computed``) every ``computed_refresh_seconds``
   (fast lane 15 minutes, else hourly) for tables with formula, rollup, lookup or count fields.
-* A table never synced is skipped: a poll of it would be a full first import, which stays a deliberate step
-  (``Materialize all``, ``airtable-pg sync --full`` or ``airtable-pg dev``).
+* A tick skips a table whose last full sync (or poll, or refresh) ended less than half an interval ago: right
+  after an import, nothing is due. A table never synced is skipped: a poll of it would be a full first
+  import, which stays a deliberate step (``Materialize all``, ``airtable-pg sync --full``, ``airtable-pg dev``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from dagster import (
@@ -107,6 +109,7 @@ class Trigger:
     mode: str  # the asset's run config mode
     describe: Callable[[str, int], str]
     interval: Callable[[TableSpec], int]
+    covered_by: tuple[str, ...]  # sync_run kinds whose recent success makes this run needless
 
 
 POLL = Trigger(
@@ -117,6 +120,7 @@ POLL = Trigger(
         "watermark), healing a dropped webhook notification or a lapsed hook."
     ),
     lambda table: table.poll_interval_seconds,
+    ("full", "incremental"),
 )
 COMPUTED_REFRESH = Trigger(
     "computed_refresh",
@@ -126,6 +130,7 @@ COMPUTED_REFRESH = Trigger(
         "values that change without their record changing)."
     ),
     lambda table: table.computed_refresh_interval,
+    ("full", "computed"),
 )
 
 
@@ -149,8 +154,13 @@ def _interval_sensor(base: BaseSpec, table: TableSpec, trigger: Trigger, selecti
             return SkipReason(f"a {trigger.name} of {label} is still {in_flight[0].dagster_run.status.value.lower()}")
         with transaction(connection_pool(sync_engine.postgres.database_url)) as cur:
             watermark = sync_state.read_watermark(cur, base, table)
+            finished = sync_state.last_successes(cur, base, table)
         if watermark is None:
             return SkipReason(f"{label} was never fully synced: its first import is a deliberate step")
+        recent = [finished[kind] for kind in trigger.covered_by if kind in finished]
+        age = (datetime.now(UTC) - max(recent)).total_seconds() if recent else None
+        if age is not None and age < interval / 2:  # half: a run that ended just after the last tick still counts
+            return SkipReason(f"{label} was synced {age:.0f} s ago (a {trigger.name} is due every {interval} s)")
         window = int(time.time() // interval)
         return RunRequest(
             run_key=f"{trigger.name}:{label}:{window}",

@@ -239,3 +239,15 @@ def write_catalog(cur: Cursor, base: BaseSpec, table: TableSpec) -> None:
         ).format(state_table("field_catalog"), t=sql.Identifier("field_catalog")),
         rows,
     )
+
+
+def last_successes(cur: Cursor, base: BaseSpec, table: TableSpec) -> dict[str, datetime]:
+    """When the table's latest successful run of each kind (full, incremental, computed) finished."""
+    cur.execute(
+        sql.SQL(
+            "select kind, max(finished_at) from {} where base_id = %s and table_id = %s and status = 'succeeded' "
+            "group by kind"
+        ).format(state_table("sync_run")),
+        (base.id, table.id),
+    )
+    return {kind: finished for kind, finished in cur.fetchall() if finished is not None}

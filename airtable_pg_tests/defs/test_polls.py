@@ -56,6 +56,16 @@ def users_sensor():
     return next(s for s in build_poll_sensors(SPEC) if s.name == poll_sensor_name(BASE, USERS))
 
 
+def age_runs(database_url: str, *, seconds: int, kind: str | None = None) -> None:
+    """Pretend the table's runs (of ``kind``, else all) finished ``seconds`` earlier than they did."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        conn.execute(
+            "update airtable_sync.sync_run set finished_at = finished_at - make_interval(secs => %s) "
+            "where %s::text is null or kind = %s",
+            (seconds, kind, kind),
+        )
+
+
 def evaluate(sensor, instance: DagsterInstance, resource: SyncEngineResource):
     with build_sensor_context(instance=instance, resources={"sync_engine": resource}) as context:
         return sensor(context)
@@ -72,6 +82,9 @@ def test_poll_requests_an_incremental_run_tagged_with_its_trigger_and_never_pile
 
         with make_sync_engine(sandbox, database_url, workers=2) as engine:
             engine.sync_table("coaching", "users", "full")
+        just_synced = evaluate(sensor, instance, resource)
+        assert isinstance(just_synced, SkipReason) and "synced 0 s ago" in just_synced.skip_message
+        age_runs(database_url, seconds=31)  # half the users' 60 s interval: a poll is due
         request = evaluate(sensor, instance, resource)
         assert isinstance(request, RunRequest)
         assert request.tags[TRIGGER_TAG] == "poll" and request.tags[TABLE_TAG] == "coaching.users"
@@ -95,7 +108,16 @@ def test_computed_cells_are_refreshed_on_their_own_schedule_per_table(sandbox_fa
     assert refreshes[refresh_sensor_name(BASE, BASE.tables["programs"])].minimum_interval_seconds == 3600
     with make_sync_engine(sandbox, database_url, workers=2) as engine:
         engine.sync_table("coaching", "users", "full")
+        engine.sync_table("coaching", "users", "incremental")
+    age_runs(database_url, seconds=600, kind="full")  # a poll does not refresh every computed cell
     with instance_for_test() as instance:
+        polled_recently = evaluate(users, instance, engine_resource(sandbox, database_url))
+        assert isinstance(polled_recently, RunRequest)
+        age_runs(database_url, seconds=300, kind="full")
+        with make_sync_engine(sandbox, database_url, workers=2) as engine:
+            engine.sync_table("coaching", "users", "computed")
+        assert isinstance(evaluate(users, instance, engine_resource(sandbox, database_url)), SkipReason)
+        age_runs(database_url, seconds=451)  # half of 15 minutes
         request = evaluate(users, instance, engine_resource(sandbox, database_url))
     assert isinstance(request, RunRequest)
     assert request.tags[TRIGGER_TAG] == "computed_refresh" and request.tags[SYNC_TAG] == "computed"
