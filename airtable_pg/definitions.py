@@ -7,12 +7,13 @@ network and no database: resources bind their secrets from the environment at ru
 
 from __future__ import annotations
 
-from dagster import Definitions
+from dagster import AssetSelection, Definitions
 
 from airtable_pg.defs.assets import build_table_assets
 from airtable_pg.defs.checks import FULL_SYNC_ONLY, build_check_jobs, build_table_checks, check_keys
 from airtable_pg.defs.cutover import build_readiness_sensor
 from airtable_pg.defs.jobs import SYNC_EXECUTOR, build_sync_jobs
+from airtable_pg.defs.polls import build_computed_refresh_sensors, build_poll_sensors
 from airtable_pg.defs.resources import resources
 from airtable_pg.defs.webhooks import build_webhook_definitions
 from airtable_pg.settings import Settings, load_settings
@@ -25,13 +26,20 @@ def build_definitions(spec: SyncSpec, settings: Settings | None = None) -> Defin
     webhook_jobs, webhook_sensors = build_webhook_definitions(spec, settings)
     table_checks = build_table_checks(spec)
     check_jobs, check_schedules = build_check_jobs(table_checks)
-    sync_jobs = build_sync_jobs(table_assets, not_after_incremental=check_keys(table_checks, FULL_SYNC_ONLY))
+    costly_checks = check_keys(table_checks, FULL_SYNC_ONLY)
+    sync_jobs = build_sync_jobs(table_assets, not_after_incremental=costly_checks)
+    poll_sensors = build_poll_sensors(spec, skip_checks=AssetSelection.checks(*costly_checks))
     return Definitions(
         assets=table_assets,
         asset_checks=table_checks,
         jobs=[*sync_jobs, *check_jobs, *webhook_jobs],
         schedules=check_schedules,
-        sensors=[*webhook_sensors, build_readiness_sensor(spec)],
+        sensors=[
+            *webhook_sensors,
+            *poll_sensors,
+            *build_computed_refresh_sensors(spec),
+            build_readiness_sensor(spec),
+        ],
         resources=resources(settings),
         executor=SYNC_EXECUTOR,  # also for runs launched from the UI ("Materialize all", one asset)
     )

@@ -112,6 +112,15 @@ class Settings(BaseSettings):
         description="Added to the 200 ms between request slots. Raise it (e.g. to 20–40) if your network to "
         "Airtable is jittery and you ever see 429s: each one stops the base for 30 s.",
     )
+    fast_lane_share: float = _env(
+        "AIRTABLE_PG_FAST_LANE_SHARE",
+        default=1.0,
+        ge=0,
+        description="Requests per second of each base's limit held for fast-lane tables (the users): one request "
+        "slot in every `AIRTABLE_PG_RATE_LIMIT / share` (default one in five) is theirs, so a backfill never "
+        "queues them; a held slot the fast lane does not use goes to the backfill. `0`: one queue for all. "
+        "Every process on the same database must use the same value.",
+    )
     workers: int = _env(
         "AIRTABLE_PG_WORKERS",
         default=8,

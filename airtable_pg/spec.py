@@ -17,6 +17,7 @@ by Airtable **field id**, so a field renamed in Airtable keeps its column: the n
             lane: fast                # fast | standard
             poll_interval_seconds: 60
             freshness_seconds: 120    # optional; the freshness gate's bound (default: fast 120, else 2 × poll)
+            computed_refresh_seconds: 900  # optional; re-read computed cells (default: fast 900, else 3600)
             primary_field: fldXXXXXXXXXXXXXX
             fields:
               fldXXXXXXXXXXXXXX: {name: Name, type: singleLineText, column: name, pg_type: text}
@@ -50,6 +51,12 @@ KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 AIRTABLE_ID = re.compile(r"^(app|tbl|fld)[A-Za-z0-9]{14}$")
 DEFAULT_POLL_SECONDS = {"fast": 60, "standard": 300}
 DEFAULT_FAST_FRESHNESS_SECONDS = 120  # the users' lane: a new user must reach Postgres within two minutes
+# How often computed cells (which change without LAST_MODIFIED_TIME() moving) are re-read: each refresh costs
+# as many requests as the table has pages, so hourly for most tables; the fast lane's quarter hour costs the
+# users' table (a few thousand records: tens of requests) under 1 % of the base's requests.
+DEFAULT_COMPUTED_REFRESH_SECONDS = {"fast": 900, "standard": 3600}
+# Field types whose values Airtable computes, and may change when another record changes.
+COMPUTED_TYPES = frozenset({"formula", "rollup", "multipleLookupValues", "count"})
 
 
 class SpecError(ValueError):
@@ -96,6 +103,18 @@ class TableSpec:
     fields: dict[str, FieldSpec]  # field id -> spec, in spec order
     primary_field: str | None = None
     freshness_seconds: int | None = None  # the freshness gate's bound, when a person set one
+    computed_refresh_seconds: int | None = None  # how often computed cells are re-read, when a person set it
+
+    @property
+    def computed_field_ids(self) -> list[str]:
+        """Fields whose values Airtable computes (formula, rollup, lookup, count), in spec order."""
+        return [f.id for f in self.fields.values() if f.type in COMPUTED_TYPES]
+
+    @property
+    def computed_refresh_interval(self) -> int:
+        if self.computed_refresh_seconds is not None:
+            return self.computed_refresh_seconds
+        return DEFAULT_COMPUTED_REFRESH_SECONDS[self.lane]
 
     @property
     def freshness_bound_seconds(self) -> int:
@@ -279,6 +298,9 @@ def _parse_table(path: str, base_key: str, key: Any, body: Any) -> TableSpec:
     freshness = body.get("freshness_seconds")
     if freshness is not None and (not isinstance(freshness, int) or isinstance(freshness, bool) or freshness < 1):
         raise SpecError(path, f"freshness_seconds must be a positive integer, got {freshness!r}", table=where)
+    refresh = body.get("computed_refresh_seconds")
+    if refresh is not None and (not isinstance(refresh, int) or isinstance(refresh, bool) or refresh < 60):
+        raise SpecError(path, f"computed_refresh_seconds must be an integer ≥ 60, got {refresh!r}", table=where)
     primary = body.get("primary_field")
     if primary is not None and primary not in fields:
         raise SpecError(path, f"primary_field {primary!r} is not one of the table's fields", table=where)
@@ -293,6 +315,7 @@ def _parse_table(path: str, base_key: str, key: Any, body: Any) -> TableSpec:
         fields=fields,
         primary_field=primary,
         freshness_seconds=freshness,
+        computed_refresh_seconds=refresh,
     )
 
 
@@ -394,6 +417,8 @@ def spec_to_dict(spec: SyncSpec) -> dict[str, Any]:
             }
             if table.freshness_seconds is not None:
                 body["freshness_seconds"] = table.freshness_seconds
+            if table.computed_refresh_seconds is not None:
+                body["computed_refresh_seconds"] = table.computed_refresh_seconds
             if table.primary_field:
                 body["primary_field"] = table.primary_field
             body["fields"] = fields

@@ -62,6 +62,7 @@ def _merge_table(old: TableSpec | None, key: str, raw: dict[str, Any], lineage: 
         fields=fields,
         primary_field=raw.get("primaryFieldId"),
         freshness_seconds=old.freshness_seconds if old else None,
+        computed_refresh_seconds=old.computed_refresh_seconds if old else None,
     )
 
 

@@ -20,8 +20,16 @@ PAGE_SIZE = 100  # Airtable's maximum
 class ApiPool:
     """One pyairtable ``Api`` per thread (a ``requests.Session`` is not thread-safe), all sharing ``stats``."""
 
-    def __init__(self, config: AirtableConfig, limiter: RateLimiter, stats: RequestStats, cancel: threading.Event):
+    def __init__(
+        self,
+        config: AirtableConfig,
+        limiter: RateLimiter,
+        stats: RequestStats,
+        cancel: threading.Event,
+        lane: str = "standard",
+    ):
         self._config = config
+        self._lane = lane
         self._limiter = limiter
         self.stats = stats
         self.cancel = cancel
@@ -32,7 +40,7 @@ class ApiPool:
     def api(self) -> Api:
         api = getattr(self._local, "api", None)
         if api is None:
-            api = make_api(self._config, self._limiter, self.stats, cancel=self.cancel)
+            api = make_api(self._config, self._limiter, self.stats, cancel=self.cancel, lane=self._lane)
             self._local.api = api
             with self._lock:
                 self._created.append(api)

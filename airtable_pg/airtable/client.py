@@ -49,6 +49,7 @@ class AirtableConfig:
     requests_per_second: float = _DEFAULTS["requests_per_second"].default
     penalty_seconds: float = _DEFAULTS["penalty_seconds"].default
     rate_margin_seconds: float = _DEFAULTS["rate_margin_ms"].default / 1000  # slots are 1/rps + this apart
+    fast_lane_share: float = _DEFAULTS["fast_lane_share"].default  # requests/s held for fast-lane tables
     timeout: tuple[float, float] = (10.0, 120.0)  # (connect, read) seconds
     max_attempts: int = 6  # per request, against 5xx and network failures
     backoff_seconds: float = 0.5  # first retry waits up to this; doubles each time
@@ -64,6 +65,7 @@ class AirtableConfig:
             requests_per_second=settings.requests_per_second,
             penalty_seconds=settings.penalty_seconds,
             rate_margin_seconds=settings.rate_margin_seconds,
+            fast_lane_share=settings.fast_lane_share,
         )
 
     def rate_limiter(self, db: sa.Engine) -> RateLimiter:
@@ -73,6 +75,7 @@ class AirtableConfig:
             requests_per_second=self.requests_per_second,
             margin_seconds=self.rate_margin_seconds,
             penalty_seconds=self.penalty_seconds,
+            fast_lane_share=self.fast_lane_share,
         )
 
 
@@ -146,9 +149,11 @@ class RateLimitedAdapter(HTTPAdapter):
         stats: RequestStats,
         config: AirtableConfig,
         cancel: threading.Event | None = None,
+        lane: str = "standard",
     ) -> None:
         super().__init__()
         self.limiter = limiter
+        self.lane = lane
         self.stats = stats
         self.config = config
         self.cancel = cancel or threading.Event()
@@ -161,7 +166,7 @@ class RateLimitedAdapter(HTTPAdapter):
         throttles = 0
         while True:
             if base_id is not None and self.limiter is not None:
-                self.limiter.acquire(base_id, self.cancel)
+                self.limiter.acquire(base_id, self.cancel, self.lane)
             elif self.cancel.is_set():
                 raise Cancelled("cancelled before sending")
             self.stats.count_request()
@@ -231,16 +236,18 @@ def make_api(
     stats: RequestStats,
     *,
     cancel: threading.Event | None = None,
+    lane: str = "standard",
 ) -> Api:
     """A pyairtable ``Api`` whose every HTTP call goes through ``limiter`` and is counted in ``stats``.
 
     Without a limiter (no database to hold the shared bucket yet) requests keep the retry and 429 policy
     but are not paced: only for a command's single request, never for a sync.
 
-    ``cancel``, once set, makes waiting and retrying requests raise :class:`Cancelled` instead.
+    ``cancel``, once set, makes waiting and retrying requests raise :class:`Cancelled` instead. ``lane`` is the
+    rate-limit lane of the tables it serves (``fast``: the users; see ``airtable.rate_limit``).
     """
     api = Api(config.api_key, timeout=config.timeout, retry_strategy=None, endpoint_url=config.api_url)
-    adapter = RateLimitedAdapter(limiter, stats, config, cancel)
+    adapter = RateLimitedAdapter(limiter, stats, config, cancel, lane)
     api.session.mount("https://", adapter)
     api.session.mount("http://", adapter)
     return api

@@ -306,6 +306,7 @@ def first_import_and_webhook(settings: Settings, *, database: str, airtable: Air
         requests_per_second=settings.requests_per_second,
         penalty_seconds=settings.penalty_seconds,
         rate_margin_seconds=settings.rate_margin_seconds,
+        fast_lane_share=settings.fast_lane_share,
     )
     print("syncing: webhook, then each table from its watermark (a full sync on a fresh mirror)…", flush=True)
     for result in LiveSync(load_spec(settings.spec_path), database, config, workers=settings.workers).care(ping_url):

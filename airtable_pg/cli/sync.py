@@ -51,6 +51,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         const="incremental",
         help="records modified since each table's watermark (a table without one gets a full sync)",
     )
+    mode.add_argument(
+        "--computed",
+        dest="mode",
+        action="store_const",
+        const="computed",
+        help="re-read only computed cells (formula, rollup, lookup, count) and write the rows they changed",
+    )
     parser.add_argument(
         "--table",
         action="append",

@@ -51,10 +51,11 @@ SYNC_RETRY_POLICY = RetryPolicy(max_retries=2, delay=30, backoff=Backoff.EXPONEN
 class SyncConfig(Config):
     """Run config of one table's materialization."""
 
-    mode: Literal["full", "incremental"] = Field(
+    mode: Literal["full", "incremental", "computed"] = Field(
         default="full",
         description="full: scan every record and tombstone the missing ones; "
-        "incremental: only records modified since the table's watermark.",
+        "incremental: only records modified since the table's watermark; "
+        "computed: re-read only the computed cells (formula, rollup, lookup, count) of every record.",
     )
 
 

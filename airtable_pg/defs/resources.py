@@ -39,6 +39,11 @@ class AirtableResource(ConfigurableResource):
         ge=0,
         description="Added to each request slot's 200 ms spacing, against network jitter.",
     )
+    fast_lane_share: float = Field(
+        default=_DEFAULTS["fast_lane_share"].default,
+        ge=0,
+        description="Requests/s of each base's limit held for fast-lane tables (AIRTABLE_PG_FAST_LANE_SHARE).",
+    )
     workers: int = Field(
         default=_DEFAULTS["workers"].default, ge=1, description="Requests in flight per table sync (hides latency)."
     )
@@ -50,6 +55,7 @@ class AirtableResource(ConfigurableResource):
             requests_per_second=self.requests_per_second,
             penalty_seconds=self.penalty_seconds,
             rate_margin_seconds=self.rate_margin_ms / 1000,
+            fast_lane_share=self.fast_lane_share,
         )
 
 
@@ -106,6 +112,7 @@ def airtable_resource(settings: Settings) -> AirtableResource:
         requests_per_second=settings.requests_per_second,
         penalty_seconds=settings.penalty_seconds,
         rate_margin_ms=settings.rate_margin_ms,
+        fast_lane_share=settings.fast_lane_share,
         workers=settings.workers,
     )
 

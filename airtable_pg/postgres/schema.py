@@ -59,6 +59,18 @@ def add_state_tables(metadata: sa.MetaData) -> None:
         sa.Column("blocked_until", sa.DateTime(timezone=True)),
         sa.Column("requests", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("throttled", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column(
+            "fast_next_slot",
+            sa.DateTime(timezone=True),
+            comment="Reserved slots before this moment are taken (by the fast lane, or lent to the standard lane).",
+        ),
+        sa.Column(
+            "fast_requests",
+            sa.BigInteger,
+            nullable=False,
+            server_default="0",
+            comment="Requests of the fast lane (also counted in requests).",
+        ),
         comment="One request bucket per Airtable base, shared by every process (5 requests/s).",
         schema=s,
     )
@@ -93,7 +105,7 @@ def add_state_tables(metadata: sa.MetaData) -> None:
         sa.Column("error", sa.Text),
         # The run's lease (postgres.sync_state): renewed while it works; a stale one marks a dead process.
         sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
-        sa.CheckConstraint("kind in ('full', 'incremental')", name="sync_run_kind"),
+        sa.CheckConstraint("kind in ('full', 'incremental', 'computed')", name="sync_run_kind"),
         sa.CheckConstraint("status in ('running', 'succeeded', 'failed')", name="sync_run_status"),
         sa.Index("sync_run_table_started", "base_id", "table_id", "started_at"),
         sa.Index("sync_run_running", "heartbeat_at", postgresql_where=sa.text("status = 'running'")),

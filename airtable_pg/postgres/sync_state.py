@@ -128,14 +128,18 @@ def finish_run(
     row_count: int,
     stats: dict[str, Any],
     watermark: datetime | None = None,
+    refresh_only: bool = False,
 ) -> None:
-    """Close a run that still holds its lease (call :func:`hold_lease` first in the same transaction)."""
+    """Close a run that still holds its lease (call :func:`hold_lease` first in the same transaction).
+
+    ``refresh_only``: a computed-field refresh, which read no changed records and moves neither sync time.
+    """
     column = "last_full_sync_completed_at" if full else "last_incremental_sync_at"
+    moved = sql.SQL("") if refresh_only else sql.SQL("{} = now(), ").format(sql.Identifier(column))
     cur.execute(
         sql.SQL(
-            "update {} set {} = now(), row_count = %s, last_error = null, updated_at = now() "
-            "where base_id = %s and table_id = %s"
-        ).format(state_table("table_state"), sql.Identifier(column)),
+            "update {} set {}row_count = %s, last_error = null, updated_at = now() where base_id = %s and table_id = %s"
+        ).format(state_table("table_state"), moved),
         (row_count, base.id, table.id),
     )
     if watermark is not None:
@@ -235,3 +239,15 @@ def write_catalog(cur: Cursor, base: BaseSpec, table: TableSpec) -> None:
         ).format(state_table("field_catalog"), t=sql.Identifier("field_catalog")),
         rows,
     )
+
+
+def last_successes(cur: Cursor, base: BaseSpec, table: TableSpec) -> dict[str, datetime]:
+    """When the table's latest successful run of each kind (full, incremental, computed) finished."""
+    cur.execute(
+        sql.SQL(
+            "select kind, max(finished_at) from {} where base_id = %s and table_id = %s and status = 'succeeded' "
+            "group by kind"
+        ).format(state_table("sync_run")),
+        (base.id, table.id),
+    )
+    return {kind: finished for kind, finished in cur.fetchall() if finished is not None}

@@ -64,6 +64,7 @@ class TableStore:
         tombstone_before: datetime | None,
         watermark: datetime | None = None,
         stats: dict[str, Any] | None = None,
+        refresh_only: bool = False,
     ) -> int:
         """Close a run. With ``tombstone_before`` (a completed full scan's start), tombstone live rows the scan
         did not see and nobody wrote since it started; returns how many. A run that lost its lease raises
@@ -81,6 +82,7 @@ class TableStore:
                 row_count=self.writer.live_count(cur),
                 stats=stats or {},
                 watermark=watermark,
+                refresh_only=refresh_only,
             )
         return tombstoned
 

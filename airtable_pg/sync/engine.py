@@ -26,6 +26,7 @@ from airtable_pg.airtable.client import AirtableConfig, RequestStats
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.table_store import TableStore
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
+from airtable_pg.sync.computed import run_computed_refresh
 from airtable_pg.sync.full import run_full
 from airtable_pg.sync.incremental import DEFAULT_OVERLAP, run_incremental
 from airtable_pg.sync.planner import DEFAULT_MIN_RANGE_ROWS
@@ -34,7 +35,7 @@ from airtable_pg.sync.table_sync import ProgressEvent, TableSync, describe_error
 
 log = logging.getLogger(__name__)
 
-MODES = ("full", "incremental")
+MODES = ("full", "incremental", "computed")
 NO_WATERMARK = "no watermark yet (the table was never fully synced): ran a full sync instead"
 
 __all__ = ["ProgressEvent", "SyncEngine", "SyncFailed", "SyncResult"]
@@ -161,7 +162,7 @@ class SyncEngine:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         started = time.perf_counter()
         cancel = self._register()
-        apis = ApiPool(self.airtable, self.limiter, RequestStats(), cancel)
+        apis = ApiPool(self.airtable, self.limiter, RequestStats(), cancel, lane=table.lane)
         run = TableSync(
             base, table, mode, self._store(base, table), RecordConverter(table), apis, cancel, self.progress
         )
@@ -190,6 +191,10 @@ class SyncEngine:
         tombstoned = 0
         scan_ranges = 1
         fallback = None
+        if run.mode == "computed" and run.store.watermark() is None:
+            fallback, run.mode = NO_WATERMARK, "full"  # a first import brings the computed cells too
+        if run.mode == "computed":
+            self._pool.submit(run_computed_refresh, run).result()
         if run.mode == "incremental":
             # The poll runs on the shared pool too, so concurrent tables share one worker budget.
             outcome = self._pool.submit(run_incremental, run, overlap=self.poll_overlap).result()

@@ -10,7 +10,7 @@ is held back until the next arrives.
 
 What a poll cannot see: deletions (webhooks and full syncs tombstone them), and computed fields
 (formula, rollup, lookup, count) whose inputs changed elsewhere — Airtable does not move
-``LAST_MODIFIED_TIME()`` for them, so only a full sync refreshes them.
+``LAST_MODIFIED_TIME()`` for them: the computed refresh (``sync.computed``) and full syncs do.
 """
 
 from __future__ import annotations

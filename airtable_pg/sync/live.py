@@ -48,7 +48,9 @@ class LiveSync:
         self.airtable = airtable
         self.workers = workers
         self.db = connection_pool(database_url)
-        self.api = make_api(airtable, airtable.rate_limiter(self.db), RequestStats())
+        # Payloads carry the fast lane's changes (the users): with a fast-lane table, they are read in its lane.
+        lane = "fast" if any(table.lane == "fast" for _, table in spec.tables()) else "standard"
+        self.api = make_api(airtable, airtable.rate_limiter(self.db), RequestStats(), lane=lane)
         self.manager = WebhookManager(self.db, self.api)
         self.applier = WebhookApplier(spec, self.db, self.api)
         self._lock = threading.Lock()  # the Api's session is one thread's at a time

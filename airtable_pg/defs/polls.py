@@ -1,0 +1,171 @@
+"""The safety poll: one Dagster sensor per table, requesting an incremental sync at the spec's interval.
+
+Webhooks carry every change, but a notification can be dropped and a hook can lapse; the poll heals both
+without a person (records modified since the table's watermark, ``sync.incremental``). Each table has its own
+sensor (``poll_<base>__<table>``, running by default) ticking every ``poll_interval_seconds`` (users: 60 s).
+
+* Runs say what triggered them: tags ``airtable_pg/trigger: poll``, ``airtable_pg/table: <base>.<table>`` and
+  ``airtable_pg/sync: incremental``; fast-lane tables also get ``dagster/priority`` so the run queue dequeues
+  them before a backfill's runs.
+* Polls of one table never pile up: a tick skips while a poll of that table is queued or running, and the
+  run key names the interval window, so a tick evaluated twice (a daemon restart) requests one run.
+* The same machinery refreshes computed cells (``computed_refresh_<base>__<table>``, tag
+  ``airtable_pg/trigger: computed_refresh``, run config ``mode: computed``) every ``computed_refresh_seconds``
+  (fast lane 15 minutes, else hourly) for tables with formula, rollup, lookup or count fields.
+* A tick skips a table whose last full sync (or poll, or refresh) ended less than half an interval ago: right
+  after an import, nothing is due. A table never synced is skipped: a poll of it would be a full first
+  import, which stays a deliberate step (``Materialize all``, ``airtable-pg sync --full``, ``airtable-pg dev``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from dagster import (
+    AssetSelection,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
+
+from airtable_pg.defs.lineage import table_asset_key
+from airtable_pg.defs.resources import SyncEngineResource
+from airtable_pg.postgres import sync_state
+from airtable_pg.postgres.database import connection_pool
+from airtable_pg.postgres.transaction import transaction
+from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
+
+TRIGGER_TAG = "airtable_pg/trigger"
+TABLE_TAG = "airtable_pg/table"
+SYNC_TAG = "airtable_pg/sync"
+PRIORITY_TAG = "dagster/priority"  # read by the QueuedRunCoordinator: higher leaves the queue first
+FAST_LANE_PRIORITY = "10"
+# What a poll of a table waits for: its own earlier poll, still queued or running.
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+def poll_sensor_name(base: BaseSpec, table: TableSpec) -> str:
+    return f"poll_{base.key}__{table.key}"
+
+
+def refresh_sensor_name(base: BaseSpec, table: TableSpec) -> str:
+    return f"computed_refresh_{base.key}__{table.key}"
+
+
+def table_label(base: BaseSpec, table: TableSpec) -> str:
+    return f"{base.key}.{table.key}"
+
+
+def sync_tags(base: BaseSpec, table: TableSpec, trigger: Trigger) -> dict[str, str]:
+    tags = {TRIGGER_TAG: trigger.name, TABLE_TAG: table_label(base, table), SYNC_TAG: trigger.mode}
+    if table.lane == "fast":
+        tags[PRIORITY_TAG] = FAST_LANE_PRIORITY
+    return tags
+
+
+def mode_run_config(base: BaseSpec, table: TableSpec, mode: str) -> dict[str, Any]:
+    """Run config of the table asset's op alone (the op is named after the asset key)."""
+    op_name = "__".join(table_asset_key(base.key, table.key).path)
+    return {"ops": {op_name: {"config": {"mode": mode}}}}
+
+
+def build_poll_sensors(spec: SyncSpec, *, skip_checks: AssetSelection | None = None) -> list[SensorDefinition]:
+    """One poll sensor per table; ``skip_checks`` are asset checks too costly for every poll."""
+    sensors = []
+    for base, table in spec.tables():
+        selection = AssetSelection.assets(table_asset_key(base.key, table.key))  # with the table's checks
+        if skip_checks is not None:
+            selection = selection - skip_checks
+        sensors.append(_interval_sensor(base, table, POLL, selection))
+    return sensors
+
+
+def build_computed_refresh_sensors(spec: SyncSpec) -> list[SensorDefinition]:
+    """One refresh of computed cells per table that has computed fields, every ``computed_refresh_seconds``."""
+    return [
+        _interval_sensor(base, table, COMPUTED_REFRESH, AssetSelection.assets(table_asset_key(base.key, table.key)))
+        for base, table in spec.tables()
+        if table.computed_field_ids
+    ]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str  # the airtable_pg/trigger tag, and the sensor's name prefix
+    mode: str  # the asset's run config mode
+    describe: Callable[[str, int], str]
+    interval: Callable[[TableSpec], int]
+    covered_by: tuple[str, ...]  # sync_run kinds whose recent success makes this run needless
+
+
+POLL = Trigger(
+    "poll",
+    "incremental",
+    lambda label, every: (
+        f"Safety poll of {label} every {every} s: an incremental sync (records modified since the "
+        "watermark), healing a dropped webhook notification or a lapsed hook."
+    ),
+    lambda table: table.poll_interval_seconds,
+    ("full", "incremental"),
+)
+COMPUTED_REFRESH = Trigger(
+    "computed_refresh",
+    "computed",
+    lambda label, every: (
+        f"Refresh of {label}'s computed cells every {every} s (formula, rollup, lookup and count "
+        "values that change without their record changing)."
+    ),
+    lambda table: table.computed_refresh_interval,
+    ("full", "computed"),
+)
+
+
+def _interval_sensor(base: BaseSpec, table: TableSpec, trigger: Trigger, selection: AssetSelection) -> SensorDefinition:
+    interval = trigger.interval(table)
+    label = table_label(base, table)
+
+    @sensor(
+        name=f"{trigger.name}_{base.key}__{table.key}",
+        target=selection.without_checks() if trigger is COMPUTED_REFRESH else selection,
+        minimum_interval_seconds=interval,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=trigger.describe(label, interval),
+        tags={"lane": table.lane},
+    )
+    def request_sync(context: SensorEvaluationContext, sync_engine: SyncEngineResource) -> RunRequest | SkipReason:
+        in_flight = context.instance.get_run_records(
+            RunsFilter(tags={TABLE_TAG: label, TRIGGER_TAG: trigger.name}, statuses=IN_FLIGHT), limit=1
+        )
+        if in_flight:
+            return SkipReason(f"a {trigger.name} of {label} is still {in_flight[0].dagster_run.status.value.lower()}")
+        with transaction(connection_pool(sync_engine.postgres.database_url)) as cur:
+            watermark = sync_state.read_watermark(cur, base, table)
+            finished = sync_state.last_successes(cur, base, table)
+        if watermark is None:
+            return SkipReason(f"{label} was never fully synced: its first import is a deliberate step")
+        recent = [finished[kind] for kind in trigger.covered_by if kind in finished]
+        age = (datetime.now(UTC) - max(recent)).total_seconds() if recent else None
+        if age is not None and age < interval / 2:  # half: a run that ended just after the last tick still counts
+            return SkipReason(f"{label} was synced {age:.0f} s ago (a {trigger.name} is due every {interval} s)")
+        window = int(time.time() // interval)
+        return RunRequest(
+            run_key=f"{trigger.name}:{label}:{window}",
+            run_config=mode_run_config(base, table, trigger.mode),
+            tags=sync_tags(base, table, trigger),
+        )
+
+    return request_sync

@@ -1,0 +1,132 @@
+"""The fast lane's reserved share of a base's rate limit: never queued behind a backfill, never over 5/s."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from airtable_pg.airtable.client import RequestStats, make_api
+from airtable_pg.airtable.rate_limit import RateLimiter, book, reserve_every
+from airtable_pg.postgres.database import sqlalchemy_url
+from airtable_pg.sandbox.demo import DEMO_BASE_ID
+from airtable_pg_tests.airtable.test_rate_limit import most_in_any_second
+from airtable_pg_tests.sandbox_fixtures import SandboxFactory
+from airtable_pg_tests.sync_helpers import airtable_config
+
+SPACING = 0.208
+PERIOD = 5 * SPACING  # one reserved slot in five
+BACKFILL_WORKERS = 10
+FAST_REQUESTS = 8
+GRID = {"spacing": SPACING, "reserve_every": 5, "lend_window": 1.5 * SPACING}
+
+
+def is_reserved(slot: float) -> bool:
+    return abs(slot / PERIOD - round(slot / PERIOD)) < 1e-9
+
+
+def test_a_fast_request_skips_the_standard_queue_for_the_next_reserved_slot() -> None:
+    now = 1000 * SPACING + 0.05  # a backfill has booked standard slots two seconds ahead
+    queue_end = now + 2.0
+    fast = book("fast", now=now, next_slot=queue_end, fast_next_slot=None, blocked_until=None, **GRID)
+    assert fast.reserved and now < fast.slot <= now + 5 * SPACING
+    assert is_reserved(fast.slot)
+    again = book("fast", now=now, next_slot=queue_end, fast_next_slot=fast.fast_next_slot, blocked_until=None, **GRID)
+    assert again.slot == pytest.approx(fast.slot + 5 * SPACING)  # a reserved slot is taken once
+    standard = book("standard", now=now, next_slot=queue_end, fast_next_slot=None, blocked_until=None, **GRID)
+    assert not standard.reserved and standard.slot >= queue_end  # the backfill waits its turn
+
+
+def test_any_interleaving_of_both_lanes_keeps_every_two_slots_a_spacing_apart() -> None:
+    generator = random.Random(7)
+    for _ in range(200):
+        now, row = 5000.0 + generator.random(), {"next_slot": None, "fast_next_slot": None}
+        slots = []
+        for _ in range(60):
+            now += generator.choice([0.0, 0.001, 0.05, 0.2, 0.7, 2.5]) * generator.random()
+            lane = generator.choice(["fast", "standard", "standard"])
+            booking = book(lane, now=now, blocked_until=None, **row, **GRID)
+            assert booking.slot >= now - 1e-9
+            row = {"next_slot": booking.next_slot, "fast_next_slot": booking.fast_next_slot}
+            slots.append(booking.slot)
+        slots.sort()
+        assert min(b - a for a, b in itertools.pairwise(slots)) >= SPACING - 1e-9
+
+
+def test_an_unwanted_reserved_slot_goes_to_the_backfill_and_an_idle_base_serves_the_fast_lane_at_once() -> None:
+    reserved_soon = 1005 * SPACING
+    now = reserved_soon - 0.1
+    lent = book("standard", now=now, next_slot=now + 2.0, fast_next_slot=None, blocked_until=None, **GRID)
+    assert lent.reserved and lent.slot == pytest.approx(reserved_soon)
+    assert lent.next_slot == now + 2.0  # the standard queue is untouched
+    far = book("standard", now=reserved_soon - 1.0, next_slot=now + 2.0, fast_next_slot=None, blocked_until=None,
+               **GRID)  # fmt: skip
+    assert not far.reserved  # too far ahead to lend: the fast lane may still want it
+    idle = book("fast", now=now, next_slot=None, fast_next_slot=None, blocked_until=None, **GRID)
+    assert idle.slot - now < SPACING  # the next grid slot, whichever lane's
+    blocked = book("fast", now=now, next_slot=None, fast_next_slot=None, blocked_until=now + 30, **GRID)
+    assert blocked.slot >= now + 30  # a 429 stops both lanes
+
+
+def test_the_share_must_leave_the_standard_lane_most_of_the_limit() -> None:
+    assert reserve_every(5, 1) == 5 and reserve_every(5, 0) == 0 and reserve_every(5, 2) == 2
+    with pytest.raises(ValueError, match="at least half"):
+        reserve_every(5, 4)
+
+
+def test_fast_requests_keep_flowing_while_a_backfill_saturates_the_bucket_and_no_429(
+    sandbox_factory: SandboxFactory, database_url: str
+) -> None:
+    sandbox = sandbox_factory(demo_records=1000, rate_limit_per_second=5, penalty_seconds=30, latency_ms=150)
+    config = airtable_config(sandbox, requests_per_second=5.0)
+    moments: list[float] = []
+    lock = threading.Lock()
+
+    class Recording(RateLimiter):
+        def acquire(self, *args, **kwargs) -> float:
+            slept = super().acquire(*args, **kwargs)
+            with lock:
+                moments.append(time.time())
+            return slept
+
+    limiter = Recording(sa.create_engine(sqlalchemy_url(database_url)))
+    stop = threading.Event()
+    backfill_requests = []
+
+    def backfill_worker() -> None:  # as a full sync's workers: a page, then the next, in the standard lane
+        stats = RequestStats()
+        api = make_api(config, limiter, stats)
+        while not stop.is_set():
+            api.table(DEMO_BASE_ID, "personal_goals").first()
+        backfill_requests.append(stats.requests)
+
+    workers = [threading.Thread(target=backfill_worker) for _ in range(BACKFILL_WORKERS)]
+    started = time.monotonic()
+    for worker in workers:
+        worker.start()
+    time.sleep(2.0)  # the backfill has booked its queue ahead
+    api = make_api(config, limiter, RequestStats(), lane="fast")
+    waits = []
+    for _ in range(FAST_REQUESTS):
+        before = time.monotonic()
+        api.table(DEMO_BASE_ID, "users").first()
+        waits.append(time.monotonic() - before)
+    stop.set()
+    for worker in workers:
+        worker.join()
+    seconds = time.monotonic() - started
+
+    stats = sandbox.stats()["bases"][DEMO_BASE_ID]
+    assert stats["rate_limited"] == 0 and stats["peak_per_second"] <= 5
+    assert most_in_any_second(moments) <= 5
+    # In the backfill's queue each would wait its length (10 workers booked ahead: ~2 s); in its own lane at
+    # most a reserved period (1.04 s) plus the answer (150 ms).
+    assert max(waits) < PERIOD + 0.15 + 0.3, [round(w, 2) for w in waits]
+    state = limiter.state(DEMO_BASE_ID)
+    assert state is not None and state.fast_requests == FAST_REQUESTS
+    # The backfill kept the bucket busy: the reservation cost it little (lent reserved slots included).
+    assert (sum(backfill_requests) + FAST_REQUESTS) / seconds > 4.3

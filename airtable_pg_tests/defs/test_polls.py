@@ -1,0 +1,220 @@
+"""The safety poll: per-table sensors, run by Dagster's own daemon, heal a change no webhook delivered.
+
+The daemon test starts ``dagster-daemon run`` on the real code location (``airtable_pg.definitions``) against a
+tmp Dagster instance (SQLite storage, the queued run coordinator), the session's Postgres and a sandbox; no
+webhook applier runs, so a user created in Airtable reaches Postgres only if the users' poll sensor ticks, its
+run is dequeued and launched, and the incremental sync finds the record.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from dagster import DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter, SkipReason, build_sensor_context
+from dagster._core.test_utils import create_run_for_test, instance_for_test
+
+from airtable_pg.defs.polls import (
+    PRIORITY_TAG,
+    SYNC_TAG,
+    TABLE_TAG,
+    TRIGGER_TAG,
+    build_computed_refresh_sensors,
+    build_poll_sensors,
+    poll_sensor_name,
+    refresh_sensor_name,
+)
+from airtable_pg.defs.resources import AirtableResource, PostgresResource, SyncEngineResource
+from airtable_pg.postgres.database import libpq_url
+from airtable_pg.spec import load_spec
+from airtable_pg_tests.sandbox_fixtures import airtable_api_for
+from airtable_pg_tests.sync_helpers import make_sync_engine
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_SPEC = REPO / "airtable_pg" / "demo_spec.yaml"
+SPEC = load_spec(DEMO_SPEC)
+BASE = SPEC.bases["coaching"]
+USERS = BASE.tables["users"]
+HEAL_SECONDS = 240  # daemon start, the first tick, dequeue, a run worker's imports, the sync: on a busy machine
+FAST_POLL_SECONDS = 5
+
+
+def engine_resource(sandbox, database_url: str) -> SyncEngineResource:
+    return SyncEngineResource(
+        airtable=AirtableResource(api_key=sandbox.token, api_url=sandbox.url, requests_per_second=50.0),
+        postgres=PostgresResource(database_url=database_url),
+    )
+
+
+def users_sensor():
+    return next(s for s in build_poll_sensors(SPEC) if s.name == poll_sensor_name(BASE, USERS))
+
+
+def age_runs(database_url: str, *, seconds: int, kind: str | None = None) -> None:
+    """Pretend the table's runs (of ``kind``, else all) finished ``seconds`` earlier than they did."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        conn.execute(
+            "update airtable_sync.sync_run set finished_at = finished_at - make_interval(secs => %s) "
+            "where %s::text is null or kind = %s",
+            (seconds, kind, kind),
+        )
+
+
+def evaluate(sensor, instance: DagsterInstance, resource: SyncEngineResource):
+    with build_sensor_context(instance=instance, resources={"sync_engine": resource}) as context:
+        return sensor(context)
+
+
+def test_poll_requests_an_incremental_run_tagged_with_its_trigger_and_never_piles_up(sandbox_factory, database_url):
+    sandbox = sandbox_factory(demo_records=10)
+    resource = engine_resource(sandbox, database_url)
+    sensor = users_sensor()
+    assert sensor.minimum_interval_seconds == USERS.poll_interval_seconds == 60
+    with instance_for_test() as instance:
+        never_synced = evaluate(sensor, instance, resource)
+        assert isinstance(never_synced, SkipReason) and "never fully synced" in never_synced.skip_message
+
+        with make_sync_engine(sandbox, database_url, workers=2) as engine:
+            engine.sync_table("coaching", "users", "full")
+        just_synced = evaluate(sensor, instance, resource)
+        assert isinstance(just_synced, SkipReason) and "synced 0 s ago" in just_synced.skip_message
+        age_runs(database_url, seconds=31)  # half the users' 60 s interval: a poll is due
+        request = evaluate(sensor, instance, resource)
+        assert isinstance(request, RunRequest)
+        assert request.tags[TRIGGER_TAG] == "poll" and request.tags[TABLE_TAG] == "coaching.users"
+        assert request.tags[PRIORITY_TAG] == "10"  # the fast lane leaves the run queue first
+        assert request.run_config == {"ops": {"airtable__coaching__users": {"config": {"mode": "incremental"}}}}
+
+        queued = create_run_for_test(
+            instance, job_name="__ASSET_JOB", tags=request.tags, status=DagsterRunStatus.STARTED
+        )
+        skipped = evaluate(sensor, instance, resource)
+        assert isinstance(skipped, SkipReason) and "still" in skipped.skip_message
+        instance.report_run_canceled(queued)
+        assert isinstance(evaluate(sensor, instance, resource), RunRequest)
+
+
+def test_computed_cells_are_refreshed_on_their_own_schedule_per_table(sandbox_factory, database_url):
+    sandbox = sandbox_factory(demo_records=10)
+    refreshes = {s.name: s for s in build_computed_refresh_sensors(SPEC)}
+    users = refreshes[refresh_sensor_name(BASE, USERS)]
+    assert users.minimum_interval_seconds == 900  # the fast lane: every 15 minutes
+    assert refreshes[refresh_sensor_name(BASE, BASE.tables["programs"])].minimum_interval_seconds == 3600
+    with make_sync_engine(sandbox, database_url, workers=2) as engine:
+        engine.sync_table("coaching", "users", "full")
+        engine.sync_table("coaching", "users", "incremental")
+    age_runs(database_url, seconds=600, kind="full")  # a poll does not refresh every computed cell
+    with instance_for_test() as instance:
+        polled_recently = evaluate(users, instance, engine_resource(sandbox, database_url))
+        assert isinstance(polled_recently, RunRequest)
+        age_runs(database_url, seconds=300, kind="full")
+        with make_sync_engine(sandbox, database_url, workers=2) as engine:
+            engine.sync_table("coaching", "users", "computed")
+        assert isinstance(evaluate(users, instance, engine_resource(sandbox, database_url)), SkipReason)
+        age_runs(database_url, seconds=451)  # half of 15 minutes
+        request = evaluate(users, instance, engine_resource(sandbox, database_url))
+    assert isinstance(request, RunRequest)
+    assert request.tags[TRIGGER_TAG] == "computed_refresh" and request.tags[SYNC_TAG] == "computed"
+    assert request.run_config == {"ops": {"airtable__coaching__users": {"config": {"mode": "computed"}}}}
+
+
+@pytest.fixture
+def fast_poll_spec(tmp_path: Path) -> Path:
+    """The demo spec with the users polled every few seconds, so a test sees several ticks."""
+    raw = yaml.safe_load(DEMO_SPEC.read_text(encoding="utf-8"))
+    raw["bases"]["coaching"]["tables"]["users"]["poll_interval_seconds"] = FAST_POLL_SECONDS
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def user_row(database_url: str, record_id: str) -> tuple | None:
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        return conn.execute(
+            "select name, email from airtable.users where airtable_id = %s and deleted_at is null", (record_id,)
+        ).fetchone()
+
+
+def test_a_user_no_webhook_delivered_is_healed_by_the_poll_sensor_under_the_daemon(
+    sandbox_factory, database_url, fast_poll_spec: Path, tmp_path: Path
+):
+    sandbox = sandbox_factory(demo_records=20)
+    with make_sync_engine(sandbox, database_url, workers=2) as engine:
+        engine.sync_table("coaching", "users", "full")  # the other tables stay unsynced: their polls skip
+    # Created in Airtable while no webhook applier runs: the notification is as good as dropped.
+    created = (
+        airtable_api_for(sandbox)
+        .table(BASE.id, USERS.id)
+        .create({"fldUsrName0000000": "Polly Poll", "fldUsrEmail000000": "polly@example.com"})
+    )
+    assert user_row(database_url, created["id"]) is None
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: QueuedRunCoordinator\n"
+        "  config:\n    dequeue_interval_seconds: 1\ntelemetry:\n  enabled: false\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRTABLE_", "DAGSTER_"))}
+    env |= {
+        "DAGSTER_HOME": str(home),
+        "DATABASE_URL": database_url,
+        "AIRTABLE_API_KEY": sandbox.token,
+        "AIRTABLE_API_URL": sandbox.url,
+        "AIRTABLE_PG_SPEC": str(fast_poll_spec),
+        "PYTHONPATH": str(REPO),
+    }
+    log = tmp_path / "daemon.log"
+    daemon_bin = Path(sys.executable).parent / "dagster-daemon"
+    with log.open("wb") as sink:
+        daemon = subprocess.Popen(
+            [str(daemon_bin), "run", "-m", "airtable_pg.definitions"],
+            cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + HEAL_SECONDS
+        while user_row(database_url, created["id"]) is None:
+            assert daemon.poll() is None, log.read_text(errors="replace")[-5000:]
+            if time.monotonic() > deadline:
+                pytest.fail(f"the poll sensor did not heal the user in {HEAL_SECONDS} s:\n{_tail(log)}")
+            time.sleep(1)
+        assert user_row(database_url, created["id"]) == ("Polly Poll", "polly@example.com")
+
+        with DagsterInstance.from_config(str(home)) as instance:
+            runs = instance.get_runs(RunsFilter(tags={TRIGGER_TAG: "poll", TABLE_TAG: "coaching.users"}))
+            assert runs, "the row arrived, but not through a poll run"
+            ticks = _ticks(instance, poll_sensor_name(BASE, USERS))
+            assert any(tick.run_ids for tick in ticks), "the sensor's ticks and their runs are recorded for the UI"
+            # Other tables were never synced: their sensors ticked and skipped, launching nothing.
+            assert not instance.get_runs(RunsFilter(tags={TABLE_TAG: "coaching.programs"}))
+            _wait_for_success(instance, runs)
+    finally:
+        os.killpg(daemon.pid, 15)
+        daemon.wait(timeout=60)
+
+
+def _ticks(instance: DagsterInstance, sensor_name: str) -> list:
+    states = [s for s in instance.all_instigator_state() if s.instigator_name == sensor_name]
+    assert states, f"no state for sensor {sensor_name}"
+    return list(instance.get_ticks(states[0].instigator_origin_id, states[0].selector_id))
+
+
+def _wait_for_success(instance: DagsterInstance, runs: list) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        statuses = {instance.get_run_by_id(run.run_id).status for run in runs}
+        if DagsterRunStatus.SUCCESS in statuses:
+            return
+        time.sleep(1)
+    pytest.fail(f"no poll run succeeded: {statuses}")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-5000:]
