@@ -21,7 +21,7 @@ import os
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -35,6 +35,7 @@ _DEV_STACK_KEYS = {"database_url": "DATABASE_URL", "airtable_api_url": "AIRTABLE
                    "airtable_api_key": "AIRTABLE_API_KEY"}  # fmt: skip
 
 
+_DATABASE_URLS = ("database_url", "database_url_staging", "database_migration_url", "database_migration_url_staging")
 # The environment a Settings is being read from (load_settings(env=...)); None: the process's own.
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("airtable_pg_environ", default=None)
 
@@ -54,13 +55,40 @@ def _env(name: str, *, description: str, default_text: str | None = None, **kwar
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True, case_sensitive=True)
 
+    environment: Literal["production", "staging"] = _env(
+        "AIRTABLE_PG_ENV",
+        default="production",
+        description="Which environment's database every command, the receiver and the code location use: "
+        "`production` (`DATABASE_URL`, `DATABASE_MIGRATION_URL`) or `staging` (the `…_STAGING` ones; "
+        "`airtable-pg --env staging …` sets it). Nothing else differs between them.",
+    )
     database_url: SecretStr | None = _env(
         "DATABASE_URL",
         default=None,
         default_text="embedded server",
-        description="Postgres to use (`postgresql://user:pass@host:5432/db`). TLS: add libpq parameters, e.g. "
-        "`?sslmode=verify-full&sslrootcert=/path/ca.pem`. Without it, an embedded PostgreSQL starts with its "
-        "data in `$AIRTABLE_PG_HOME/pgdata`.",
+        description="Postgres to use (`postgresql://user:pass@host:5432/db`), as the runtime role. TLS: add libpq "
+        "parameters, e.g. `?sslmode=verify-full&sslrootcert=/path/ca.pem`. Without it, an embedded PostgreSQL "
+        "starts with its data in `$AIRTABLE_PG_HOME/pgdata`.",
+    )
+    database_url_staging: SecretStr | None = _env(
+        "DATABASE_URL_STAGING",
+        default=None,
+        default_text="none",
+        description="The staging environment's database (`AIRTABLE_PG_ENV=staging`): required there; staging "
+        "never falls back to production's database or the embedded one.",
+    )
+    database_migration_url: SecretStr | None = _env(
+        "DATABASE_MIGRATION_URL",
+        default=None,
+        default_text="`DATABASE_URL`",
+        description="The same database as the migration role: what `airtable-pg db upgrade / downgrade / "
+        "revision / check / current` connect with.",
+    )
+    database_migration_url_staging: SecretStr | None = _env(
+        "DATABASE_MIGRATION_URL_STAGING",
+        default=None,
+        default_text="`DATABASE_URL_STAGING`",
+        description="Staging's database as the migration role.",
     )
     airtable_api_key: SecretStr | None = _env(
         "AIRTABLE_API_KEY",
@@ -174,13 +202,13 @@ class Settings(BaseSettings):
     # Not from the environment: where the values came from when a running dev stack filled them in.
     dev_stack: Path | None = Field(default=None, exclude=True)
 
-    @field_validator("airtable_api_key", "database_url", "migrator_password", "runtime_password", "dagster_pg_url",
+    @field_validator("airtable_api_key", *_DATABASE_URLS, "migrator_password", "runtime_password", "dagster_pg_url",
                      mode="before")  # fmt: skip
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("database_url", "dagster_pg_url")
+    @field_validator(*_DATABASE_URLS, "dagster_pg_url")
     @classmethod
     def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith(_POSTGRES_SCHEMES):
@@ -207,6 +235,26 @@ class Settings(BaseSettings):
     # -- what the rest of the code asks for -----------------------------------------------------
 
     @property
+    def staging(self) -> bool:
+        return self.environment == "staging"
+
+    @property
+    def database_variable(self) -> str:
+        """The variable holding the selected environment's runtime database URL (what EnvVar binds)."""
+        return "DATABASE_URL_STAGING" if self.staging else "DATABASE_URL"
+
+    @property
+    def selected_database_url(self) -> SecretStr | None:
+        """The selected environment's runtime database; ``None``: the embedded server (production only)."""
+        return self.database_url_staging if self.staging else self.database_url
+
+    @property
+    def migration_database_url(self) -> SecretStr | None:
+        """The selected environment's database as the migration role; ``None``: the runtime URL."""
+        migration = self.database_migration_url_staging if self.staging else self.database_migration_url
+        return migration or self.selected_database_url
+
+    @property
     def rate_margin_seconds(self) -> float:
         return self.rate_margin_ms / 1000
 
@@ -222,7 +270,7 @@ class Settings(BaseSettings):
         """Every secret value in these settings: what error messages are scrubbed of before printing."""
         values = [self.airtable_api_key, self.migrator_password, self.runtime_password]
         found = [v.get_secret_value() for v in values if v is not None]
-        for url in (self.database_url, self.dagster_pg_url):
+        for url in (*(getattr(self, name) for name in _DATABASE_URLS), self.dagster_pg_url):
             password = _password_in(url.get_secret_value()) if url is not None else None
             if password:
                 found.append(password)
@@ -288,7 +336,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, use_dev_stack: bool =
         settings = _from_environ(environ, overrides)
     except ValidationError as error:
         raise ConfigError(_describe(error)) from None
-    if use_dev_stack and not any(environ.get(name, "").strip() for name in _DEV_STACK_KEYS.values()):
+    if settings.staging and settings.database_url_staging is None:
+        raise ConfigError(
+            "AIRTABLE_PG_ENV is staging (--env staging) but DATABASE_URL_STAGING is not set: staging never "
+            "falls back to production's database or the embedded one"
+        )
+    chosen = settings.staging or any(environ.get(name, "").strip() for name in _DEV_STACK_KEYS.values())
+    if use_dev_stack and not chosen:
         stack = read_dev_stack(settings.home)
         if stack is not None:
             filled = {name: stack[key] for key, name in _DEV_STACK_KEYS.items() if stack.get(key)}

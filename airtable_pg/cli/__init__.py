@@ -34,12 +34,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+ENV_VARIABLE = "AIRTABLE_PG_ENV"
+ENVIRONMENTS = ("production", "staging")
+
+
 def usage() -> str:
-    lines = ["usage: airtable-pg [--debug] <command> [options]", "", "commands:"]
+    lines = ["usage: airtable-pg [--debug] [--env production|staging] <command> [options]", "", "commands:"]
     lines += [f"  {name:<9} {help_text}" for name, (_, help_text) in COMMANDS.items()]
     lines += [
         "",
         "`airtable-pg <command> --help` for a command's options; --debug prints tracebacks.",
+        f"--env staging uses DATABASE_URL_STAGING / DATABASE_MIGRATION_URL_STAGING (same as {ENV_VARIABLE}=staging).",
         "exit codes: 0 ok, 1 failed, 2 usage or configuration error, 130 interrupted.",
     ]
     return "\n".join(lines)
@@ -49,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
+    try:
+        args, environment = take_env_option(args)
+    except ValueError as error:
+        print(f"airtable-pg: {error}\n\n{usage()}", file=sys.stderr)
+        return EXIT_USAGE
     if not args or args[0] in {"-h", "--help", "help"}:
         print(usage())
         return EXIT_OK
@@ -57,8 +67,30 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if debug:
         os.environ[DEBUG_VARIABLE] = "1"
+    if environment is not None:
+        # Through the environment, so every process a command starts (dev's children, runs) selects it too.
+        os.environ[ENV_VARIABLE] = environment
     module = importlib.import_module(COMMANDS[args[0]][0])
     return int(module.main(args[1:]) or EXIT_OK)  # each command's main reports its own failures (cli.output)
+
+
+def take_env_option(args: list[str]) -> tuple[list[str], str | None]:
+    """``--env NAME`` / ``--env=NAME`` before the command: the environment every part of that command uses."""
+    environment = None
+    rest: list[str] = []
+    items = iter(args)
+    for arg in items:
+        if rest:  # after the command name, options are the command's own
+            rest.append(arg)
+        elif arg == "--env":
+            environment = next(items, None)
+        elif arg.startswith("--env="):
+            environment = arg.removeprefix("--env=")
+        else:
+            rest.append(arg)
+    if environment is not None and environment not in ENVIRONMENTS:
+        raise ValueError(f"--env must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
+    return rest, environment
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from pydantic import SecretStr
+
 from airtable_pg.cli.output import EXIT_OK, command, command_settings
 from airtable_pg.postgres.database import redact
 from airtable_pg.settings import configuration_table, env_name
@@ -23,7 +25,7 @@ def main(argv: list[str]) -> int:
         if variable is None:
             continue
         value = getattr(settings, name)
-        if name in {"database_url", "dagster_pg_url"} and value is not None:
+        if name.endswith("_url") and isinstance(value, SecretStr):  # every database URL: password masked
             shown = redact(value.get_secret_value())
         elif value is None:
             shown = "(not set)"

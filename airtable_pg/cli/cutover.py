@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from airtable_pg.checks.cutover import EntityStatus, cutover_status
-from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings
+from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings, runtime_database
 from airtable_pg.postgres.check_results import latest_results
-from airtable_pg.postgres.database import connection_pool, database_url
+from airtable_pg.postgres.database import connection_pool
 from airtable_pg.spec import load_spec
 
 
@@ -30,7 +30,9 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     settings = command_settings("cutover")
     spec = load_spec(settings.spec_path)
-    entities = cutover_status(spec, latest_results(connection_pool(database_url(settings))), datetime.now(UTC))
+    entities = cutover_status(
+        spec, latest_results(connection_pool(runtime_database("cutover", settings))), datetime.now(UTC)
+    )
     if args.json:
         for entity in entities:
             print(json.dumps(as_json(entity), ensure_ascii=False))

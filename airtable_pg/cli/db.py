@@ -6,9 +6,10 @@ import argparse
 
 from alembic import command as alembic
 
-from airtable_pg.cli.output import EXIT_OK, command, command_settings
-from airtable_pg.postgres.database import database_url, redact
-from airtable_pg.postgres.migrate import autogenerate, config_for, mirror_versions, upgrade
+from airtable_pg.cli.output import EXIT_OK, announce_database, command, command_settings
+from airtable_pg.postgres.database import database_url, migration_url, redact
+from airtable_pg.postgres.migrate import autogenerate, config_for, downgrade, mirror_versions, upgrade
+from airtable_pg.settings import Settings
 
 
 @command("db")
@@ -29,7 +30,11 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     settings = command_settings("db")
+    if args.action not in {"url", "roles"}:
+        # Alembic runs as the migration role: the runtime role may not change the schema nor read its history.
+        return _migrate(args, settings)
     url = database_url(settings)
+    announce_database("db", settings, url, role="runtime" if args.action == "url" else "admin")
     if args.action == "url":
         print(url if args.show_password else redact(url))
         return EXIT_OK
@@ -40,13 +45,18 @@ def main(argv: list[str]) -> int:
 
         roles = setup_roles(url, schemas(load_spec(settings.spec_path)), Roles.from_settings(settings), settings)
         print(f"roles ready: {roles.migrator} (migrations) and {roles.runtime} (runtime: rows only)")
-        return EXIT_OK
+    return EXIT_OK
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    url = migration_url(settings)
+    announce_database("db", settings, url, role="migration")
     config = config_for(settings, url)
     if args.action == "upgrade":
         upgrade(config, args.revision)
         print(f"database {redact(url)} is at {args.revision}")
     elif args.action == "downgrade":
-        alembic.downgrade(config, args.revision)
+        downgrade(config, args.revision)
     elif args.action == "revision":
         autogenerate(config, args.message, mirror_versions(settings))
     elif args.action == "check":

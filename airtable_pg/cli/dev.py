@@ -364,7 +364,7 @@ def summary(
     airtable: Airtable,
     receiver: str | None = None,
 ) -> str:
-    embedded = "" if settings.database_url is not None else "  (embedded)"
+    embedded = "" if settings.selected_database_url is not None else "  (embedded)"
     if airtable.sandbox:
         airtable_line = f"sandbox at {airtable.api_url}  (demo base, {args.records} records)"
     else:

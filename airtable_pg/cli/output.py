@@ -51,6 +51,27 @@ def command_settings(command: str) -> Settings:
     return settings
 
 
+def announce_database(command: str, settings: Settings, url: str, *, role: str = "runtime") -> None:
+    """One line on stderr: which environment and database (password masked) the command works on."""
+    from airtable_pg.postgres.database import redact
+
+    embedded = " (embedded server)" if settings.selected_database_url is None else ""
+    note(command, f"environment {settings.environment}: {role} database {redact(url)}{embedded}")
+
+
+def runtime_database(command: str, settings: Settings) -> str:
+    """The selected environment's database for runtime work: announced, and refused while migrations are pending
+    (``MigrationsPending``, exit 2): the runtime never migrates."""
+    from airtable_pg.postgres.database import database_url
+    from airtable_pg.postgres.migrate import mirror_versions
+    from airtable_pg.postgres.revisions import require_migrated
+
+    url = database_url(settings)
+    announce_database(command, settings, url)
+    require_migrated(url, mirror_versions(settings))
+    return url
+
+
 DEBUG_VARIABLE = "AIRTABLE_PG_DEBUG"  # set by `airtable-pg --debug`: tracebacks are printed
 
 

@@ -11,8 +11,7 @@ import signal
 import threading
 from types import FrameType
 
-from airtable_pg.cli.output import EXIT_OK, command, command_settings, note
-from airtable_pg.postgres.database import database_url
+from airtable_pg.cli.output import EXIT_OK, command, command_settings, note, runtime_database
 from airtable_pg.receiver.app import DEFAULT_MAX_BODY_BYTES, HEALTH_PATH, WEBHOOK_PATH, build_app, require_webhook_table
 from airtable_pg.receiver.server import base_url, bind_socket, uvicorn_server
 
@@ -37,7 +36,7 @@ def main(argv: list[str]) -> int:
     if args.max_body_bytes < 1:
         parser.error("--max-body-bytes must be positive")
     settings = command_settings("receiver")
-    url = database_url(settings)
+    url = runtime_database("receiver", settings)
     require_webhook_table(url)
     app = build_app(url, max_body_bytes=args.max_body_bytes)
     sock = bind_socket(args.host, args.port)

@@ -9,7 +9,7 @@ from pathlib import Path
 from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.airtable.errors import AirtableError
 from airtable_pg.airtable.rate_limit import RateLimiter
-from airtable_pg.cli.output import EXIT_OK, EXIT_USAGE, command, command_settings, fail, note
+from airtable_pg.cli.output import EXIT_OK, EXIT_USAGE, announce_database, command, command_settings, fail, note
 from airtable_pg.settings import Settings
 from airtable_pg.spec import dump_spec, load_spec
 from airtable_pg.spec_pull import leading_comments, pull
@@ -57,9 +57,14 @@ def check(settings: Settings) -> int:
 
 def shared_limiter(settings: Settings, config: AirtableConfig) -> RateLimiter | None:
     """The base's shared bucket when a migrated database is configured; a first pull may come before one."""
-    if settings.database_url is None:
-        note("spec", "no DATABASE_URL: this pull's requests are not paced by the shared rate-limit bucket")
+    selected = settings.selected_database_url
+    if selected is None:
+        note(
+            "spec",
+            f"no {settings.database_variable}: this pull's requests are not paced by the shared rate-limit bucket",
+        )
         return None
     from airtable_pg.postgres.database import connection_pool
 
-    return config.rate_limiter(connection_pool(settings.database_url.get_secret_value()))
+    announce_database("spec", settings, selected.get_secret_value())
+    return config.rate_limiter(connection_pool(selected.get_secret_value()))

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime, timedelta
 
-from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings
+from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings, runtime_database
 from airtable_pg.postgres import live_status, webhook_state
-from airtable_pg.postgres.database import connection_pool, database_url
+from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.spec import load_spec
 
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     settings = command_settings("status")
     spec = load_spec(settings.spec_path)
-    with transaction(connection_pool(database_url(settings))) as cur:
+    with transaction(connection_pool(runtime_database("status", settings))) as cur:
         latencies = {(t.base_id, t.table_id): t for t in live_status.latencies(cur, timedelta(minutes=args.minutes))}
         waiting = live_status.waiting_notifications(cur)
         letters = live_status.open_dead_letters(cur)

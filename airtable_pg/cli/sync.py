@@ -28,9 +28,10 @@ from airtable_pg.cli.output import (
     known_failure,
     note,
     register_secrets,
+    runtime_database,
     scrub,
 )
-from airtable_pg.settings import ConfigError, Settings, load_settings
+from airtable_pg.settings import ConfigError, load_settings
 from airtable_pg.spec import SpecError, SyncSpec, load_spec
 from airtable_pg.sync.engine import SyncEngine, SyncFailed, SyncResult
 from airtable_pg.sync.table_sync import ProgressEvent, describe_error
@@ -165,8 +166,12 @@ def main(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
     if settings.dev_stack_note:
         note("sync", settings.dev_stack_note)
     try:
-        url = _database_url(settings)
+        url = runtime_database("sync", settings)
     except Exception as error:  # noqa: BLE001 - e.g. the embedded server could not start: one line, exit 1
+        known = known_failure(error)
+        if known is not None:
+            say(known.message)
+            return known.exit_code
         say(f"no database: {describe_error(error)}")
         return EXIT_FAILED
     return _sync(spec, url, config, args.workers or settings.workers, args.mode, tables)
@@ -180,12 +185,6 @@ def _console() -> Console:
     console = Console()
     # Off a terminal (CI logs, pipes) rich assumes 80 columns and would squeeze the summary; give it room.
     return console if console.is_terminal else Console(width=200)
-
-
-def _database_url(settings: Settings) -> str:
-    from airtable_pg.postgres.database import database_url
-
-    return database_url(settings)
 
 
 class Terminated(KeyboardInterrupt):

@@ -14,8 +14,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from airtable_pg.airtable.client import AirtableConfig
-from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings
-from airtable_pg.postgres.database import database_url
+from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings, runtime_database
 from airtable_pg.settings import Settings
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.live import DEFAULT_INTERVAL_SECONDS, LiveSync
@@ -47,7 +46,7 @@ def main(argv: list[str]) -> int:
     settings = command_settings("webhooks")
     live = LiveSync(
         load_spec(settings.spec_path),
-        database_url(settings),
+        runtime_database("webhooks", settings),
         AirtableConfig.from_settings(settings),
         workers=settings.workers,
     )

@@ -218,12 +218,12 @@ def _table_asset(
             f"{config.mode} sync of {base.key}.{table.key} ({table.id}) into {qualified_table_name(base, table)}"
         )
         # Leaving the block closes the engine: a terminated run cancels its sync, which then tombstones nothing.
-        with sync_engine.open(spec) as engine:
-            try:
+        try:
+            with sync_engine.open(spec) as engine:  # refuses a database behind the code's migrations
                 result = engine.sync_table(base.key, table.key, config.mode)
-            except (AirtableError, SchemaNotReady) as error:
-                raise_if_permanent(error)
-                raise
+        except (AirtableError, SchemaNotReady) as error:
+            raise_if_permanent(error)
+            raise
         if result.fallback_reason:
             context.log.warning(f"{base.key}.{table.key}: {result.fallback_reason}")
         return MaterializeResult(metadata=materialization_metadata(result, base, table))

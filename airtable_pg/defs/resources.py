@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
@@ -16,6 +17,8 @@ from pydantic import Field
 from airtable_pg.airtable.client import AirtableConfig
 from airtable_pg.checks.context import CheckContext
 from airtable_pg.postgres.database import connection_pool, redact
+from airtable_pg.postgres.migrate import DEMO_VERSIONS, mirror_versions
+from airtable_pg.postgres.revisions import require_migrated
 from airtable_pg.settings import DEFAULT_API_URL, Settings
 from airtable_pg.spec import SyncSpec
 from airtable_pg.sync.engine import SyncEngine
@@ -63,11 +66,22 @@ class PostgresResource(ConfigurableResource):
     """The database holding the mirror tables and the ``airtable_sync`` state schema."""
 
     database_url: str = Field(description="libpq URL; bind it with EnvVar('DATABASE_URL') (it may hold a password).")
+    migrations_path: str | None = Field(
+        default=None,
+        description="The mirror branch's revisions (AIRTABLE_PG_MIGRATIONS); unset: the demo's. The database must "
+        "be at their heads and the state branch's before any run or sensor works.",
+    )
 
     @property
     def display_url(self) -> str:
         """The URL with its password masked: the only form that may reach a log line."""
         return redact(self.database_url)
+
+    def migrated_url(self) -> str:
+        """The URL, once the database is at this code's migration heads (else ``MigrationsPending``)."""
+        versions = Path(self.migrations_path) if self.migrations_path else DEMO_VERSIONS
+        require_migrated(self.database_url, versions)
+        return self.database_url
 
 
 class SyncEngineResource(ConfigurableResource):
@@ -80,7 +94,7 @@ class SyncEngineResource(ConfigurableResource):
     def open(self, spec: SyncSpec) -> Iterator[SyncEngine]:
         """An engine for one step; leaving the block cancels what still runs (a terminated run tombstones nothing)."""
         engine = SyncEngine(
-            spec, self.postgres.database_url, self.airtable.client_config(), workers=self.airtable.workers
+            spec, self.postgres.migrated_url(), self.airtable.client_config(), workers=self.airtable.workers
         )
         try:
             yield engine
@@ -97,7 +111,7 @@ class CheckRunnerResource(ConfigurableResource):
     @contextmanager
     def open(self, spec: SyncSpec) -> Iterator[CheckContext]:
         """A check context for one step; leaving the block cancels Airtable requests still waiting."""
-        context = CheckContext(spec, connection_pool(self.postgres.database_url), self.airtable.client_config())
+        context = CheckContext(spec, connection_pool(self.postgres.migrated_url()), self.airtable.client_config())
         try:
             yield context
         finally:
@@ -117,12 +131,15 @@ def airtable_resource(settings: Settings) -> AirtableResource:
     )
 
 
-def postgres_resource() -> PostgresResource:
-    return PostgresResource(database_url=EnvVar("DATABASE_URL"))
+def postgres_resource(settings: Settings) -> PostgresResource:
+    # The selected environment's variable (DATABASE_URL or DATABASE_URL_STAGING), resolved in the run worker.
+    return PostgresResource(
+        database_url=EnvVar(settings.database_variable), migrations_path=str(mirror_versions(settings))
+    )
 
 
 def resources(settings: Settings) -> dict[str, ConfigurableResource]:
-    airtable, postgres = airtable_resource(settings), postgres_resource()
+    airtable, postgres = airtable_resource(settings), postgres_resource(settings)
     return {
         "airtable": airtable,
         "postgres": postgres,

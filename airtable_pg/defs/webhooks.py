@@ -33,6 +33,7 @@ from airtable_pg.airtable.client import RequestStats, make_api
 from airtable_pg.defs.lineage import table_asset_key
 from airtable_pg.defs.resources import SyncEngineResource
 from airtable_pg.postgres.database import connection_pool
+from airtable_pg.postgres.revisions import MigrationsPending
 from airtable_pg.settings import Settings
 from airtable_pg.spec import SyncSpec
 from airtable_pg.sync.live import LiveSync
@@ -75,7 +76,7 @@ def build_webhook_definitions(spec: SyncSpec, settings: Settings) -> tuple[list[
     def care_webhooks(context: OpExecutionContext, sync_engine: SyncEngineResource) -> None:
         live = LiveSync(
             spec,
-            sync_engine.postgres.database_url,
+            sync_engine.postgres.migrated_url(),
             sync_engine.airtable.client_config(),
             workers=sync_engine.airtable.workers,
         )
@@ -99,7 +100,10 @@ def build_webhook_definitions(spec: SyncSpec, settings: Settings) -> tuple[list[
         description="Checks each base's webhook every minute; requests webhook_care when one needs it.",
     )
     def webhook_health(context: SensorEvaluationContext, sync_engine: SyncEngineResource) -> SensorResult | SkipReason:
-        db = connection_pool(sync_engine.postgres.database_url)
+        try:
+            db = connection_pool(sync_engine.postgres.migrated_url())
+        except MigrationsPending as pending:
+            return SkipReason(str(pending))  # one line on the sensor's tick; the next tick checks again
         config = sync_engine.airtable.client_config()
         manager = WebhookManager(db, make_api(config, config.rate_limiter(db), RequestStats()))
         previous = json.loads(context.cursor) if context.cursor else {}

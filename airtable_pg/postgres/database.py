@@ -17,12 +17,20 @@ from airtable_pg.settings import Settings
 
 
 def database_url(settings: Settings) -> str:
-    """The libpq URL of the database: ``DATABASE_URL`` or the embedded server's (started on demand)."""
-    if settings.database_url is not None:
-        return settings.database_url.get_secret_value()
+    """The selected environment's database (``DATABASE_URL[_STAGING]``) or the embedded server's (started on demand)."""
+    selected = settings.selected_database_url
+    if selected is not None:
+        return selected.get_secret_value()
     from airtable_pg.postgres.embedded import start_embedded
 
     return start_embedded(settings.home / "pgdata")
+
+
+def migration_url(settings: Settings) -> str:
+    """The selected environment's database as the migration role (``DATABASE_MIGRATION_URL[_STAGING]``), else the
+    runtime URL: what Alembic connects with."""
+    migration = settings.migration_database_url
+    return migration.get_secret_value() if migration is not None else database_url(settings)
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -54,6 +54,19 @@ def config_for(settings: Settings, url: str) -> Config:
 
 def upgrade(config: Config, revision: str = "heads") -> None:
     command.upgrade(config, revision)
+    _publish(config)
+
+
+def downgrade(config: Config, revision: str) -> None:
+    command.downgrade(config, revision)
+    _publish(config)
+
+
+def _publish(config: Config) -> None:
+    """Let the runtime role learn which revisions are applied (it may not read Alembic's table itself)."""
+    from airtable_pg.postgres.revisions import publish_revisions
+
+    publish_revisions(config.get_main_option("sqlalchemy.url"))  # type: ignore[arg-type]
 
 
 def autogenerate(config: Config, message: str, versions: Path) -> Script | None:

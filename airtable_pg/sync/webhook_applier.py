@@ -30,7 +30,7 @@ from pyairtable import Api
 from airtable_pg.airtable import webhooks
 from airtable_pg.airtable.api_pool import read_records
 from airtable_pg.airtable.cells import RecordConverter
-from airtable_pg.airtable.escaping import unescape_fields
+from airtable_pg.airtable.escaping import escape_cell, storable, unescape_fields
 from airtable_pg.airtable.payload_cells import PayloadCells, merge_cells
 from airtable_pg.postgres import webhook_state
 from airtable_pg.postgres.mirror_writer import MirrorWriter
@@ -119,8 +119,10 @@ class WebhookApplier:
             self._apply_payload(cur, base, payload, report)
         except Exception as error:  # noqa: BLE001 - one bad payload must never stop the others
             cur.execute("rollback to savepoint airtable_pg_payload")
+            # Kept as it came, unless Postgres cannot hold it (NUL, lone surrogates): then escaped, round-trippable.
+            kept = payload if storable(payload) else escape_cell(payload)
             webhook_state.add_dead_letter(
-                cur, direction="inbound", base_id=base.id, payload=payload, error=describe_error(error)
+                cur, direction="inbound", base_id=base.id, payload=kept, error=_storable_text(describe_error(error))
             )
             report.dead_letters += 1
             log.warning("webhook payload of base %s dead-lettered: %s", base.key, describe_error(error))
@@ -239,6 +241,11 @@ class WebhookApplier:
         if key not in self._converters:
             self._converters[key] = (RecordConverter(table), PayloadCells(table))
         return self._converters[key]
+
+
+def _storable_text(text: str) -> str:
+    """``text`` without what a Postgres text column refuses (NUL, lone surrogates), written as escapes instead."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def _object(value: Any) -> dict[str, Any]:

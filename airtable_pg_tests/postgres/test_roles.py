@@ -8,6 +8,7 @@ from sqlalchemy.engine import make_url
 
 from airtable_pg.postgres.database import libpq_url, sqlalchemy_url
 from airtable_pg.postgres.migrate import DEMO_VERSIONS, alembic_config, upgrade
+from airtable_pg.postgres.revisions import database_revisions, require_migrated, script_directory
 from airtable_pg.postgres.roles import Roles, setup_roles
 from airtable_pg.postgres.schema import schemas
 from airtable_pg.settings import load_settings
@@ -54,6 +55,11 @@ def test_runtime_role_writes_rows(role_db):
         "alter table airtable.users add column sneaky text",
         "drop table airtable_sync.change_event",
         "create schema sneaky",
+        "drop schema airtable cascade",
+        "create index sneaky on airtable.users (name)",
+        # nor read or touch the migration history (it learns the applied revisions through a function only)
+        "select * from public.alembic_version_airtable_pg",
+        "delete from public.alembic_version_airtable_pg",
     ],
 )
 def test_runtime_role_cannot_change_the_schema(role_db, ddl):
@@ -71,3 +77,19 @@ def test_migrator_owns_what_it_migrates_and_runtime_gets_new_tables(role_db):
         conn.execute("create table airtable.added_later (x int)")
     with psycopg.connect(libpq_url(as_role(url, roles.runtime))) as conn:
         conn.execute("insert into airtable.added_later values (1)")  # default privileges reached it
+
+
+def test_runtime_role_learns_only_the_applied_revisions_and_passes_the_migration_check(role_db):
+    url, roles = role_db
+    runtime = as_role(url, roles.runtime)
+    assert database_revisions(runtime) == frozenset(script_directory(DEMO_VERSIONS).get_heads())
+    require_migrated(runtime, DEMO_VERSIONS)  # what every runtime entry point does first
+
+
+def test_migrator_can_create_alter_and_drop(role_db):
+    url, roles = role_db
+    with psycopg.connect(libpq_url(as_role(url, roles.migrator)), autocommit=True) as conn:
+        conn.execute("create table airtable_sync.migrator_scratch (x int)")
+        conn.execute("alter table airtable_sync.migrator_scratch add column y text")
+        conn.execute("drop table airtable_sync.migrator_scratch")
+        assert conn.execute("select count(*) from public.alembic_version_airtable_pg").fetchone()[0] == 2

@@ -1,0 +1,163 @@
+"""Migrations are a deploy step: every one downgrades one step, and the runtime refuses a database behind the code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+import pytest
+from dagster import DagsterInstance, build_sensor_context, materialize
+
+from airtable_pg import cli
+from airtable_pg.defs.assets import build_table_assets
+from airtable_pg.defs.resources import AirtableResource, PostgresResource, SyncEngineResource
+from airtable_pg.defs.webhooks import build_webhook_definitions
+from airtable_pg.postgres.database import libpq_url
+from airtable_pg.postgres.migrate import DEMO_VERSIONS, alembic_config, downgrade, upgrade
+from airtable_pg.postgres.revisions import (
+    REVISIONS_FUNCTION,
+    MigrationsPending,
+    database_revisions,
+    pending_heads,
+    require_migrated,
+    script_directory,
+)
+from airtable_pg.settings import load_settings
+from airtable_pg.spec import load_spec
+
+SPEC = load_spec()
+SCRIPT = script_directory(DEMO_VERSIONS)
+
+
+def snapshot(url: str) -> list[tuple]:
+    """Every column, index and constraint of the managed schemas: what a migration changes."""
+    with psycopg.connect(libpq_url(url)) as conn:
+        columns = conn.execute(
+            "select table_schema, table_name, column_name, data_type, is_nullable, column_default "
+            "from information_schema.columns where table_schema in ('airtable', 'airtable_sync') order by 1, 2, 3"
+        ).fetchall()
+        indexes = conn.execute(
+            "select schemaname, indexname, indexdef from pg_indexes "
+            "where schemaname in ('airtable', 'airtable_sync') order by 1, 2"
+        ).fetchall()
+        return columns + indexes
+
+
+def branch_chain(branch: str) -> list[str]:
+    """The branch's revisions from its head down to its first."""
+    head = next(
+        h
+        for h in SCRIPT.get_heads()
+        if branch in {lab for r in SCRIPT.iterate_revisions(h, "base") for lab in r.branch_labels}
+    )
+    return [revision.revision for revision in SCRIPT.iterate_revisions(head, "base")]
+
+
+@pytest.mark.parametrize("branch", ["state", "mirror"])
+def test_every_migration_downgrades_one_step_and_upgrades_again(new_database: Callable[[str], str], branch: str):
+    url = new_database("downgrade")
+    config = alembic_config(url, versions=DEMO_VERSIONS)
+    upgrade(config)
+    chain = branch_chain(branch)
+    assert len(chain) >= 1 and database_revisions(url) == frozenset(SCRIPT.get_heads())
+    at_heads = snapshot(url)
+    for revision, parent in zip(chain, [*chain[1:], None], strict=True):
+        above = snapshot(url)
+        downgrade(config, f"{branch}@-1")
+        assert revision not in database_revisions(url)
+        assert parent is None or parent in database_revisions(url)
+        below = snapshot(url)
+        assert below != above, f"downgrading {revision} changed nothing"
+        upgrade(config, f"{branch}@+1")  # the step back up restores exactly what the downgrade removed
+        assert snapshot(url) == above, revision
+        downgrade(config, f"{branch}@-1")
+        assert snapshot(url) == below, revision
+    upgrade(config)
+    assert snapshot(url) == at_heads and database_revisions(url) == frozenset(SCRIPT.get_heads())
+
+
+@pytest.fixture(scope="module")
+def behind_url(new_database: Callable[[str], str]) -> str:
+    """A database with the state schema but not the mirror tables: the code's mirror head is missing."""
+    url = new_database("behind")
+    upgrade(alembic_config(url, versions=DEMO_VERSIONS), "state@head")
+    return url
+
+
+def test_require_migrated_names_the_missing_heads_and_the_command(behind_url: str):
+    with pytest.raises(MigrationsPending) as refused:
+        require_migrated(behind_url, DEMO_VERSIONS)
+    message = str(refused.value)
+    assert "mirror head 0002" in message and "`airtable-pg db upgrade`" in message
+    assert "state head" not in message and "\n" not in message
+
+
+def test_once_current_the_check_is_not_repeated_in_the_process(new_database: Callable[[str], str]):
+    url = new_database("checked_once")
+    upgrade(alembic_config(url, versions=DEMO_VERSIONS))
+    require_migrated(url, DEMO_VERSIONS)
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute(f"drop function {REVISIONS_FUNCTION}()")
+    require_migrated(url, DEMO_VERSIONS)  # cached: no second query (it would now find nothing applied)
+    assert database_revisions(url) == frozenset()
+
+
+def test_a_database_ahead_of_the_code_is_accepted_and_one_behind_is_not():
+    heads = frozenset(SCRIPT.get_heads())
+    assert pending_heads(SCRIPT, heads) == []
+    # A newer release migrated the state branch past this code's head (rolling deploy: migrate, then roll out).
+    assert pending_heads(SCRIPT, frozenset({"0002", "0099_from_a_newer_release"})) == []
+    # An older state revision: behind, whatever else is there.
+    assert pending_heads(SCRIPT, frozenset({"0002", "0004", "0099_from_a_newer_release"})) == ["0006"]
+    assert pending_heads(SCRIPT, frozenset()) == sorted(heads)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["sync", "--full"], ["webhooks", "apply"], ["receiver", "--port", "0"], ["checks", "run"], ["cutover", "status"]],
+)
+def test_runtime_commands_refuse_a_database_behind_the_code(
+    behind_url: str, argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
+):
+    monkeypatch.setenv("DATABASE_URL", behind_url)
+    monkeypatch.setenv("AIRTABLE_API_KEY", "patNeverUsed.0000")
+    monkeypatch.setenv("AIRTABLE_API_URL", "http://127.0.0.1:9")  # nothing may reach Airtable either
+    monkeypatch.setenv("AIRTABLE_PG_HOME", str(tmp_path))
+    assert cli.main(argv) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "behind this release" in line]
+    assert len(errors) == 1 and "run `airtable-pg db upgrade`" in errors[0], errors
+    assert REVISIONS_FUNCTION and not database_revisions(behind_url) >= frozenset(SCRIPT.get_heads())
+
+
+def test_db_upgrade_is_the_way_forward(new_database: Callable[[str], str], monkeypatch, capsys, tmp_path):
+    url = new_database("forward")
+    upgrade(alembic_config(url, versions=DEMO_VERSIONS), "state@0003")
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("AIRTABLE_PG_HOME", str(tmp_path))
+    with pytest.raises(MigrationsPending):
+        require_migrated(url, DEMO_VERSIONS)
+    assert cli.main(["db", "upgrade"]) == 0
+    require_migrated(url, DEMO_VERSIONS)
+
+
+def test_the_code_locations_runs_and_sensor_refuse_a_database_behind_the_code(behind_url: str):
+    airtable = AirtableResource(api_key="patNeverUsed.0000", api_url="http://127.0.0.1:9")
+    postgres = PostgresResource(database_url=behind_url)
+    programs = next(a for a in build_table_assets(SPEC) if a.key.path[-1] == "programs")
+    result = materialize(
+        [programs],
+        resources={"sync_engine": SyncEngineResource(airtable=airtable, postgres=postgres)},
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "airtable-pg db upgrade" in failure.step_failure_data.error.message
+
+    _, (sensor,) = build_webhook_definitions(SPEC, load_settings({}))
+    with build_sensor_context(
+        resources={"sync_engine": SyncEngineResource(airtable=airtable, postgres=postgres)},
+        instance=DagsterInstance.ephemeral(),
+    ) as context:
+        skipped = sensor(context)
+    assert "airtable-pg db upgrade" in skipped.skip_message
