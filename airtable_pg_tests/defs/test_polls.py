@@ -32,6 +32,7 @@ from airtable_pg.defs.polls import (
 )
 from airtable_pg.defs.resources import AirtableResource, PostgresResource, SyncEngineResource
 from airtable_pg.postgres.database import libpq_url
+from airtable_pg.postgres.migrate import DEMO_VERSIONS
 from airtable_pg.spec import load_spec
 from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import make_sync_engine
@@ -169,6 +170,8 @@ def test_a_user_no_webhook_delivered_is_healed_by_the_poll_sensor_under_the_daem
         "AIRTABLE_API_KEY": sandbox.token,
         "AIRTABLE_API_URL": sandbox.url,
         "AIRTABLE_PG_SPEC": str(fast_poll_spec),
+        # The test's spec is the demo's with other intervals: its mirror tables are the demo's migrations.
+        "AIRTABLE_PG_MIGRATIONS": str(DEMO_VERSIONS),
         "PYTHONPATH": str(REPO),
     }
     log = tmp_path / "daemon.log"
