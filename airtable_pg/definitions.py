@@ -12,6 +12,7 @@ from dagster import Definitions
 from airtable_pg.defs.assets import build_table_assets
 from airtable_pg.defs.checks import FULL_SYNC_ONLY, build_check_jobs, build_table_checks, check_keys
 from airtable_pg.defs.jobs import SYNC_EXECUTOR, build_sync_jobs
+from airtable_pg.defs.outbound import build_outbound_definitions
 from airtable_pg.defs.resources import resources
 from airtable_pg.defs.webhooks import build_webhook_definitions
 from airtable_pg.settings import Settings, load_settings
@@ -22,15 +23,16 @@ def build_definitions(spec: SyncSpec, settings: Settings | None = None) -> Defin
     settings = settings or load_settings(use_dev_stack=False)
     table_assets = build_table_assets(spec)
     webhook_jobs, webhook_sensors = build_webhook_definitions(spec, settings)
+    outbound_jobs, outbound_sensors = build_outbound_definitions(spec, settings)
     table_checks = build_table_checks(spec)
     check_jobs, check_schedules = build_check_jobs(table_checks)
     sync_jobs = build_sync_jobs(table_assets, not_after_incremental=check_keys(table_checks, FULL_SYNC_ONLY))
     return Definitions(
         assets=table_assets,
         asset_checks=table_checks,
-        jobs=[*sync_jobs, *check_jobs, *webhook_jobs],
+        jobs=[*sync_jobs, *check_jobs, *webhook_jobs, *outbound_jobs],
         schedules=check_schedules,
-        sensors=webhook_sensors,
+        sensors=[*webhook_sensors, *outbound_sensors],
         resources=resources(settings),
         executor=SYNC_EXECUTOR,  # also for runs launched from the UI ("Materialize all", one asset)
     )

@@ -21,7 +21,9 @@ from airtable_pg.postgres.database import connection_pool, database_url
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.settings import Settings
 from airtable_pg.spec import load_spec
-from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher, PushReport
+from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher, PushReport, follow_all
+
+DEFAULT_PUSHERS = 3  # overlapping requests: one pusher alone waits out each answer (~3 of the 5 requests/s)
 
 
 def make_pusher(settings: Settings) -> tuple[OutboundPusher, str]:
@@ -40,6 +42,7 @@ def main(argv: list[str]) -> int:
     run = sub.add_parser("run", help="push the outbox now (--follow: keep pushing)")
     run.add_argument("--follow", action="store_true", help="keep pushing until Ctrl-C or SIGTERM")
     run.add_argument("--interval", type=float, default=5.0, help="seconds between passes without a trigger")
+    run.add_argument("--pushers", type=int, default=DEFAULT_PUSHERS, help="pushers in parallel (--follow)")
     sub.add_parser("status", help="the outbox per table: pending, dead, oldest pending change")
     args = parser.parse_args(argv)
     settings = command_settings("outbound")
@@ -61,7 +64,8 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    pusher.follow(url, stop, interval=args.interval, on_pushed=lambda report: print(summary(report), flush=True))
+    pushers = [pusher] + [make_pusher(settings)[0] for _ in range(max(args.pushers, 1) - 1)]
+    follow_all(pushers, url, stop, interval=args.interval, on_pushed=lambda report: print(summary(report), flush=True))
     return EXIT_OK
 
 

@@ -445,6 +445,35 @@ class OutboundPusher:
         return self._converters[key]
 
 
+def follow_all(
+    pushers: Sequence[OutboundPusher],
+    database_url: str,
+    stop: threading.Event,
+    *,
+    interval: float = 5.0,
+    on_pushed: Callable[[PushReport], None] | None = None,
+) -> None:
+    """Several pushers at once (each with its own client): requests overlap Airtable's latency.
+
+    One pusher waits for each answer before the next request, which at 300 ms reaches ~3 of the base's 5 requests
+    per second; leases keep them from taking the same item, and the shared bucket keeps them under the limit.
+    """
+    threads = [
+        threading.Thread(
+            target=pusher.follow,
+            args=(database_url, stop),
+            kwargs={"interval": interval, "on_pushed": on_pushed},
+            name=f"outbound-pusher-{n}",
+            daemon=True,
+        )
+        for n, pusher in enumerate(pushers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 class _Deferred(Exception):
     """The change cannot go yet (a linked parent is not in Airtable); not a failed attempt."""
 
@@ -468,4 +497,4 @@ def wait_until_pushed(db: sa.Engine, timeout: float, poll: float = 0.05) -> bool
     return False
 
 
-__all__: Sequence[str] = ["OutboundConfig", "OutboundPusher", "PushReport", "wait_until_pushed"]
+__all__: Sequence[str] = ["OutboundConfig", "OutboundPusher", "PushReport", "follow_all", "wait_until_pushed"]
