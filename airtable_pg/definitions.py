@@ -13,6 +13,7 @@ from airtable_pg.defs.assets import build_table_assets
 from airtable_pg.defs.checks import FULL_SYNC_ONLY, build_check_jobs, build_table_checks, check_keys
 from airtable_pg.defs.cutover import build_readiness_sensor
 from airtable_pg.defs.jobs import SYNC_EXECUTOR, build_sync_jobs
+from airtable_pg.defs.outbound import build_outbound_definitions
 from airtable_pg.defs.polls import build_computed_refresh_sensors, build_poll_sensors
 from airtable_pg.defs.resources import resources
 from airtable_pg.defs.webhooks import build_webhook_definitions
@@ -24,6 +25,7 @@ def build_definitions(spec: SyncSpec, settings: Settings | None = None) -> Defin
     settings = settings or load_settings(use_dev_stack=False)
     table_assets = build_table_assets(spec)
     webhook_jobs, webhook_sensors = build_webhook_definitions(spec, settings)
+    outbound_jobs, outbound_sensors = build_outbound_definitions(spec, settings)
     table_checks = build_table_checks(spec)
     check_jobs, check_schedules = build_check_jobs(table_checks)
     costly_checks = check_keys(table_checks, FULL_SYNC_ONLY)
@@ -32,13 +34,14 @@ def build_definitions(spec: SyncSpec, settings: Settings | None = None) -> Defin
     return Definitions(
         assets=table_assets,
         asset_checks=table_checks,
-        jobs=[*sync_jobs, *check_jobs, *webhook_jobs],
+        jobs=[*sync_jobs, *check_jobs, *webhook_jobs, *outbound_jobs],
         schedules=check_schedules,
         sensors=[
             *webhook_sensors,
             *poll_sensors,
             *build_computed_refresh_sensors(spec),
             build_readiness_sensor(spec),
+            *outbound_sensors,
         ],
         resources=resources(settings),
         executor=SYNC_EXECUTOR,  # also for runs launched from the UI ("Materialize all", one asset)

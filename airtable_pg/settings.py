@@ -162,6 +162,26 @@ class Settings(BaseSettings):
         description="The public HTTPS URL of `airtable-pg receiver`'s `/airtable/webhook` that Airtable pings. "
         "Without it, hooks send no pings and `airtable-pg webhooks apply --follow` polls their payloads.",
     )
+    outbound_max_attempts: int = _env(
+        "AIRTABLE_PG_OUTBOUND_MAX_ATTEMPTS",
+        default=8,
+        ge=1,
+        description="Pushes of one outbox change that may fail on a passing error (429, 5xx, timeout) before it "
+        "becomes a dead letter. A permanent error (422 bad value, 403) dead-letters at once.",
+    )
+    outbound_backoff_seconds: float = _env(
+        "AIRTABLE_PG_OUTBOUND_BACKOFF_SECONDS",
+        default=2.0,
+        gt=0,
+        description="The wait before retrying a failed push; doubles with each attempt (with jitter), up to "
+        "`AIRTABLE_PG_OUTBOUND_BACKOFF_MAX_SECONDS`.",
+    )
+    outbound_backoff_max_seconds: float = _env(
+        "AIRTABLE_PG_OUTBOUND_BACKOFF_MAX_SECONDS",
+        default=300.0,
+        gt=0,
+        description="The longest wait between two pushes of one failing outbox change.",
+    )
     migrator_role: str = _env(
         "AIRTABLE_PG_MIGRATOR_ROLE",
         default="airtable_pg_migrator",

@@ -13,7 +13,10 @@ by Airtable **field id**, so a field renamed in Airtable keeps its column: the n
             id: tblUsers000000001
             airtable_name: users
             mirror: users
-            authority: airtable       # airtable | postgres
+            authority: airtable       # airtable | postgres (the app writes Postgres; changes flow out)
+            conflict_policy: postgres_wins  # postgres tables: postgres_wins | airtable_wins
+            typecast: false           # postgres tables: let Airtable convert pushed values
+            idempotency_field: airtable_pg_id  # postgres tables: Airtable field holding the row's id
             lane: fast                # fast | standard
             poll_interval_seconds: 60
             freshness_seconds: 120    # optional; the freshness gate's bound (default: fast 120, else 2 × poll)
@@ -46,6 +49,15 @@ from airtable_pg.mirror_model import PG_TYPES
 from airtable_pg.names import RESERVED_COLUMNS, STATE_SCHEMA, is_valid_identifier, join_table_name
 
 AUTHORITIES = ("airtable", "postgres")
+CONFLICT_POLICIES = ("postgres_wins", "airtable_wins")  # who wins when Airtable edits a Postgres-authoritative record
+DEFAULT_IDEMPOTENCY_FIELD = "airtable_pg_id"  # the Airtable field holding a Postgres row's id (outbound upserts)
+# Field types Airtable computes: never pushed, filled in from Airtable's answer.
+COMPUTED_TYPES = frozenset(
+    {
+        "formula", "rollup", "count", "multipleLookupValues", "lookup", "createdTime", "lastModifiedTime",
+        "autoNumber", "createdBy", "lastModifiedBy", "button", "aiText", "externalSyncSource",
+    }
+)  # fmt: skip
 LANES = ("fast", "standard")
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 AIRTABLE_ID = re.compile(r"^(app|tbl|fld)[A-Za-z0-9]{14}$")
@@ -90,6 +102,11 @@ class FieldSpec:
     def is_link(self) -> bool:
         return self.type == "multipleRecordLinks"
 
+    @property
+    def is_computed(self) -> bool:
+        """Airtable computes it: read-only through the API."""
+        return self.type in COMPUTED_TYPES
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -115,6 +132,20 @@ class TableSpec:
         if self.computed_refresh_seconds is not None:
             return self.computed_refresh_seconds
         return DEFAULT_COMPUTED_REFRESH_SECONDS[self.lane]
+
+    # Postgres-authoritative tables (authority: postgres) only:
+    conflict_policy: str = "postgres_wins"  # an Airtable edit of a Postgres-authoritative record: who wins
+    typecast: bool = False  # let Airtable convert pushed values (e.g. create a select option not yet defined)
+    idempotency_field: str = DEFAULT_IDEMPOTENCY_FIELD  # Airtable field name holding the row's Postgres id
+
+    @property
+    def is_postgres_authoritative(self) -> bool:
+        return self.authority == "postgres"
+
+    @property
+    def writable_fields(self) -> list[FieldSpec]:
+        """The fields an outbound push writes: every field Airtable does not compute."""
+        return [f for f in self.fields.values() if not f.is_computed]
 
     @property
     def freshness_bound_seconds(self) -> int:
@@ -301,6 +332,15 @@ def _parse_table(path: str, base_key: str, key: Any, body: Any) -> TableSpec:
     refresh = body.get("computed_refresh_seconds")
     if refresh is not None and (not isinstance(refresh, int) or isinstance(refresh, bool) or refresh < 60):
         raise SpecError(path, f"computed_refresh_seconds must be an integer ≥ 60, got {refresh!r}", table=where)
+    policy = body.get("conflict_policy", "postgres_wins")
+    if policy not in CONFLICT_POLICIES:
+        raise SpecError(path, f"conflict_policy {policy!r} must be one of {', '.join(CONFLICT_POLICIES)}", table=where)
+    typecast = body.get("typecast", False)
+    if not isinstance(typecast, bool):
+        raise SpecError(path, f"typecast must be true or false, got {typecast!r}", table=where)
+    key_field = body.get("idempotency_field", DEFAULT_IDEMPOTENCY_FIELD)
+    if not isinstance(key_field, str) or not key_field.strip():
+        raise SpecError(path, f"idempotency_field must be a field name, got {key_field!r}", table=where)
     primary = body.get("primary_field")
     if primary is not None and primary not in fields:
         raise SpecError(path, f"primary_field {primary!r} is not one of the table's fields", table=where)
@@ -316,6 +356,9 @@ def _parse_table(path: str, base_key: str, key: Any, body: Any) -> TableSpec:
         primary_field=primary,
         freshness_seconds=freshness,
         computed_refresh_seconds=refresh,
+        conflict_policy=policy,
+        typecast=typecast,
+        idempotency_field=key_field,
     )
 
 
@@ -421,6 +464,13 @@ def spec_to_dict(spec: SyncSpec) -> dict[str, Any]:
                 body["computed_refresh_seconds"] = table.computed_refresh_seconds
             if table.primary_field:
                 body["primary_field"] = table.primary_field
+            # Outbound settings, where they differ from the defaults (a pull keeps what a person chose).
+            if table.conflict_policy != "postgres_wins":
+                body["conflict_policy"] = table.conflict_policy
+            if table.typecast:
+                body["typecast"] = True
+            if table.idempotency_field != DEFAULT_IDEMPOTENCY_FIELD:
+                body["idempotency_field"] = table.idempotency_field
             body["fields"] = fields
             tables[table.key] = body
         bases[base.key] = {"id": base.id, "schema": base.schema, "tables": tables}

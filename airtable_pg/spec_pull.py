@@ -48,7 +48,10 @@ def _merge_table(old: TableSpec | None, key: str, raw: dict[str, Any], lineage: 
         f.column for fid, f in old_fields.items() if fid in {x["id"] for x in raw["fields"]}
     }
     fields: dict[str, FieldSpec] = {}
+    key_field = old.idempotency_field if old and old.is_postgres_authoritative else None
     for raw_field in raw["fields"]:
+        if raw_field["name"] == key_field:  # airtable_pg's own idempotency key, not the app's data
+            continue
         fields[raw_field["id"]] = _merge_field(old_fields.get(raw_field["id"]), raw_field, taken, lineage)
     lane = old.lane if old else "standard"
     return TableSpec(
@@ -63,7 +66,9 @@ def _merge_table(old: TableSpec | None, key: str, raw: dict[str, Any], lineage: 
         primary_field=raw.get("primaryFieldId"),
         freshness_seconds=old.freshness_seconds if old else None,
         computed_refresh_seconds=old.computed_refresh_seconds if old else None,
-    )
+        **({"conflict_policy": old.conflict_policy, "typecast": old.typecast,
+            "idempotency_field": old.idempotency_field} if old else {}),
+    )  # fmt: skip
 
 
 def _merge_field(old: FieldSpec | None, raw: dict[str, Any], taken: set[str], lineage: dict[str, bool]) -> FieldSpec:

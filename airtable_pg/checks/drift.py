@@ -83,6 +83,8 @@ def airtable_vs_spec(table: TableSpec, airtable: dict[str, dict[str, Any]] | Non
     drifts = []
     for field_id, raw in airtable.items():
         spec = table.fields.get(field_id)
+        if spec is None and table.is_postgres_authoritative and raw["name"] == table.idempotency_field:
+            continue  # airtable_pg's own idempotency key of outbound creates, not the app's data
         if spec is None:
             drifts.append(
                 Drift("new", field_id, f"new field {raw['name']!r} ({field_id}, {raw['type']}) is not in the spec")

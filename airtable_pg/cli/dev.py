@@ -269,7 +269,8 @@ def start_live_sync(
     root: Path,
     stop: threading.Event,
 ) -> tuple[list[Child], str, str | None]:
-    """The receiver and the applier as children; returns them, the receiver's address and the URL to ping.
+    """The receiver, the applier and the outbound pusher as children; returns them, the receiver's address and
+    the URL to ping.
 
     Only the sandbox can reach a receiver on this machine; with a real Airtable the hook pings
     ``AIRTABLE_PG_RECEIVER_URL`` if you set one (a public HTTPS address of this receiver), else payloads are polled.
@@ -288,9 +289,12 @@ def start_live_sync(
         env=env,
         cwd=root,
     )
-    wait_for_http(f"{receiver_address}/healthz", [receiver, applier], stop, STARTUP_TIMEOUT_SECONDS)
+    # The outbound pusher: woken by the outbox triggers, it pushes Postgres-authoritative tables to Airtable.
+    pusher = start_child("outbound pusher", [sys.executable, "-m", "airtable_pg", "outbound", "run", "--follow"],
+                         env=env, cwd=root)  # fmt: skip
+    wait_for_http(f"{receiver_address}/healthz", [receiver, applier, pusher], stop, STARTUP_TIMEOUT_SECONDS)
     ping_url = f"{receiver_address}/airtable/webhook" if airtable.sandbox else settings.receiver_url
-    return [receiver, applier], receiver_address, ping_url
+    return [receiver, applier, pusher], receiver_address, ping_url
 
 
 def first_import_and_webhook(settings: Settings, *, database: str, airtable: Airtable, ping_url: str | None) -> None:

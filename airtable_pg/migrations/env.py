@@ -27,6 +27,7 @@ url = config.get_main_option("sqlalchemy.url")
 if not url:
     raise SystemExit("no database URL: run migrations through `airtable-pg db …`")
 
+spec = None
 if context.get_x_argument(as_dictionary=True).get("metadata") == "state":
     target_metadata = state_metadata()
     managed_schemas = {STATE_SCHEMA}
@@ -55,6 +56,48 @@ def create_schemas_first(context_, revision, directives) -> None:
                 upgrade.ops.insert(0, ops.ExecuteSQLOp(f"create schema if not exists {quote(schema)}"))
 
 
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def outbox_trigger_ops(context_, revision, directives) -> None:
+    """Autogenerate does not see triggers: add or drop each table's outbox trigger to match its authority.
+
+    A Postgres-authoritative table gets ``airtable_sync.install_outbox_trigger`` (the function ships with the
+    state schema); a table that became Airtable-authoritative gets ``drop_outbox_trigger``, which refuses to run
+    while that table's outbox still holds unpushed changes.
+    """
+    if spec is None:
+        return
+    existing = {
+        (schema_name, table_name)
+        for schema_name, table_name in context_.connection.execute(
+            sa.text(
+                "select n.nspname, c.relname from pg_trigger t join pg_class c on c.oid = t.tgrelid "
+                "join pg_namespace n on n.oid = c.relnamespace where t.tgname = 'airtable_pg_outbox'"
+            )
+        )
+    }
+    for script in directives:
+        upgrade, downgrade = script.upgrade_ops_list[-1], script.downgrade_ops_list[-1]
+        for base, table in spec.tables():
+            where = f"{literal(base.schema)}, {literal(table.mirror)}"
+            install = f"select airtable_sync.install_outbox_trigger({where}, {literal(base.id)}, {literal(table.id)})"
+            drop = f"select airtable_sync.drop_outbox_trigger({where})"
+            present = (base.schema, table.mirror) in existing
+            if table.is_postgres_authoritative and not present:
+                upgrade.ops.append(ops.ExecuteSQLOp(install))
+                downgrade.ops.insert(0, ops.ExecuteSQLOp(drop))
+            elif not table.is_postgres_authoritative and present:
+                upgrade.ops.append(ops.ExecuteSQLOp(drop))
+                downgrade.ops.insert(0, ops.ExecuteSQLOp(install))
+
+
+def process_revision_directives(context_, revision, directives) -> None:
+    create_schemas_first(context_, revision, directives)
+    outbox_trigger_ops(context_, revision, directives)
+
+
 def run_migrations() -> None:
     engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
     with engine.connect() as connection:
@@ -66,7 +109,7 @@ def run_migrations() -> None:
             version_table=VERSION_TABLE,
             compare_type=True,
             compare_server_default=False,
-            process_revision_directives=create_schemas_first,
+            process_revision_directives=process_revision_directives,
         )
         with context.begin_transaction():
             context.run_migrations()

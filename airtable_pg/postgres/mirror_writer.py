@@ -5,6 +5,10 @@ per batch upserts on the unique ``airtable_id`` — so a record can never be ins
 or overlaps happen — and rewrites a row only when something in it changed. Every method takes the cursor
 of the caller's transaction: sync state (``postgres.sync_state``) commits with the rows it describes.
 Tombstones are decided only by a *completed* full scan (``tombstone_unseen``), never by a partial one.
+
+Every write marks its transaction as the sync's (``airtable_pg.origin = 'sync'``), so the outbox triggers of
+Postgres-authoritative tables never take the sync's writes for the app's; rows of such tables pass the
+``AuthorityGuard`` first (echoes, conflicts, records Postgres created).
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import sqlalchemy as sa
 from psycopg import Cursor, sql
 from psycopg.types.json import Jsonb
 
+from airtable_pg.postgres.authority_guard import AuthorityGuard
 from airtable_pg.postgres.errors import SchemaNotReady
+from airtable_pg.postgres.outbox import mark_sync_origin
 from airtable_pg.postgres.sync_state import state_table
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.rows import MirrorRow
@@ -46,6 +52,7 @@ class MirrorWriter:
         self.columns = [f.column for f in table.fields.values()]
         self._jsonb_columns = frozenset(f.column for f in table.fields.values() if f.pg_type == "jsonb")
         self._upsert_head, self._upsert_tail = self._build_upsert()
+        self._guard = AuthorityGuard(base, table) if table.is_postgres_authoritative else None
         with transaction(db) as cur:
             self._check_schema(cur)
 
@@ -97,16 +104,25 @@ class MirrorWriter:
         ).format(set_list=set_list, old=old, new=new, events=state_table("change_event"))
         return head, tail
 
-    def upsert(self, cur: Cursor, rows: Sequence[MirrorRow], source: str) -> tuple[ApplyCounts, list[str]]:
+    def upsert(
+        self, cur: Cursor, rows: Sequence[MirrorRow], source: str, *, guarded: bool = True
+    ) -> tuple[ApplyCounts, list[str]]:
         """Upsert ``rows``; returns the counts and the record ids of the batch, in the order written.
 
         Last wins if a batch repeats an id; sorted so that concurrent writers (a full scan, a poll, a
-        webhook) lock the same rows in the same order and never deadlock each other.
+        webhook) lock the same rows in the same order and never deadlock each other. ``guarded=False`` is
+        for the outbound pusher's write-back of Airtable's answer, which is no inbound change.
         """
         unique = sorted({row.airtable_id: row for row in rows}.values(), key=lambda row: row.airtable_id)
         if not unique:
             return ApplyCounts(), []
-        return self._upsert(cur, unique, source), [row.airtable_id for row in unique]
+        mark_sync_origin(cur)
+        written = [row.airtable_id for row in unique]
+        if self._guard is not None and guarded:
+            unique = self._guard.filter(cur, unique, source)
+            if not unique:
+                return ApplyCounts(unchanged=len(written)), written
+        return self._upsert(cur, unique, source), written
 
     def _upsert(self, cur: Cursor, rows: list[MirrorRow], source: str) -> ApplyCounts:
         width = 3 + len(self.columns)
@@ -161,6 +177,7 @@ class MirrorWriter:
 
     def tombstone_unseen(self, cur: Cursor, run_id: uuid.UUID, before: datetime) -> int:
         """Tombstone live rows the completed scan ``run_id`` did not see and nobody wrote since ``before``."""
+        mark_sync_origin(cur)
         cur.execute(
             sql.SQL(
                 "with gone as (update {mirror} t set deleted_at = now(), synced_at = now() "
@@ -180,6 +197,7 @@ class MirrorWriter:
         """Tombstone these records (Airtable said they were destroyed); returns how many were live."""
         if not airtable_ids:
             return 0
+        mark_sync_origin(cur)
         cur.execute(
             sql.SQL(
                 "with gone as (update {mirror} t set deleted_at = now(), synced_at = now() "

@@ -175,6 +175,71 @@ def add_state_tables(metadata: sa.MetaData) -> None:
         schema=s,
     )
     add_webhook_tables(metadata)
+    add_outbound_tables(metadata)
+
+
+def add_outbound_tables(metadata: sa.MetaData) -> None:
+    """The outbound sync of Postgres-authoritative tables: the outbox, idempotency-key fields, conflicts."""
+    s = STATE_SCHEMA
+    sa.Table(
+        "outbox",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("base_id", sa.Text, nullable=False),
+        sa.Column("table_id", sa.Text, nullable=False),
+        sa.Column("mirror_schema", sa.Text, nullable=False),
+        sa.Column("mirror_table", sa.Text, nullable=False),
+        sa.Column("row_id", pg.UUID(as_uuid=True), nullable=False),
+        sa.Column("airtable_id", sa.Text),
+        sa.Column("operation", sa.Text, nullable=False),
+        sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+        sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("claimed_until", sa.DateTime(timezone=True)),
+        sa.Column("last_error", sa.Text),
+        sa.Column("history", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+        sa.Column("pushed_fields", pg.JSONB),
+        sa.Column("pushed_at", sa.DateTime(timezone=True)),
+        sa.CheckConstraint("operation in ('upsert', 'delete')", name="outbox_operation"),
+        sa.CheckConstraint("status in ('pending', 'done', 'dead')", name="outbox_status"),
+        sa.UniqueConstraint("mirror_schema", "mirror_table", "row_id", name="outbox_row"),
+        sa.Index("outbox_due", "base_id", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
+        comment="One row per changed row of a Postgres-authoritative table (written by triggers), coalesced to its "
+        "latest state; pending until pushed to Airtable.",
+        schema=s,
+    )
+    sa.Table(
+        "outbound_key_field",
+        metadata,
+        sa.Column("base_id", sa.Text, primary_key=True),
+        sa.Column("table_id", sa.Text, primary_key=True),
+        sa.Column("field_id", sa.Text, nullable=False),
+        sa.Column("field_name", sa.Text, nullable=False),
+        sa.Column("ensured_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        comment="The Airtable field holding each pushed row's Postgres id: creates upsert on it, syncs match on it.",
+        schema=s,
+    )
+    sa.Table(
+        "conflict",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("base_id", sa.Text, nullable=False),
+        sa.Column("table_id", sa.Text, nullable=False),
+        sa.Column("airtable_id", sa.Text, nullable=False),
+        sa.Column("row_id", pg.UUID(as_uuid=True)),
+        sa.Column("field_id", sa.Text, nullable=False),
+        sa.Column("column_name", sa.Text, nullable=False),
+        sa.Column("postgres_value", pg.JSONB),
+        sa.Column("airtable_value", pg.JSONB),
+        sa.Column("policy", sa.Text, nullable=False),
+        sa.Column("resolution", sa.Text, nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("detected_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        comment="Airtable edits of Postgres-authoritative records: both values, how the table's policy resolved it.",
+        schema=s,
+    )
 
 
 def add_webhook_tables(metadata: sa.MetaData) -> None:
@@ -225,6 +290,10 @@ def add_webhook_tables(metadata: sa.MetaData) -> None:
         sa.Column("status", sa.Text, nullable=False, server_default="open"),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        # Triage (0009): every attempt's time and error, and why a person replayed or discarded the letter.
+        sa.Column("history", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+        sa.Column("resolution_reason", sa.Text),
+        sa.Column("resolved_at", sa.DateTime(timezone=True)),
         sa.CheckConstraint("direction in ('inbound', 'outbound')", name="dead_letter_direction"),
         sa.CheckConstraint("status in ('open', 'replayed', 'discarded')", name="dead_letter_status"),
         sa.Index("dead_letter_open", "base_id", postgresql_where=sa.text("status = 'open'")),

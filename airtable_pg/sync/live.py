@@ -14,12 +14,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import psycopg
-
 from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.airtable.errors import AirtableError
 from airtable_pg.postgres import webhook_state
-from airtable_pg.postgres.database import connection_pool, libpq_url
+from airtable_pg.postgres.database import connection_pool
+from airtable_pg.postgres.listen import start_listener
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.postgres.webhook_state import NOTIFY_CHANNEL
 from airtable_pg.spec import BaseSpec, SyncSpec
@@ -89,9 +88,7 @@ class LiveSync:
         on_applied: Callable[[list[ApplyReport]], None] | None = None,
     ) -> None:
         """Apply payloads until ``stop``: at once after a notification, else every ``interval`` seconds."""
-        wake = threading.Event()
-        listener = threading.Thread(target=self._listen, args=(wake, stop), name="webhook-listen", daemon=True)
-        listener.start()
+        wake = start_listener(self.database_url, NOTIFY_CHANNEL, stop)
         while not stop.is_set():
             try:
                 reports = self.apply_all()
@@ -101,18 +98,6 @@ class LiveSync:
                 log.exception("webhook apply pass failed; retrying")
             wake.wait(interval)
             wake.clear()
-
-    def _listen(self, wake: threading.Event, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                with psycopg.connect(libpq_url(self.database_url), autocommit=True) as conn:
-                    conn.execute(f"listen {NOTIFY_CHANNEL}")
-                    while not stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            wake.set()
-            except psycopg.Error:
-                log.warning("lost the notification listener; polling only until it is back", exc_info=True)
-                stop.wait(5.0)
 
     def _drain(self, base: BaseSpec) -> ApplyReport | None:
         try:

@@ -241,6 +241,13 @@ def test_a_new_airtable_field_is_schema_drift(demo: Sandbox, ctx: CheckContext, 
     assert "'nickname'" in result.reason and "airtable-pg spec pull" in result.reason and "db revision" in result.reason
 
 
+def test_the_outbound_idempotency_key_field_is_not_drift(demo: Sandbox, ctx: CheckContext, database_url: str):
+    goals = DEMO.bases["coaching"].tables["personal_goals"]
+    admin(demo, "POST", f"bases/{BASE.id}/tables/{goals.id}/fields", json={"name": goals.idempotency_field,
+          "type": "singleLineText"})  # fmt: skip
+    assert check(context(demo, database_url), "schema_drift", "personal_goals").passed
+
+
 def test_a_retyped_field_is_schema_drift(demo: Sandbox, ctx: CheckContext, database_url: str):
     # a fresh context: the metadata is read once per context
     admin(demo, "PATCH", f"bases/{BASE.id}/tables/{USERS.id}/fields/fldUsrPhone000000", json={"type": "singleLineText"})
