@@ -68,7 +68,7 @@ DEFAULT_FAST_FRESHNESS_SECONDS = 120  # the users' lane: a new user must reach P
 # users' table (a few thousand records: tens of requests) under 1 % of the base's requests.
 DEFAULT_COMPUTED_REFRESH_SECONDS = {"fast": 900, "standard": 3600}
 # Field types whose values Airtable computes, and may change when another record changes.
-COMPUTED_TYPES = frozenset({"formula", "rollup", "multipleLookupValues", "count"})
+RECOMPUTED_TYPES = frozenset({"formula", "rollup", "multipleLookupValues", "count"})
 
 
 class SpecError(ValueError):
@@ -125,7 +125,7 @@ class TableSpec:
     @property
     def computed_field_ids(self) -> list[str]:
         """Fields whose values Airtable computes (formula, rollup, lookup, count), in spec order."""
-        return [f.id for f in self.fields.values() if f.type in COMPUTED_TYPES]
+        return [f.id for f in self.fields.values() if f.type in RECOMPUTED_TYPES]
 
     @property
     def computed_refresh_interval(self) -> int:

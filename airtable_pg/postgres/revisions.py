@@ -67,19 +67,51 @@ def script_directory(versions: Path) -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config("postgresql://unused", versions=versions))
 
 
+def reached(script: ScriptDirectory, applied: frozenset[str]) -> set[str]:
+    """Every revision the applied ones stand on, dependencies across branches included.
+
+    Alembic keeps only the heads in its version table: a state revision a mirror revision ``depends_on``
+    (the outbox trigger function under the triggers) is absorbed into the mirror's row once both are applied.
+    """
+    known = {revision.revision for revision in script.walk_revisions()}
+    found: set[str] = set()
+    pending = [revision for revision in applied if revision in known]
+    while pending:
+        name = pending.pop()
+        if name in found:
+            continue
+        found.add(name)
+        revision = script.get_revision(name)
+        for parent in (*_as_tuple(revision.down_revision), *_as_tuple(revision.dependencies)):
+            pending.append(parent)
+    return found
+
+
+def _as_tuple(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def pending_heads(script: ScriptDirectory, applied: frozenset[str]) -> list[str]:
     """The code's heads the database has not reached; a head whose branch shows only unknown (newer) revisions
     counts as reached: the database is ahead of this code."""
     known = {revision.revision for revision in script.walk_revisions()}
     ahead = bool(applied - known)
+    done = reached(script, applied)
     pending = []
     for head in script.get_heads():
-        if head in applied:
+        if head in done:
             continue
         lineage = {revision.revision for revision in script.iterate_revisions(head, "base")}
         if applied & lineage or not ahead:
             pending.append(head)
     return sorted(pending)
+
+
+def at_code_heads(script: ScriptDirectory, applied: frozenset[str]) -> bool:
+    """Whether a database with these version rows has every head of this code applied."""
+    return pending_heads(script, applied) == []
 
 
 _checked: set[tuple[str, Path]] = set()
@@ -105,5 +137,12 @@ def require_migrated(url: str, versions: Path) -> None:
 
 
 def _describe(script: ScriptDirectory, head: str) -> str:
-    labels = sorted({label for rev in script.iterate_revisions(head, "base") for label in rev.branch_labels or ()})
-    return f"{'/'.join(labels)} head {head}" if labels else f"head {head}"
+    """``mirror head 0009d``: the head's own branch (its down revisions), not the branches it depends on."""
+    labels: set[str] = set()
+    name: str | None = head
+    while name is not None:
+        revision = script.get_revision(name)
+        labels |= set(revision.branch_labels or ())
+        parents = _as_tuple(revision.down_revision)
+        name = parents[0] if parents else None
+    return f"{'/'.join(sorted(labels))} head {head}" if labels else f"head {head}"

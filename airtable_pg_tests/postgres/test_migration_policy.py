@@ -17,8 +17,10 @@ from airtable_pg.postgres.migrate import DEMO_VERSIONS, alembic_config, downgrad
 from airtable_pg.postgres.revisions import (
     REVISIONS_FUNCTION,
     MigrationsPending,
+    at_code_heads,
     database_revisions,
     pending_heads,
+    reached,
     require_migrated,
     script_directory,
 )
@@ -40,17 +42,31 @@ def snapshot(url: str) -> list[tuple]:
             "select schemaname, indexname, indexdef from pg_indexes "
             "where schemaname in ('airtable', 'airtable_sync') order by 1, 2"
         ).fetchall()
-        return columns + indexes
+        triggers = conn.execute(
+            "select event_object_schema, event_object_table, trigger_name, event_manipulation "
+            "from information_schema.triggers where event_object_schema = 'airtable' order by 1, 2, 3, 4"
+        ).fetchall()
+        return columns + indexes + triggers
 
 
 def branch_chain(branch: str) -> list[str]:
-    """The branch's revisions from its head down to its first."""
-    head = next(
-        h
-        for h in SCRIPT.get_heads()
-        if branch in {lab for r in SCRIPT.iterate_revisions(h, "base") for lab in r.branch_labels}
-    )
-    return [revision.revision for revision in SCRIPT.iterate_revisions(head, "base")]
+    """The branch's own revisions from its head down to its first (not the other branch's it depends on)."""
+    head = next(h for h in SCRIPT.get_heads() if _own_labels(h) == {branch})
+    chain, name = [], head
+    while name is not None:
+        chain.append(name)
+        parent = SCRIPT.get_revision(name).down_revision
+        name = parent if isinstance(parent, str) or parent is None else parent[0]
+    return chain
+
+
+def _own_labels(head: str) -> set[str]:
+    labels, name = set(), head
+    while name is not None:
+        revision = SCRIPT.get_revision(name)
+        labels |= set(revision.branch_labels or ())
+        name = revision.down_revision if isinstance(revision.down_revision, str) else None
+    return labels
 
 
 @pytest.mark.parametrize("branch", ["state", "mirror"])
@@ -59,21 +75,22 @@ def test_every_migration_downgrades_one_step_and_upgrades_again(new_database: Ca
     config = alembic_config(url, versions=DEMO_VERSIONS)
     upgrade(config)
     chain = branch_chain(branch)
-    assert len(chain) >= 1 and database_revisions(url) == frozenset(SCRIPT.get_heads())
+    assert len(chain) >= 1 and at_code_heads(SCRIPT, database_revisions(url))
     at_heads = snapshot(url)
     for revision, parent in zip(chain, [*chain[1:], None], strict=True):
-        above = snapshot(url)
-        downgrade(config, f"{branch}@-1")
-        assert revision not in database_revisions(url)
-        assert parent is None or parent in database_revisions(url)
+        above, above_versions = snapshot(url), database_revisions(url)
+        downgrade(config, parent or f"{branch}@base")  # one step: to the parent (explicit: the branches depend)
+        assert revision not in reached(SCRIPT, database_revisions(url))
+        assert parent is None or parent in reached(SCRIPT, database_revisions(url))
         below = snapshot(url)
         assert below != above, f"downgrading {revision} changed nothing"
-        upgrade(config, f"{branch}@+1")  # the step back up restores exactly what the downgrade removed
+        for version in above_versions:  # back up to where it was (a dependent downgraded with it comes back too)
+            upgrade(config, version)
         assert snapshot(url) == above, revision
-        downgrade(config, f"{branch}@-1")
+        downgrade(config, parent or f"{branch}@base")
         assert snapshot(url) == below, revision
     upgrade(config)
-    assert snapshot(url) == at_heads and database_revisions(url) == frozenset(SCRIPT.get_heads())
+    assert snapshot(url) == at_heads and at_code_heads(SCRIPT, database_revisions(url))
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +105,8 @@ def test_require_migrated_names_the_missing_heads_and_the_command(behind_url: st
     with pytest.raises(MigrationsPending) as refused:
         require_migrated(behind_url, DEMO_VERSIONS)
     message = str(refused.value)
-    assert "mirror head 0002" in message and "`airtable-pg db upgrade`" in message
+    (mirror_head,) = (h for h in SCRIPT.get_heads() if "mirror" in _labels(h))
+    assert f"mirror head {mirror_head}" in message and "`airtable-pg db upgrade`" in message
     assert "state head" not in message and "\n" not in message
 
 
@@ -102,13 +120,20 @@ def test_once_current_the_check_is_not_repeated_in_the_process(new_database: Cal
     assert database_revisions(url) == frozenset()
 
 
+def _labels(head: str) -> set[str]:
+    return {label for revision in SCRIPT.iterate_revisions(head, "base") for label in revision.branch_labels}
+
+
 def test_a_database_ahead_of_the_code_is_accepted_and_one_behind_is_not():
     heads = frozenset(SCRIPT.get_heads())
     assert pending_heads(SCRIPT, heads) == []
+    (state_head,) = (h for h in heads if _labels(h) == {"state"})  # the mirror head depends on the state branch
+    (mirror_head,) = heads - {state_head}
     # A newer release migrated the state branch past this code's head (rolling deploy: migrate, then roll out).
-    assert pending_heads(SCRIPT, frozenset({"0002", "0099_from_a_newer_release"})) == []
+    assert pending_heads(SCRIPT, frozenset({mirror_head, "0099_from_a_newer_release"})) == []
     # An older state revision: behind, whatever else is there.
-    assert pending_heads(SCRIPT, frozenset({"0002", "0004", "0099_from_a_newer_release"})) == ["0006"]
+    older_state = SCRIPT.get_revision(state_head).down_revision
+    assert pending_heads(SCRIPT, frozenset({older_state, "0099_from_a_newer_release"})) == sorted(heads)
     assert pending_heads(SCRIPT, frozenset()) == sorted(heads)
 
 
