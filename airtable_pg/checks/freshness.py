@@ -1,5 +1,5 @@
 """Freshness: the table's last applied change, successful sync or webhook pass is younger than its bound, and no
-webhook notification has waited longer than that.
+webhook notification or outbox change has waited longer than that.
 
 The bound is the spec's ``freshness_seconds``, by default 120 s for the fast lane (users) and twice the poll
 interval otherwise. A webhook pass over the base counts: a quiet table whose base's payloads were all applied a
@@ -27,17 +27,20 @@ def freshness(ctx: CheckContext, base: BaseSpec, table: TableSpec) -> CheckResul
                 "select now(), s.last_full_sync_completed_at, s.last_incremental_sync_at, "
                 "(select max(applied_at) from {events} e where e.base_id = %(base)s and e.table_id = %(table)s), "
                 "(select last_applied_at from {hooks} h where h.base_id = %(base)s), "
-                "(select min(received_at) from {inbox} i where i.base_id = %(base)s and i.processed_at is null) "
+                "(select min(received_at) from {inbox} i where i.base_id = %(base)s and i.processed_at is null), "
+                "(select min(changed_at) from {outbox} o where o.base_id = %(base)s and o.table_id = %(table)s "
+                "and o.status = 'pending') "
                 "from (select 1) one left join {state} s on s.base_id = %(base)s and s.table_id = %(table)s"
             ).format(
                 events=state_table("change_event"),
                 state=state_table("table_state"),
                 hooks=state_table("webhook"),
                 inbox=state_table("inbox"),
+                outbox=state_table("outbox"),
             ),
             {"base": base.id, "table": table.id},
         )
-        now, full, incremental, change, webhook_pass, oldest_waiting = cur.fetchone()
+        now, full, incremental, change, webhook_pass, oldest_waiting, oldest_unpushed = cur.fetchone()
     moments = {"full sync": full, "incremental sync": incremental, "applied change": change}
     # A webhook pass is proof of freshness only once the table has been synced at all.
     if moments_known(moments):
@@ -62,6 +65,14 @@ def freshness(ctx: CheckContext, base: BaseSpec, table: TableSpec) -> CheckResul
             passed = False
             reason = (
                 f"a webhook notification has waited {waited:.0f} s, over the {bound} s bound: is the applier running?"
+            )
+    if oldest_unpushed is not None:
+        unpushed = (now - oldest_unpushed).total_seconds()
+        details["oldest_outbox_change_seconds"] = round(unpushed, 1)
+        if unpushed > bound:
+            passed = False
+            reason = (
+                f"a change has waited {unpushed:.0f} s in the outbox, over the {bound} s bound: is the pusher running?"
             )
     return CheckResult(table_name(base, table), "freshness", passed, "error", reason, details=details)
 

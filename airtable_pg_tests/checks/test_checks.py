@@ -224,6 +224,21 @@ def test_a_quiet_table_is_fresh_while_its_webhook_applies_and_stale_when_a_notif
     assert not waiting.passed and "notification has waited" in waiting.reason
 
 
+def test_a_change_left_in_the_outbox_makes_its_table_stale(ctx: CheckContext, database_url: str):
+    goals = DEMO.bases["coaching"].tables["personal_goals"]
+    assert check(ctx, "freshness", "personal_goals").passed
+    execute(
+        database_url,
+        "insert into airtable_sync.outbox (base_id, table_id, mirror_schema, mirror_table, row_id, operation, "
+        "changed_at) values (%s, %s, 'airtable', 'personal_goals', gen_random_uuid(), 'upsert', "
+        "now() - interval '1 hour')",
+        BASE.id,
+        goals.id,
+    )
+    stale = check(ctx, "freshness", "personal_goals")
+    assert not stale.passed and "waited" in stale.reason and "outbox" in stale.reason
+
+
 def test_a_never_synced_table_is_not_fresh(demo: Sandbox, database_url: str):
     result = check(context(demo, database_url), "freshness", "users")
     assert not result.passed and "never synced" in result.reason
