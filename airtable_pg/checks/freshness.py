@@ -58,22 +58,18 @@ def freshness(ctx: CheckContext, base: BaseSpec, table: TableSpec) -> CheckResul
     passed = age <= bound
     verdict = "within" if passed else "over"
     reason = f"last {latest_what} {age:.0f} s ago, {verdict} the {bound} s bound"
-    if oldest_waiting is not None:
-        waited = (now - oldest_waiting).total_seconds()
-        details["oldest_waiting_notification_seconds"] = round(waited, 1)
-        if waited > bound:
+    queues = (
+        (oldest_waiting, "oldest_waiting_notification_seconds", "a webhook notification", "the applier"),
+        (oldest_unpushed, "oldest_outbox_change_seconds", "a change in the outbox", "the pusher"),
+    )
+    for oldest, detail, what, worker in queues:
+        if oldest is None:
+            continue
+        waited = (now - oldest).total_seconds()
+        details[detail] = round(waited, 1)
+        if waited > bound:  # a queue nobody drains: the table falls behind whatever its last sync says
             passed = False
-            reason = (
-                f"a webhook notification has waited {waited:.0f} s, over the {bound} s bound: is the applier running?"
-            )
-    if oldest_unpushed is not None:
-        unpushed = (now - oldest_unpushed).total_seconds()
-        details["oldest_outbox_change_seconds"] = round(unpushed, 1)
-        if unpushed > bound:
-            passed = False
-            reason = (
-                f"a change has waited {unpushed:.0f} s in the outbox, over the {bound} s bound: is the pusher running?"
-            )
+            reason = f"{what} has waited {waited:.0f} s, over the {bound} s bound: is {worker} running?"
     return CheckResult(table_name(base, table), "freshness", passed, "error", reason, details=details)
 
 
