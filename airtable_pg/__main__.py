@@ -1,5 +1,3 @@
-import sys
+from airtable_pg.cli import run
 
-from airtable_pg.cli import main
-
-sys.exit(main())
+run()

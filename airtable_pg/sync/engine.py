@@ -29,7 +29,7 @@ from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
 from airtable_pg.sync.computed import run_computed_refresh
 from airtable_pg.sync.full import run_full
 from airtable_pg.sync.incremental import DEFAULT_OVERLAP, run_incremental
-from airtable_pg.sync.planner import DEFAULT_MIN_RANGE_ROWS
+from airtable_pg.sync.planner import DEFAULT_RANGE_ROWS
 from airtable_pg.sync.spec_check import AirtableSpecCheck
 from airtable_pg.sync.table_sync import ProgressEvent, TableSync, describe_error
 
@@ -87,7 +87,7 @@ class SyncEngine:
         *,
         workers: int,
         progress: Callable[[ProgressEvent], None] | None = None,
-        min_range_rows: int = DEFAULT_MIN_RANGE_ROWS,
+        range_rows: int = DEFAULT_RANGE_ROWS,
         poll_overlap: timedelta = DEFAULT_OVERLAP,
     ) -> None:
         if workers < 1:
@@ -96,7 +96,7 @@ class SyncEngine:
         self.airtable = airtable
         self.workers = workers
         self.progress = progress
-        self.min_range_rows = min_range_rows
+        self.range_rows = range_rows
         self.poll_overlap = poll_overlap
         # Each worker holds at most one connection at a time; table coordinators need a few more.
         self.db = connection_pool(database_url, pool_size=max(10, workers + 4))
@@ -104,6 +104,7 @@ class SyncEngine:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="airtable-sync")
         self._stores: dict[tuple[str, str], TableStore] = {}
         self._spec_check = AirtableSpecCheck()  # one metadata request per base for this engine's life
+        self._spec_checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="spec-check")
         self._lock = threading.Lock()
         self._running: set[threading.Event] = set()
         self._closed = False
@@ -148,6 +149,7 @@ class SyncEngine:
             self._closed = True
         self._cancel_running()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._spec_checks.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> SyncEngine:
         return self
@@ -187,7 +189,11 @@ class SyncEngine:
         return result
 
     def _run(self, run: TableSync, started: float) -> SyncResult:
-        self._spec_check.verify(run.base, run.table, run.apis)  # before any record is read
+        # A full scan reads its first page while the schema request is in flight (a first import starts one
+        # round trip sooner) and writes nothing until the check passed; the other modes check first.
+        run.spec_check = self._spec_checks.submit(self._spec_check.verify, run.base, run.table, run.apis)
+        if run.mode != "full":
+            run.spec_check.result()
         tombstoned = 0
         scan_ranges = 1
         fallback = None
@@ -202,7 +208,7 @@ class SyncEngine:
                 fallback = NO_WATERMARK
                 run.mode = "full"
         if run.mode == "full":
-            full = run_full(run, self._pool, workers=self.workers, min_range_rows=self.min_range_rows)
+            full = run_full(run, self._pool, workers=self.workers, range_rows=self.range_rows)
             tombstoned, scan_ranges = full.tombstoned, full.scan_ranges
         stats = run.apis.stats
         return SyncResult(

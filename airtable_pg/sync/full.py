@@ -2,8 +2,8 @@
 
 Each range's scan streams its pages: convert → ``MirrorWriter.apply`` (upsert, and record the ids as *seen*
 by this scan) → next page. At most one page per range is in memory, whatever the table's size. A mirror that
-holds rows says how to split (``planner.plan_from_mirror``); an empty one is split after the first page of
-the sample range, which the table's own thread scans while the pool scans the rest. Only when **every**
+holds rows says how to split (``planner.plan_from_mirror``); an empty one is split once the table's own
+thread has scanned the sample range (``planner.plan_after_sample``). Only when **every**
 range has completed does ``finish_scan`` tombstone the live rows the scan did not see; an exception anywhere
 cancels the other ranges, marks the run failed and tombstones nothing — a partial scan must never be
 mistaken for deletions.
@@ -13,22 +13,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ALL_COMPLETED, FIRST_EXCEPTION, Executor, Future, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from airtable_pg.airtable.api_pool import PAGE_SIZE
 from airtable_pg.airtable.errors import ListIteratorExpired
 from airtable_pg.airtable.rate_limit import Cancelled
 from airtable_pg.sync.lease import LeaseKeeper
-from airtable_pg.sync.planner import (
-    DEFAULT_MIN_RANGE_ROWS,
-    SAMPLE,
-    ScanRange,
-    plan_after_sample,
-    plan_from_mirror,
-)
+from airtable_pg.sync.planner import DEFAULT_RANGE_ROWS, SAMPLE, ScanRange, plan_after_sample, plan_from_mirror
+from airtable_pg.sync.spec_check import SpecMismatch
 from airtable_pg.sync.table_sync import TableSync, record_failure
 
 log = logging.getLogger(__name__)
@@ -36,8 +29,6 @@ log = logging.getLogger(__name__)
 # Airtable drops a list iterator after some idle time or a server restart ("LIST_RECORDS_ITERATOR_NOT_AVAILABLE");
 # the range then starts over, which is safe because upserts and the seen-set are idempotent.
 ITERATOR_RESTARTS = 3
-
-FirstPageHook = Callable[[int, bool], None]  # (rows on the page, whether the page was full)
 
 
 @dataclass(frozen=True)
@@ -47,13 +38,11 @@ class FullOutcome:
     scan_ranges: int
 
 
-def run_full(
-    run: TableSync, pool: Executor, *, workers: int, min_range_rows: int = DEFAULT_MIN_RANGE_ROWS
-) -> FullOutcome:
+def run_full(run: TableSync, pool: Executor, *, workers: int, range_rows: int = DEFAULT_RANGE_ROWS) -> FullOutcome:
     local_start = datetime.now(UTC)  # the watermark if Airtable's responses carry no Date header
     scan_id, started_at = run.store.start_scan("full")
     with LeaseKeeper(run.store, scan_id, run.cancel) as lease:
-        return _scan(run, pool, scan_id, started_at, local_start, lease, workers=workers, min_range_rows=min_range_rows)
+        return _scan(run, pool, scan_id, started_at, local_start, lease, workers=workers, range_rows=range_rows)
 
 
 def _scan(
@@ -65,7 +54,7 @@ def _scan(
     lease: LeaseKeeper,
     *,
     workers: int,
-    min_range_rows: int,
+    range_rows: int,
 ) -> FullOutcome:
     scans = RangeScans(run, pool, scan_id)
     try:
@@ -73,16 +62,12 @@ def _scan(
         mirror_rows = sum(by_char.values())
         run.expected_rows = mirror_rows or None
         if mirror_rows:
-            scans.submit(plan_from_mirror(by_char, workers=workers, min_range_rows=min_range_rows))
+            scans.submit(plan_from_mirror(by_char, workers=workers, range_rows=range_rows))
             run.report("planned", f"{run.ranges_total} range(s) from the mirror")
         else:
-
-            def plan_the_rest(sample_rows: int, page_full: bool) -> None:
-                rest = plan_after_sample(sample_rows, page_full, workers=workers, min_range_rows=min_range_rows)
-                scans.submit(rest)
-                run.report("planned", f"{run.ranges_total} range(s) after a sample of the table")
-
-            scans.scan_here(SAMPLE, after_first_page=plan_the_rest)
+            sample_rows = scans.scan_here(SAMPLE)
+            scans.submit(plan_after_sample(sample_rows, workers=workers, range_rows=range_rows))
+            run.report("planned", f"{run.ranges_total} range(s) after a sample of the table")
         scans.join()
         lease.check()
         # Records changed after the scan's first response may have been read before the change: the next
@@ -96,12 +81,21 @@ def _scan(
         cause: BaseException = error
         if isinstance(error, Exception):  # not on Ctrl-C: that must return at once
             scans.stop()  # no worker may still write once the run is marked failed
-            cause = lease.lost or scans.first_real_error(default=error)
+            cause = lease.lost or _spec_mismatch(run) or scans.first_real_error(default=error)
         record_failure(run.store, scan_id, cause)
         if cause is error:
             raise
         raise cause from error
     return FullOutcome(tombstoned, watermark, run.ranges_total)
+
+
+def _spec_mismatch(run: TableSync) -> SpecMismatch | None:
+    """A spec Airtable contradicts explains whatever the reads made meanwhile ran into (a missing table answers
+    404). Any other failure of the check (a refused token, say) the reads met themselves."""
+    if run.spec_check is not None:
+        wait([run.spec_check])  # one request at most, sent with the scan's first page (or cancelled by now)
+    failure = run.spec_check_failure()
+    return failure if isinstance(failure, SpecMismatch) else None
 
 
 class RangeScans:
@@ -117,9 +111,10 @@ class RangeScans:
         self.run.ranges_total += len(ranges)
         self.futures += [self.pool.submit(scan_range, self.run, r, self.scan_id) for r in ranges]
 
-    def scan_here(self, scan_range_: ScanRange, *, after_first_page: FirstPageHook) -> None:
+    def scan_here(self, scan_range_: ScanRange) -> int:
+        """Scan ``scan_range_`` on this thread; returns its rows."""
         self.run.ranges_total += 1
-        scan_range(self.run, scan_range_, self.scan_id, after_first_page=after_first_page)
+        return scan_range(self.run, scan_range_, self.scan_id)
 
     def join(self) -> None:
         """Wait for every submitted range; the first failure is raised (``run_full`` then stops the rest)."""
@@ -159,22 +154,15 @@ def _settle(futures: list[Future[None]], *, until_error: bool) -> None:
             return
 
 
-def scan_range(
-    run: TableSync, scan_range_: ScanRange, scan_id: uuid.UUID, *, after_first_page: FirstPageHook | None = None
-) -> None:
-    """Scan one range to its end; a failure cancels the table's other ranges at their next page.
-
-    ``after_first_page`` is called once, with the first page this range receives (a restarted attempt
-    calls it only if no earlier attempt got that far).
-    """
-    hook = _Once(after_first_page)
+def scan_range(run: TableSync, scan_range_: ScanRange, scan_id: uuid.UUID) -> int:
+    """Scan one range to its end and return its rows; a failure cancels the table's other ranges at their next page."""
     try:
         for attempt in range(ITERATOR_RESTARTS + 1):
             if run.cancel.is_set():
                 raise Cancelled("another range of this scan failed")
             seen = [0, 0]  # rows, cell errors of this attempt
             try:
-                _scan_range_once(run, scan_range_, scan_id, seen, hook)
+                _scan_range_once(run, scan_range_, scan_id, seen)
             except ListIteratorExpired:
                 if attempt == ITERATOR_RESTARTS:
                     raise
@@ -183,7 +171,7 @@ def scan_range(
                 continue
             run.tally.range_done()
             run.report("page")
-            return
+            return seen[0]
     except Cancelled:
         raise
     except BaseException:
@@ -191,23 +179,13 @@ def scan_range(
         raise
 
 
-class _Once:
-    def __init__(self, hook: FirstPageHook | None) -> None:
-        self.hook = hook
-
-    def __call__(self, rows: int, page_full: bool) -> None:
-        hook, self.hook = self.hook, None
-        if hook is not None:
-            hook(rows, page_full)
-
-
-def _scan_range_once(run: TableSync, scan_range_: ScanRange, scan_id: uuid.UUID, seen: list[int], hook: _Once) -> None:
+def _scan_range_once(run: TableSync, scan_range_: ScanRange, scan_id: uuid.UUID, seen: list[int]) -> None:
     formula = scan_range_.formula()
     options = {"formula": formula} if formula else {}
     for records in run.pages(**options):
         if run.cancel.is_set():
             raise Cancelled("another range of this scan failed")
-        hook(len(records), len(records) >= PAGE_SIZE)  # before applying the page: the rest starts sooner
+        run.confirm_spec()
         page = run.converter.page(records)
         counts = run.store.apply(page.rows, scan_id=scan_id, source="full")
         run.tally.add_page(len(page.rows), counts, page.cell_errors)

@@ -18,27 +18,34 @@ How many ranges, and where their borders go:
 
 1. the mirror already holds rows → ``plan_from_mirror``: the live rows per last character, counted in
    Postgres, grouped into equal-count ranges (exact, and free);
-2. otherwise → a **sample**: the records whose character is ``0`` (1/62 of the table) are fetched first,
-   as a range of the scan like any other, so the sample costs no extra request. Its first page estimates
-   the table's size (``plan_after_sample``) and the remaining 61 characters are split accordingly; a table
-   that fits in one page needs two requests in all.
+2. otherwise → a **sample**: the records whose character is ``0`` (1/62 of the table) are scanned first,
+   as a range of the scan like any other, so the sample costs no extra request. When it is complete, its
+   row count × 62 estimates the table's size (``plan_after_sample``) and the remaining 61 characters are
+   split accordingly; a table that fits in one page needs two requests in all. Waiting for the whole sample
+   rather than its first page costs nothing while other tables keep the rate limit busy, and it sizes a big
+   table from all of its sample: a full first page says only "at least 6,200 rows".
 
-Every range costs at least one request and ends with a partial page, so the number of ranges follows the
-table's size (about ``min_range_rows`` or more per range) and stays within the worker count: with random
-ids the ranges are even, so more ranges than workers would buy no balance, only partial pages.
+How many ranges: ``ceil(rows / range_rows)``, at most one per worker. Every range costs at least one request
+and ends with a partial page (half a page wasted on average), so ranges should be long; but ranges progress
+at the same pace (they share the rate limit's slots in turn), so one range much longer than the others
+finishes alone at the end, one page per round trip — the longer the round trip, the worse. Rounding *up*
+keeps every range of every table at most ``range_rows`` long (until the worker cap), so tables' ranges end
+together. 1,500 rows per range was the one length that did at least as well as the earlier rule (rounded
+down, 1,000 rows, planned from the sample's first page) at every size from 10,000 to 100,000 records and
+every latency from 300 to 800 ms, in a model of this scheduler (benchmarks/scan_model.py); with random ids,
+more ranges than workers would buy no balance, only partial pages.
 """
 
 from __future__ import annotations
 
+import math
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from airtable_pg.airtable.api_pool import PAGE_SIZE
-
 ID_ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
 SAMPLE_CHARS = "0"
-DEFAULT_MIN_RANGE_ROWS = 1_000  # below ~10 pages per range, an extra query costs more than it saves
+DEFAULT_RANGE_ROWS = 1_500  # rows per range; see the module docstring
 
 
 @dataclass(frozen=True)
@@ -131,20 +138,20 @@ def _even_groups(chars: str, parts: int) -> list[str]:
     return groups
 
 
-def range_count(estimated_rows: float, *, workers: int, min_range_rows: int) -> int:
-    """How many ranges a scan of ``estimated_rows`` is worth: one per ``min_range_rows``, at most ``workers``."""
-    return max(1, min(workers, int(estimated_rows // max(min_range_rows, 1))))
+def range_count(estimated_rows: float, *, workers: int, range_rows: int) -> int:
+    """How many ranges a scan of ``estimated_rows`` is worth: one per ``range_rows`` begun, at most ``workers``."""
+    return max(1, min(workers, math.ceil(estimated_rows / max(range_rows, 1))))
 
 
 def plan_from_mirror(
-    first_char_counts: Mapping[str, int], *, workers: int, min_range_rows: int = DEFAULT_MIN_RANGE_ROWS
+    first_char_counts: Mapping[str, int], *, workers: int, range_rows: int = DEFAULT_RANGE_ROWS
 ) -> list[ScanRange]:
     """Ranges from the mirror's live rows per id character: equal counts, sized by the mirror's total.
 
     Records created since the mirror was filled have random ids too, so they spread over the ranges.
     """
     rows = sum(first_char_counts.values())
-    parts = range_count(rows, workers=workers, min_range_rows=min_range_rows)
+    parts = range_count(rows, workers=workers, range_rows=range_rows)
     if parts < 2:
         return [WHOLE_TABLE]
     # One pseudo-row per character keeps characters the mirror happens not to hold from being free.
@@ -152,20 +159,9 @@ def plan_from_mirror(
     return partition(balanced_groups(weights, ID_ALPHABET, parts))
 
 
-def estimate_from_sample(sample_rows: int, sample_page_full: bool, *, workers: int, min_range_rows: int) -> float:
-    """The table's size as the sample's first page suggests (a lower bound when that page was full)."""
-    share = len(SAMPLE_CHARS) / len(ID_ALPHABET)
-    if sample_page_full:
-        # At least PAGE_SIZE / share rows (6,200): plenty for every worker, so plan for all of them.
-        return max(PAGE_SIZE / share, workers * min_range_rows)
-    return sample_rows / share
-
-
-def plan_after_sample(
-    sample_rows: int, sample_page_full: bool, *, workers: int, min_range_rows: int = DEFAULT_MIN_RANGE_ROWS
-) -> list[ScanRange]:
-    """The ranges for everything but the sample, split by the size its first page suggests."""
-    estimate = estimate_from_sample(sample_rows, sample_page_full, workers=workers, min_range_rows=min_range_rows)
+def plan_after_sample(sample_rows: int, *, workers: int, range_rows: int = DEFAULT_RANGE_ROWS) -> list[ScanRange]:
+    """The ranges for everything but the sample, split by the table's size the complete sample suggests."""
+    estimate = sample_rows * len(ID_ALPHABET) / len(SAMPLE_CHARS)
     rest = "".join(c for c in ID_ALPHABET if c not in SAMPLE_CHARS)
-    parts = range_count(estimate, workers=workers, min_range_rows=min_range_rows)
+    parts = range_count(estimate, workers=workers, range_rows=range_rows)
     return partition(_even_groups(rest, parts), claimed_elsewhere=SAMPLE_CHARS)

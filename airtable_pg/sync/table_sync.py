@@ -6,6 +6,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from airtable_pg.airtable.api_pool import ApiPool
@@ -103,6 +104,19 @@ class TableSync:
     tally: Tally = field(default_factory=Tally)
     ranges_total: int = 0
     expected_rows: int | None = None
+    spec_check: Future[None] | None = None  # does Airtable have the spec's table and fields (spec_check.py)
+
+    def confirm_spec(self) -> None:
+        """Wait for the spec check; raise its error if Airtable lacks a table or field. Call before writing rows."""
+        if self.spec_check is not None:
+            self.spec_check.result()
+
+    def spec_check_failure(self) -> BaseException | None:
+        """The spec check's error once it failed: the real cause of any failure of reads made meanwhile."""
+        check = self.spec_check
+        if check is None or not check.done() or check.cancelled():
+            return None
+        return check.exception()
 
     def pages(self, **options: object) -> Iterator[list[dict]]:
         """This table's records, a page at a time, by field id; Airtable's errors as ``AirtableError``."""

@@ -191,7 +191,7 @@ def test_sync_completes_through_429s_and_5xx(sandbox_factory: SandboxFactory, da
     # The client is set too fast for the sandbox on purpose: it must earn 429s, wait them out and finish.
     sandbox = sandbox_factory(rate_limit_per_second=5, penalty_seconds=0.2, fault_5xx_ratio=0.3)
     client = {"requests_per_second": 80.0, "penalty_seconds": 0.2, "max_attempts": 10}
-    with make_sync_engine(sandbox, database_url, airtable=client, workers=4, min_range_rows=10) as engine:
+    with make_sync_engine(sandbox, database_url, airtable=client, workers=4, range_rows=10) as engine:
         results = engine.sync_tables("full", [("coaching", "users"), ("coaching", "personal_goals")])
     assert sum(r.throttled_429 for r in results) > 0 and sum(r.retried_5xx for r in results) > 0
     stats = sandbox.stats()["bases"][DEMO_BASE_ID]

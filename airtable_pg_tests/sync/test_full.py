@@ -44,7 +44,7 @@ def delete_records(sandbox: Sandbox, table_id: str, record_ids: list[str]) -> No
 @pytest.fixture
 def engine(sandbox: Sandbox, database_url: str):
     # A tiny range size makes even the 200-record demo base split, so concurrency is exercised.
-    with make_sync_engine(sandbox, database_url, workers=4, min_range_rows=10) as sync:
+    with make_sync_engine(sandbox, database_url, workers=4, range_rows=10) as sync:
         yield sync
 
 
@@ -138,7 +138,7 @@ def test_a_crash_mid_scan_tombstones_nothing_and_the_rerun_completes(
 
 
 def test_airtable_failing_mid_scan_tombstones_nothing(sandbox: Sandbox, database_url: str) -> None:
-    with make_sync_engine(sandbox, database_url, workers=2, min_range_rows=10, airtable={"max_attempts": 2}) as sync:
+    with make_sync_engine(sandbox, database_url, workers=2, range_rows=10, airtable={"max_attempts": 2}) as sync:
         sync.sync_table("coaching", "personal_goals")
         delete_records(sandbox, GOALS.id, sorted(mirror_rows(database_url, COACHING, GOALS))[:2])
         admin(sandbox, "POST", "config", json={"fault_5xx_ratio": 1.0})
@@ -172,9 +172,9 @@ def test_scan_ranges_partition_the_table(engine: SyncEngine, sandbox: Sandbox, d
     engine.sync_table("coaching", "personal_goals")
     by_char = TableStore(engine.db, COACHING, GOALS).live_rows_by_last_id_char()
     plans = {
-        "sample, then one range": [SAMPLE, *plan_after_sample(0, False, workers=4, min_range_rows=10)],
-        "sample, then four": [SAMPLE, *plan_after_sample(100, True, workers=4, min_range_rows=10)],
-        "from the mirror": plan_from_mirror(by_char, workers=4, min_range_rows=10),
+        "sample, then one range": [SAMPLE, *plan_after_sample(0, workers=4, range_rows=10)],
+        "sample, then four": [SAMPLE, *plan_after_sample(100, workers=4, range_rows=10)],
+        "from the mirror": plan_from_mirror(by_char, workers=4, range_rows=10),
     }
     assert [len(plan) for plan in plans.values()] == [2, 5, 4]
     for name, plan in plans.items():
@@ -194,8 +194,8 @@ def test_a_fresh_table_is_split_after_its_sample_and_a_synced_one_by_its_mirror(
         fresh = engine.sync_table("coaching", "persoonlijke_overtuigingen")
         again = engine.sync_table("coaching", "persoonlijke_overtuigingen")
         small = engine.sync_table("coaching", "programs")  # 200 records
-    # The sample (1/62 of the ids, ~113 records) fills its first page: the rest is split for every worker;
-    # the second time the mirror's counts split it, with no sample.
+    # The whole sample (1/62 of the ids: 108 records, ~6,700 estimated) sizes the rest: ceil(6,700 / 2,000) = 4
+    # ranges; the second time the mirror's counts split it (7,000 rows: 4 again), with no sample.
     assert (fresh.scan_ranges, again.scan_ranges) == (1 + 4, 4)
     assert fresh.rows_seen == again.rows_seen == fresh.row_count == 7_000
     # A small table's sample says so: it is not split further.
@@ -214,7 +214,7 @@ def test_closing_the_engine_cancels_a_running_sync(sandbox_factory, database_url
             mid_scan.set()
 
     first_done = threading.Event()
-    engine = make_sync_engine(slow, database_url, workers=2, min_range_rows=10, progress=on_progress)
+    engine = make_sync_engine(slow, database_url, workers=2, range_rows=10, progress=on_progress)
     engine.sync_table("coaching", "personal_goals")
     first_done.set()
     delete_records(slow, GOALS.id, sorted(mirror_rows(database_url, COACHING, GOALS))[:1])

@@ -30,9 +30,9 @@ def owners(plan: list[ScanRange], record_id: str) -> list[int]:
     "plan",
     [
         [WHOLE_TABLE],
-        [SAMPLE, *plan_after_sample(0, False, workers=8, min_range_rows=1000)],
-        [SAMPLE, *plan_after_sample(40, False, workers=8, min_range_rows=1000)],
-        [SAMPLE, *plan_after_sample(100, True, workers=8, min_range_rows=1000)],
+        [SAMPLE, *plan_after_sample(0, workers=8, range_rows=1000)],
+        [SAMPLE, *plan_after_sample(40, workers=8, range_rows=1000)],
+        [SAMPLE, *plan_after_sample(100, workers=8, range_rows=1000)],
         plan_from_mirror({c: 1000 for c in ID_ALPHABET}, workers=8),
         plan_from_mirror({"a": 90_000, "b": 5}, workers=16),
     ],
@@ -44,26 +44,32 @@ def test_every_plan_gives_every_id_exactly_one_range(plan: list[ScanRange]) -> N
 
 def test_the_sample_sizes_the_rest_of_the_scan() -> None:
     # nothing in the sample: a small table, scanned as one more range
-    assert plan_after_sample(0, False, workers=8, min_range_rows=1000) == [ScanRange("0", catch_all=True)]
-    # 40 of 1/62 of the table ≈ 2,480 records: two ranges of about a thousand
-    assert len(plan_after_sample(40, False, workers=8, min_range_rows=1000)) == 2
-    # a full first page: at least 6,200 records, so one range per worker
-    assert len(plan_after_sample(100, True, workers=8, min_range_rows=1000)) == 8
+    assert plan_after_sample(0, workers=8, range_rows=2000) == [ScanRange("0", catch_all=True)]
+    # 40 of 1/62 of the table ≈ 2,480 records: rounded up, so no range is meant to hold more than 2,000
+    assert len(plan_after_sample(40, workers=8, range_rows=2000)) == 2
+    # the whole sample of a big table (113 records ≈ 7,000), not just its first full page (≥ 6,200)
+    assert len(plan_after_sample(113, workers=8, range_rows=2000)) == 4
+    assert len(plan_after_sample(113, workers=8, range_rows=1000)) == 8  # at most one range per worker
 
 
-def test_random_ids_split_evenly() -> None:
-    plan = plan_after_sample(100, True, workers=8, min_range_rows=1000)
-    sizes = [sum(1 for r in RANDOM_IDS if scan_range.holds(r)) for scan_range in plan]
-    assert max(sizes) < 1.3 * min(sizes)  # 61 characters in 8 groups of 7 or 8
+@pytest.mark.parametrize("table_rows", [1_500, 3_000, 5_500, 7_000, 12_000])
+def test_ranges_of_any_table_stay_near_the_range_length(table_rows: int) -> None:
+    """Ranges progress at the same pace, so every table's ranges must be of about the same length (or the
+    longest finishes alone at the end): rounding up never plans one much longer than ``range_rows``."""
+    ids = RANDOM_IDS[:table_rows]
+    sample_rows = sum(1 for i in ids if SAMPLE.holds(i))
+    plan = plan_after_sample(sample_rows, workers=8, range_rows=2000)
+    sizes = [sum(1 for i in ids if scan_range.holds(i)) for scan_range in plan]
+    assert max(sizes) <= 2000 * 1.25, sizes  # the sample's estimate is off by a few percent
 
 
 def test_the_mirror_splits_by_its_own_counts() -> None:
     skewed = {c: (5000 if c in "xyz" else 10) for c in ID_ALPHABET}
-    plan = plan_from_mirror(skewed, workers=4, min_range_rows=1000)
+    plan = plan_from_mirror(skewed, workers=4, range_rows=1000)
     assert len(plan) == 4
     counts = [sum(n for c, n in skewed.items() if scan_range.holds(f"rec0000000000000{c}")) for scan_range in plan]
     assert max(counts) <= 5000 + 600  # each heavy character gets a range of its own
-    assert plan_from_mirror({"a": 999}, workers=8, min_range_rows=1000) == [WHOLE_TABLE]
+    assert plan_from_mirror({"a": 999}, workers=8, range_rows=1000) == [WHOLE_TABLE]
 
 
 def test_balanced_groups_are_contiguous_and_cover_the_characters() -> None:

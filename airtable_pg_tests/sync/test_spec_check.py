@@ -52,7 +52,7 @@ def test_a_field_id_airtable_does_not_have_fails_the_table_and_names_it(
     message = str(failed.value.failures["coaching.users"])
     assert "coaching.users" in message and GHOST_FIELD in message and "airtable-pg spec pull" in message
     coaching = spec.bases["coaching"]
-    assert mirror_rows(url, coaching, coaching.tables["users"]) == {}  # failed before reading a record
+    assert mirror_rows(url, coaching, coaching.tables["users"]) == {}  # failed before writing a row
     with make_sync_engine(sandbox, url, spec, workers=2) as sync, pytest.raises(SpecMismatch, match=GHOST_FIELD):
         sync.sync_table("coaching", "users", "incremental")
 
