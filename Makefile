@@ -1,12 +1,12 @@
 # Two commands do all set-up on a fresh machine with Python 3.11+:
 #   make dev    start everything on embedded defaults (sandbox Airtable, embedded Postgres, Dagster UI)
-#   make test   run the whole test suite (installs what it needs, Chromium included)
+#   make test   run the whole test suite (installs what it needs: Chromium, and PostgreSQL with TLS for the TLS tests)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint browser bench clean
+.PHONY: install dev test lint browser tls-postgres bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,14 @@ dev: install
 browser:
 	@scripts/ensure-chromium.sh
 
+# The TLS tests need a PostgreSQL built with OpenSSL (pgserver's is not): Debian's, installed as root when missing.
+tls-postgres: install
+	@scripts/ensure-postgres-tls.sh $(BIN)/python
+
 lint: install
 	$(BIN)/ruff check .
 
-test: install browser lint
+test: install browser tls-postgres lint
 	$(BIN)/pytest
 
 bench: install

@@ -205,6 +205,24 @@ class Settings(BaseSettings):
         default_text="none (NOLOGIN)",
         description="Password `db roles` gives the runtime role (as above).",
     )
+    dagster_role: str = _env(
+        "AIRTABLE_PG_DAGSTER_ROLE",
+        default="airtable_pg_dagster",
+        description="The role `db roles` creates to own Dagster's instance storage (its own database): no access "
+        "to the mirror, and the mirror's roles none to it.",
+    )
+    dagster_password: SecretStr | None = _env(
+        "AIRTABLE_PG_DAGSTER_PASSWORD",
+        default=None,
+        default_text="none (NOLOGIN)",
+        description="Password `db roles` gives the Dagster role (as above); `DAGSTER_PG_URL` logs in with it.",
+    )
+    dagster_database: str = _env(
+        "AIRTABLE_PG_DAGSTER_DATABASE",
+        default="dagster",
+        description="The database `db roles` creates (on the server of `DATABASE_URL`), owned by the Dagster role, "
+        "for Dagster's instance storage; `DAGSTER_PG_URL` names it. Use another per environment sharing a server.",
+    )
     dagster_home: Path | None = _env(
         "DAGSTER_HOME",
         default=None,
@@ -222,8 +240,8 @@ class Settings(BaseSettings):
     # Not from the environment: where the values came from when a running dev stack filled them in.
     dev_stack: Path | None = Field(default=None, exclude=True)
 
-    @field_validator("airtable_api_key", *_DATABASE_URLS, "migrator_password", "runtime_password", "dagster_pg_url",
-                     mode="before")  # fmt: skip
+    @field_validator("airtable_api_key", *_DATABASE_URLS, "migrator_password", "runtime_password", "dagster_password",
+                     "dagster_pg_url", mode="before")  # fmt: skip
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -288,7 +306,7 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value in these settings: what error messages are scrubbed of before printing."""
-        values = [self.airtable_api_key, self.migrator_password, self.runtime_password]
+        values = [self.airtable_api_key, self.migrator_password, self.runtime_password, self.dagster_password]
         found = [v.get_secret_value() for v in values if v is not None]
         for url in (*(getattr(self, name) for name in _DATABASE_URLS), self.dagster_pg_url):
             password = _password_in(url.get_secret_value()) if url is not None else None

@@ -24,7 +24,9 @@ def main(argv: list[str]) -> int:
     rev.add_argument("-m", "--message", required=True)
     sub.add_parser("check", help="fail if the spec has changes no migration covers")
     sub.add_parser("current", help="show the database's revisions")
-    sub.add_parser("roles", help="create the migrator and runtime roles and their privileges (run as an admin)")
+    sub.add_parser(
+        "roles", help="create the migrator, runtime and Dagster roles, their privileges and Dagster's database (admin)"
+    )
     sub.add_parser("url", help="print the database URL (password masked unless --show-password)").add_argument(
         "--show-password", action="store_true"
     )
@@ -44,7 +46,10 @@ def main(argv: list[str]) -> int:
         from airtable_pg.spec import load_spec
 
         roles = setup_roles(url, schemas(load_spec(settings.spec_path)), Roles.from_settings(settings), settings)
-        print(f"roles ready: {roles.migrator} (migrations) and {roles.runtime} (runtime: rows only)")
+        print(
+            f"roles ready: {roles.migrator} (migrations), {roles.runtime} (runtime: rows only) and {roles.dagster} "
+            f"(owns database {roles.dagster_database}: Dagster's instance storage)"
+        )
     return EXIT_OK
 
 

@@ -229,13 +229,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def dagster_storage_url(database: str) -> str:
-    """The ``dagster`` database on the same server, for dagster-postgres.
+def dagster_storage_url(database: str, *, name: str | None = DAGSTER_DATABASE) -> str:
+    """The database ``name`` on the same server (``None``: ``database`` itself), for dagster-postgres.
 
     The driver is named explicitly: SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, whose
     server-side parameters break dagster-postgres's ``NOTIFY run_events, %(id)s``; it needs psycopg2.
     """
-    return "postgresql+psycopg2://" + libpq_url(with_database(database, DAGSTER_DATABASE))[len("postgresql://") :]
+    target = database if name is None else with_database(database, name)
+    return "postgresql+psycopg2://" + libpq_url(target)[len("postgresql://") :]
 
 
 def child_environment(

@@ -1,13 +1,15 @@
-"""Separate database roles: one that migrates the schema, one that the running system uses.
+"""Separate database roles: one that migrates the schema, one that the running system uses, one for Dagster.
 
 The runtime role reads and writes rows (mirror tables, join tables, sync state) but cannot create,
 alter or drop anything, so a bug or an injection in the sync path can never change the schema.
 Migrations run as the migrator role, which owns the schemas and tables; default privileges make
 every table it creates later readable and writable by the runtime role automatically.
 
-Passwords come only from the environment (``AIRTABLE_PG_MIGRATOR_PASSWORD``,
-``AIRTABLE_PG_RUNTIME_PASSWORD``). A role without a password is created NOLOGIN: grant it to an
-existing login role instead (``GRANT airtable_pg_runtime TO app_user``).
+Dagster's instance storage gets a database of its own, owned by a third role (``dagster_storage.py``).
+
+Passwords come only from the environment (``AIRTABLE_PG_MIGRATOR_PASSWORD``, ``AIRTABLE_PG_RUNTIME_PASSWORD``,
+``AIRTABLE_PG_DAGSTER_PASSWORD``). A role without a password is created NOLOGIN: grant it to an existing login role
+instead (``GRANT airtable_pg_runtime TO app_user``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from airtable_pg.postgres.dagster_storage import setup_dagster_storage
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.settings import Settings
 
@@ -25,10 +28,17 @@ from airtable_pg.settings import Settings
 class Roles:
     migrator: str
     runtime: str
+    dagster: str  # owns Dagster's instance storage: the database ``dagster_database``
+    dagster_database: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Roles:
-        return cls(migrator=settings.migrator_role, runtime=settings.runtime_role)
+        return cls(
+            migrator=settings.migrator_role,
+            runtime=settings.runtime_role,
+            dagster=settings.dagster_role,
+            dagster_database=settings.dagster_database,
+        )
 
 
 def _ensure_role(conn: psycopg.Connection, name: str, password: str | None) -> None:
@@ -41,11 +51,14 @@ def _ensure_role(conn: psycopg.Connection, name: str, password: str | None) -> N
 
 
 def setup_roles(url: str, schemas: list[str], roles: Roles, settings: Settings) -> Roles:
-    """Create or update both roles and their privileges on ``schemas``; run as a superuser or the DB owner."""
+    """Create or update the three roles, their privileges on ``schemas`` and Dagster's database; run as a superuser
+    (creating Dagster's database needs CREATEDB)."""
     migrator, runtime = sql.Identifier(roles.migrator), sql.Identifier(roles.runtime)
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         _ensure_role(conn, roles.migrator, _secret(settings.migrator_password))
         _ensure_role(conn, roles.runtime, _secret(settings.runtime_password))
+        _ensure_role(conn, roles.dagster, _secret(settings.dagster_password))
+        setup_dagster_storage(conn, url, role=roles.dagster, database=roles.dagster_database)
         database = sql.Identifier(conn.execute("select current_database()").fetchone()[0])
         conn.execute(sql.SQL("grant connect, create on database {} to {}").format(database, migrator))
         conn.execute(sql.SQL("grant connect on database {} to {}").format(database, runtime))

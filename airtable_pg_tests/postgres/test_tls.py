@@ -14,7 +14,6 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
-from dagster import DagsterInstance, job, op
 
 from airtable_pg import cli
 from airtable_pg.cli.dev import dagster_storage_url
@@ -26,6 +25,7 @@ from airtable_pg.receiver.server import ReceiverServer
 from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.sandbox.webhooks.delivery import content_mac, notification_body
 from airtable_pg.spec import load_spec
+from airtable_pg_tests.dagster_instance import store_a_run
 from airtable_pg_tests.postgres.tls_server import (
     TlsPostgres,
     make_authority,
@@ -114,26 +114,7 @@ def test_dagster_storage_over_verify_full(server: TlsPostgres, tmp_path: Path):
     # The same derivation `airtable-pg dev` uses: psycopg2 driver, TLS parameters kept.
     storage_url = dagster_storage_url(server.url())
     assert storage_url.startswith("postgresql+psycopg2://") and "sslmode=verify-full" in storage_url
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(
-        f"storage:\n  postgres:\n    postgres_url: '{storage_url}'\ntelemetry:\n  enabled: false\n"
-    )
-
-    @op
-    def hello() -> int:
-        return 1
-
-    @job
-    def tls_job() -> None:
-        hello()
-
-    with DagsterInstance.from_config(str(home)) as instance:
-        result = tls_job.execute_in_process(instance=instance)
-        assert result.success
-        stored = instance.get_run_by_id(result.run_id)
-        assert stored is not None and stored.is_success
-        assert instance.all_logs(result.run_id)
+    store_a_run(storage_url, tmp_path / "dagster_home")
 
 
 @pytest.mark.parametrize(
