@@ -1,4 +1,4 @@
-"""Before a table's sync reads records: does Airtable still have the spec's table and every one of its fields?
+"""Before a table's sync writes rows: does Airtable still have the spec's table and every one of its fields?
 
 A field id Airtable does not know is not an error to Airtable — a record read simply has no such cell — so
 without this check a field deleted in Airtable (or a typo in the spec) would NULL its column on every row,
