@@ -1,8 +1,8 @@
 """Fast-lane benchmark: users provisioned from Airtable into Postgres, idle and during a 100,000-record backfill,
 and what the live sync costs an idle base in API requests per hour.
 
-Run: ``make bench-fast-lane`` (``python -m benchmarks.fast_lane --records 100000 --users 300 --idle-users 100
---rate 1.5``; about 10 minutes).
+Run: ``make bench-fast-lane`` (``python -m benchmarks.fast_lane --records 100000 --users 300 --idle-users 60
+--rate 1.5``; about 14 minutes, most of it Airtable's own pace).
 
 The stack is the one a deployment runs, each piece a child process of its own: the sandbox with Airtable's real
 limits (5 requests/s per base, 30 s penalty after a 429), ``--latency-ms`` per request and a
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000, help="demo records to backfill")
     parser.add_argument("--users", type=int, default=300, help="users created during the backfill")
-    parser.add_argument("--idle-users", type=int, default=100, help="users created with nothing else running")
+    parser.add_argument("--idle-users", type=int, default=60, help="users created with nothing else running")
     parser.add_argument("--rate", type=float, default=1.5, help="users created per second during the backfill")
     parser.add_argument(
         "--idle-rate", type=float, default=0.5, help="users created per second when idle (0.5: each user alone)"

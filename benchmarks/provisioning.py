@@ -46,6 +46,7 @@ class Provisioning:
     rate: float
     label: str
     on_created: Callable[[list[Created]], None] | None = None  # e.g. a MirrorWatcher's await_users
+    token: str = TOKEN
     created: list[Created] = field(default_factory=list)
     _thread: threading.Thread | None = None
 
@@ -63,7 +64,7 @@ class Provisioning:
         url = f"{self.sandbox_url}/_sandbox/bases/{DEMO_BASE_ID}/tables/{USERS_TABLE}/records"
         started = time.monotonic()
         with requests.Session() as session:
-            session.headers["Authorization"] = f"Bearer {TOKEN}"
+            session.headers["Authorization"] = f"Bearer {self.token}"
             for n in range(self.count):
                 time.sleep(max(0.0, started + n / self.rate - time.monotonic()))  # steady, never bunched up
                 name = f"Bench {self.label} {n}"
