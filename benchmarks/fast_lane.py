@@ -17,7 +17,8 @@ the backfill below.
    ``--users`` users are created at ``--rate`` per second (see ``benchmarks.provisioning``). Reported: each user's
    latency from Airtable's ``createdTime`` to its commit in Postgres, for the users created while the sync ran;
    the sync's records/s as a share of the 500 records/s ceiling; the fast lane's requests and the 429s.
-2. **Idle**: ``--idle-users`` more users at the same rate, nothing else running.
+2. **Idle**: ``--idle-users`` more users at ``--idle-rate`` (0.5/s: each one alone, its ping not shared), nothing
+   else running.
 3. **Requests per hour on the idle base** (``benchmarks.live_costs``): the applier over a ``--window``, then one
    tick of every Dagster sensor and schedule multiplied by its ticks per hour.
 
