@@ -63,13 +63,20 @@ def measure_ticks(sandbox_url: str) -> list[dict]:
     from dagster import DagsterInstance, SensorResult, build_sensor_context
 
     from airtable_pg.definitions import defs
-    from airtable_pg.defs.polls import COMPUTED_REFRESH, POLL, mode_run_config, sync_tags
+    from airtable_pg.defs.polls import (
+        COMPUTED_REFRESH,
+        POLL,
+        mode_run_config,
+        poll_sensor_name,
+        refresh_sensor_name,
+        sync_tags,
+    )
     from airtable_pg.settings import load_settings
     from airtable_pg.spec import load_spec
 
     spec = load_spec(load_settings(use_dev_stack=False).spec_path)
-    by_sensor = {f"{trigger.name}_{base.key}__{table.key}": (trigger, base, table)
-                 for base, table in spec.tables() for trigger in (POLL, COMPUTED_REFRESH)}  # fmt: skip
+    by_sensor = {poll_sensor_name(base, table): (POLL, base, table) for base, table in spec.tables()}
+    by_sensor |= {refresh_sensor_name(base, table): (COMPUTED_REFRESH, base, table) for base, table in spec.tables()}
     resources = dict(defs.resources or {})
     rows = []
     with DagsterInstance.get() as instance:
