@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint browser tls-postgres bench clean
+.PHONY: install dev test lint browser tls-postgres bench bench-fast-lane clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: install browser tls-postgres lint
 
 bench: install
 	$(BIN)/python -m benchmarks.full_sync
+	$(BIN)/python -m benchmarks.fast_lane
+
+bench-fast-lane: install
+	$(BIN)/python -m benchmarks.fast_lane
 
 clean:
 	rm -rf $(VENV) .airtable_pg

@@ -42,7 +42,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_sandbox(records: int, latency_ms: int) -> tuple[subprocess.Popen, str]:
+def start_sandbox(records: int, latency_ms: int, *extra_args: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -58,6 +58,7 @@ def start_sandbox(records: int, latency_ms: int) -> tuple[subprocess.Popen, str]
             TOKEN,
             "--latency-ms",
             str(latency_ms),
+            *extra_args,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

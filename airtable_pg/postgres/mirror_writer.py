@@ -94,11 +94,14 @@ class MirrorWriter:
         tail = sql.SQL(
             " on conflict (airtable_id) do update set {set_list} where ({old}) is distinct from ({new}) "
             "returning t.airtable_id, (xmax = 0) as inserted), "
-            "ev as (insert into {events} (base_id, table_id, airtable_id, kind, source, source_time) "
+            # applied_at: the write's own time, not the transaction's start (``now()``), which for a webhook
+            # pass is before its payload request: provisioning latency is measured up to here.
+            "ev as (insert into {events} (base_id, table_id, airtable_id, kind, source, source_time, applied_at) "
             "select %s, %s, up.airtable_id, "
             "case when up.inserted then 'created' when prev.airtable_id is not null then 'restored' "
             "else 'updated' end, "
-            "%s, (%s::jsonb ->> up.airtable_id)::timestamptz from up left join prev using (airtable_id)) "
+            "%s, (%s::jsonb ->> up.airtable_id)::timestamptz, clock_timestamp() "
+            "from up left join prev using (airtable_id)) "
             "select up.airtable_id, up.inserted, prev.airtable_id is not null "
             "from up left join prev using (airtable_id)"
         ).format(set_list=set_list, old=old, new=new, events=state_table("change_event"))
@@ -202,8 +205,8 @@ class MirrorWriter:
             sql.SQL(
                 "with gone as (update {mirror} t set deleted_at = now(), synced_at = now() "
                 "where t.deleted_at is null and t.airtable_id = any(%s) returning t.airtable_id), "
-                "ev as (insert into {events} (base_id, table_id, airtable_id, kind, source, source_time) "
-                "select %s, %s, airtable_id, 'deleted', %s, %s from gone) "
+                "ev as (insert into {events} (base_id, table_id, airtable_id, kind, source, source_time, applied_at) "
+                "select %s, %s, airtable_id, 'deleted', %s, %s, clock_timestamp() from gone) "
                 "select count(*) from gone"
             ).format(mirror=self.mirror, events=state_table("change_event")),
             (sorted(set(airtable_ids)), self.base.id, self.table.id, source, source_time),

@@ -47,12 +47,17 @@ class LiveSync:
         self.airtable = airtable
         self.workers = workers
         self.db = connection_pool(database_url)
-        # Payloads carry the fast lane's changes (the users): with a fast-lane table, they are read in its lane.
-        lane = "fast" if any(table.lane == "fast" for _, table in spec.tables()) else "standard"
-        self.api = make_api(airtable, airtable.rate_limiter(self.db), RequestStats(), lane=lane)
+        limiter = airtable.rate_limiter(self.db)
+        apis = {lane: make_api(airtable, limiter, RequestStats(), lane=lane) for lane in ("standard", "fast")}
+        self.api = apis["standard"]  # hook care is no one's provisioning: it never takes the fast lane's slots
         self.manager = WebhookManager(self.db, self.api)
-        self.applier = WebhookApplier(spec, self.db, self.api)
-        self._lock = threading.Lock()  # the Api's session is one thread's at a time
+        # One hook carries every table of its base, so a base's payloads are read in the fast lane when any of its
+        # tables is there (the users), and a base without one never takes the fast lane's reserved slots.
+        self._appliers = {lane: WebhookApplier(spec, self.db, api) for lane, api in apis.items()}
+        self._lock = threading.Lock()  # an Api's session is one thread's at a time
+
+    def applier(self, base: BaseSpec) -> WebhookApplier:
+        return self._appliers["fast" if any(table.lane == "fast" for table in base.tables.values()) else "standard"]
 
     def care(self, notification_url: str | None, bases: list[BaseSpec] | None = None) -> list[CareResult]:
         results = []
@@ -73,7 +78,7 @@ class LiveSync:
         for base in self.spec.bases.values():
             with self._lock:
                 try:
-                    reports.append(self.applier.apply(base))
+                    reports.append(self.applier(base).apply(base))
                 except AirtableError as error:
                     # The hook is gone or refused: its care re-creates it and polls the gap.
                     log.warning("webhook payloads of base %s: %s", base.key, describe_error(error))
@@ -101,7 +106,7 @@ class LiveSync:
 
     def _drain(self, base: BaseSpec) -> ApplyReport | None:
         try:
-            return self.applier.apply(base)
+            return self.applier(base).apply(base)
         except AirtableError as error:  # gone for good: the gap poll covers what it held
             log.warning("could not read the old hook of base %s: %s", base.key, describe_error(error))
             return None

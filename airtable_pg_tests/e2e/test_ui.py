@@ -28,6 +28,7 @@ from psycopg import sql
 
 from airtable_pg.defs.assets import base_lineage
 from airtable_pg.defs.jobs import FULL_SYNC_JOB, INCREMENTAL_SYNC_JOB
+from airtable_pg.defs.polls import poll_sensor_name
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.spec import load_spec
 
@@ -378,6 +379,33 @@ def test_an_edit_through_pyairtable_reaches_postgres_by_webhook_and_the_ui_shows
         else:
             time.sleep(2)
     assert healthy is True
+
+
+SENSOR_TICKS = """
+query Ticks($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+  __typename ... on Sensor { minIntervalSeconds sensorState { status ticks(limit: 10) { status timestamp } } } } }
+"""
+
+
+def test_the_ui_shows_the_poll_sensors_running_with_their_ticks(dev_server: DevServer):
+    base = SPEC.bases["coaching"]
+    selector = {"repositoryLocationName": "airtable_pg", "repositoryName": "__repository__"}
+    for table in (base.tables["users"], base.tables["programs"]):
+        name = poll_sensor_name(base, table)
+        deadline, sensor = time.monotonic() + RUN_SECONDS, {}
+        while time.monotonic() < deadline:  # the daemon evaluates each sensor once it starts, then every interval
+            sensor = graphql(dev_server.url, SENSOR_TICKS, {"selector": {**selector, "sensorName": name}})
+            sensor = sensor["sensorOrError"]
+            if sensor.get("sensorState", {}).get("ticks"):
+                break
+            time.sleep(2)
+        assert sensor["__typename"] == "Sensor", sensor
+        assert sensor["minIntervalSeconds"] == table.poll_interval_seconds
+        assert sensor["sensorState"]["status"] == "RUNNING", name
+        ticks = sensor["sensorState"]["ticks"]
+        assert ticks, f"{name} has no tick recorded:\n{dev_server.output()[-3000:]}"
+        # A tick either skipped (synced a moment ago) or requested a poll run; never failed.
+        assert {tick["status"] for tick in ticks} <= {"SKIPPED", "SUCCESS", "STARTED"}, ticks
 
 
 def test_sigterm_stops_every_process_and_exits_zero(dev_server: DevServer):

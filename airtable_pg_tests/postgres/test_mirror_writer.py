@@ -14,6 +14,7 @@ from psycopg import sql
 from airtable_pg.postgres.database import connection_pool, libpq_url
 from airtable_pg.postgres.errors import RunLost, SchemaNotReady
 from airtable_pg.postgres.table_store import TableStore
+from airtable_pg.postgres.transaction import transaction
 from airtable_pg.rows import MirrorRow
 from airtable_pg.spec import load_spec
 
@@ -251,3 +252,18 @@ def test_a_run_declared_dead_can_neither_tombstone_nor_finish(hostile):
     )
     assert live == [(2,)]
     assert fetch(url, "select status from airtable_sync.sync_run where scan_id = %s", scan) == [("failed",)]
+
+
+def test_a_change_is_recorded_at_its_write_not_at_its_transactions_start(hostile):
+    """A webhook pass opens its transaction before the payload request: latency runs up to the write itself."""
+    url, store = hostile
+    with transaction(connection_pool(url)) as cur:
+        cur.execute("select now()")
+        started = cur.fetchone()[0]
+        cur.execute("select pg_sleep(0.3)")  # the payload request, in the same transaction
+        store.writer.upsert(cur, [row("rec00000000000007", "Late")], "webhook")
+        store.writer.tombstone(cur, ["rec00000000000007"], "webhook", None)
+    events = "select kind, applied_at from airtable_sync.change_event where airtable_id = %s"
+    applied = fetch(url, events, "rec00000000000007")
+    assert sorted(kind for kind, _ in applied) == ["created", "deleted"]
+    assert all((at - started).total_seconds() >= 0.3 for _, at in applied), (started, applied)

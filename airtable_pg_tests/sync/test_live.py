@@ -5,11 +5,13 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from airtable_pg.airtable.meta import fetch_tables
 from airtable_pg.postgres import webhook_state
 from airtable_pg.postgres.database import libpq_url
-from airtable_pg.sandbox.demo import DEMO_BASE_ID, GOAL_FIELDS, USER_FIELDS
+from airtable_pg.sandbox.demo import DEMO_BASE_ID, GOAL_FIELDS, HOSTILE_BASE_ID, USER_FIELDS
 from airtable_pg.sandbox.server import Sandbox
-from airtable_pg.spec import load_spec
+from airtable_pg.spec import SyncSpec, load_spec
+from airtable_pg.spec_pull import merge_base
 from airtable_pg.sync.live import LiveSync
 from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import admin, airtable_config, assert_mirror_matches, make_sync_engine, mirror_rows
@@ -82,7 +84,7 @@ def test_applying_twice_or_after_a_crash_before_commit_converges_without_loss(
     with monkeypatch.context() as patch:
         patch.setattr(webhook_state, "advance_cursor", crash)
         with pytest.raises(RuntimeError, match="killed"):
-            live.applier.apply(COACHING)
+            live.applier(COACHING).apply(COACHING)
     assert created["id"] not in mirror_rows(database_url, COACHING, USERS)  # rolled back with the cursor
     assert query(database_url, "select cursor from airtable_sync.webhook")[0][0] == cursor_before
 
@@ -135,7 +137,7 @@ def test_a_malformed_payload_is_dead_lettered_and_the_rest_apply(sandbox_factory
     report = ApplyReport("coaching")
     with transaction(live.db) as cur:
         for payload in (malformed, "not even an object", good):
-            live.applier._apply_isolated(cur, COACHING, payload, report)
+            live.applier(COACHING)._apply_isolated(cur, COACHING, payload, report)
     assert report.dead_letters == 2 and report.inserted == 1
     letters = query(database_url, "select direction, payload, error from airtable_sync.dead_letter order by id")
     assert [direction for direction, _, _ in letters] == ["inbound", "inbound"]
@@ -188,7 +190,7 @@ def test_a_stored_cell_holding_nul_survives_a_change_of_another_cell(sandbox_fac
     }
     report = ApplyReport("coaching")
     with transaction(live.db) as cur:
-        live.applier._apply_isolated(cur, COACHING, payload, report)
+        live.applier(COACHING)._apply_isolated(cur, COACHING, payload, report)
     assert report.updated == 1 and report.dead_letters == 0
     stored = mirror_rows(database_url, COACHING, USERS)[record["id"]]
     assert unescape_fields(stored["fields"])[USER_FIELDS["name"]] == "nul\x00byte"  # escaped once, not twice
@@ -214,7 +216,7 @@ def test_an_error_payload_and_table_level_changes_make_the_hook_unhealthy_and_ca
     report = ApplyReport("coaching")
     with transaction(live.db) as cur:
         for payload in payloads:
-            live.applier._apply_isolated(cur, COACHING, payload, report)
+            live.applier(COACHING)._apply_isolated(cur, COACHING, payload, report)
         webhook_state.note_error(cur, COACHING.id, f"{webhook_state.HOOK_ERROR_PREFIX}: {report.hook_error}")
     assert report.dead_letters == 0 and report.hook_error == "INVALID_HOOK"
     kinds = {kind for (kind,) in query(database_url, "select kind from airtable_sync.schema_drift")}
@@ -261,3 +263,26 @@ def test_status_reports_provisioning_latency_and_a_stuck_applier(
           "returning id")  # fmt: skip
     assert status.main([]) == 1
     assert "(STUCK)" in capsys.readouterr().out
+
+
+def fast_requests_by_base(database_url: str) -> dict[str, int]:
+    return dict(query(database_url, "select base_id, fast_requests from airtable_sync.rate_limit"))
+
+
+def test_payloads_are_read_in_their_bases_lane_and_hook_care_never_in_the_fast_one(
+    sandbox_factory, database_url: str, tmp_path
+) -> None:
+    sandbox = sandbox_factory(demo_records=20)
+    # A second base with no fast-lane table: its payload reads must leave the users' reserved slots alone.
+    other = merge_base(None, "hostile", HOSTILE_BASE_ID, fetch_tables(airtable_api_for(sandbox), HOSTILE_BASE_ID))
+    assert all(table.lane == "standard" for table in other.tables.values())
+    spec = SyncSpec(path=str(tmp_path / "spec.yaml"), bases={"coaching": COACHING, "hostile": other})
+    live = LiveSync(spec, database_url, airtable_config(sandbox), workers=1)
+    for base in spec.bases.values():
+        live.manager.ensure(base, None)
+    assert fast_requests_by_base(database_url).get(DEMO_BASE_ID, 0) == 0  # creating hooks is no provisioning
+
+    assert [report.pages for report in live.apply_all()] == [1, 1]
+    fast = fast_requests_by_base(database_url)
+    assert fast[DEMO_BASE_ID] == 1  # the users' base: its payload page in the fast lane
+    assert fast.get(HOSTILE_BASE_ID, 0) == 0

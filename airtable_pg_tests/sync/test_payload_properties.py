@@ -155,7 +155,7 @@ def live(sandbox_factory, database_url: str) -> tuple[LiveSync, dict[str, list[s
 
 def test_the_applier_applies_or_dead_letters_every_payload_shape(live) -> None:
     payload_strategy = payloads(live[1])
-    applier = live[0].applier
+    applier = live[0].applier(COACHING)
     db = live[0].db
 
     @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
