@@ -69,6 +69,7 @@ def _scan(
             scans.submit(plan_after_sample(sample_rows, workers=workers, range_rows=range_rows))
             run.report("planned", f"{run.ranges_total} range(s) after a sample of the table")
         scans.join()
+        run.confirm_spec()  # whatever the pages were (none written, say), a contradicted spec fails the run
         lease.check()
         # Records changed after the scan's first response may have been read before the change: the next
         # poll starts there (minus its overlap), so nothing modified during the scan is skipped.

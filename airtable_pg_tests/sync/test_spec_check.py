@@ -1,4 +1,4 @@
-"""A spec naming a field or table Airtable does not have fails that table's sync, clearly, before any record is read."""
+"""A spec naming a field or table Airtable does not have fails that table's sync, clearly, before any row is written."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.engine import SyncFailed
 from airtable_pg.sync.spec_check import AirtableSpecCheck, SpecMismatch
+from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import airtable_config, make_sync_engine, mirror_rows
 
 GHOST_FIELD = "fldGhost000000001"
@@ -55,6 +56,19 @@ def test_a_field_id_airtable_does_not_have_fails_the_table_and_names_it(
     assert mirror_rows(url, coaching, coaching.tables["users"]) == {}  # failed before writing a row
     with make_sync_engine(sandbox, url, spec, workers=2) as sync, pytest.raises(SpecMismatch, match=GHOST_FIELD):
         sync.sync_table("coaching", "users", "incremental")
+
+
+def test_a_field_airtable_lacks_fails_even_the_full_sync_of_an_empty_table(
+    sandbox: Sandbox, migrated_database, tmp_path: Path
+) -> None:
+    # A full scan reads while the schema request is in flight and waits for the check before writing: a table with
+    # no record writes nothing, yet its run must not complete (and tombstone) as if all were well.
+    spec = load_spec(demo_spec_with(tmp_path, add_ghost_field))
+    url = migrated_database(spec.path)
+    users = airtable_api_for(sandbox).table(DEMO_BASE_ID, spec.bases["coaching"].tables["users"].id)
+    users.batch_delete([record["id"] for record in users.all()])
+    with make_sync_engine(sandbox, url, spec) as sync, pytest.raises(SpecMismatch, match=GHOST_FIELD):
+        sync.sync_table("coaching", "users", "full")
 
 
 def test_a_table_id_the_base_does_not_have_fails_that_table(
