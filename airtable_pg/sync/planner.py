@@ -30,10 +30,10 @@ and ends with a partial page (half a page wasted on average), so ranges should b
 at the same pace (they share the rate limit's slots in turn), so one range much longer than the others
 finishes alone at the end, one page per round trip — the longer the round trip, the worse. Rounding *up*
 keeps every range of every table at most ``range_rows`` long (until the worker cap), so tables' ranges end
-together. 1,500 rows per range was the one length that did at least as well as the earlier rule (rounded
-down, 1,000 rows, planned from the sample's first page) at every size from 10,000 to 100,000 records and
-every latency from 300 to 800 ms, in a model of this scheduler (benchmarks/scan_model.py); with random ids,
-more ranges than workers would buy no balance, only partial pages.
+together. Of the lengths tried (800 to 2,500 rows), 1,500 was the one that did at least as well as the earlier
+rule (rounded down, 1,000 rows, planned from the sample's first page) at every size from 10,000 to 100,000
+records and every latency from 300 to 800 ms, in a model of this scheduler (benchmarks/scan_model.py); with
+random ids, more ranges than workers would buy no balance, only partial pages.
 """
 
 from __future__ import annotations
