@@ -21,7 +21,6 @@ from airtable_pg.airtable.errors import ListIteratorExpired
 from airtable_pg.airtable.rate_limit import Cancelled
 from airtable_pg.sync.lease import LeaseKeeper
 from airtable_pg.sync.planner import DEFAULT_RANGE_ROWS, SAMPLE, ScanRange, plan_after_sample, plan_from_mirror
-from airtable_pg.sync.spec_check import SpecMismatch
 from airtable_pg.sync.table_sync import TableSync, record_failure
 
 log = logging.getLogger(__name__)
@@ -82,21 +81,12 @@ def _scan(
         cause: BaseException = error
         if isinstance(error, Exception):  # not on Ctrl-C: that must return at once
             scans.stop()  # no worker may still write once the run is marked failed
-            cause = lease.lost or _spec_mismatch(run) or scans.first_real_error(default=error)
+            cause = lease.lost or run.spec_mismatch() or scans.first_real_error(default=error)
         record_failure(run.store, scan_id, cause)
         if cause is error:
             raise
         raise cause from error
     return FullOutcome(tombstoned, watermark, run.ranges_total)
-
-
-def _spec_mismatch(run: TableSync) -> SpecMismatch | None:
-    """A spec Airtable contradicts explains whatever the reads made meanwhile ran into (a missing table answers
-    404). Any other failure of the check (a refused token, say) the reads met themselves."""
-    if run.spec_check is not None:
-        wait([run.spec_check])  # one request at most, sent with the scan's first page (or cancelled by now)
-    failure = run.spec_check_failure()
-    return failure if isinstance(failure, SpecMismatch) else None
 
 
 class RangeScans:

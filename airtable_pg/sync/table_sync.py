@@ -6,7 +6,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 
 from airtable_pg.airtable.api_pool import ApiPool
@@ -14,6 +14,7 @@ from airtable_pg.airtable.cells import RecordConverter
 from airtable_pg.postgres.mirror_writer import ApplyCounts
 from airtable_pg.postgres.table_store import TableStore
 from airtable_pg.spec import BaseSpec, TableSpec
+from airtable_pg.sync.spec_check import SpecMismatch
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +112,15 @@ class TableSync:
         if self.spec_check is not None:
             self.spec_check.result()
 
-    def spec_check_failure(self) -> BaseException | None:
-        """The spec check's error once it failed: the real cause of any failure of reads made meanwhile."""
-        check = self.spec_check
-        if check is None or not check.done() or check.cancelled():
+    def spec_mismatch(self) -> SpecMismatch | None:
+        """The spec check's ``SpecMismatch``, if it found one: it explains whatever the reads made meanwhile ran into
+        (a missing table answers 404). Any other failure of the check (a refused token, say) the reads met
+        themselves."""
+        if self.spec_check is None:
             return None
-        return check.exception()
+        wait([self.spec_check])  # one request at most, sent with the scan's first page (or cancelled by now)
+        failure = None if self.spec_check.cancelled() else self.spec_check.exception()
+        return failure if isinstance(failure, SpecMismatch) else None
 
     def pages(self, **options: object) -> Iterator[list[dict]]:
         """This table's records, a page at a time, by field id; Airtable's errors as ``AirtableError``."""
