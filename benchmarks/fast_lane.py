@@ -34,14 +34,14 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-import requests
 
-from airtable_pg.cli.dev import Child, dagster_storage_url, free_port, stop_child
+from airtable_pg.cli.dev import Child, dagster_storage_url, free_port, start_child, stop_child, wait_for_http
 from airtable_pg.postgres.database import ensure_database, libpq_url
 from benchmarks.full_sync import (
     CEILING_RECORDS_PER_S,
@@ -108,31 +108,14 @@ def start_live_children(args: argparse.Namespace, sandbox_url: str, database_url
     }
     for name, argv in commands.items():
         stack.children.append(spawn(name, argv, env))
-    wait_for(f"http://127.0.0.1:{port}/healthz", stack)
+    wait_for_http(f"http://127.0.0.1:{port}/healthz", stack.children, threading.Event(), timeout=120.0)
     ensure_hooks(database_url, sandbox_url, ping_url)
     return stack
 
 
 def spawn(name: str, argv: list[str], env: dict[str, str]) -> Child:
-    log = (WORK / f"{name}.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "airtable_pg", *argv], env=env, cwd=REPO, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    return Child(name, process)
-
-
-def wait_for(url: str, stack: Stack, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        dead = [c.name for c in stack.children if c.process.poll() is not None]
-        if dead:
-            raise RuntimeError(f"{dead[0]} exited while starting; see {WORK}/{dead[0]}.log")
-        try:
-            if requests.get(url, timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer in {timeout:.0f} s")
+    return start_child(name, [sys.executable, "-m", "airtable_pg", *argv], env=env, cwd=REPO,
+                       output=WORK / f"{name}.log")  # fmt: skip
 
 
 def ensure_hooks(database_url: str, sandbox_url: str, ping_url: str) -> None:

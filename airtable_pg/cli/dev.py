@@ -9,6 +9,7 @@ or SIGTERM stops them in reverse order, each whole process group (run workers in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -110,9 +111,12 @@ def dagster_executable(name: str) -> str:
 # Child processes.
 
 
-def start_child(name: str, argv: list[str], *, env: Mapping[str, str], cwd: Path) -> Child:
+def start_child(name: str, argv: list[str], *, env: Mapping[str, str], cwd: Path, output: Path | None = None) -> Child:
+    """Start ``argv``; with ``output``, its stdout and stderr go to that file instead of ours."""
     # A session of its own: the terminal's Ctrl-C reaches only us, and we stop the children in order.
-    process = subprocess.Popen(argv, env=dict(env), cwd=cwd, start_new_session=True)
+    with output.open("wb") if output else contextlib.nullcontext() as sink:  # the child keeps its own descriptor
+        process = subprocess.Popen(argv, env=dict(env), cwd=cwd, stdout=sink,
+                                   stderr=subprocess.STDOUT if sink else None, start_new_session=True)  # fmt: skip
     return Child(name=name, process=process)
 
 

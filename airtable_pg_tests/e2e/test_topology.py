@@ -27,6 +27,7 @@ from airtable_pg.cli.dev import (
     dagster_executable,
     dagster_storage_url,
     free_port,
+    start_child,
     stop_child,
     wait_for_http,
 )
@@ -82,11 +83,8 @@ def deployment_environment(database_url: str, storage_url: str, dagster_home: Pa
 
 
 def start_logged(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Child:
-    """``start_child`` (a process group of its own) with stdout and stderr in ``logs/<name>.log``."""
-    with (logs / f"{name}.log").open("wb") as sink:
-        process = subprocess.Popen(argv, env=env, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT,
-                                   start_new_session=True)  # fmt: skip
-    return Child(name=name, process=process)
+    """``start_child`` with stdout and stderr in ``logs/<name>.log``."""
+    return start_child(name, argv, env=env, cwd=REPO, output=logs / f"{name}.log")
 
 
 @pytest.fixture
