@@ -146,10 +146,17 @@ class SyncEngine:
     def close(self) -> None:
         """Cancel syncs still running (they fail and tombstone nothing) and stop the worker threads."""
         with self._lock:
-            self._closed = True
-        self._cancel_running()
+            self._closed = True  # in the same critical section as the cancels: ``closed`` implies every sync told
+            for cancel in self._running:
+                cancel.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._spec_checks.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close`` has begun: every sync running then has been told to stop."""
+        with self._lock:
+            return self._closed
 
     def __enter__(self) -> SyncEngine:
         return self
