@@ -14,6 +14,7 @@ from airtable_pg.sandbox.demo import DEMO_BASE_ID
 from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.engine import NO_WATERMARK
+from airtable_pg.sync.incremental import DEFAULT_OVERLAP
 from airtable_pg_tests.sync_helpers import admin, assert_mirror_matches, make_sync_engine, mirror_rows, records_path
 from airtable_pg_tests.waiting import wait_until
 
@@ -87,3 +88,34 @@ def test_a_failed_poll_keeps_the_watermark(sandbox: Sandbox, database_url: str) 
         assert conn.execute("select status from airtable_sync.sync_run where kind = 'incremental'").fetchall() == [
             ("failed",)
         ]
+
+
+def test_a_probe_without_changes_records_the_poll_a_run_would_have(sandbox: Sandbox, database_url: str) -> None:
+    with make_sync_engine(sandbox, database_url) as sync:
+        assert sync.probe_poll("coaching", "users") is None  # never synced: the first import is a deliberate step
+        sync.sync_table("coaching", "users", "full")
+        before = stored_watermark(database_url)
+        wait_for_a_later_second(before)
+        probe = sync.probe_poll("coaching", "users")
+    assert probe is not None and not probe.changed and probe.rows_seen == 0 and probe.requests == 1
+    assert probe.watermark is not None and probe.watermark > before == probe.since + DEFAULT_OVERLAP
+    assert stored_watermark(database_url) == probe.watermark  # freshness holds without a run
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        runs = conn.execute("select kind, status from airtable_sync.sync_run order by started_at").fetchall()
+    assert runs == [("full", "succeeded"), ("incremental", "succeeded")]
+
+
+def test_a_probe_finds_an_airtable_change_and_applies_nothing(sandbox: Sandbox, database_url: str) -> None:
+    with make_sync_engine(sandbox, database_url) as sync:
+        sync.sync_table("coaching", "users", "full")
+        before = stored_watermark(database_url)
+        target = sorted(mirror_rows(database_url, COACHING, USERS))[0]
+        admin(sandbox, "PATCH", f"{records_path(DEMO_BASE_ID, USERS.id)}/{target}", json={"fields": {NOTES: "new"}})
+        probe = sync.probe_poll("coaching", "users")
+        assert probe is not None and probe.changed and probe.rows_seen == 1 and probe.watermark is None
+        assert mirror_rows(database_url, COACHING, USERS)[target]["notes"] != "new"  # the run applies it
+        assert stored_watermark(database_url) == before
+        # Once applied, the overlap brings the record back, but it is the mirror's already: nothing is due.
+        sync.sync_table("coaching", "users", "incremental")
+        again = sync.probe_poll("coaching", "users")
+    assert again is not None and not again.changed and again.rows_seen == 1
