@@ -7,7 +7,7 @@ network and no database: resources bind their secrets from the environment at ru
 
 from __future__ import annotations
 
-from dagster import AssetSelection, Definitions
+from dagster import Definitions
 
 from airtable_pg.defs.assets import build_table_assets
 from airtable_pg.defs.checks import FULL_SYNC_ONLY, build_check_jobs, build_table_checks, check_keys
@@ -30,7 +30,7 @@ def build_definitions(spec: SyncSpec, settings: Settings | None = None) -> Defin
     check_jobs, check_schedules = build_check_jobs(table_checks)
     costly_checks = check_keys(table_checks, FULL_SYNC_ONLY)
     sync_jobs = build_sync_jobs(table_assets, not_after_incremental=costly_checks)
-    poll_sensors = build_poll_sensors(spec, skip_checks=AssetSelection.checks(*costly_checks))
+    poll_sensors = build_poll_sensors(spec, costly_checks=FULL_SYNC_ONLY)
     return Definitions(
         assets=table_assets,
         asset_checks=table_checks,

@@ -393,7 +393,8 @@ def test_an_edit_through_pyairtable_reaches_postgres_by_webhook_and_the_ui_shows
 
 SENSOR_TICKS = """
 query Ticks($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
-  __typename ... on Sensor { minIntervalSeconds sensorState { status ticks(limit: 10) { status timestamp } } } } }
+  __typename ... on Sensor { minIntervalSeconds description assetSelection { assetSelectionString }
+    sensorState { status ticks(limit: 10) { status timestamp skipReason } } } } }
 """
 
 
@@ -411,6 +412,9 @@ def test_the_ui_shows_the_poll_sensors_running_with_their_ticks(dev_server: DevS
             time.sleep(2)
         assert sensor["__typename"] == "Sensor", sensor
         assert sensor["minIntervalSeconds"] == table.poll_interval_seconds
+        # Its page names the target and the job in words, not a selection object's repr.
+        assert sensor["assetSelection"]["assetSelectionString"].startswith(f'key:"airtable/coaching/{table.key}"')
+        assert f"Safety poll of coaching.{table.key}" in sensor["description"]
         assert sensor["sensorState"]["status"] == "RUNNING", name
         ticks = sensor["sensorState"]["ticks"]
         assert ticks, f"{name} has no tick recorded:\n{dev_server.output()[-3000:]}"
