@@ -15,8 +15,9 @@ from types import FrameType
 
 from airtable_pg.airtable.client import AirtableConfig
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings, runtime_database
+from airtable_pg.postgres.database import connection_pool
 from airtable_pg.settings import Settings
-from airtable_pg.spec import load_spec
+from airtable_pg.spec import SyncSpec, load_spec
 from airtable_pg.sync.live import DEFAULT_INTERVAL_SECONDS, LiveSync
 from airtable_pg.sync.webhook_applier import ApplyReport
 
@@ -44,11 +45,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     settings = command_settings("webhooks")
+    database = runtime_database("webhooks", settings)
     live = LiveSync(
-        load_spec(settings.spec_path),
-        runtime_database("webhooks", settings),
-        AirtableConfig.from_settings(settings),
-        workers=settings.workers,
+        load_spec(settings.spec_path), database, AirtableConfig.from_settings(settings), workers=settings.workers
     )
     if args.action == "ensure":
         for result in live.care(args.url):
@@ -82,7 +81,7 @@ def main(argv: list[str]) -> int:
         for base in live.spec.bases.values():
             print(f"{base.key}: {'deleted' if live.manager.delete(base) else 'had no webhook'}")
         return EXIT_OK
-    record = _dagster_reporter(settings)
+    record = _dagster_reporter(settings, live.spec, database)
     if not args.follow:
         reports = live.apply_all()
         for report in reports:
@@ -109,15 +108,21 @@ def main(argv: list[str]) -> int:
     return EXIT_OK
 
 
-def _dagster_reporter(settings: Settings) -> Callable[[list[ApplyReport]], None] | None:
-    """Applied changes become runless materializations on the Dagster instance, when one is configured.
+def _dagster_reporter(settings: Settings, spec: SyncSpec, database: str) -> Callable[[list[ApplyReport]], None] | None:
+    """Applied changes become runless materializations (with their gates) on the Dagster instance, when one is
+    configured.
 
     Dagster is imported only then: the applier starts fast and runs without it."""
     if settings.dagster_home is None:
         return None
-    from airtable_pg.defs.live_events import materialization_reporter
+    from airtable_pg.checks.context import CheckContext
+    from airtable_pg.defs.live_events import materialization_reporter, recorder_for
 
-    return materialization_reporter(settings)
+    recorder = recorder_for(settings)
+    if recorder is None:
+        return None
+    checks = CheckContext(spec, connection_pool(database), AirtableConfig.from_settings(settings))
+    return materialization_reporter(spec, checks, recorder)
 
 
 def _summary(report: ApplyReport) -> str:
