@@ -10,7 +10,13 @@ from __future__ import annotations
 from dagster import Definitions
 
 from airtable_pg.defs.assets import build_table_assets
-from airtable_pg.defs.checks import FULL_SYNC_ONLY, build_check_jobs, build_table_checks, check_keys
+from airtable_pg.defs.checks import (
+    FULL_SYNC_ONLY,
+    build_check_jobs,
+    build_freshness_sensor,
+    build_table_checks,
+    check_keys,
+)
 from airtable_pg.defs.cutover import build_readiness_sensor
 from airtable_pg.defs.jobs import SYNC_EXECUTOR, build_sync_jobs
 from airtable_pg.defs.outbound import build_outbound_definitions
@@ -41,6 +47,7 @@ def build_definitions(spec: SyncSpec, settings: Settings | None = None) -> Defin
             *poll_sensors,
             *build_computed_refresh_sensors(spec),
             build_readiness_sensor(spec),
+            build_freshness_sensor(spec),
             *outbound_sensors,
         ],
         resources=resources(settings),

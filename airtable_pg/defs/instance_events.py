@@ -39,7 +39,7 @@ from airtable_pg.checks.after_change import GateVerdicts, gates_after_change
 from airtable_pg.checks.context import CheckContext
 from airtable_pg.checks.result import CheckResult
 from airtable_pg.defs.assets import materialization_metadata
-from airtable_pg.defs.checks import SEVERITY, check_metadata
+from airtable_pg.defs.checks import evaluation, latest_materialization
 from airtable_pg.defs.lineage import table_asset_key
 from airtable_pg.postgres.check_results import StoredResult
 from airtable_pg.settings import Settings
@@ -96,7 +96,7 @@ class DagsterRecorder:
     def gates(self, base: BaseSpec, table: TableSpec, verdicts: GateVerdicts) -> None:
         """A verdict per gate, aimed at the table's latest materialization."""
         asset_key = table_asset_key(base.key, table.key)
-        target = self._latest_materialization(asset_key)
+        target = latest_materialization(self.instance, asset_key)
         for result in verdicts.evaluated:
             self.instance.report_runless_asset_event(evaluation(asset_key, result, target))
         now = datetime.now(UTC)
@@ -106,33 +106,10 @@ class DagsterRecorder:
     def check_results(self, base: BaseSpec, table: TableSpec, results: list[CheckResult]) -> None:
         """Verdicts evaluated outside a run (``airtable-pg checks run``), so the UI agrees with ``cutover status``."""
         asset_key = table_asset_key(base.key, table.key)
-        target = self._latest_materialization(asset_key)
+        target = latest_materialization(self.instance, asset_key)
         for result in results:
             self.instance.report_runless_asset_event(evaluation(asset_key, result, target))
 
-    def _latest_materialization(self, asset_key: AssetKey) -> AssetCheckEvaluationTargetMaterializationData | None:
-        records = self.instance.fetch_materializations(asset_key, limit=1).records
-        if not records:
-            return None
-        latest = records[0]
-        return AssetCheckEvaluationTargetMaterializationData(
-            storage_id=latest.storage_id, run_id=latest.event_log_entry.run_id, timestamp=latest.timestamp
-        )
-
-
-def evaluation(
-    asset_key: AssetKey, result: CheckResult, target: AssetCheckEvaluationTargetMaterializationData | None
-) -> AssetCheckEvaluation:
-    return AssetCheckEvaluation(
-        asset_key=asset_key,
-        check_name=result.check,
-        passed=result.passed,
-        metadata=check_metadata(result),
-        target_materialization_data=target,
-        severity=SEVERITY[result.severity],
-        description=result.reason,
-        blocking=True,
-    )
 
 
 def carried_evaluation(
