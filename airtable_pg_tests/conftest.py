@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +27,35 @@ from airtable_pg.postgres.schema import STATE_SCHEMA
 pytest_plugins = ["airtable_pg_tests.sandbox_fixtures"]
 
 _database_counter = itertools.count()
+_BASETEMP_PREFIX = "airtable_pg_tests_"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A temp folder of this session's own, unless ``--basetemp`` names one.
+
+    pytest keeps only its three newest ``pytest-N`` folders: sessions running side by side on one machine (a
+    developer's two terminals, CI beside a dev stack) delete each other's, and with them the running embedded
+    Postgres's data directory. A folder named after this process is left alone by the others and swept by the
+    first session that finds its process gone.
+    """
+    if config.option.basetemp is not None:
+        return
+    root = Path(tempfile.gettempdir())
+    for stale in root.glob(f"{_BASETEMP_PREFIX}*"):
+        pid = stale.name.removeprefix(_BASETEMP_PREFIX).split("_", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    config.option.basetemp = tempfile.mkdtemp(prefix=f"{_BASETEMP_PREFIX}{os.getpid()}_", dir=root)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture(scope="session")

@@ -41,8 +41,8 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
 ]  # fmt: skip
-STARTUP_SECONDS = 150
-RUN_SECONDS = 120
+STARTUP_SECONDS = 300
+RUN_SECONDS = 300  # a deadline, not a wait: generous for a machine under heavy load
 
 # Reads the asset graph as drawn: each node's box and name, each edge's two end points.
 READ_GRAPH_JS = """
@@ -350,7 +350,9 @@ def test_the_full_sync_ran_every_cutover_gate_and_the_ui_shows_them(
             # What the page says, as a person reads it: every gate passed, none blank or failed.
             body = page.inner_text("body")
             assert "Not evaluated" not in body and "Failed" not in body, body[:3000]
-            assert body.count("Passed") >= len(GATES), body[:3000]
+            assert f"Checks ({len(GATES)})" in body, body[:3000]
+            for gate in GATES:  # the list on the left: each gate's name, then its state
+                assert f"{gate}\nSucceeded" in body, (gate, body[:3000])
         finally:
             browser.close()
 

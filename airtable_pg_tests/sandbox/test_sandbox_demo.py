@@ -280,7 +280,7 @@ def test_table_shares_follow_the_app_and_tiny_totals_are_refused() -> None:
 def test_records_stream_without_generating_everything_first() -> None:
     started = time.perf_counter()
     first = next(iter(demo.demo_records(1_000_000)))
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 5.0  # generating all first takes ~40 s: far apart even under load
     assert first.table_id == demo.DEMO_TABLE_IDS["programs"]
 
 
@@ -535,11 +535,5 @@ def test_hostile_records_are_deterministic_valid_and_linked() -> None:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_one_million_records_within_a_minute() -> None:
-    started = time.perf_counter()
-    count = sum(1 for _ in demo.demo_records(1_000_000))
-    elapsed = time.perf_counter() - started
-    print(f"\ndemo_records(1_000_000): {elapsed:.1f} s ({count / elapsed:,.0f} records/s)")
-    assert count == 1_000_000
-    assert elapsed < 60
+# How fast a million demo records are generated is measured in benchmarks/sandbox_scale.py, not timed here; that a
+# million are generated and fit in memory is test_sandbox_memory.py's.
