@@ -7,15 +7,20 @@ import argparse
 from pydantic import SecretStr
 
 from airtable_pg.cli.output import EXIT_OK, command, command_settings
+from airtable_pg.cli.parsing import command_parser
 from airtable_pg.postgres.database import redact
 from airtable_pg.settings import configuration_table, env_name
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("airtable-pg config", "Show the settings in effect, and where each came from.")
+    parser.add_argument("--markdown", action="store_true", help="print the configuration table of the README")
+    return parser
+
+
 @command("config")
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="airtable-pg config", description="Show the settings in effect.")
-    parser.add_argument("--markdown", action="store_true", help="print the configuration table of the README")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.markdown:
         print(configuration_table())
         return EXIT_OK

@@ -29,6 +29,7 @@ from types import FrameType
 
 from sqlalchemy.engine import make_url
 
+from airtable_pg.cli.parsing import command_parser
 from airtable_pg.postgres.database import (
     database_url,
     ensure_database,
@@ -213,14 +214,15 @@ def airtable_endpoint(
 # The command.
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="airtable-pg dev",
-        description="Run Postgres, the Airtable sandbox, the migrations and Dagster (UI + daemon) together.",
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser(
+        "airtable-pg dev", "Run Postgres, the Airtable sandbox, the migrations and Dagster (UI + daemon) together."
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface of the UI and sandbox (default: %(default)s)")
     parser.add_argument("--port", type=int, default=3000, help="port of the Dagster UI (default: %(default)s)")
-    parser.add_argument("--records", type=int, default=2000, help="records in the sandbox's demo base")
+    parser.add_argument(
+        "--records", type=int, default=2000, help="records in the sandbox's demo base, across its tables"
+    )
     parser.add_argument("--sandbox-port", type=int, default=0, help="port of the sandbox (default: a free one)")
     parser.add_argument("--receiver-port", type=int, default=0, help="port of the receiver (default: a free one)")
     parser.add_argument(
@@ -230,7 +232,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="latency the sandbox adds to each request, plus up to 80 ms jitter (default: %(default)s, so "
         "clients meet Airtable's pace: it answers in 100-500 ms)",
     )
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def dagster_storage_url(database: str, *, name: str | None = DAGSTER_DATABASE) -> str:

@@ -13,6 +13,7 @@ import json
 
 from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, command_settings, fail
+from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.postgres import dead_letters as letters
 from airtable_pg.postgres.database import connection_pool, database_url
 from airtable_pg.postgres.transaction import transaction
@@ -21,21 +22,34 @@ from airtable_pg.sync import dead_letters
 from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="airtable-pg dlq", description="Dead letters: triage, replay, discard.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    listing = sub.add_parser("list", help="dead letters (open ones unless --status)")
-    listing.add_argument("--status", choices=("open", "replayed", "discarded", "all"), default="open")
-    listing.add_argument("--direction", choices=("inbound", "outbound"))
-    show = sub.add_parser("show", help="one letter: error, payload, attempt history, resolution")
-    show.add_argument("id", type=int)
-    replay = sub.add_parser("replay", help="apply (inbound) or push (outbound) these letters again")
-    replay.add_argument("ids", type=int, nargs="*")
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("airtable-pg dlq", "Dead letters: triage, replay, discard.")
+    sub = subcommands(parser)
+    listing = subcommand(sub, "list", "dead letters: table, record (or Postgres row), attempts, last error")
+    listing.add_argument(
+        "--status",
+        choices=("open", "replayed", "discarded", "all"),
+        default="open",
+        help="open: waiting for triage; replayed: delivered by a replay; discarded: closed by hand",
+    )
+    listing.add_argument("--direction", choices=("inbound", "outbound"), help="only this direction (default: both)")
+    show = subcommand(sub, "show", "one letter: error, payload, attempt history, resolution")
+    show.add_argument("id", type=int, help="the letter's id (first column of `dlq list`)")
+    replay = subcommand(
+        sub,
+        "replay",
+        "apply (inbound) or push (outbound) these letters again; a letter that fails again stays open",
+    )
+    replay.add_argument("ids", type=int, nargs="*", help="letter ids")
     replay.add_argument("--all", action="store_true", help="every open letter")
-    discard = sub.add_parser("discard", help="close a letter without applying it (kept for the audit)")
-    discard.add_argument("id", type=int)
-    discard.add_argument("--reason", required=True, help="why (kept with the letter)")
-    return parser.parse_args(argv)
+    discard = subcommand(sub, "discard", "close a letter without applying it (kept for the audit)")
+    discard.add_argument("id", type=int, help="the letter's id")
+    discard.add_argument("--reason", required=True, help="why, quoted when it has spaces (kept with the letter)")
+    return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 @command("dlq")

@@ -10,20 +10,31 @@ from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.airtable.errors import AirtableError
 from airtable_pg.airtable.rate_limit import RateLimiter
 from airtable_pg.cli.output import EXIT_OK, EXIT_USAGE, announce_database, command, command_settings, fail, note
+from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.settings import Settings
 from airtable_pg.spec import dump_spec, load_spec
 from airtable_pg.spec_pull import leading_comments, pull
 
 
-@command("spec")
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="airtable-pg spec", description="The sync spec.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    p = sub.add_parser("pull", help="write tables and fields from Airtable's metadata API into the spec")
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("airtable-pg spec", "The sync spec.")
+    sub = subcommands(parser)
+    p = subcommand(
+        sub,
+        "pull",
+        "write tables and fields from Airtable's metadata API into the spec (needs only Airtable); your edits to "
+        "names, authority, lane and intervals survive",
+    )
     p.add_argument("--base", required=True, help="Airtable base id (app…)")
     p.add_argument("--key", help="key for a new base in the spec (default: from the base id)")
     p.add_argument("--spec", help="spec file to write (default: AIRTABLE_PG_SPEC)")
-    sub.add_parser("check", help="validate the spec and print its tables")
+    subcommand(sub, "check", "validate the spec and print its tables")
+    return parser
+
+
+@command("spec")
+def main(argv: list[str]) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     settings = command_settings("spec")
     if args.action == "check":

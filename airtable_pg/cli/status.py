@@ -11,6 +11,7 @@ import argparse
 from datetime import UTC, datetime, timedelta
 
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings, runtime_database
+from airtable_pg.cli.parsing import command_parser
 from airtable_pg.postgres import live_status, webhook_state
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.transaction import transaction
@@ -19,11 +20,15 @@ from airtable_pg.spec import load_spec
 STUCK_AFTER = timedelta(minutes=1)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("airtable-pg status", "The live sync at a glance (from Postgres alone).")
+    parser.add_argument("--minutes", type=float, default=60.0, help="the window of applied changes (default 60)")
+    return parser
+
+
 @command("status")
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="airtable-pg status", description="The live sync at a glance.")
-    parser.add_argument("--minutes", type=float, default=60.0, help="the window of applied changes (default 60)")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     settings = command_settings("status")
     spec = load_spec(settings.spec_path)
     with transaction(connection_pool(runtime_database("status", settings))) as cur:

@@ -31,6 +31,7 @@ from airtable_pg.cli.output import (
     runtime_database,
     scrub,
 )
+from airtable_pg.cli.parsing import command_parser
 from airtable_pg.settings import ConfigError, load_settings
 from airtable_pg.spec import SpecError, SyncSpec, load_spec
 from airtable_pg.sync.engine import SyncEngine, SyncFailed, SyncResult
@@ -39,8 +40,8 @@ from airtable_pg.sync.table_sync import ProgressEvent, describe_error
 PROG = "airtable-pg sync"
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description="Sync Airtable tables into Postgres now.")
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser(PROG, "Sync Airtable tables into Postgres now.")
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument(
         "--full", dest="mode", action="store_const", const="full", help="every record; tombstone deleted ones"
@@ -67,6 +68,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="base.table, table key, mirror name or Airtable table id/name; repeatable (default: every table)",
     )
     parser.add_argument("--workers", type=int, help="requests in flight (default: AIRTABLE_PG_WORKERS, 8)")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(list(argv))
     if args.workers is not None and args.workers < 1:
         parser.error("--workers must be at least 1")

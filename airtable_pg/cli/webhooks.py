@@ -15,21 +15,27 @@ from types import FrameType
 
 from airtable_pg.airtable.client import AirtableConfig
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings, runtime_database
+from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.settings import Settings
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.live import DEFAULT_INTERVAL_SECONDS, LiveSync
 from airtable_pg.sync.webhook_applier import ApplyReport
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="airtable-pg webhooks", description="The live sync's Airtable webhooks.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    ensure = sub.add_parser("ensure", help="one healthy hook per base (create, reuse or re-create)")
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("airtable-pg webhooks", "The live sync's Airtable webhooks.")
+    sub = subcommands(parser)
+    ensure = subcommand(sub, "ensure", "one healthy hook per base (create, reuse or re-create)")
     ensure.add_argument("--url", help="where Airtable pings (the receiver's /airtable/webhook); none: poll payloads")
-    sub.add_parser("list", help="each base's hook and its health (never its secret)")
-    sub.add_parser("refresh", help="extend each hook's expiry to 7 days from now")
-    sub.add_parser("delete", help="delete each base's hook in Airtable and forget it")
-    apply = sub.add_parser("apply", help="apply waiting payloads now (--follow: keep applying)")
+    ensure.add_argument(
+        "--force",
+        action="store_true",
+        help="re-point a healthy hook that pings another URL (that receiver then gets no pings)",
+    )
+    subcommand(sub, "list", "each base's hook: health, the URL it pings, expiry (never its secret)")
+    subcommand(sub, "refresh", "extend each hook's expiry to 7 days from now")
+    subcommand(sub, "delete", "delete each base's hook in Airtable and forget it")
+    apply = subcommand(sub, "apply", "apply waiting payloads now (--follow: keep applying)")
     apply.add_argument("--follow", action="store_true", help="keep applying until Ctrl-C or SIGTERM")
     apply.add_argument(
         "--interval",
@@ -37,7 +43,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=DEFAULT_INTERVAL_SECONDS,
         help="seconds between passes without a notification (default: %(default)s)",
     )
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 @command("webhooks")
