@@ -17,7 +17,7 @@ from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.postgres import dead_letters as letters
 from airtable_pg.postgres.database import connection_pool, database_url
 from airtable_pg.postgres.transaction import transaction
-from airtable_pg.spec import load_spec
+from airtable_pg.spec import SyncSpec, load_spec
 from airtable_pg.sync import dead_letters
 from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher
 
@@ -62,10 +62,14 @@ def main(argv: list[str]) -> int:
             found = letters.list_letters(
                 cur, status=None if args.status == "all" else args.status, direction=args.direction
             )
-        print(f"{'id':>6}  {'direction':<9} {'status':<10} {'table':<18} {'record':<18} {'tries':>5}  error")
+        names = _table_names(load_spec(settings.spec_path))
+        print(f"{'id':>6}  {'direction':<9} {'status':<10} {'table':<34} {'record':<42} {'tries':>5}  error")
         for letter in found:
-            print(f"{letter.id:>6}  {letter.direction:<9} {letter.status:<10} {letter.table_id or '-':<18} "
-                  f"{letter.airtable_id or '-':<18} {letter.attempts:>5}  {letter.error[:100]}")  # fmt: skip
+            table = names.get((letter.base_id, letter.table_id), letter.table_id or "-")
+            print(f"{letter.id:>6}  {letter.direction:<9} {letter.status:<10} {table:<34} {_record(letter):<42} "
+                  f"{letter.attempts:>5}  {letter.error[:100]}")  # fmt: skip
+        if not found:
+            print(f"(no {'' if args.status == 'all' else args.status + ' '}dead letters)")
         return EXIT_OK
     if args.action == "show":
         with transaction(db) as cur:
@@ -90,17 +94,39 @@ def main(argv: list[str]) -> int:
     api = make_api(config, config.rate_limiter(db), RequestStats())
     outcome = dead_letters.replay(spec, db, api, args.ids)
     for letter_id in outcome.replayed:
-        print(f"dead letter {letter_id}: replayed")
+        print(f"dead letter {letter_id}: applied; closed as replayed")
     for letter_id in outcome.skipped:
-        print(f"dead letter {letter_id}: closed already; unchanged")
+        print(f"dead letter {letter_id}: closed already (replayed or discarded before); unchanged")
     for letter_id, error in outcome.failed.items():
         print(f"dead letter {letter_id}: still fails, stays open: {error}")
-    if outcome.replayed:
+    still_open = bool(outcome.failed)
+    if outcome.requeued:
         report = OutboundPusher(spec, db, api, OutboundConfig.from_settings(settings)).push_all()
-        print(f"outbox pushed: {report.pushed} change(s), {report.dead_lettered} dead-lettered again")
-        if report.dead_lettered:
-            return EXIT_FAILED
-    return EXIT_FAILED if outcome.failed else EXIT_OK
+        print(f"outbox pushed: {report.pushed} change(s), {report.dead_lettered} failed again")
+        undelivered = dead_letters.still_open(db, outcome.requeued)
+        for letter_id in outcome.requeued:
+            letter = undelivered.get(letter_id)
+            if letter is None:
+                print(f"dead letter {letter_id}: delivered to Airtable; closed as replayed")
+            else:
+                print(f"dead letter {letter_id}: not delivered, stays open ({letter.attempts} attempt(s)); "
+                      f"last error: {letter.error}")  # fmt: skip
+        still_open |= bool(undelivered)
+    return EXIT_FAILED if still_open else EXIT_OK
+
+
+def _table_names(spec: SyncSpec) -> dict[tuple[str, str | None], str]:
+    return {(base.id, table.id): f"{base.key}.{table.key}" for base, table in spec.tables()}
+
+
+def _record(letter: letters.DeadLetter) -> str:
+    """The Airtable record, or for a change Airtable has no record of yet (an insert) the Postgres row."""
+    if letter.airtable_id:
+        return letter.airtable_id
+    payload = letter.payload if isinstance(letter.payload, dict) else {}
+    if payload.get("row_id"):
+        return f"row {payload['row_id']} ({payload.get('operation', 'upsert')})"
+    return "-"
 
 
 def _as_dict(letter: letters.DeadLetter) -> dict:
