@@ -14,8 +14,9 @@ from collections.abc import Callable
 from types import FrameType
 
 from airtable_pg.airtable.client import AirtableConfig
-from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings, runtime_database
+from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, command_settings, fail, runtime_database
 from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
+from airtable_pg.postgres.follow_lock import Holder
 from airtable_pg.settings import Settings
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.live import DEFAULT_INTERVAL_SECONDS, LiveSync
@@ -61,11 +62,17 @@ def main(argv: list[str]) -> int:
         workers=settings.workers,
     )
     if args.action == "ensure":
+        if not args.force and _refuse_repointing(live, args.url):
+            return EXIT_USAGE
         for result in live.care(args.url):
             hook = result.ensured.hook
             verb = "re-created" if result.ensured.replaced else ("created" if result.ensured.created else "healthy")
-            pings = f"pings {hook.notification_url}" if hook.notification_url else "no pings: payloads are polled"
-            print(f"{result.base}: webhook {hook.webhook_id} {verb}; expires {_when(hook.expires_at)}; {pings}")
+            print(f"{result.base}: webhook {hook.webhook_id} {verb}; expires {_when(hook.expires_at)}; {_pings(hook)}")
+            old = result.ensured.replaced
+            if old is not None:
+                drained = result.drained.payloads if result.drained else 0
+                print(f"  replaced webhook {old.webhook_id} ({_pings(old)}): its {drained} waiting payload(s) were "
+                      f"applied, then it was deleted in Airtable")  # fmt: skip
             for synced in result.gap_poll:
                 print(f"  gap poll {synced.base}.{synced.table}: {synced.mode}, {synced.rows_seen} seen, "
                       f"{synced.inserted} inserted, {synced.updated} updated")  # fmt: skip
@@ -78,8 +85,10 @@ def main(argv: list[str]) -> int:
             state = "healthy" if health.healthy else "UNHEALTHY: " + "; ".join(health.problems)
             print(f"{base.key}: {health.webhook_id or '-'} {state}")
             if health.webhook_id:
+                pings = f"pings {health.notification_url}" if health.notification_url else "no pings (payloads polled)"
+                print(f"  {pings}; expires {_when(health.expires_at)}")
                 print(
-                    f"  cursor {health.cursor}, expires {_when(health.expires_at)}, notifications "
+                    f"  cursor {health.cursor}, notifications "
                     f"{health.notifications_enabled}, last ping {_when(health.last_notification_at)}, "
                     f"last applied {_when(health.last_applied_at)}, last error {health.last_error or '-'}"
                 )
@@ -115,8 +124,37 @@ def main(argv: list[str]) -> int:
         if record is not None:
             record(reports)
 
-    live.follow(stop, interval=args.interval, on_applied=on_applied)
+    def on_waiting(base: str, holder: Holder) -> None:
+        print(f"{base}: waiting: another applier follows this base's payloads ({holder.describe()}); this one "
+              f"takes over when it stops (Ctrl-C to quit)", flush=True)  # fmt: skip
+
+    def on_following(bases: list[str]) -> None:
+        print(f"following {', '.join(bases)}: payloads applied at each ping, else every {args.interval:g} s "
+              f"(Ctrl-C to stop)", flush=True)  # fmt: skip
+
+    live.follow(stop, interval=args.interval, on_applied=on_applied, on_waiting=on_waiting, on_following=on_following)
+    print("stopped", flush=True)
     return EXIT_OK
+
+
+def _refuse_repointing(live: LiveSync, url: str | None) -> bool:
+    """True (after one line per base) when a healthy hook pings another receiver and ``--force`` was not given."""
+    taken = [(base, hook) for base in live.spec.bases.values() if (hook := live.manager.pings_elsewhere(base, url))]
+    for base, hook in taken:
+        fail(
+            "webhooks",
+            f"{base.key}: webhook {hook.webhook_id} is healthy and pings {hook.notification_url} (another receiver, "
+            f"e.g. `make dev`'s); re-pointing it to {url or 'no URL (polled)'} would leave that receiver without "
+            "pings, and its health check would re-create a hook of its own. Re-run with --force to re-point it "
+            "anyway: the old hook's waiting payloads are applied, then it is deleted and each table is polled from "
+            "its watermark",
+        )
+    return bool(taken)
+
+
+def _pings(hook: object) -> str:
+    url = getattr(hook, "notification_url", None)
+    return f"pings {url}" if url else "no pings: payloads are polled"
 
 
 def _dagster_reporter(settings: Settings) -> Callable[[list[ApplyReport]], None] | None:
