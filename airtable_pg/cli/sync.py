@@ -9,6 +9,7 @@ Settings come from the environment (``airtable_pg.settings``; `airtable-pg confi
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 from collections.abc import Mapping, Sequence
 from types import FrameType
@@ -32,6 +33,9 @@ from airtable_pg.cli.output import (
     scrub,
 )
 from airtable_pg.cli.parsing import command_parser
+from airtable_pg.postgres.cell_errors import field_errors, query_text
+from airtable_pg.postgres.database import connection_pool
+from airtable_pg.postgres.transaction import transaction
 from airtable_pg.settings import ConfigError, load_settings
 from airtable_pg.spec import SpecError, SyncSpec, load_spec
 from airtable_pg.sync.engine import SyncEngine, SyncFailed, SyncResult
@@ -239,9 +243,34 @@ def _sync(
         for r in results:
             if r.fallback_reason:
                 out.print(f"{r.base}.{r.table}: {r.fallback_reason}", markup=False, highlight=False)
+        explain_cell_errors(out, spec, url, results)
     for name, error in failures.items():
         say(f"{name} failed: {scrub(describe_error(error))}")
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def explain_cell_errors(out: Console, spec: SyncSpec, url: str, results: list[SyncResult]) -> None:
+    """What the summary's cell errors are: per field a count, an example and the query that lists them all."""
+    tables = [
+        (base, table) for r in results if r.cell_errors for base, table in [spec.find_table(f"{r.base}.{r.table}")]
+    ]
+    if not tables:
+        return
+    text = [
+        "cell errors: cells whose value the typed column cannot hold (Airtable's error values such as "
+        '{"error": "#ERROR!"} or {"specialValue": "NaN"}, from formulas). Nothing is lost: the column is NULL and '
+        "the raw cell stays in the row's `fields` (jsonb, by field id). Per field, in live rows now:"
+    ]
+    with transaction(connection_pool(url)) as cur:
+        for base, table in tables:
+            for found in field_errors(cur, base, table):
+                value = json.dumps(found.example_value, ensure_ascii=False)
+                text.append(
+                    f"  {base.key}.{table.key}: {found.count} in {found.field.name!r} ({found.field.id} → column "
+                    f"{found.field.column} {found.field.pg_type}), e.g. {found.example_record} = {value}"
+                )
+                text.append(f"    list them: {query_text(base, table, found.field)}")
+    out.print("\n".join(text), markup=False, highlight=False, soft_wrap=True)
 
 
 def _main_thread() -> bool:
