@@ -8,8 +8,7 @@ from pathlib import Path
 
 from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.airtable.errors import AirtableError
-from airtable_pg.airtable.rate_limit import RateLimiter
-from airtable_pg.cli.output import EXIT_OK, EXIT_USAGE, announce_database, command, command_settings, fail, note
+from airtable_pg.cli.output import EXIT_OK, EXIT_USAGE, command, command_settings, fail
 from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.settings import Settings
 from airtable_pg.spec import dump_spec, load_spec
@@ -43,7 +42,9 @@ def main(argv: list[str]) -> int:
     if not spec_path:
         parser.error("--spec or AIRTABLE_PG_SPEC is required (the file to write)")
     config = AirtableConfig.from_settings(settings)
-    api = make_api(config, shared_limiter(settings, config), RequestStats(), cancel=threading.Event())
+    # Only Airtable: a pull is one metadata request per base, so it needs neither a database nor the shared
+    # rate-limit bucket held there (a first pull comes before any database; a down one must not block it).
+    api = make_api(config, None, RequestStats(), cancel=threading.Event())
     path = Path(spec_path)
     try:
         spec = pull(path, api, args.base, args.key)
@@ -64,18 +65,3 @@ def check(settings: Settings) -> int:
             f"({table.authority}, {table.lane} lane, poll {table.poll_interval_seconds}s)"
         )
     return EXIT_OK
-
-
-def shared_limiter(settings: Settings, config: AirtableConfig) -> RateLimiter | None:
-    """The base's shared bucket when a migrated database is configured; a first pull may come before one."""
-    selected = settings.selected_database_url
-    if selected is None:
-        note(
-            "spec",
-            f"no {settings.database_variable}: this pull's requests are not paced by the shared rate-limit bucket",
-        )
-        return None
-    from airtable_pg.postgres.database import connection_pool
-
-    announce_database("spec", settings, selected.get_secret_value())
-    return config.rate_limiter(connection_pool(selected.get_secret_value()))
