@@ -63,10 +63,10 @@ def main(argv: list[str]) -> int:
                 cur, status=None if args.status == "all" else args.status, direction=args.direction
             )
         names = _table_names(load_spec(settings.spec_path))
-        print(f"{'id':>6}  {'direction':<9} {'status':<10} {'table':<34} {'record':<42} {'tries':>5}  error")
+        print(f"{'id':>6}  {'direction':<9} {'status':<10} {'table':<36} {'record':<46} {'tries':>5}  error")
         for letter in found:
             table = names.get((letter.base_id, letter.table_id), letter.table_id or "-")
-            print(f"{letter.id:>6}  {letter.direction:<9} {letter.status:<10} {table:<34} {_record(letter):<42} "
+            print(f"{letter.id:>6}  {letter.direction:<9} {letter.status:<10} {table:<36} {_record(letter):<46} "
                   f"{letter.attempts:>5}  {letter.error[:100]}")  # fmt: skip
         if not found:
             print(f"(no {'' if args.status == 'all' else args.status + ' '}dead letters)")
@@ -100,6 +100,8 @@ def main(argv: list[str]) -> int:
     for letter_id, error in outcome.failed.items():
         print(f"dead letter {letter_id}: still fails, stays open: {error}")
     still_open = bool(outcome.failed)
+    for letter_id in outcome.requeued:
+        print(f"dead letter {letter_id}: re-queued in the outbox; pushing")
     if outcome.requeued:
         report = OutboundPusher(spec, db, api, OutboundConfig.from_settings(settings)).push_all()
         print(f"outbox pushed: {report.pushed} change(s), {report.dead_lettered} failed again")
@@ -125,7 +127,8 @@ def _record(letter: letters.DeadLetter) -> str:
         return letter.airtable_id
     payload = letter.payload if isinstance(letter.payload, dict) else {}
     if payload.get("row_id"):
-        return f"row {payload['row_id']} ({payload.get('operation', 'upsert')})"
+        operation = payload.get("operation", "upsert")
+        return f"row {payload['row_id']} ({'insert' if operation == 'upsert' else operation})"
     return "-"
 
 

@@ -6,6 +6,7 @@ Run with ``-s`` to see the commands' output (docs/runbook.md quotes it).
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 
 import pytest
@@ -23,7 +24,7 @@ INSERT_BELIEF = (
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     code = cli.main(list(argv))
     out = capsys.readouterr().out
-    sys.__stdout__.write(f"$ airtable-pg {' '.join(argv)}\n{out}\n")  # with -s: the runbook's examples
+    sys.__stdout__.write(f"$ airtable-pg {shlex.join(argv)}\n{out}\n")  # with -s: the runbook's examples
     return code, out
 
 
@@ -58,7 +59,7 @@ def test_outbound_run_and_dead_letter_triage(env, database_url, capsys) -> None:
     first, second = (int(line.split()[0]) for line in rows)
     # The table by name, and the Postgres row of an insert Airtable has no record of.
     assert all("coaching.persoonlijke_overtuigingen" in line for line in rows)
-    assert f"row {bad} (upsert)" in rows[0] and f"row {worse} (upsert)" in rows[1]
+    assert f"row {bad} (insert)" in rows[0] and f"row {worse} (insert)" in rows[1]
     code, out = run(capsys, "dlq", "show", str(first))
     shown = json.loads(out)
     assert shown["payload"]["row_id"] == bad and shown["history"] and shown["status"] == "open"
