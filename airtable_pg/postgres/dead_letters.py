@@ -120,20 +120,20 @@ def close_delivered(cur: Cursor, outbox_id: int) -> None:
 
 def note_replay(cur: Cursor, letter_id: int, event: str) -> None:
     """A replay step in the letter's history (its attempt is counted when the push fails or delivers)."""
-    cur.execute(
-        sql.SQL(
-            "update {} set updated_at = now(), "
-            "history = history || jsonb_build_array(jsonb_build_object('at', now(), 'replay', %s::text)) where id = %s"
-        ).format(state_table("dead_letter")),
-        (event, letter_id),
-    )
+    _append_history(cur, letter_id, "replay", event, failed=False)
 
 
 def note_failed_replay(cur: Cursor, letter_id: int, error: str) -> None:
+    _append_history(cur, letter_id, "error", error, failed=True)
+
+
+def _append_history(cur: Cursor, letter_id: int, key: str, text: str, *, failed: bool) -> None:
+    """One ``{"at", key: text}`` entry in the letter's history; a failure also counts an attempt and is its error."""
+    failure = "attempts = attempts + 1, error = %(text)s, " if failed else ""
     cur.execute(
         sql.SQL(
-            "update {} set attempts = attempts + 1, error = %s, updated_at = now(), "
-            "history = history || jsonb_build_array(jsonb_build_object('at', now(), 'error', %s::text)) where id = %s"
+            "update {} set " + failure + "updated_at = now(), history = history || "
+            "jsonb_build_array(jsonb_build_object('at', now(), %(key)s::text, %(text)s::text)) where id = %(id)s"
         ).format(state_table("dead_letter")),
-        (error, error, letter_id),
+        {"text": text, "key": key, "id": letter_id},
     )
