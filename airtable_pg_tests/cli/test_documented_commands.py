@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
+import os
 import shlex
 import subprocess
 from collections.abc import Iterator
@@ -24,7 +26,6 @@ import pytest
 from airtable_pg import cli
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.sandbox.server import Sandbox
-from airtable_pg_tests.cli.test_sync import environment
 from airtable_pg_tests.doc_commands import ROOT, DocCommand, blocks, doc_commands
 
 COMMANDS = doc_commands()
@@ -127,7 +128,9 @@ RUNNABLE = runnable()
 
 @pytest.fixture(scope="module")
 def stack_env(tmp_path_factory: pytest.TempPathFactory, new_database) -> Iterator[dict[str, str]]:
-    """What `make dev` leaves for a second terminal: a sandbox, a migrated database, a hook and a first import."""
+    """What `make dev` leaves for a second terminal: a sandbox, a migrated database, a hook, a first import, and
+    its ``dev.json`` in ``AIRTABLE_PG_HOME``, through which commands find the stack (the environment names neither
+    a database nor an Airtable, as in a fresh terminal)."""
     from airtable_pg.postgres.migrate import DEMO_VERSIONS, alembic_config, upgrade
 
     sandbox = Sandbox("patSandboxDocs.0123456789abcdef", rate_limit_per_second=None)
@@ -135,24 +138,40 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory, new_database) -> Iterato
     sandbox.start()
     url = new_database("docs")
     upgrade(alembic_config(url, versions=DEMO_VERSIONS))
-    env = environment(sandbox, url, AIRTABLE_PG_HOME=str(tmp_path_factory.mktemp("home")))
+    home = tmp_path_factory.mktemp("home")
+    stack = {
+        "pid": os.getpid(),
+        "database_url": url,
+        "airtable_api_url": sandbox.url,
+        "airtable_api_key": sandbox.token,
+    }
+    (home / "dev.json").write_text(json.dumps(stack), encoding="utf-8")
+    env = {"AIRTABLE_PG_HOME": str(home), "AIRTABLE_PG_RATE_LIMIT": "50"}
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
-        for name in ("AIRTABLE_PG_SPEC", "AIRTABLE_PG_MIGRATIONS", "DAGSTER_HOME", "AIRTABLE_PG_ENV"):
+        for name in ("DATABASE_URL", "AIRTABLE_API_KEY", "AIRTABLE_API_URL", "AIRTABLE_PG_SPEC",
+                     "AIRTABLE_PG_MIGRATIONS", "DAGSTER_HOME", "AIRTABLE_PG_ENV"):  # fmt: skip
             patch.delenv(name, raising=False)
         assert cli.main(["webhooks", "ensure"]) == 0  # the hook, then each table from its watermark: the import
         assert cli.main(["checks", "run"]) == 0  # the gates' first results, as make dev's import leaves them
-        yield env
+        yield env | {"DATABASE_URL_OF_STACK": url}
     sandbox.stop()
+
+
+def use_stack(stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in stack_env.items():
+        if name != "DATABASE_URL_OF_STACK":
+            monkeypatch.setenv(name, value)
+    for name in ("DATABASE_URL", "AIRTABLE_API_KEY", "AIRTABLE_API_URL", "AIRTABLE_PG_SPEC", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.mark.parametrize("command", RUNNABLE, ids=ids(RUNNABLE))
 def test_each_documented_command_runs_beside_a_stack(
     command: DocCommand, stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in stack_env.items():
-        monkeypatch.setenv(name, value)
+    use_stack(stack_env, monkeypatch)
     name, args = split(command)
     code = cli.main(command.args)
     assert code == EXPECTED_EXIT.get(words(name, args), 0), command.where
@@ -165,17 +184,16 @@ def sql_statements(path: Path) -> list[str]:
 def test_the_outbound_insert_of_the_docs_reaches_airtable(
     stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name, value in stack_env.items():
-        monkeypatch.setenv(name, value)
+    use_stack(stack_env, monkeypatch)
     (statement,) = sql_statements(ROOT / "docs" / "outbound.md")
-    with psycopg.connect(libpq_url(stack_env["DATABASE_URL"]), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(stack_env["DATABASE_URL_OF_STACK"]), autocommit=True) as conn:
         ((row_id, airtable_id),) = conn.execute(statement).fetchall()  # as the app runs it
     assert airtable_id is None
     capsys.readouterr()
     assert cli.main(["outbound", "run"]) == 0
     out = capsys.readouterr().out
     assert "pushed 1 (1 created" in out and " 0 dead-lettered" in out
-    with psycopg.connect(libpq_url(stack_env["DATABASE_URL"])) as conn:
+    with psycopg.connect(libpq_url(stack_env["DATABASE_URL_OF_STACK"])) as conn:
         pushed = conn.execute("select airtable_id from airtable.personal_goals where id = %s", (row_id,)).fetchone()
         letters = conn.execute("select count(*) from airtable_sync.dead_letter where status = 'open'").fetchone()
     assert pushed[0] is not None and letters == (0,)
