@@ -160,12 +160,24 @@ def _pings(hook: object) -> str:
 def _dagster_reporter(settings: Settings) -> Callable[[list[ApplyReport]], None] | None:
     """Applied changes become runless materializations on the Dagster instance, when one is configured.
 
-    Dagster is imported only then: the applier starts fast and runs without it."""
+    Dagster is imported, and its instance opened, only when a pass first changed a table: the applier starts fast
+    and runs without it, and beside a starting `dagster dev` (make dev) it does not race Dagster's own creation of
+    the instance's tables on a fresh database (two creators: "type asset_keys already exists", and the applier
+    died)."""
     if settings.dagster_home is None:
         return None
-    from airtable_pg.defs.live_events import materialization_reporter
+    opened: list[Callable[[list[ApplyReport]], None]] = []
 
-    return materialization_reporter(settings)
+    def record(reports: list[ApplyReport]) -> None:
+        if not any(report.by_table for report in reports):
+            return
+        if not opened:
+            from airtable_pg.defs.live_events import materialization_reporter
+
+            opened.append(materialization_reporter(settings))
+        opened[0](reports)
+
+    return record
 
 
 def _summary(report: ApplyReport) -> str:
