@@ -1,10 +1,12 @@
 # Two commands do all set-up on a fresh machine with Python 3.11+:
-#   make dev    start everything on embedded defaults (sandbox Airtable, embedded Postgres, Dagster UI)
+#   make dev    start everything on embedded defaults (sandbox Airtable, embedded Postgres, Dagster UI);
+#               ARGS passes options to `airtable-pg dev`, e.g. make dev ARGS='--port 3130 --sandbox-port 8830'
 #   make test   run the whole test suite (installs what it needs: Chromium, and PostgreSQL with TLS for the TLS tests)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+ARGS ?=
 
 .PHONY: install dev test lint browser tls-postgres bench bench-fast-lane clean
 
@@ -17,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 dev: install
-	$(BIN)/airtable-pg dev
+	$(BIN)/airtable-pg dev $(ARGS)
 
 browser:
 	@scripts/ensure-chromium.sh

@@ -14,9 +14,11 @@ from typing import Any
 from pyairtable import Api
 
 from airtable_pg.airtable.meta import fetch_tables
+from airtable_pg.airtable.outbound import KEY_FIELD_DESCRIPTION
 from airtable_pg.airtable.types import pg_type_for, result_type_of
 from airtable_pg.names import RESERVED_COLUMNS, slug, unique_name
 from airtable_pg.spec import (
+    DEFAULT_IDEMPOTENCY_FIELD,
     DEFAULT_POLL_SECONDS,
     BaseSpec,
     FieldSpec,
@@ -48,9 +50,9 @@ def _merge_table(old: TableSpec | None, key: str, raw: dict[str, Any], lineage: 
         f.column for fid, f in old_fields.items() if fid in {x["id"] for x in raw["fields"]}
     }
     fields: dict[str, FieldSpec] = {}
-    key_field = old.idempotency_field if old and old.is_postgres_authoritative else None
+    key_field = old.idempotency_field if old else DEFAULT_IDEMPOTENCY_FIELD
     for raw_field in raw["fields"]:
-        if raw_field["name"] == key_field:  # airtable_pg's own idempotency key, not the app's data
+        if _is_key_field(raw_field, key_field):  # airtable_pg's own idempotency key, not the app's data
             continue
         fields[raw_field["id"]] = _merge_field(old_fields.get(raw_field["id"]), raw_field, taken, lineage)
     lane = old.lane if old else "standard"
@@ -69,6 +71,12 @@ def _merge_table(old: TableSpec | None, key: str, raw: dict[str, Any], lineage: 
         **({"conflict_policy": old.conflict_policy, "typecast": old.typecast,
             "idempotency_field": old.idempotency_field} if old else {}),
     )  # fmt: skip
+
+
+def _is_key_field(raw_field: dict[str, Any], key_field: str) -> bool:
+    """The idempotency-key field outbound pushes rely on: by the spec's name for it, or by the description
+    ``outbound setup`` gives the fields it creates (a table whose key field was named otherwise before)."""
+    return raw_field["name"] == key_field or raw_field.get("description") == KEY_FIELD_DESCRIPTION
 
 
 def _merge_field(old: FieldSpec | None, raw: dict[str, Any], taken: set[str], lineage: dict[str, bool]) -> FieldSpec:

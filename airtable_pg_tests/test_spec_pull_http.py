@@ -236,3 +236,22 @@ def test_a_missing_api_key_is_a_clear_usage_error(
     assert "AIRTABLE_API_KEY is not set" in capsys.readouterr().err
     assert spec_copy.read_bytes() == before
     assert airtable_env.stats()["token"]["requests"] == requests_before  # it never called the API
+
+
+def test_a_first_pull_needs_only_airtable_and_leaves_out_the_idempotency_key(
+    airtable_env: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyairtable import Api
+
+    from airtable_pg.airtable.outbound import ensure_key_field
+
+    api = Api(airtable_env.token, endpoint_url=airtable_env.url)
+    for table in ("personal_goals", "persoonlijke_overtuigingen"):  # as `outbound setup` leaves the base
+        ensure_key_field(api, DEMO_BASE_ID, DEMO_TABLE_IDS[table], "airtable_pg_id")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nowhere")  # no Postgres answers there
+    monkeypatch.setenv("AIRTABLE_PG_HOME", str(tmp_path))
+    fresh = tmp_path / "first.yaml"
+    assert pull(fresh) == 0
+    spec = load_spec(fresh)
+    names = {f.name for _, table in spec.tables() for f in table.fields.values()}
+    assert "airtable_pg_id" not in names and len(names) > 20

@@ -13,6 +13,7 @@ every failure into one line and a documented exit code (``cli.output.command``; 
 
 from __future__ import annotations
 
+import argparse
 import gc
 import importlib
 import os
@@ -90,6 +91,12 @@ def run() -> None:
     # their sockets and files; the standard streams are still flushed. In-process callers (tests) use main().
     gc.freeze()
     sys.exit(code)
+
+
+def build_parser(name: str) -> argparse.ArgumentParser:
+    """The command's own argument parser (no settings read, nothing started): what the docs' commands are checked
+    against."""
+    return importlib.import_module(COMMANDS[name][0]).build_parser()
 
 
 def take_global_options(args: list[str]) -> tuple[list[str], str | None, bool]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from airtable_pg.cli.output import EXIT_OK, command, command_settings, note
+from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.postgres import outbox
 from airtable_pg.postgres.database import connection_pool, database_url
 from airtable_pg.postgres.transaction import transaction
@@ -19,12 +20,15 @@ from airtable_pg.spec import SyncSpec, load_spec
 FLOWS = {"airtable": "Airtable → Postgres", "postgres": "Postgres → Airtable (outbox)"}
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("airtable-pg authority", "The data authority matrix.")
+    subcommand(subcommands(parser), "show", "each table's authority, flow, conflict policy and outbox")
+    return parser
+
+
 @command("authority")
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="airtable-pg authority", description="The data authority matrix.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("show", help="each table's authority, flow, conflict policy and outbox")
-    parser.parse_args(argv)
+    build_parser().parse_args(argv)
     settings = command_settings("authority")
     spec = load_spec(settings.spec_path)
     depths = _outbox_depths(spec, settings)

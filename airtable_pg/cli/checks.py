@@ -20,23 +20,28 @@ from airtable_pg.checks.context import CheckContext, table_name
 from airtable_pg.checks.result import CheckResult
 from airtable_pg.checks.runner import CHECKS, run_checks
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings, note, runtime_database
+from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.postgres.check_results import store_results
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.settings import ConfigError, Settings
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec, load_spec
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="airtable-pg checks", description="Cutover gates: run them now.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    run = sub.add_parser("run", help="run checks and print their results")
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("airtable-pg checks", "Cutover gates: run them now.")
+    sub = subcommands(parser)
+    run = subcommand(sub, "run", "run checks, print and store their results (exit 1 when a blocking one fails)")
     run.add_argument("--table", action="append", default=[], metavar="T", help="a table (repeatable; default: all)")
     run.add_argument(
         "--check", action="append", default=[], choices=list(CHECKS), metavar="NAME",
         help=f"a check (repeatable; default: all): {', '.join(CHECKS)}",
     )  # fmt: skip
     run.add_argument("--json", action="store_true", help="one JSON object per check, one per line")
-    return parser.parse_args(list(argv))
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    return build_parser().parse_args(list(argv))
 
 
 def selected(spec: SyncSpec, names: list[str]) -> list[tuple[BaseSpec, TableSpec]]:

@@ -16,18 +16,22 @@ from rich.table import Table
 
 from airtable_pg.checks.cutover import EntityStatus, cutover_status
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings, runtime_database
+from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.postgres.check_results import latest_results
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.spec import load_spec
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("airtable-pg cutover", "Is each entity ready to cut over?")
+    status = subcommand(subcommands(parser), "status", "every gate's latest result per table, and ready / not ready")
+    status.add_argument("--json", action="store_true", help="one JSON object per table")
+    return parser
+
+
 @command("cutover")
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="airtable-pg cutover", description="Is each entity ready to cut over?")
-    sub = parser.add_subparsers(dest="action", required=True)
-    status = sub.add_parser("status", help="every gate's latest result per table, and ready / not ready")
-    status.add_argument("--json", action="store_true", help="one JSON object per table")
-    args = parser.parse_args(list(argv))
+    args = build_parser().parse_args(list(argv))
     settings = command_settings("cutover")
     spec = load_spec(settings.spec_path)
     entities = cutover_status(

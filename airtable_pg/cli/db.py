@@ -5,32 +5,43 @@ from __future__ import annotations
 import argparse
 
 from alembic import command as alembic
+from alembic.config import Config
 
 from airtable_pg.cli.output import EXIT_OK, announce_database, command, command_settings
+from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.postgres.database import database_url, migration_url, redact
-from airtable_pg.postgres.migrate import autogenerate, config_for, downgrade, mirror_versions, upgrade
+from airtable_pg.postgres.migrate import autogenerate, config_for, downgrade, revision_directory, upgrade
 from airtable_pg.settings import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("airtable-pg db", "Database migrations (Alembic) and roles.")
+    sub = subcommands(parser)
+    up = subcommand(sub, "upgrade", "apply migrations: the state schema's and the mirror tables'")
+    up.add_argument("revision", nargs="?", default="heads", help="target revision, e.g. mirror@+1")
+    down = subcommand(sub, "downgrade", "revert migrations")
+    down.add_argument("revision", help="target revision, e.g. mirror@-1")
+    rev = subcommand(
+        sub,
+        "revision",
+        "autogenerate a mirror-table migration from the spec's changes, into AIRTABLE_PG_MIGRATIONS "
+        "(nothing is written when the spec and the database agree, unless --empty)",
+    )
+    rev.add_argument("-m", "--message", required=True, help="what changed (the revision file's name and docstring)")
+    rev.add_argument("--empty", action="store_true", help="write a revision even when nothing changed")
+    subcommand(sub, "check", "fail if the spec has changes no migration covers")
+    subcommand(sub, "current", "show the database's revisions")
+    subcommand(
+        sub, "roles", "create the migrator, runtime and Dagster roles, their privileges and Dagster's database (admin)"
+    )
+    url = subcommand(sub, "url", "print the database URL (password masked unless --show-password)")
+    url.add_argument("--show-password", action="store_true", help="print the password too")
+    return parser
 
 
 @command("db")
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="airtable-pg db", description="Database migrations (Alembic) and roles.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    up = sub.add_parser("upgrade", help="apply migrations: the state schema's and the mirror tables' (to heads)")
-    up.add_argument("revision", nargs="?", default="heads")
-    down = sub.add_parser("downgrade", help="revert migrations (e.g. mirror@-1)")
-    down.add_argument("revision")
-    rev = sub.add_parser("revision", help="autogenerate a mirror-table migration from the spec's changes")
-    rev.add_argument("-m", "--message", required=True)
-    sub.add_parser("check", help="fail if the spec has changes no migration covers")
-    sub.add_parser("current", help="show the database's revisions")
-    sub.add_parser(
-        "roles", help="create the migrator, runtime and Dagster roles, their privileges and Dagster's database (admin)"
-    )
-    sub.add_parser("url", help="print the database URL (password masked unless --show-password)").add_argument(
-        "--show-password", action="store_true"
-    )
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     settings = command_settings("db")
     if args.action not in {"url", "roles"}:
         # Alembic runs as the migration role: the runtime role may not change the schema nor read its history.
@@ -55,6 +66,8 @@ def main(argv: list[str]) -> int:
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     url = migration_url(settings)
+    if args.action == "revision":
+        revision_directory(settings)  # refuse before connecting: the user has a setting to fix first
     announce_database("db", settings, url, role="migration")
     config = config_for(settings, url)
     if args.action == "upgrade":
@@ -63,9 +76,22 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     elif args.action == "downgrade":
         downgrade(config, args.revision)
     elif args.action == "revision":
-        autogenerate(config, args.message, mirror_versions(settings))
+        return _revision(args, settings, config)
     elif args.action == "check":
         alembic.check(config)
     elif args.action == "current":
         alembic.current(config, verbose=True)
+    return EXIT_OK
+
+
+def _revision(args: argparse.Namespace, settings: Settings, config: Config) -> int:
+    versions = revision_directory(settings)
+    script = autogenerate(config, args.message, versions, empty=args.empty)
+    if script is None:
+        print(
+            f"no revision written: the database already matches the spec (nothing to migrate); "
+            f"`db revision --empty -m …` writes an empty one into {versions}"
+        )
+        return EXIT_OK
+    print(f"wrote {script.path}: review it, commit it, then `airtable-pg db upgrade`")
     return EXIT_OK

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
+from airtable_pg.cli.parsing import command_parser
 from airtable_pg.postgres.database import (
     database_url,
     ensure_database,
@@ -42,6 +43,7 @@ from airtable_pg.settings import ConfigError, Settings, dev_stack_path, load_set
 
 if TYPE_CHECKING:  # imported where used: `airtable-pg sandbox` and `--help` start without them
     from airtable_pg.airtable.client import AirtableConfig
+    from airtable_pg.defs.instance_events import DagsterRecorder
     from airtable_pg.sync.engine import SyncResult
 
 DAGSTER_DATABASE = "dagster"
@@ -218,14 +220,15 @@ def airtable_endpoint(
 # The command.
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="airtable-pg dev",
-        description="Run Postgres, the Airtable sandbox, the migrations and Dagster (UI + daemon) together.",
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser(
+        "airtable-pg dev", "Run Postgres, the Airtable sandbox, the migrations and Dagster (UI + daemon) together."
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface of the UI and sandbox (default: %(default)s)")
     parser.add_argument("--port", type=int, default=3000, help="port of the Dagster UI (default: %(default)s)")
-    parser.add_argument("--records", type=int, default=2000, help="records in the sandbox's demo base")
+    parser.add_argument(
+        "--records", type=int, default=2000, help="records in the sandbox's demo base, across its tables"
+    )
     parser.add_argument("--sandbox-port", type=int, default=0, help="port of the sandbox (default: a free one)")
     parser.add_argument("--receiver-port", type=int, default=0, help="port of the receiver (default: a free one)")
     parser.add_argument(
@@ -235,7 +238,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="latency the sandbox adds to each request, plus up to 80 ms jitter (default: %(default)s, so "
         "clients meet Airtable's pace: it answers in 100-500 ms)",
     )
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def dagster_storage_url(database: str, *, name: str | None = DAGSTER_DATABASE) -> str:
@@ -335,17 +342,14 @@ def first_import_and_webhook(
 
 
 def record_first_import(
-    settings: Settings, results: list[SyncResult], *, database: str, config: AirtableConfig, dagster_home: Path
+    settings: Settings, results: list[SyncResult], *, database: str, config: AirtableConfig, recorder: DagsterRecorder
 ) -> None:
     """The first import as the Dagster UI should show it: a materialization per table, every gate evaluated."""
     from airtable_pg.checks.context import CheckContext
-    from airtable_pg.defs.instance_events import record_syncs, recorder_at
+    from airtable_pg.defs.instance_events import record_syncs
     from airtable_pg.postgres.database import connection_pool
     from airtable_pg.spec import load_spec
 
-    recorder = recorder_at(dagster_home, dagster_storage_url(database))
-    if recorder is None:
-        return
     checks = CheckContext(load_spec(settings.spec_path), connection_pool(database), config)
     print("recording the import in Dagster and evaluating its cutover gates…", flush=True)
     print(f"  {record_syncs(recorder, checks, results, source='airtable-pg dev').line()}", flush=True)
@@ -458,6 +462,11 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) ->
             return 0
         upgrade(config_for(settings, database))
         dagster_home = prepare_dagster_home(root, settings)
+        # Dagster's storage is created here, once, before the processes that use it start: two creators on a
+        # fresh database collide ("type asset_keys already exists") and one of them dies.
+        from airtable_pg.defs.instance_events import recorder_at
+
+        recorder = recorder_at(dagster_home, dagster_storage_url(database))
         env = child_environment(
             os.environ,
             dagster_home=dagster_home,
@@ -492,7 +501,8 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) ->
         if stop.is_set():
             return 0
         # After the webserver answers: `dagster dev` has created the instance's storage by then.
-        record_first_import(settings, imported, database=database, config=config, dagster_home=dagster_home)
+        if recorder is not None:
+            record_first_import(settings, imported, database=database, config=config, recorder=recorder)
         text = summary(
             args, settings, database=database, dagster_home=dagster_home, airtable=airtable, receiver=receiver_address
         )

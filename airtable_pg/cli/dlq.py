@@ -13,29 +13,43 @@ import json
 
 from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, command_settings, fail
+from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.postgres import dead_letters as letters
 from airtable_pg.postgres.database import connection_pool, database_url
 from airtable_pg.postgres.transaction import transaction
-from airtable_pg.spec import load_spec
+from airtable_pg.spec import SyncSpec, load_spec
 from airtable_pg.sync import dead_letters
 from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="airtable-pg dlq", description="Dead letters: triage, replay, discard.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    listing = sub.add_parser("list", help="dead letters (open ones unless --status)")
-    listing.add_argument("--status", choices=("open", "replayed", "discarded", "all"), default="open")
-    listing.add_argument("--direction", choices=("inbound", "outbound"))
-    show = sub.add_parser("show", help="one letter: error, payload, attempt history, resolution")
-    show.add_argument("id", type=int)
-    replay = sub.add_parser("replay", help="apply (inbound) or push (outbound) these letters again")
-    replay.add_argument("ids", type=int, nargs="*")
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("airtable-pg dlq", "Dead letters: triage, replay, discard.")
+    sub = subcommands(parser)
+    listing = subcommand(sub, "list", "dead letters: table, record (or Postgres row), attempts, last error")
+    listing.add_argument(
+        "--status",
+        choices=("open", "replayed", "discarded", "all"),
+        default="open",
+        help="open: waiting for triage; replayed: delivered by a replay; discarded: closed by hand",
+    )
+    listing.add_argument("--direction", choices=("inbound", "outbound"), help="only this direction (default: both)")
+    show = subcommand(sub, "show", "one letter: error, payload, attempt history, resolution")
+    show.add_argument("id", type=int, help="the letter's id (first column of `dlq list`)")
+    replay = subcommand(
+        sub,
+        "replay",
+        "apply (inbound) or push (outbound) these letters again; a letter that fails again stays open",
+    )
+    replay.add_argument("ids", type=int, nargs="*", help="letter ids")
     replay.add_argument("--all", action="store_true", help="every open letter")
-    discard = sub.add_parser("discard", help="close a letter without applying it (kept for the audit)")
-    discard.add_argument("id", type=int)
-    discard.add_argument("--reason", required=True, help="why (kept with the letter)")
-    return parser.parse_args(argv)
+    discard = subcommand(sub, "discard", "close a letter without applying it (kept for the audit)")
+    discard.add_argument("id", type=int, help="the letter's id")
+    discard.add_argument("--reason", required=True, help="why, quoted when it has spaces (kept with the letter)")
+    return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 @command("dlq")
@@ -48,10 +62,14 @@ def main(argv: list[str]) -> int:
             found = letters.list_letters(
                 cur, status=None if args.status == "all" else args.status, direction=args.direction
             )
-        print(f"{'id':>6}  {'direction':<9} {'status':<10} {'table':<18} {'record':<18} {'tries':>5}  error")
+        names = _table_names(load_spec(settings.spec_path))
+        print(f"{'id':>6}  {'direction':<9} {'status':<10} {'table':<36} {'record':<46} {'tries':>5}  error")
         for letter in found:
-            print(f"{letter.id:>6}  {letter.direction:<9} {letter.status:<10} {letter.table_id or '-':<18} "
-                  f"{letter.airtable_id or '-':<18} {letter.attempts:>5}  {letter.error[:100]}")  # fmt: skip
+            table = names.get((letter.base_id, letter.table_id), letter.table_id or "-")
+            print(f"{letter.id:>6}  {letter.direction:<9} {letter.status:<10} {table:<36} {_record(letter):<46} "
+                  f"{letter.attempts:>5}  {letter.error[:100]}")  # fmt: skip
+        if not found:
+            print(f"(no {'' if args.status == 'all' else args.status + ' '}dead letters)")
         return EXIT_OK
     if args.action == "show":
         with transaction(db) as cur:
@@ -76,17 +94,42 @@ def main(argv: list[str]) -> int:
     api = make_api(config, config.rate_limiter(db), RequestStats())
     outcome = dead_letters.replay(spec, db, api, args.ids)
     for letter_id in outcome.replayed:
-        print(f"dead letter {letter_id}: replayed")
+        print(f"dead letter {letter_id}: applied; closed as replayed")
     for letter_id in outcome.skipped:
-        print(f"dead letter {letter_id}: closed already; unchanged")
+        print(f"dead letter {letter_id}: closed already (replayed or discarded before); unchanged")
     for letter_id, error in outcome.failed.items():
         print(f"dead letter {letter_id}: still fails, stays open: {error}")
-    if outcome.replayed:
+    still_open = bool(outcome.failed)
+    for letter_id in outcome.requeued:
+        print(f"dead letter {letter_id}: re-queued in the outbox; pushing")
+    if outcome.requeued:
         report = OutboundPusher(spec, db, api, OutboundConfig.from_settings(settings)).push_all()
-        print(f"outbox pushed: {report.pushed} change(s), {report.dead_lettered} dead-lettered again")
-        if report.dead_lettered:
-            return EXIT_FAILED
-    return EXIT_FAILED if outcome.failed else EXIT_OK
+        print(f"outbox pushed: {report.pushed} change(s), {report.dead_lettered} failed again")
+        undelivered = dead_letters.still_open(db, outcome.requeued)
+        for letter_id in outcome.requeued:
+            letter = undelivered.get(letter_id)
+            if letter is None:
+                print(f"dead letter {letter_id}: delivered to Airtable; closed as replayed")
+            else:
+                print(f"dead letter {letter_id}: not delivered, stays open ({letter.attempts} attempt(s)); "
+                      f"last error: {letter.error}")  # fmt: skip
+        still_open |= bool(undelivered)
+    return EXIT_FAILED if still_open else EXIT_OK
+
+
+def _table_names(spec: SyncSpec) -> dict[tuple[str, str | None], str]:
+    return {(base.id, table.id): f"{base.key}.{table.key}" for base, table in spec.tables()}
+
+
+def _record(letter: letters.DeadLetter) -> str:
+    """The Airtable record, or for a change Airtable has no record of yet (an insert) the Postgres row."""
+    if letter.airtable_id:
+        return letter.airtable_id
+    payload = letter.payload if isinstance(letter.payload, dict) else {}
+    if payload.get("row_id"):
+        operation = payload.get("operation", "upsert")
+        return f"row {payload['row_id']} ({'insert' if operation == 'upsert' else operation})"
+    return "-"
 
 
 def _as_dict(letter: letters.DeadLetter) -> dict:

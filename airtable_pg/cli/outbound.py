@@ -16,6 +16,7 @@ from types import FrameType
 
 from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings
+from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.postgres import outbox
 from airtable_pg.postgres.database import connection_pool, database_url
 from airtable_pg.postgres.transaction import transaction
@@ -34,17 +35,25 @@ def make_pusher(settings: Settings) -> tuple[OutboundPusher, str]:
     return OutboundPusher(load_spec(settings.spec_path), db, api, OutboundConfig.from_settings(settings)), url
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("airtable-pg outbound", "Push Postgres-authoritative tables.")
+    sub = subcommands(parser)
+    subcommand(sub, "setup", "create each table's idempotency-key field in Airtable if it lacks one")
+    run = subcommand(sub, "run", "push the outbox now (--follow: keep pushing)")
+    run.add_argument("--follow", action="store_true", help="keep pushing until Ctrl-C or SIGTERM")
+    run.add_argument(
+        "--interval", type=float, default=5.0, help="seconds between passes without a trigger (retries falling due)"
+    )
+    run.add_argument(
+        "--pushers", type=int, default=DEFAULT_PUSHERS, help="pushers in parallel with --follow (requests overlap)"
+    )
+    subcommand(sub, "status", "the outbox per table: pending, dead, oldest pending change")
+    return parser
+
+
 @command("outbound")
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="airtable-pg outbound", description="Push Postgres-authoritative tables.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("setup", help="create each table's idempotency-key field in Airtable if it lacks one")
-    run = sub.add_parser("run", help="push the outbox now (--follow: keep pushing)")
-    run.add_argument("--follow", action="store_true", help="keep pushing until Ctrl-C or SIGTERM")
-    run.add_argument("--interval", type=float, default=5.0, help="seconds between passes without a trigger")
-    run.add_argument("--pushers", type=int, default=DEFAULT_PUSHERS, help="pushers in parallel (--follow)")
-    sub.add_parser("status", help="the outbox per table: pending, dead, oldest pending change")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     settings = command_settings("outbound")
     if args.action == "status":
         return _status(settings)

@@ -12,17 +12,17 @@ import threading
 from types import FrameType
 
 from airtable_pg.cli.output import EXIT_OK, command, command_settings, note, runtime_database
+from airtable_pg.cli.parsing import command_parser
 from airtable_pg.receiver.app import DEFAULT_MAX_BODY_BYTES, HEALTH_PATH, WEBHOOK_PATH, build_app, require_webhook_table
 from airtable_pg.receiver.server import base_url, bind_socket, uvicorn_server
 
 DEFAULT_PORT = 8765
 
 
-@command("receiver")
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="airtable-pg receiver",
-        description=f"Receive Airtable's webhook notifications on POST {WEBHOOK_PATH} and store them in the inbox.",
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser(
+        "airtable-pg receiver",
+        f"Receive Airtable's webhook notifications on POST {WEBHOOK_PATH} and store them in the inbox.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"0 picks a free port (default {DEFAULT_PORT})")
@@ -32,6 +32,12 @@ def main(argv: list[str]) -> int:
         default=DEFAULT_MAX_BODY_BYTES,
         help=f"larger bodies are refused with 413 (default {DEFAULT_MAX_BODY_BYTES})",
     )
+    return parser
+
+
+@command("receiver")
+def main(argv: list[str]) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.max_body_bytes < 1:
         parser.error("--max-body-bytes must be positive")

@@ -8,22 +8,32 @@ from pathlib import Path
 
 from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.airtable.errors import AirtableError
-from airtable_pg.airtable.rate_limit import RateLimiter
-from airtable_pg.cli.output import EXIT_OK, EXIT_USAGE, announce_database, command, command_settings, fail, note
+from airtable_pg.cli.output import EXIT_OK, EXIT_USAGE, command, command_settings, fail
+from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.settings import Settings
 from airtable_pg.spec import dump_spec, load_spec
 from airtable_pg.spec_pull import leading_comments, pull
 
 
-@command("spec")
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="airtable-pg spec", description="The sync spec.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    p = sub.add_parser("pull", help="write tables and fields from Airtable's metadata API into the spec")
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("airtable-pg spec", "The sync spec.")
+    sub = subcommands(parser)
+    p = subcommand(
+        sub,
+        "pull",
+        "write tables and fields from Airtable's metadata API into the spec (needs only Airtable); your edits to "
+        "names, authority, lane and intervals survive",
+    )
     p.add_argument("--base", required=True, help="Airtable base id (app…)")
     p.add_argument("--key", help="key for a new base in the spec (default: from the base id)")
     p.add_argument("--spec", help="spec file to write (default: AIRTABLE_PG_SPEC)")
-    sub.add_parser("check", help="validate the spec and print its tables")
+    subcommand(sub, "check", "validate the spec and print its tables")
+    return parser
+
+
+@command("spec")
+def main(argv: list[str]) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     settings = command_settings("spec")
     if args.action == "check":
@@ -32,7 +42,9 @@ def main(argv: list[str]) -> int:
     if not spec_path:
         parser.error("--spec or AIRTABLE_PG_SPEC is required (the file to write)")
     config = AirtableConfig.from_settings(settings)
-    api = make_api(config, shared_limiter(settings, config), RequestStats(), cancel=threading.Event())
+    # Only Airtable: a pull is one metadata request per base, so it needs neither a database nor the shared
+    # rate-limit bucket held there (a first pull comes before any database; a down one must not block it).
+    api = make_api(config, None, RequestStats(), cancel=threading.Event())
     path = Path(spec_path)
     try:
         spec = pull(path, api, args.base, args.key)
@@ -53,18 +65,3 @@ def check(settings: Settings) -> int:
             f"({table.authority}, {table.lane} lane, poll {table.poll_interval_seconds}s)"
         )
     return EXIT_OK
-
-
-def shared_limiter(settings: Settings, config: AirtableConfig) -> RateLimiter | None:
-    """The base's shared bucket when a migrated database is configured; a first pull may come before one."""
-    selected = settings.selected_database_url
-    if selected is None:
-        note(
-            "spec",
-            f"no {settings.database_variable}: this pull's requests are not paced by the shared rate-limit bucket",
-        )
-        return None
-    from airtable_pg.postgres.database import connection_pool
-
-    announce_database("spec", settings, selected.get_secret_value())
-    return config.rate_limiter(connection_pool(selected.get_secret_value()))

@@ -9,6 +9,7 @@ Settings come from the environment (``airtable_pg.settings``; `airtable-pg confi
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 from collections.abc import Mapping, Sequence
 from types import FrameType
@@ -31,6 +32,10 @@ from airtable_pg.cli.output import (
     runtime_database,
     scrub,
 )
+from airtable_pg.cli.parsing import command_parser
+from airtable_pg.postgres.cell_errors import field_errors, query_text
+from airtable_pg.postgres.database import connection_pool
+from airtable_pg.postgres.transaction import transaction
 from airtable_pg.settings import ConfigError, Settings, load_settings
 from airtable_pg.spec import SpecError, SyncSpec, load_spec
 from airtable_pg.sync.engine import SyncEngine, SyncFailed, SyncResult
@@ -39,8 +44,8 @@ from airtable_pg.sync.table_sync import ProgressEvent, describe_error
 PROG = "airtable-pg sync"
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description="Sync Airtable tables into Postgres now.")
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser(PROG, "Sync Airtable tables into Postgres now.")
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument(
         "--full", dest="mode", action="store_const", const="full", help="every record; tombstone deleted ones"
@@ -67,6 +72,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="base.table, table key, mirror name or Airtable table id/name; repeatable (default: every table)",
     )
     parser.add_argument("--workers", type=int, help="requests in flight (default: AIRTABLE_PG_WORKERS, 8)")
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(list(argv))
     if args.workers is not None and args.workers < 1:
         parser.error("--workers must be at least 1")
@@ -254,9 +264,34 @@ def _sync(
         for r in results:
             if r.fallback_reason:
                 out.print(f"{r.base}.{r.table}: {r.fallback_reason}", markup=False, highlight=False)
+        explain_cell_errors(out, spec, url, results)
     for name, error in failures.items():
         say(f"{name} failed: {scrub(describe_error(error))}")
     return (EXIT_FAILED if failures else EXIT_OK), results
+
+
+def explain_cell_errors(out: Console, spec: SyncSpec, url: str, results: list[SyncResult]) -> None:
+    """What the summary's cell errors are: per field a count, an example and the query that lists them all."""
+    tables = [
+        (base, table) for r in results if r.cell_errors for base, table in [spec.find_table(f"{r.base}.{r.table}")]
+    ]
+    if not tables:
+        return
+    text = [
+        "cell errors: cells whose value the typed column cannot hold (Airtable's error values such as "
+        '{"error": "#ERROR!"} or {"specialValue": "NaN"}, from formulas). Nothing is lost: the column is NULL and '
+        "the raw cell stays in the row's `fields` (jsonb, by field id). Per field, in live rows now:"
+    ]
+    with transaction(connection_pool(url)) as cur:
+        for base, table in tables:
+            for found in field_errors(cur, base, table):
+                value = json.dumps(found.example_value, ensure_ascii=False)
+                text.append(
+                    f"  {base.key}.{table.key}: {found.count} in {found.field.name!r} ({found.field.id} → column "
+                    f"{found.field.column} {found.field.pg_type}), e.g. {found.example_record} = {value}"
+                )
+                text.append(f"    list them: {query_text(base, table, found.field)}")
+    out.print("\n".join(text), markup=False, highlight=False, soft_wrap=True)
 
 
 def _main_thread() -> bool:

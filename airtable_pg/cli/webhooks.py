@@ -14,23 +14,30 @@ from collections.abc import Callable
 from types import FrameType
 
 from airtable_pg.airtable.client import AirtableConfig
-from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings, runtime_database
+from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, command_settings, fail, runtime_database
+from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.postgres.database import connection_pool
+from airtable_pg.postgres.follow_lock import Holder
 from airtable_pg.settings import Settings
 from airtable_pg.spec import SyncSpec, load_spec
 from airtable_pg.sync.live import DEFAULT_INTERVAL_SECONDS, LiveSync
 from airtable_pg.sync.webhook_applier import ApplyReport
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="airtable-pg webhooks", description="The live sync's Airtable webhooks.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    ensure = sub.add_parser("ensure", help="one healthy hook per base (create, reuse or re-create)")
+def build_parser() -> argparse.ArgumentParser:
+    parser = command_parser("airtable-pg webhooks", "The live sync's Airtable webhooks.")
+    sub = subcommands(parser)
+    ensure = subcommand(sub, "ensure", "one healthy hook per base (create, reuse or re-create)")
     ensure.add_argument("--url", help="where Airtable pings (the receiver's /airtable/webhook); none: poll payloads")
-    sub.add_parser("list", help="each base's hook and its health (never its secret)")
-    sub.add_parser("refresh", help="extend each hook's expiry to 7 days from now")
-    sub.add_parser("delete", help="delete each base's hook in Airtable and forget it")
-    apply = sub.add_parser("apply", help="apply waiting payloads now (--follow: keep applying)")
+    ensure.add_argument(
+        "--force",
+        action="store_true",
+        help="re-point a healthy hook that pings another URL (that receiver then gets no pings)",
+    )
+    subcommand(sub, "list", "each base's hook: health, the URL it pings, expiry (never its secret)")
+    subcommand(sub, "refresh", "extend each hook's expiry to 7 days from now")
+    subcommand(sub, "delete", "delete each base's hook in Airtable and forget it")
+    apply = subcommand(sub, "apply", "apply waiting payloads now (--follow: keep applying)")
     apply.add_argument("--follow", action="store_true", help="keep applying until Ctrl-C or SIGTERM")
     apply.add_argument(
         "--interval",
@@ -38,7 +45,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=DEFAULT_INTERVAL_SECONDS,
         help="seconds between passes without a notification (default: %(default)s)",
     )
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 @command("webhooks")
@@ -50,11 +61,17 @@ def main(argv: list[str]) -> int:
         load_spec(settings.spec_path), database, AirtableConfig.from_settings(settings), workers=settings.workers
     )
     if args.action == "ensure":
+        if not args.force and _refuse_repointing(live, args.url):
+            return EXIT_USAGE
         for result in live.care(args.url):
             hook = result.ensured.hook
             verb = "re-created" if result.ensured.replaced else ("created" if result.ensured.created else "healthy")
-            pings = f"pings {hook.notification_url}" if hook.notification_url else "no pings: payloads are polled"
-            print(f"{result.base}: webhook {hook.webhook_id} {verb}; expires {_when(hook.expires_at)}; {pings}")
+            print(f"{result.base}: webhook {hook.webhook_id} {verb}; expires {_when(hook.expires_at)}; {_pings(hook)}")
+            old = result.ensured.replaced
+            if old is not None:
+                drained = result.drained.payloads if result.drained else 0
+                print(f"  replaced webhook {old.webhook_id} ({_pings(old)}): its {drained} waiting payload(s) were "
+                      f"applied, then it was deleted in Airtable")  # fmt: skip
             for synced in result.gap_poll:
                 print(f"  gap poll {synced.base}.{synced.table}: {synced.mode}, {synced.rows_seen} seen, "
                       f"{synced.inserted} inserted, {synced.updated} updated")  # fmt: skip
@@ -67,8 +84,10 @@ def main(argv: list[str]) -> int:
             state = "healthy" if health.healthy else "UNHEALTHY: " + "; ".join(health.problems)
             print(f"{base.key}: {health.webhook_id or '-'} {state}")
             if health.webhook_id:
+                pings = f"pings {health.notification_url}" if health.notification_url else "no pings (payloads polled)"
+                print(f"  {pings}; expires {_when(health.expires_at)}")
                 print(
-                    f"  cursor {health.cursor}, expires {_when(health.expires_at)}, notifications "
+                    f"  cursor {health.cursor}, notifications "
                     f"{health.notifications_enabled}, last ping {_when(health.last_notification_at)}, "
                     f"last applied {_when(health.last_applied_at)}, last error {health.last_error or '-'}"
                 )
@@ -104,25 +123,66 @@ def main(argv: list[str]) -> int:
         if record is not None:
             record(reports)
 
-    live.follow(stop, interval=args.interval, on_applied=on_applied)
+    def on_waiting(base: str, holder: Holder) -> None:
+        print(f"{base}: waiting: another applier follows this base's payloads ({holder.describe()}); this one "
+              f"takes over when it stops (Ctrl-C to quit)", flush=True)  # fmt: skip
+
+    def on_following(bases: list[str]) -> None:
+        print(f"following {', '.join(bases)}: payloads applied at each ping, else every {args.interval:g} s "
+              f"(Ctrl-C to stop)", flush=True)  # fmt: skip
+
+    live.follow(stop, interval=args.interval, on_applied=on_applied, on_waiting=on_waiting, on_following=on_following)
+    print("stopped", flush=True)
     return EXIT_OK
+
+
+def _refuse_repointing(live: LiveSync, url: str | None) -> bool:
+    """True (after one line per base) when a healthy hook pings another receiver and ``--force`` was not given."""
+    taken = [(base, hook) for base in live.spec.bases.values() if (hook := live.manager.pings_elsewhere(base, url))]
+    for base, hook in taken:
+        fail(
+            "webhooks",
+            f"{base.key}: webhook {hook.webhook_id} is healthy and pings {hook.notification_url} (another receiver, "
+            f"e.g. `make dev`'s); re-pointing it to {url or 'no URL (polled)'} would leave that receiver without "
+            "pings, and its health check would re-create a hook of its own. Re-run with --force to re-point it "
+            "anyway: the old hook's waiting payloads are applied, then it is deleted and each table is polled from "
+            "its watermark",
+        )
+    return bool(taken)
+
+
+def _pings(hook: object) -> str:
+    url = getattr(hook, "notification_url", None)
+    return f"pings {url}" if url else "no pings: payloads are polled"
 
 
 def _dagster_reporter(settings: Settings, spec: SyncSpec, database: str) -> Callable[[list[ApplyReport]], None] | None:
     """Applied changes become runless materializations (with their gates) on the Dagster instance, when one is
     configured.
 
-    Dagster is imported only then: the applier starts fast and runs without it."""
+    Dagster is imported, and its instance opened, only when a pass first changed a table: the applier starts fast
+    and runs without it, and beside a starting `dagster dev` (make dev) it does not race Dagster's own creation of
+    the instance's tables on a fresh database (two creators: "type asset_keys already exists", and the applier
+    died)."""
     if settings.dagster_home is None:
         return None
-    from airtable_pg.checks.context import CheckContext
-    from airtable_pg.defs.live_events import materialization_reporter, recorder_for
+    opened: list[Callable[[list[ApplyReport]], None]] = []
 
-    recorder = recorder_for(settings)
-    if recorder is None:
-        return None
-    checks = CheckContext(spec, connection_pool(database), AirtableConfig.from_settings(settings))
-    return materialization_reporter(spec, checks, recorder)
+    def record(reports: list[ApplyReport]) -> None:
+        if not any(report.by_table for report in reports):
+            return
+        if not opened:
+            from airtable_pg.checks.context import CheckContext
+            from airtable_pg.defs.live_events import materialization_reporter, recorder_for
+
+            recorder = recorder_for(settings)
+            if recorder is None:
+                return  # said once in the log; the next changing pass tries again
+            checks = CheckContext(spec, connection_pool(database), AirtableConfig.from_settings(settings))
+            opened.append(materialization_reporter(spec, checks, recorder))
+        opened[0](reports)
+
+    return record
 
 
 def _summary(report: ApplyReport) -> str:

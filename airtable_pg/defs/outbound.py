@@ -104,14 +104,17 @@ def build_outbound_definitions(spec: SyncSpec, settings: Settings) -> tuple[list
             with transaction(runner.db) as cur:
                 ids = letters.open_ids(cur)
         outcome = dead_letters.replay(spec, runner.db, runner.api, ids)
-        report = runner.push_all() if outcome.replayed else PushReport()
+        report = runner.push_all() if outcome.requeued else PushReport()
         for event in push_materializations(spec, report):
             context.log_event(event)
+        undelivered = {i: letter.error for i, letter in dead_letters.still_open(runner.db, outcome.requeued).items()}
+        failing = outcome.failed | undelivered
         context.log.info(
-            f"replayed {outcome.replayed}, closed already {outcome.skipped}, still failing {outcome.failed}"
+            f"applied {outcome.replayed}, re-queued {outcome.requeued}, closed already {outcome.skipped}, "
+            f"still failing (open) {failing}"
         )
-        if outcome.failed:
-            raise RuntimeError(f"dead letters still failing: {outcome.failed}")
+        if failing:
+            raise RuntimeError(f"dead letters still failing, left open: {failing}")
 
     @job(name=REPLAY_JOB)
     def dlq_replay() -> None:

@@ -2,8 +2,9 @@
 
 Latency is ``applied_at − source_time`` of each ``change_event``: Airtable's time of the change (a webhook
 payload's timestamp, or a record's last-modified/created time for polls) to our commit. For the users fast
-lane this is the provisioning latency the SLO is about. Full syncs are left out: a backfill of records
-created months ago says nothing about how fast the live sync is.
+lane this is the provisioning latency the SLO is about. Full syncs are left out of it: a backfill of records
+created months ago says nothing about how fast the live sync is; they are counted apart (``imports``), so the
+first import does not look like a mirror that received nothing.
 """
 
 from __future__ import annotations
@@ -61,3 +62,23 @@ def open_dead_letters(cur: Cursor) -> dict[tuple[str, str], int]:
         )
     )
     return {(base_id, direction): count for base_id, direction, count in cur.fetchall()}
+
+
+@dataclass(frozen=True)
+class TableImport:
+    rows: int | None  # live rows after the last sync (table_state)
+    last_full_sync_at: datetime | None
+    imported: int  # rows a full sync created or changed in the window
+
+
+def imports(cur: Cursor, window: timedelta) -> dict[tuple[str, str], TableImport]:
+    """Per table: its rows, its last full sync and what full syncs wrote in the last ``window``."""
+    cur.execute(
+        sql.SQL(
+            "select s.base_id, s.table_id, s.row_count, s.last_full_sync_completed_at, "
+            "(select count(*) from {events} e where e.base_id = s.base_id and e.table_id = s.table_id "
+            "and e.source = 'full' and e.applied_at > now() - %s) from {state} s"
+        ).format(events=state_table("change_event"), state=state_table("table_state")),
+        (window,),
+    )
+    return {(base_id, table_id): TableImport(rows, last, imported) for base_id, table_id, rows, last, imported in cur}

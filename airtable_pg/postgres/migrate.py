@@ -69,15 +69,34 @@ def _publish(config: Config) -> None:
     publish_revisions(config.get_main_option("sqlalchemy.url"))  # type: ignore[arg-type]
 
 
-def autogenerate(config: Config, message: str, versions: Path) -> Script | None:
-    """A mirror-branch revision from the spec's changes (the branch starts with the directory's first one)."""
+def revision_directory(settings: Settings) -> Path:
+    """Where ``db revision`` writes: the user's own directory, never the installed package (whose demo revisions
+    would change under every installation sharing it, and vanish with the next upgrade of the package)."""
+    if settings.migrations_path is None:
+        raise ConfigError(
+            "db revision writes into your own migrations directory: set AIRTABLE_PG_MIGRATIONS to it "
+            "(e.g. export AIRTABLE_PG_MIGRATIONS=$PWD/migrations, kept in git); the demo's revisions in the "
+            "package are never written"
+        )
+    return settings.migrations_path.resolve()
+
+
+def autogenerate(config: Config, message: str, versions: Path, *, empty: bool = False) -> Script | None:
+    """A mirror-branch revision from the spec's changes (the branch starts with the directory's first one).
+
+    ``None`` when nothing changed and ``empty`` is false: no file is written."""
     versions.mkdir(parents=True, exist_ok=True)
     started = any(versions.glob("*.py"))
-    return command.revision(  # type: ignore[return-value]
-        config,
-        message=message,
-        autogenerate=True,
-        head=f"{MIRROR_BRANCH}@head" if started else "base",
-        branch_label=None if started else MIRROR_BRANCH,
-        version_path=str(versions),
-    )
+    config.attributes["allow_empty"] = empty  # read by env.py's drop_if_empty, for this command only
+    try:
+        script = command.revision(
+            config,
+            message=message,
+            autogenerate=True,
+            head=f"{MIRROR_BRANCH}@head" if started else "base",
+            branch_label=None if started else MIRROR_BRANCH,
+            version_path=str(versions),
+        )
+    finally:
+        del config.attributes["allow_empty"]  # `db check` on the same config must see every diff
+    return script if isinstance(script, Script) else None  # an empty list: the revision was dropped

@@ -17,6 +17,7 @@ from typing import Any
 from psycopg import Cursor, sql
 from psycopg.types.json import Jsonb
 
+from airtable_pg.postgres import dead_letters
 from airtable_pg.postgres.sync_state import state_table
 from airtable_pg.postgres.webhook_state import MAX_ERROR_CHARS
 
@@ -88,7 +89,10 @@ def mark_pushed(cur: Cursor, item: OutboxItem, airtable_id: str | None, pushed_f
         (item.version, airtable_id, Jsonb(pushed_fields) if pushed_fields is not None else None, item.id),
     )
     row = cur.fetchone()
-    return bool(row and row[0] == "done")
+    delivered = bool(row and row[0] == "done")
+    if delivered:
+        dead_letters.close_delivered(cur, item.id)
+    return delivered
 
 
 def defer(cur: Cursor, item: OutboxItem, seconds: float, reason: str) -> None:
@@ -135,22 +139,17 @@ def move_to_dead_letters(cur: Cursor, item: OutboxItem, error: str, payload: dic
         release(cur, item)
         return None
     attempts, history = row
-    cur.execute(
-        sql.SQL(
-            "insert into {} (direction, base_id, table_id, airtable_id, payload, error, attempts, history) "
-            "values ('outbound', %s, %s, %s, %s, %s, %s, %s) returning id"
-        ).format(state_table("dead_letter")),
-        (
-            item.base_id,
-            item.table_id,
-            item.airtable_id,
-            Jsonb({"outbox_id": item.id, "row_id": str(item.row_id), "operation": item.operation, **payload}),
-            error[:MAX_ERROR_CHARS],
-            attempts,
-            Jsonb(history),
-        ),
+    return dead_letters.record_outbound(
+        cur,
+        outbox_id=item.id,
+        base_id=item.base_id,
+        table_id=item.table_id,
+        airtable_id=item.airtable_id,
+        payload={"outbox_id": item.id, "row_id": str(item.row_id), "operation": item.operation, **payload},
+        error=error[:MAX_ERROR_CHARS],
+        attempts=attempts,  # this round's pushes: a replay re-queues the change with attempts at 0
+        history=history,
     )
-    return cur.fetchone()[0]
 
 
 def requeue(cur: Cursor, outbox_id: int) -> bool:

@@ -4,7 +4,7 @@ Two things live here, both pure data (no HTTP, no store):
 
 * ``demo_schema()``: six tables in exactly the metadata-API format (``GET /v0/meta/bases/{id}/tables``) with
   **fixed ids**, so the sync spec shipped with the project matches every sandbox. Together the tables use every
-  field type a real base has, with options shaped like Airtable's (see shared/airtable/samples/field_schema).
+  field type a real base has, with options shaped like Airtable's (see airtable_pg_tests/samples/field_schema).
   Computed fields (formula, lookup, rollup, count, created/modified time and by, autoNumber) are declared only;
   the store computes them. Rollups carry a private ``"_sandbox": {"rollup": AGG}`` because Airtable's metadata
   does not expose the aggregation function; the metadata API strips it.

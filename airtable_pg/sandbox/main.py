@@ -43,17 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("AIRTABLE_API_KEY") or DEV_TOKEN,
         help="the one accepted bearer token (default: $AIRTABLE_API_KEY, else a fixed dev token)",
     )
-    parser.add_argument("--latency-ms", type=_non_negative, default=0.0, help="added latency per request")
-    parser.add_argument("--jitter-ms", type=_non_negative, default=0.0, help="uniform random extra latency")
+    parser.add_argument("--latency-ms", type=_non_negative, default=0.0, help="added latency per request (default 0)")
+    parser.add_argument("--jitter-ms", type=_non_negative, default=0.0, help="uniform random extra latency (default 0)")
     parser.add_argument(
         "--rate-limit", type=_non_negative, default=5.0, help="requests/s per base before 429 (default 5; 0 = off)"
     )
     parser.add_argument(
         "--token-rate-limit", type=_non_negative, default=50.0, help="requests/s for the token (default 50; 0 = off)"
     )
-    parser.add_argument("--penalty-seconds", type=_non_negative, default=30.0, help="lock-out after a 429")
-    parser.add_argument("--fault-5xx", type=_ratio, default=0.0, help="share of requests answered 503")
-    parser.add_argument("--drop-notifications", type=_ratio, default=0.0, help="share of webhook pings dropped")
+    parser.add_argument("--penalty-seconds", type=_non_negative, default=30.0, help="lock-out after a 429 (default 30)")
+    parser.add_argument("--fault-5xx", type=_ratio, default=0.0, help="share of requests answered 503 (default 0)")
+    parser.add_argument("--drop-notifications", type=_ratio, default=0.0, help="share of pings dropped (default 0)")
     parser.add_argument(
         "--notification-delay-ms",
         type=_non_negative,

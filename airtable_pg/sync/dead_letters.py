@@ -4,10 +4,12 @@
   (``WebhookApplier._apply_payload``) in one transaction with closing the letter: a payload that still fails
   leaves the letter open (its attempts and history grow) and changes nothing.
 * Replaying an **outbound** letter puts its outbox item back in the queue with fresh attempts; the pusher sends
-  the row's *current* state (so a fix made in Postgres is what goes) and upserts on the idempotency key.
+  the row's *current* state (so a fix made in Postgres is what goes) and upserts on the idempotency key. The letter
+  stays open until that push is delivered (then it closes as ``replayed``); a push that fails again adds an attempt
+  and the new error to the same letter, never a second letter for the same change.
 
-Only open letters are replayed or discarded: replaying twice does nothing the second time. Discarding keeps the
-letter (status, reason, moment) as the audit trail; an outbound item is then considered settled.
+Only open letters are replayed or discarded. Discarding keeps the letter (status, reason, moment) as the audit
+trail; an outbound item is then considered settled.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class DeadLetterError(ValueError):
 
 @dataclass
 class ReplayOutcome:
-    replayed: list[int] = field(default_factory=list)
+    replayed: list[int] = field(default_factory=list)  # inbound: applied, closed
+    requeued: list[int] = field(default_factory=list)  # outbound: back in the outbox, open until delivered
     skipped: list[int] = field(default_factory=list)  # closed already (replayed or discarded before)
     failed: dict[int, str] = field(default_factory=dict)  # still failing: the letter stays open
 
@@ -54,7 +57,11 @@ def replay(spec: SyncSpec, db: sa.Engine, api: Api | None, letter_ids: Iterable[
                 outcome.skipped.append(letter_id)
                 continue
             if letter.direction == "outbound":
-                error = None if outbox.requeue(cur, int(letter.payload["outbox_id"])) else "its outbox item is gone"
+                if outbox.requeue(cur, int(letter.payload["outbox_id"])):
+                    dead_letters.note_replay(cur, letter_id, "re-queued for a push")
+                    outcome.requeued.append(letter_id)
+                    continue
+                error: str | None = "its outbox item is gone"
             else:
                 error = _reapply(spec, applier, cur, letter)
             if error is None:
@@ -64,6 +71,13 @@ def replay(spec: SyncSpec, db: sa.Engine, api: Api | None, letter_ids: Iterable[
                 dead_letters.note_failed_replay(cur, letter_id, error)
                 outcome.failed[letter_id] = error
     return outcome
+
+
+def still_open(db: sa.Engine, letter_ids: Iterable[int]) -> dict[int, dead_letters.DeadLetter]:
+    """Which of these letters are still open (after a replay's push: the ones Airtable did not take)."""
+    with transaction(db) as cur:
+        found = {letter_id: dead_letters.get(cur, letter_id) for letter_id in letter_ids}
+    return {letter_id: letter for letter_id, letter in found.items() if letter is not None and letter.status == "open"}
 
 
 def _reapply(

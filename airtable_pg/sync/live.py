@@ -5,6 +5,8 @@ still serves them, a new hook is made, and each table is polled from its waterma
 between the two is lost. ``apply_all`` applies waiting payloads. ``follow`` does that forever: woken at once by
 a verified notification (Postgres ``NOTIFY`` from the receiver, in any process) and at least every
 ``interval`` seconds without one — so without a receiver (no public HTTPS), payloads still arrive, only later.
+One process follows a base at a time (``postgres.follow_lock``): another waits, told who holds it, and takes over
+when that one stops. ``stop`` ends a follow within a pass: the waits are on events that ``stop`` sets.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.airtable.errors import AirtableError
 from airtable_pg.postgres import webhook_state
 from airtable_pg.postgres.database import connection_pool
+from airtable_pg.postgres.follow_lock import FollowLock, Holder
 from airtable_pg.postgres.listen import start_listener
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.postgres.webhook_state import NOTIFY_CHANNEL
@@ -30,6 +33,7 @@ from airtable_pg.sync.webhook_manager import EnsureResult, WebhookManager
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL_SECONDS = 10.0
+TAKE_OVER_POLL_SECONDS = 1.0  # how often a waiting follower asks whether the holder has stopped
 
 
 @dataclass
@@ -91,18 +95,43 @@ class LiveSync:
         *,
         interval: float = DEFAULT_INTERVAL_SECONDS,
         on_applied: Callable[[list[ApplyReport]], None] | None = None,
+        on_waiting: Callable[[str, Holder], None] | None = None,
+        on_following: Callable[[list[str]], None] | None = None,
     ) -> None:
-        """Apply payloads until ``stop``: at once after a notification, else every ``interval`` seconds."""
-        wake = start_listener(self.database_url, NOTIFY_CHANNEL, stop)
-        while not stop.is_set():
-            try:
-                reports = self.apply_all()
-                if on_applied is not None:
-                    on_applied(reports)
-            except Exception:
-                log.exception("webhook apply pass failed; retrying")
-            wake.wait(interval)
-            wake.clear()
+        """Apply payloads until ``stop``: at once after a notification, else every ``interval`` seconds.
+
+        First each base's follow lock: ``on_waiting(base, holder)`` when another process holds it (again when the
+        holder changes), ``on_following(bases)`` once this process holds them all."""
+        with FollowLock(self.database_url) as lock:
+            if not self._take_over(lock, stop, on_waiting):
+                return
+            if on_following is not None:
+                on_following([base.key for base in self.spec.bases.values()])
+            wake = start_listener(self.database_url, NOTIFY_CHANNEL, stop)
+            threading.Thread(target=_set_on, args=(stop, wake), name="follow-stop", daemon=True).start()
+            while not stop.is_set():
+                try:
+                    reports = self.apply_all()
+                    if on_applied is not None:
+                        on_applied(reports)
+                except Exception:
+                    log.exception("webhook apply pass failed; retrying")
+                wake.wait(interval)
+                wake.clear()
+
+    def _take_over(
+        self, lock: FollowLock, stop: threading.Event, on_waiting: Callable[[str, Holder], None] | None
+    ) -> bool:
+        """Hold every base's follow lock, waiting for other holders to stop; False when ``stop`` came first."""
+        for base in self.spec.bases.values():
+            told: Holder | None = None
+            while (holder := lock.try_acquire(base.id)) is not None:
+                if holder != told and on_waiting is not None:
+                    on_waiting(base.key, holder)
+                told = holder
+                if stop.wait(TAKE_OVER_POLL_SECONDS):
+                    return False
+        return True
 
     def _drain(self, base: BaseSpec) -> ApplyReport | None:
         try:
@@ -119,3 +148,9 @@ class LiveSync:
     def _note(self, base: BaseSpec, error: str) -> None:
         with transaction(self.db) as cur:
             webhook_state.note_error(cur, base.id, error)
+
+
+def _set_on(stop: threading.Event, wake: threading.Event) -> None:
+    """Wake the follow loop when it is stopped, so Ctrl-C never waits out the rest of an ``interval``."""
+    stop.wait()
+    wake.set()

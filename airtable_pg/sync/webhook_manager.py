@@ -86,6 +86,16 @@ class WebhookManager:
             last_error=stored.last_error,
         )
 
+    def pings_elsewhere(self, base: BaseSpec, notification_url: str | None) -> WebhookRecord | None:
+        """The base's hook when it is healthy and pings a receiver other than ``notification_url``.
+
+        Re-pointing it would leave that receiver (a running ``make dev``, another deployment) without pings; its own
+        health check would then re-create a hook for itself and replace this one: the two would take turns."""
+        stored = self.stored(base)
+        if stored is None or not stored.notification_url or stored.notification_url == notification_url:
+            return None
+        return stored if self.health(base).healthy else None
+
     def ensure(self, base: BaseSpec, notification_url: str | None) -> EnsureResult:
         """A healthy hook for ``base`` notifying ``notification_url`` (``None``: no pings, payloads are polled)."""
         stored = self.stored(base)

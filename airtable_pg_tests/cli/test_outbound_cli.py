@@ -6,6 +6,7 @@ Run with ``-s`` to see the commands' output (docs/runbook.md quotes it).
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 
 import pytest
@@ -23,7 +24,7 @@ INSERT_BELIEF = (
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     code = cli.main(list(argv))
     out = capsys.readouterr().out
-    sys.__stdout__.write(f"$ airtable-pg {' '.join(argv)}\n{out}\n")  # with -s: the runbook's examples
+    sys.__stdout__.write(f"$ airtable-pg {shlex.join(argv)}\n{out}\n")  # with -s: the runbook's examples
     return code, out
 
 
@@ -54,15 +55,28 @@ def test_outbound_run_and_dead_letter_triage(env, database_url, capsys) -> None:
 
     code, out = run(capsys, "dlq", "list")
     assert code == 0 and out.count(" outbound ") == 2 and "INVALID_MULTIPLE_CHOICE_OPTIONS" in out
-    first, second = (int(line.split()[0]) for line in out.splitlines()[1:])
+    rows = out.splitlines()[1:]
+    first, second = (int(line.split()[0]) for line in rows)
+    # The table by name, and the Postgres row of an insert Airtable has no record of.
+    assert all("coaching.persoonlijke_overtuigingen" in line for line in rows)
+    assert f"row {bad} (insert)" in rows[0] and f"row {worse} (insert)" in rows[1]
     code, out = run(capsys, "dlq", "show", str(first))
     shown = json.loads(out)
     assert shown["payload"]["row_id"] == bad and shown["history"] and shown["status"] == "open"
 
-    # The app fixes the value; replaying pushes the row's current state.
+    # Replayed unfixed, the change fails again: the same letter stays open with one more attempt and the error.
+    code, out = run(capsys, "dlq", "replay", str(first))
+    assert code == 1 and f"dead letter {first}: not delivered, stays open (2 attempt(s))" in out
+    code, out = run(capsys, "dlq", "list")
+    assert [int(line.split()[0]) for line in out.splitlines()[1:]] == [first, second]  # no new letter
+    code, out = run(capsys, "dlq", "replay", str(first))
+    assert code == 1 and "stays open (3 attempt(s))" in out and "INVALID_MULTIPLE_CHOICE_OPTIONS" in out
+
+    # The app fixes the value; replaying pushes the row's current state and closes the letter once delivered.
     app_sql(database_url, "update airtable.persoonlijke_overtuigingen set status = 'uitgedaagd' where id = %s", (bad,))
     code, out = run(capsys, "dlq", "replay", str(first))
-    assert code == 0 and f"dead letter {first}: replayed" in out and "outbox pushed: 1" in out
+    assert code == 0 and f"dead letter {first}: delivered to Airtable; closed as replayed" in out
+    assert "outbox pushed: 1" in out
     assert len(airtable_records_with_key(env, BELIEFS, bad)) == 1
     code, out = run(capsys, "dlq", "replay", str(first))
     assert code == 0 and "closed already" in out

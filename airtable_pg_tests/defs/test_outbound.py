@@ -61,5 +61,5 @@ def test_depth_sensor_requests_a_push_whose_run_records_what_was_pushed(sandbox,
         .success
     )
     assert app_sql(database_url, "select status, resolution_reason from airtable_sync.dead_letter") == [
-        ("replayed", None)
+        ("replayed", "delivered to Airtable")
     ]

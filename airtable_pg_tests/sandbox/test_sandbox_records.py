@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +16,9 @@ from airtable_pg.sandbox import demo
 from airtable_pg.sandbox.events import Transaction
 from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.sandbox.store import API_USER, UI_USER, SeedRecord
+from airtable_pg_tests import SAMPLES
 from airtable_pg_tests.sandbox_fixtures import SandboxFactory, airtable_api_for
 
-SAMPLES = Path("/work/shared/airtable/samples")
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 BASE = "appSandboxTests01"
 PEOPLE, TEAMS, NOTES = "tblPeople00000001", "tblTeams000000001", "tblNotes000000001"

@@ -146,8 +146,10 @@ def test_a_bad_value_dead_letters_that_item_only_and_replay_after_the_fix_succee
     admin(synced_sandbox, "PATCH", f"bases/{DEMO_BASE_ID}/tables/{BELIEFS.id}/fields/{status_field}",
           json={"options": {"choices": choices}})  # fmt: skip
     db = connection_pool(database_url)
-    assert dead_letters.replay(SPEC, db, None, [letter_id]).replayed == [letter_id]
+    assert dead_letters.replay(SPEC, db, None, [letter_id]).requeued == [letter_id]
+    assert dead_letters.still_open(db, [letter_id])  # re-queued, not delivered yet: the letter stays open
     assert pusher.push_all().created == 1
+    assert dead_letters.still_open(db, [letter_id]) == {}  # delivered: closed
     assert len(airtable_records_with_key(synced_sandbox, BELIEFS, bad)) == 1
     assert dead_letters.replay(SPEC, db, None, [letter_id]).skipped == [letter_id]  # replayed already
     assert app_sql(database_url, "select status from airtable_sync.dead_letter") == [("replayed",)]
