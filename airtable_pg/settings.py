@@ -127,6 +127,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Requests per second per base (Airtable's limit); shared by every process using the same database.",
     )
+    token_requests_per_second: float = _env(
+        "AIRTABLE_PG_TOKEN_RATE_LIMIT",
+        default=50.0,
+        ge=0,
+        description="Requests per second of one Airtable token across all its bases (Airtable's limit): a bucket "
+        "per token (by a fingerprint, never the token) beside the per-base ones, shared by every process using the "
+        "same database; when many bases sync at once, each active base gets an equal turn. `0`: no per-token bucket.",
+    )
     penalty_seconds: float = _env(
         "AIRTABLE_PG_PENALTY_SECONDS",
         default=30.0,

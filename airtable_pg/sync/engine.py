@@ -93,7 +93,7 @@ class SyncEngine:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.spec = spec
-        self.airtable = airtable
+        self.airtable = airtable.for_spec(spec)  # the spec may leave room on a base for other clients
         self.workers = workers
         self.progress = progress
         self.range_rows = range_rows
