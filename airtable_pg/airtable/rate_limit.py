@@ -33,10 +33,10 @@ second ever holds more than five. Both lanes book under the bucket row's lock, i
 **The token.** Airtable also allows 50 requests/s per token across all its bases. With a token (``token_key``:
 a fingerprint), a request takes a slot of both buckets in the same transaction: its base's booking (as above)
 moved to the first grid unit (``airtable.slot_grid``) the token's calendar has free, so it is a slot of both.
-A base holds at most ``BOOKED_AHEAD_PER_BASE`` slots of the token's calendar; its further requests wait in their
-process before booking. So 20 bases syncing at once each get an equal turn (fair share), and the calendar stays
-short: a fast-lane request (which skips that wait, and still takes its base's reserved slots) or a newly active
-base is served within ~1 s rather than behind every worker's booking.
+A base holds at most ``BOOKED_AHEAD_PER_BASE`` (one) slot of the token's calendar; its further requests wait in
+their process before booking. So 20 bases syncing at once take turns (fair share, whatever their number of
+workers), and the calendar stays short: a fast-lane request (which skips that wait, and still takes its base's
+reserved slots) or a newly active base is served within ~20 units (0.4 s), not behind every worker's booking.
 
 **Send time.** A slot guarantees the limit only if the request leaves at it. A sender that wakes more than
 ``late_tolerance`` after its slot, or that is stalled between waking and sending, gives the slot up and books

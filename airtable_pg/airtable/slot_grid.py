@@ -17,12 +17,13 @@ import hashlib
 import math
 
 TOKEN_KEY_PREFIX = "token:"
-# A base holds at most this many booked slots of a shared token's calendar at once (its fast lane excepted). Its
-# other workers wait in their process before booking, instead of booking seconds ahead: so the calendar stays
-# short (20 bases × 3 × 20.8 ms ≈ 1.2 s), each active base gets an equal turn whatever its number of workers,
-# and a request of a base that was idle, or of a fast lane, finds a free unit within about that time. Three
-# slots are ~0.6 s of a base's own 5 requests/s: enough to keep it at its limit when the token is not binding.
-BOOKED_AHEAD_PER_BASE = 3
+# A base holds at most this many booked slots of a shared token's calendar at once (its fast lane excepted): its
+# other requests wait in their process, and book when that slot has passed. So the calendar holds at most one
+# booking per active base, and bookings go round: 20 bases syncing at once each get every 20th unit whatever
+# their number of workers (fair share), and a request of a base that was idle, or of a fast lane, finds a free
+# unit within ~20 units (0.4 s). One is enough for a base alone: its next slot is a spacing (10 units) after the
+# one booked, and it is booked a unit after that one passes, well ahead of it.
+BOOKED_AHEAD_PER_BASE = 1
 
 
 def token_key(api_key: str) -> str:
