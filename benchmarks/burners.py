@@ -12,6 +12,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 # Stops at its deadline, or as soon as the process that started it is gone (its parent pid changes).
@@ -58,3 +60,19 @@ def add_argument(parser) -> None:  # type: ignore[no-untyped-def]
         metavar="N",
         help="start N CPU burners first (load average ≥ 8 on 2 cores with ~10); they stop by themselves",
     )
+
+
+@contextmanager
+def burning(count: int, seconds: float = 1800.0) -> Iterator[dict]:
+    """``count`` burners (none when 0) for the block; yields what to report: how many, and the load averages."""
+    report: dict = {"count": count}
+    if not count:
+        yield report
+        return
+    burn = start(count, seconds)
+    report["load_when_started"] = burn.load_reached
+    try:
+        yield report
+    finally:
+        report["load_at_end"] = os.getloadavg()[0]
+        burn.stop()

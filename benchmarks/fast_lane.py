@@ -43,6 +43,7 @@ import psycopg
 
 from airtable_pg.cli.dev import Child, dagster_storage_url, free_port, start_child, stop_child, wait_for_http
 from airtable_pg.postgres.database import ensure_database, libpq_url
+from benchmarks import burners
 from benchmarks.full_sync import (
     CEILING_RECORDS_PER_S,
     DEMO_BASE_ID,
@@ -304,11 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notification-delay-ms", type=int, default=1000)
     parser.add_argument("--window", type=float, default=60.0, help="seconds the idle applier's requests are counted")
     parser.add_argument("--out", default="benchmarks/results/fast_lane.json")
+    burners.add_argument(parser)
     args = parser.parse_args(argv)
     from airtable_pg.postgres.embedded import start_embedded
 
     server_url = start_embedded(Path(".airtable_pg/bench-pgdata").resolve())
-    result = run(args, server_url)
+    with burners.burning(args.burn) as burn:
+        result = run(args, server_url)
+    result["burners"] = burn
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(render(result))

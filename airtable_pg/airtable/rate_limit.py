@@ -83,34 +83,36 @@ LANES = ("standard", "fast")
 # in the window; small, because every lent slot is one the fast lane cannot have.
 LEND_WINDOW_SLOTS = 1.5
 
-# Locks the base's bucket row (created on first use) and reads it with the database's clock.
-_LOCK_BUCKET = sa.text(
+# A bucket row is created once, outside the booking transaction, so the lock is held as briefly as possible.
+_ENSURE_BUCKET = sa.text(
+    f"insert into {_BUCKETS} (base_id, next_slot) values (:key, clock_timestamp()) on conflict (base_id) do nothing"
+)
+# Locks the base's row and the token's (when there is one: else the base's twice) in one round trip, always in
+# the same order (by key) so no two processes deadlock, and reads them with the database's clock. Losing a
+# reservation in a crash is harmless, and a commit waiting for its WAL flush would delay every request behind
+# it: set_config(..., true) turns synchronous commit off for this transaction only.
+_LOCK_BUCKETS = sa.text(
     f"""
-    insert into {_BUCKETS} as bucket (base_id, next_slot)
-    values (:base_id, clock_timestamp())
-    on conflict (base_id) do update set base_id = excluded.base_id
-    returning extract(epoch from bucket.next_slot), extract(epoch from bucket.blocked_until),
-              extract(epoch from bucket.fast_next_slot), extract(epoch from clock_timestamp()), bucket.slots
+    select base_id, extract(epoch from next_slot), extract(epoch from blocked_until),
+           extract(epoch from fast_next_slot), slots, extract(epoch from clock_timestamp()),
+           set_config('synchronous_commit', 'off', true)
+    from {_BUCKETS} where base_id in (:base_id, :token_key) order by base_id for update
     """
 )
+# Both rows in one statement: the lock is held for two round trips (this and the commit), whatever the lane.
 _BOOK = sa.text(
     f"""
     update {_BUCKETS} set
-        next_slot = greatest(next_slot, to_timestamp(:next_slot)),
-        fast_next_slot = greatest(fast_next_slot, to_timestamp(:fast_next_slot)),  -- greatest() skips a null
+        next_slot = case when base_id = :base_id then greatest(next_slot, to_timestamp(:next_slot))
+                    else next_slot end,
+        fast_next_slot = case when base_id = :base_id  -- greatest() skips a null
+                         then greatest(fast_next_slot, to_timestamp(:fast_next_slot)) else fast_next_slot end,
         requests = requests + :counted,
         fast_requests = fast_requests + :fast_counted,
-        slots = :slots
-    where base_id = :base_id
+        slots = case when base_id = :base_id then cast(:slots as bigint[]) else cast(:token_slots as bigint[]) end
+    where base_id in (:base_id, :token_key)
     """
 )
-_BOOK_TOKEN = sa.text(
-    f"""
-    update {_BUCKETS} set slots = :slots, requests = requests + :counted, fast_requests = fast_requests + :fast_counted
-    where base_id = :key
-    """
-)
-_ASYNC_COMMIT = sa.text("set local synchronous_commit = off")
 _BLOCKED_FOR = sa.text(
     f"select extract(epoch from (blocked_until - clock_timestamp())) from {_BUCKETS} where base_id = :base_id"
 )
@@ -256,6 +258,7 @@ class RateLimiter:
         self.missed_slots = 0  # slots given up because the sender was late (the machine was busy)
         self._lock = threading.Lock()
         self._gates: dict[str, threading.Lock] = {}
+        self._known: set[str] = set()  # bucket rows this limiter has made sure exist
 
     def spacing_of(self, base_id: str) -> float:
         """Seconds between two slots of ``base_id``."""
@@ -337,6 +340,14 @@ class RateLimiter:
         with self._lock:
             return self._gates.setdefault(base_id, threading.Lock())
 
+    def _ensure_buckets(self, *keys: str) -> None:
+        missing = [key for key in keys if key not in self._known]
+        if missing:
+            with self.db.begin() as conn:
+                for key in missing:
+                    conn.execute(_ENSURE_BUCKET, {"key": key})
+            self._known.update(missing)
+
     def _units_of(self, base_id: str) -> int:
         rate = self.base_rates.get(base_id, self.requests_per_second)
         return spacing_units(rate, self.margin_seconds, self.unit)
@@ -350,27 +361,26 @@ class RateLimiter:
         unit = self.unit
         rate = self.base_rates.get(base_id, self.requests_per_second)
         spacing = float(self._units_of(base_id))
+        token = self.token_key or base_id
+        self._ensure_buckets(base_id, token)
         with self.db.begin() as conn:
-            # Losing a reservation in a crash is harmless, and a commit waiting for its WAL flush would
-            # delay every request behind it.
-            conn.execute(_ASYNC_COMMIT)
-            # The base's row first, then the token's: every process locks in this order, so none deadlocks.
-            next_slot, blocked_until, fast_next_slot, now, own = conn.execute(_LOCK_BUCKET, {"base_id": base_id}).one()
+            rows = {row[0]: row[1:] for row in conn.execute(_LOCK_BUCKETS, {"base_id": base_id, "token_key": token})}
             read_at = time.monotonic()
+            if base_id not in rows or token not in rows:  # a row deleted since we made it (a test's truncate)
+                self._known.clear()
+                return read_at, False
+            next_slot, blocked_until, fast_next_slot, own, now, _ = rows[base_id]
             now_units = units_at_or_after(float(now), unit)
             held = sorted(u for u in own or () if u >= now_units)
-            taken: frozenset[int] = frozenset()
             calendar: list[int] = []
             if self.token_key is not None:
                 if lane == "standard" and len(held) >= BOOKED_AHEAD_PER_BASE:
                     return read_at + (held[0] + 1) * unit - float(now), False
-                *_, token_slots = conn.execute(_LOCK_BUCKET, {"base_id": self.token_key}).one()
-                calendar = [u for u in token_slots or () if u >= now_units]
-                taken = frozenset(calendar)
+                calendar = [u for u in rows[token][3] or () if u >= now_units]
             booking = book_on_calendar(
                 lane,
                 now=float(now_units),
-                taken=taken,
+                taken=frozenset(calendar),
                 next_slot=_units(next_slot, unit),
                 fast_next_slot=_units(fast_next_slot, unit),
                 blocked_until=_units(blocked_until, unit),
@@ -379,23 +389,20 @@ class RateLimiter:
                 lend_window=LEND_WINDOW_SLOTS * spacing,
             )
             slot = int(booking.slot)
+            with_token = self.token_key is not None
             conn.execute(
                 _BOOK,
                 {
                     "base_id": base_id,
+                    "token_key": token,
                     "next_slot": booking.next_slot * unit,
                     "fast_next_slot": booking.fast_next_slot * unit,
                     "counted": counted,
                     "fast_counted": counted if lane == "fast" else 0,
-                    "slots": [*held, slot] if self.token_key is not None else [],
+                    "slots": [*held, slot] if with_token else [],
+                    "token_slots": [*calendar, slot] if with_token else [],
                 },
             )
-            if self.token_key is not None:
-                conn.execute(
-                    _BOOK_TOKEN,
-                    {"key": self.token_key, "slots": [*calendar, slot], "counted": counted,
-                     "fast_counted": counted if lane == "fast" else 0},
-                )  # fmt: skip
         return read_at + slot * unit - float(now), True
 
     def _sleep_until(self, deadline: float, cancel: threading.Event | None) -> float:
