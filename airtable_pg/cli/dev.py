@@ -183,6 +183,7 @@ def stop_children(children: list[Child], timeout: float = STOP_TIMEOUT_SECONDS) 
     started = time.monotonic()
     for child in running_now:
         _signal_group(child.process.pid, signal.SIGTERM)
+    took = {}
     for child in running_now:
         try:
             child.process.wait(timeout=max(0.0, started + timeout - time.monotonic()))
@@ -190,8 +191,11 @@ def stop_children(children: list[Child], timeout: float = STOP_TIMEOUT_SECONDS) 
             print(f"  {child.name} did not stop in {timeout:.0f} s; killing it", file=sys.stderr)
             child.process.kill()
             child.process.wait()
+        took[child.name] = time.monotonic() - started  # in start order: a later one may have stopped earlier
     for child in children:
         _signal_group(child.process.pid, signal.SIGKILL)  # grandchildren outliving their leader
+    if took:
+        print("  stopped within " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in took.items()), flush=True)
 
 
 @contextmanager
