@@ -17,6 +17,7 @@ from airtable_pg.postgres.migrate import alembic_config, autogenerate, upgrade
 from airtable_pg.sandbox.demo import DEMO_BASE_ID, HOSTILE_BASE_ID, demo_schema, hostile_schema
 from airtable_pg.spec import SpecError, dump_spec, load_spec, parse_spec
 from airtable_pg.spec_pull import merge_base
+from airtable_pg.sync.engine import SyncEngine
 
 
 def demo_raw() -> dict:
@@ -299,6 +300,9 @@ def test_a_bases_share_of_the_rate_limit_is_read_kept_by_pull_validated_and_pace
     assert parse_spec(yaml.safe_load(dump_spec(parsed))) == dataclasses.replace(parsed, path="<spec>")
     limiter = AirtableConfig(api_key="patX").for_spec(parsed).rate_limiter(sa.create_engine("postgresql://"))
     assert limiter.spacing_of(DEMO_BASE_ID) >= 1 / 4 and limiter.spacing_of("appOtherBase00001") < 1 / 4
+    engine = SyncEngine(parsed, "postgresql://nobody@localhost/none", AirtableConfig(api_key="patX"), workers=1)
+    assert engine.limiter.spacing_of(DEMO_BASE_ID) >= 1 / 4  # what a sync books with (it connects lazily)
+    engine.close()
     for value in (0, 6, "fast", True):
         raw["bases"]["coaching"]["requests_per_second"] = value
         with pytest.raises(SpecError, match=r"requests_per_second .* must be a number above 0 and at most"):
