@@ -5,30 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 
 from airtable_pg_tests.cli.test_dev_lifeline import wait_until_gone
-from airtable_pg_tests.e2e.test_ui import REPO, DevServer, descendants, free_port, wait_for_asset_nodes
+from airtable_pg_tests.e2e.test_ui import descendants, start_dev, wait_for_asset_nodes
 
 
 def test_every_child_dies_with_a_dev_command_killed_with_sigkill(
     migrated_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     home = tmp_path_factory.mktemp("dev_sigkill")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"AIRTABLE_API_KEY", "AIRTABLE_API_URL", "AIRTABLE_PG_SPEC"}}
-    env |= {"DATABASE_URL": migrated_url, "DAGSTER_HOME": str(home / "dagster_home"), "PYTHONUNBUFFERED": "1",
-            "AIRTABLE_PG_HOME": str(home / "airtable_pg_home")}  # fmt: skip
-    log = home / "dev.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "airtable_pg", "dev", "--port", str(port), "--records", "40"],
-            cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = DevServer(process=process, url=f"http://127.0.0.1:{port}", log=log)
+    server = start_dev(migrated_url, home, AIRTABLE_PG_HOME=str(home / "airtable_pg_home"))
+    process = server.process
     tree: set[int] = set()
     try:
         wait_for_asset_nodes(server)
