@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import yaml
 
-from benchmarks import burners
+from benchmarks import burners, harness
 from benchmarks.fast_lane import ARRIVAL_TIMEOUT_SECONDS, load, start_live_children
 from benchmarks.full_sync import reset_stats, start_sandbox
 from benchmarks.provisioning import MirrorWatcher, Provisioning, latency_report
@@ -258,23 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="benchmarks/results/many_bases.json")
     burners.add_argument(parser)
     args = parser.parse_args(argv)
-    from airtable_pg.postgres.embedded import start_embedded
-
-    server_url = start_embedded(Path(".airtable_pg/bench-pgdata").resolve())
-    with burners.burning(args.burn) as burn:
-        result = run(args, server_url)
-    result["burners"] = burn
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
-    print(render(result))
-    failed = 0
-    if result["sandbox"]["token"]["rate_limited"]:
-        print("\nNOT A VALID RESULT: the sandbox answered 429 (a rate limit was exceeded)", file=sys.stderr)
-        failed = 1
+    result = harness.run_and_save(args, run, render)
+    problems = (
+        ["the sandbox answered 429 (a rate limit was exceeded)"] if result["sandbox"]["token"]["rate_limited"] else []
+    )
     if not result["all_arrived"]:
-        print("\nNOT A VALID RESULT: a user never reached Postgres", file=sys.stderr)
-        failed = 1
-    return failed
+        problems.append("a user never reached Postgres")
+    return harness.verdict(problems)
 
 
 if __name__ == "__main__":
