@@ -229,7 +229,8 @@ class Settings(BaseSettings):
         "AIRTABLE_PG_DAGSTER_DATABASE",
         default="dagster",
         description="The database `db roles` creates (on the server of `DATABASE_URL`), owned by the Dagster role, "
-        "for Dagster's instance storage; `DAGSTER_PG_URL` names it. Use another per environment sharing a server.",
+        "for Dagster's instance storage; `DAGSTER_PG_URL` names it. Use another per environment sharing a server. "
+        "`airtable-pg dev` keeps its Dagster storage there too.",
     )
     dagster_home: Path | None = _env(
         "DAGSTER_HOME",

@@ -486,7 +486,8 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) ->
 
     root = project_root()
     database = libpq_url(database_url(settings))
-    ensure_database(database, DAGSTER_DATABASE)
+    # AIRTABLE_PG_DAGSTER_DATABASE (default `dagster`): two stacks on one server keep their runs apart.
+    ensure_database(database, settings.dagster_database)
     with ExitStack() as stack:
         lifeline = Lifeline()
         stack.callback(lifeline.close)  # closed last: after our own stop, it finds nothing left to stop
@@ -499,7 +500,7 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) ->
             os.environ,
             dagster_home=dagster_home,
             database=database,
-            dagster_database=dagster_storage_url(database),
+            dagster_database=dagster_storage_url(database, name=settings.dagster_database),
             airtable=airtable,
         )
         # Dagster and the live sync stop together (before the sandbox): a stop lasts as long as the slowest.
