@@ -27,13 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bases", type=int, default=20)
     parser.add_argument("--threads", type=int, default=3, help="threads per base")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--fast-lane-share", type=float, default=1.0, help="requests/s held for fast lanes")
     args = parser.parse_args(argv)
     from airtable_pg.postgres.embedded import start_embedded
 
     server = start_embedded(Path(".airtable_pg/bench-pgdata").resolve())
     url = fresh_database(server, f"bench_token_slots_{int(time.time())}")
     engine = sa.create_engine(sqlalchemy_url(url), pool_size=args.bases * args.threads)
-    limiter = RateLimiter(engine, token_key=token_key("patTokenSlotsBenchmark"))
+    limiter = RateLimiter(engine, token_key=token_key("patTokenSlotsBenchmark"), fast_lane_share=args.fast_lane_share)
     lateness: list[float] = []
     until = time.monotonic() + args.seconds
 

@@ -31,8 +31,10 @@ import requests
 import sqlalchemy as sa
 from pyairtable import Api
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from airtable_pg.airtable.rate_limit import Cancelled, RateLimiter
+from airtable_pg.airtable.rate_limit import Cancelled, RateLimiter, Slot
 from airtable_pg.airtable.slot_grid import token_key
 from airtable_pg.settings import DEFAULT_API_URL, Settings
 
@@ -106,9 +108,9 @@ class RequestStats:
         self.retried_5xx = 0  # retries after a 5xx or a network failure
         self.first_server_time: datetime | None = None  # the ``Date`` of the first successful response
 
-    def count_request(self) -> None:
+    def count_request(self, count: int = 1) -> None:
         with self._lock:
-            self.requests += 1
+            self.requests += count
 
     def count_throttled(self) -> None:
         with self._lock:
@@ -157,6 +159,36 @@ def is_resendable(request: requests.PreparedRequest) -> bool:
     return method in _RESENDABLE_METHODS or urlsplit(request.url or "").path.endswith("/listRecords")
 
 
+class SlotMissed(Exception):
+    """The request's slot passed before its first byte was written: nothing was sent; it books another."""
+
+
+_WRITING = threading.local()  # the slot of the request this thread is writing, if any
+
+
+class _OnTimeHTTPConnection(HTTPConnection):
+    """Looks at the slot once more as the request's bytes are about to be written: after the pool handed out a
+    connection (and after connecting, when it had to), so a stall anywhere before that point is caught too."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        slot = getattr(_WRITING, "slot", None)
+        if slot is not None and slot.missed():
+            raise SlotMissed("the rate-limit slot passed before the request could leave")
+        super().request(*args, **kwargs)
+
+
+class _OnTimeHTTPSConnection(HTTPSConnection, _OnTimeHTTPConnection):  # type: ignore[misc]
+    pass
+
+
+class _OnTimeHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _OnTimeHTTPConnection
+
+
+class _OnTimeHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _OnTimeHTTPSConnection
+
+
 class RateLimitedAdapter(HTTPAdapter):
     """Every request through this adapter takes a rate-limit slot first and is retried per our policy."""
 
@@ -176,6 +208,10 @@ class RateLimitedAdapter(HTTPAdapter):
         self.cancel = cancel or threading.Event()
         self._random = random.Random()
 
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _OnTimeHTTPPool, "https": _OnTimeHTTPSPool}
+
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         base_id = base_id_of_url(request.url or "")
         resendable = is_resendable(request)
@@ -183,6 +219,7 @@ class RateLimitedAdapter(HTTPAdapter):
         throttles = 0
         rebooking = False
         while True:
+            slot = None
             if base_id is not None and self.limiter is not None:
                 slot = self.limiter.take(base_id, self.cancel, self.lane, rebooking=rebooking)
                 # The last look before the request leaves: a sender stalled since its slot came (a starved
@@ -195,7 +232,12 @@ class RateLimitedAdapter(HTTPAdapter):
                 raise Cancelled("cancelled before sending")
             self.stats.count_request()
             try:
-                response = super().send(request, *args, **kwargs)
+                response = self._write(slot, request, *args, **kwargs)
+            except SlotMissed:  # nothing was written: the same request books again
+                self.stats.count_request(-1)
+                self.limiter.note_missed()  # type: ignore[union-attr]  # a slot exists only with a limiter
+                rebooking = True
+                continue
             except (requests.ConnectionError, requests.Timeout) as error:
                 failures += 1
                 never_sent = isinstance(error, requests.ConnectTimeout)
@@ -222,6 +264,16 @@ class RateLimitedAdapter(HTTPAdapter):
                 if moment is not None:
                     self.stats.note_server_time(moment)
             return response
+
+    def _write(
+        self, slot: Slot | None, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        """``HTTPAdapter.send`` with ``slot`` checked as the bytes are about to leave (``_OnTimeHTTPConnection``)."""
+        _WRITING.slot = slot
+        try:
+            return super().send(request, *args, **kwargs)
+        finally:
+            _WRITING.slot = None
 
     def _wait_out_penalty(self, base_id: str | None) -> None:
         if base_id is not None and self.limiter is not None:

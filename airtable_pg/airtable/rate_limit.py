@@ -75,6 +75,9 @@ _BUCKETS = f'"{STATE_SCHEMA}".rate_limit'  # a constant of ours, quoted: never u
 BLOCK_CHECK_LEAD_SECONDS = 0.05  # how long before its slot a sleeper looks for a new 429 block
 LATE_SHARE_OF_SLACK = 0.5  # of the 5 × margin slack: the rest is for the send path's own jitter
 MIN_LATE_TOLERANCE_SECONDS = 0.002
+# How long the quickest round trip to the database keeps telling where its clock stands (then a newer one does,
+# so a drift between the clocks never accumulates).
+CLOCK_SAMPLE_SECONDS = 30.0
 GATE_POLL_SECONDS = 0.2  # how often a thread waiting for its process's turn at a base looks for a cancel
 
 LANES = ("standard", "fast")
@@ -259,6 +262,9 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._gates: dict[str, threading.Lock] = {}
         self._known: set[str] = set()  # bucket rows this limiter has made sure exist
+        self._clock_offset = 0.0  # the database's clock minus time.monotonic(), see _on_our_clock
+        self._clock_latency = math.inf
+        self._clock_sampled_at = -math.inf
 
     def spacing_of(self, base_id: str) -> float:
         """Seconds between two slots of ``base_id``."""
@@ -340,6 +346,21 @@ class RateLimiter:
         with self._lock:
             return self._gates.setdefault(base_id, threading.Lock())
 
+    def _on_our_clock(self, db_now: float, asked_at: float, answered_at: float) -> float:
+        """``db_now`` (the database's clock) as a ``time.monotonic()`` moment.
+
+        The offset between the two clocks comes from the round trip with the smallest latency in the last
+        ``CLOCK_SAMPLE_SECONDS`` (its error is at most half that latency, well under a millisecond on a good
+        connection); a slow round trip only says the query waited, not where the clocks stand.
+        """
+        latency = answered_at - asked_at
+        with self._lock:
+            stale = answered_at - self._clock_sampled_at > CLOCK_SAMPLE_SECONDS
+            if stale or latency <= self._clock_latency:
+                self._clock_offset = db_now - (asked_at + answered_at) / 2
+                self._clock_latency, self._clock_sampled_at = latency, answered_at
+            return db_now - self._clock_offset
+
     def _ensure_buckets(self, *keys: str) -> None:
         missing = [key for key in keys if key not in self._known]
         if missing:
@@ -364,12 +385,16 @@ class RateLimiter:
         token = self.token_key or base_id
         self._ensure_buckets(base_id, token)
         with self.db.begin() as conn:
+            asked_at = time.monotonic()
             rows = {row[0]: row[1:] for row in conn.execute(_LOCK_BUCKETS, {"base_id": base_id, "token_key": token})}
-            read_at = time.monotonic()
+            answered_at = time.monotonic()
             if base_id not in rows or token not in rows:  # a row deleted since we made it (a test's truncate)
                 self._known.clear()
-                return read_at, False
+                return answered_at, False
             next_slot, blocked_until, fast_next_slot, own, now, _ = rows[base_id]
+            # Where the database's ``now`` falls on our clock, from the quickest round trip seen lately, not this
+            # one: a reply that took 60 ms (a lock wait, a busy machine) would otherwise make the slot 60 ms late.
+            read_at = self._on_our_clock(float(now), asked_at, answered_at)
             now_units = units_at_or_after(float(now), unit)
             held = sorted(u for u in own or () if u >= now_units)
             calendar: list[int] = []
