@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
 
 from airtable_pg.postgres.migrate import DEMO_VERSIONS, alembic_config, upgrade
 from airtable_pg_tests.cli.test_dev_lifeline import wait_until_gone
-from airtable_pg_tests.e2e.test_ui import descendants, start_dev, wait_for_asset_nodes
+from airtable_pg_tests.e2e.test_ui import REPO, DevServer, descendants, free_port, wait_for_asset_nodes
 
 
 def test_every_child_dies_with_a_dev_command_killed_with_sigkill(
@@ -22,9 +24,14 @@ def test_every_child_dies_with_a_dev_command_killed_with_sigkill(
     database = new_database("dev_sigkill")
     upgrade(alembic_config(database, versions=DEMO_VERSIONS))
     home = tmp_path_factory.mktemp("dev_sigkill")
-    server = start_dev(database, home, AIRTABLE_PG_HOME=str(home / "airtable_pg_home"),
-                       AIRTABLE_PG_DAGSTER_DATABASE="dagster_sigkill")  # fmt: skip
-    process = server.process
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRTABLE", "DATABASE", "DAGSTER"))}
+    env |= {"DATABASE_URL": database, "DAGSTER_HOME": str(home / "dagster_home"), "PYTHONUNBUFFERED": "1",
+            "AIRTABLE_PG_HOME": str(home / "state"), "AIRTABLE_PG_DAGSTER_DATABASE": "dagster_sigkill"}  # fmt: skip
+    with (home / "dev.log").open("wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "airtable_pg", "dev", "--port", str(port), "--records", "40"],
+                                   cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+    server = DevServer(process=process, url=f"http://127.0.0.1:{port}", log=home / "dev.log")
     tree: set[int] = set()
     try:
         wait_for_asset_nodes(server)

@@ -140,25 +140,19 @@ def wait_for_asset_nodes(server: DevServer) -> None:
     pytest.fail(f"the Dagster UI did not load the code location in {STARTUP_SECONDS} s:\n{server.output()}")
 
 
-def start_dev(database_url: str, home: Path, **environ: str) -> DevServer:
-    """``airtable-pg dev`` on ``database_url`` with a small demo base, its state and log in ``home``."""
+@pytest.fixture(scope="module")
+def dev_server(migrated_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    home = tmp_path_factory.mktemp("dev")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"AIRTABLE_API_KEY", "AIRTABLE_API_URL", "AIRTABLE_PG_SPEC"}}
-    env |= {"DATABASE_URL": database_url, "DAGSTER_HOME": str(home / "dagster_home"), "PYTHONUNBUFFERED": "1",
-            **environ}  # fmt: skip
+    env |= {"DATABASE_URL": migrated_url, "DAGSTER_HOME": str(home / "dagster_home"), "PYTHONUNBUFFERED": "1"}
     log = home / "dev.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "airtable_pg", "dev", "--port", str(port), "--records", "40"],
             cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    return DevServer(process=process, url=f"http://127.0.0.1:{port}", log=log)
-
-
-@pytest.fixture(scope="module")
-def dev_server(migrated_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    server = start_dev(migrated_url, tmp_path_factory.mktemp("dev"))
-    process = server.process
+    server = DevServer(process=process, url=f"http://127.0.0.1:{port}", log=log)
     try:
         wait_for_asset_nodes(server)
         yield server
