@@ -130,6 +130,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Requests per second per base (Airtable's limit); shared by every process using the same database.",
     )
+    token_requests_per_second: float = _env(
+        "AIRTABLE_PG_TOKEN_RATE_LIMIT",
+        default=50.0,
+        ge=0,
+        description="Requests per second of one Airtable token across all its bases (Airtable's limit): a bucket "
+        "per token (by a fingerprint, never the token) beside the per-base ones, shared by every process using the "
+        "same database; when many bases sync at once, each active base gets an equal turn. `0`: no per-token bucket.",
+    )
     penalty_seconds: float = _env(
         "AIRTABLE_PG_PENALTY_SECONDS",
         default=30.0,
@@ -224,7 +232,8 @@ class Settings(BaseSettings):
         "AIRTABLE_PG_DAGSTER_DATABASE",
         default="dagster",
         description="The database `db roles` creates (on the server of `DATABASE_URL`), owned by the Dagster role, "
-        "for Dagster's instance storage; `DAGSTER_PG_URL` names it. Use another per environment sharing a server.",
+        "for Dagster's instance storage; `DAGSTER_PG_URL` names it. Use another per environment sharing a server. "
+        "`airtable-pg dev` keeps its Dagster storage there too.",
     )
     dagster_home: Path | None = _env(
         "DAGSTER_HOME",

@@ -8,6 +8,7 @@ by Airtable **field id**, so a field renamed in Airtable keeps its column: the n
       coaching:                       # base key: asset keys are ["airtable", <base key>, <table key>]
         id: appCoachingDemo01
         schema: airtable              # Postgres schema of the mirror tables
+        requests_per_second: 4        # optional; this sync's share of the base's 5/s (the rest: your other clients)
         tables:
           users:                      # table key, also the default mirror table name
             id: tblUsers000000001
@@ -168,6 +169,8 @@ class BaseSpec:
     id: str
     schema: str
     tables: dict[str, TableSpec]  # table key -> spec
+    # This sync's share of Airtable's 5 requests/s on the base; None: all of it (AIRTABLE_PG_RATE_LIMIT).
+    requests_per_second: float | None = None
 
     def table_by_id(self, table_id: str) -> TableSpec | None:
         return next((t for t in self.tables.values() if t.id == table_id), None)
@@ -200,6 +203,10 @@ class SyncSpec:
             problem = "is ambiguous" if matches else "matches no table"
             raise KeyError(f"table {name!r} {problem} in {self.path} (tables: {known})")
         return matches[0]
+
+    def base_rates(self) -> dict[str, float]:
+        """Base id → the requests/s this sync may use, for the bases whose spec leaves room to other clients."""
+        return {b.id: b.requests_per_second for b in self.bases.values() if b.requests_per_second is not None}
 
 
 def default_spec_path() -> str:
@@ -279,6 +286,11 @@ def _parse_base(path: str, key: str, body: Any) -> BaseSpec:
         raise SpecError(path, f"schema {schema!r} is not a valid Postgres identifier (≤ 63 bytes)", table=key)
     if schema == STATE_SCHEMA:
         raise SpecError(path, f"schema {schema!r} holds airtable_pg's own sync state: choose another", table=key)
+    rate = body.get("requests_per_second")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 5):
+        raise SpecError(
+            path, f"requests_per_second {rate!r} must be a number above 0 and at most Airtable's 5", table=key
+        )
     tables_raw = _require(path, body, "tables", dict, table=key)
     tables = {tkey: _parse_table(path, key, tkey, tbody) for tkey, tbody in tables_raw.items()}
     mirrors: dict[str, str] = {}
@@ -290,7 +302,8 @@ def _parse_base(path: str, key: str, body: Any) -> BaseSpec:
                 table=f"{key}.{table.key}",
             )
         mirrors[table.mirror] = f"{key}.{table.key}"
-    return BaseSpec(key=key, id=base_id, schema=schema, tables=tables)
+    return BaseSpec(key=key, id=base_id, schema=schema, tables=tables,
+                    requests_per_second=None if rate is None else float(rate))  # fmt: skip
 
 
 def _parse_table(path: str, base_key: str, key: Any, body: Any) -> TableSpec:
@@ -473,7 +486,10 @@ def spec_to_dict(spec: SyncSpec) -> dict[str, Any]:
                 body["idempotency_field"] = table.idempotency_field
             body["fields"] = fields
             tables[table.key] = body
-        bases[base.key] = {"id": base.id, "schema": base.schema, "tables": tables}
+        bases[base.key] = {"id": base.id, "schema": base.schema}
+        if base.requests_per_second is not None:  # a person's choice: a pull keeps it
+            bases[base.key]["requests_per_second"] = base.requests_per_second
+        bases[base.key]["tables"] = tables
     return {"version": 1, "bases": bases}
 
 

@@ -41,7 +41,13 @@ def merge_base(existing: BaseSpec | None, base_key: str, base_id: str, tables: l
         old = previous.get(raw["id"])
         key = old.key if old else unique_name(slug(raw["name"], fallback="table"), key=raw["id"], taken=taken_keys)
         merged[key] = _merge_table(old, key, raw, lineage)
-    return BaseSpec(key=base_key, id=base_id, schema=existing.schema if existing else "airtable", tables=merged)
+    return BaseSpec(
+        key=base_key,
+        id=base_id,
+        schema=existing.schema if existing else "airtable",
+        tables=merged,
+        requests_per_second=existing.requests_per_second if existing else None,
+    )  # a person's choice
 
 
 def _merge_table(old: TableSpec | None, key: str, raw: dict[str, Any], lineage: dict[str, bool]) -> TableSpec:

@@ -7,14 +7,17 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from alembic import command
 
+from airtable_pg.airtable.client import AirtableConfig
 from airtable_pg.names import MAX_IDENTIFIER_BYTES, RESERVED_COLUMNS, column_names, slug
 from airtable_pg.postgres.migrate import alembic_config, autogenerate, upgrade
 from airtable_pg.sandbox.demo import DEMO_BASE_ID, HOSTILE_BASE_ID, demo_schema, hostile_schema
 from airtable_pg.spec import SpecError, dump_spec, load_spec, parse_spec
 from airtable_pg.spec_pull import merge_base
+from airtable_pg.sync.engine import SyncEngine
 
 
 def demo_raw() -> dict:
@@ -286,3 +289,21 @@ def test_freshness_bounds_and_quality_rules_are_read_kept_by_pull_and_validated(
     bad["bases"]["coaching"]["tables"]["users"]["fields"]["fldUsrEmail000000"]["unique"] = "yes"
     with pytest.raises(SpecError, match="fldUsrEmail000000: unique must be true or false"):
         parse_spec(bad)
+
+
+def test_a_bases_share_of_the_rate_limit_is_read_kept_by_pull_validated_and_paces_its_bucket():
+    raw = demo_raw()
+    raw["bases"]["coaching"]["requests_per_second"] = 4
+    parsed = parse_spec(raw)
+    assert parsed.base_rates() == {DEMO_BASE_ID: 4.0} and load_spec().base_rates() == {}
+    assert merge_base(parsed.bases["coaching"], "coaching", DEMO_BASE_ID, demo_schema()).requests_per_second == 4.0
+    assert parse_spec(yaml.safe_load(dump_spec(parsed))) == dataclasses.replace(parsed, path="<spec>")
+    limiter = AirtableConfig(api_key="patX").for_spec(parsed).rate_limiter(sa.create_engine("postgresql://"))
+    assert limiter.spacing_of(DEMO_BASE_ID) >= 1 / 4 and limiter.spacing_of("appOtherBase00001") < 1 / 4
+    engine = SyncEngine(parsed, "postgresql://nobody@localhost/none", AirtableConfig(api_key="patX"), workers=1)
+    assert engine.limiter.spacing_of(DEMO_BASE_ID) >= 1 / 4  # what a sync books with (it connects lazily)
+    engine.close()
+    for value in (0, 6, "fast", True):
+        raw["bases"]["coaching"]["requests_per_second"] = value
+        with pytest.raises(SpecError, match=r"requests_per_second .* must be a number above 0 and at most"):
+            parse_spec(raw)

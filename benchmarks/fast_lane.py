@@ -29,7 +29,6 @@ a result) or a user that never arrived.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -43,6 +42,7 @@ import psycopg
 
 from airtable_pg.cli.dev import Child, dagster_storage_url, free_port, start_child, stop_child, wait_for_http
 from airtable_pg.postgres.database import ensure_database, libpq_url
+from benchmarks import burners, harness
 from benchmarks.full_sync import (
     CEILING_RECORDS_PER_S,
     DEMO_BASE_ID,
@@ -304,23 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notification-delay-ms", type=int, default=1000)
     parser.add_argument("--window", type=float, default=60.0, help="seconds the idle applier's requests are counted")
     parser.add_argument("--out", default="benchmarks/results/fast_lane.json")
+    burners.add_argument(parser)
     args = parser.parse_args(argv)
-    from airtable_pg.postgres.embedded import start_embedded
-
-    server_url = start_embedded(Path(".airtable_pg/bench-pgdata").resolve())
-    result = run(args, server_url)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
-    print(render(result))
-    failed = 0
-    if rate_limited(result):
-        print("\nNOT A VALID RESULT: the sandbox answered 429 (the rate limit was exceeded)", file=sys.stderr)
-        failed = 1
+    result = harness.run_and_save(args, run, render)
+    problems = ["the sandbox answered 429 (the rate limit was exceeded)"] if rate_limited(result) else []
     if not (result["idle"]["all_arrived"] and result["backfill"]["all_arrived"]):
-        print(f"\nNOT A VALID RESULT: a user never reached Postgres within {ARRIVAL_TIMEOUT_SECONDS:.0f} s",
-              file=sys.stderr)  # fmt: skip
-        failed = 1
-    return failed
+        problems.append(f"a user never reached Postgres within {ARRIVAL_TIMEOUT_SECONDS:.0f} s")
+    return harness.verdict(problems)
 
 
 if __name__ == "__main__":

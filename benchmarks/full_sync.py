@@ -31,6 +31,8 @@ from pathlib import Path
 
 import requests
 
+from benchmarks import burners
+
 CEILING_RECORDS_PER_S = 500.0
 TOKEN = "patBenchmarkToken.local"
 DEMO_BASE_ID = "appCoachingDemo01"
@@ -191,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-e2e", action="store_true", help="run only the end-to-end CLI run")
     parser.add_argument("--out", default="benchmarks/results/full_sync.json")
     parser.add_argument("--render", action="store_true", help="only print the table of an existing --out file")
+    burners.add_argument(parser)
     args = parser.parse_args(argv)
     if args.render:
         print(render(summarize(json.loads(Path(args.out).read_text())["runs"])))
@@ -200,12 +203,14 @@ def main(argv: list[str] | None = None) -> int:
 
     server_url = start_embedded(Path(".airtable_pg/bench-pgdata").resolve())
     runs: dict = {}
-    if not args.only_e2e:
-        small = max(args.records // 10, 1000)
-        runs["full"] = measure(args.records, args.latency_ms, args.workers, server_url, "full", not args.no_naive)
-        runs["tenth"] = measure(small, args.latency_ms, args.workers, server_url, "tenth", False)
-    runs["end_to_end"] = measure_end_to_end(args.e2e_records, args.latency_ms, args.workers, server_url)
+    with burners.burning(args.burn) as burn:
+        if not args.only_e2e:
+            small = max(args.records // 10, 1000)
+            runs["full"] = measure(args.records, args.latency_ms, args.workers, server_url, "full", not args.no_naive)
+            runs["tenth"] = measure(small, args.latency_ms, args.workers, server_url, "tenth", False)
+        runs["end_to_end"] = measure_end_to_end(args.e2e_records, args.latency_ms, args.workers, server_url)
     summary = summarize(runs)
+    summary["burners"] = burn
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"runs": runs, "summary": summary}, indent=2, default=str))
     print(render(summary))

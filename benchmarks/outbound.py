@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psycopg
 
+from benchmarks import burners
 from benchmarks.full_sync import DEMO_BASE_ID, TOKEN, fresh_database, reset_stats, sandbox_stats, start_sandbox
 
 CEILING_RECORDS_PER_S = 50.0
@@ -152,11 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=int, default=300)
     parser.add_argument("--pushers", type=int, default=3)
     parser.add_argument("--out", default="benchmarks/results/outbound.json")
+    burners.add_argument(parser)
     args = parser.parse_args(argv)
     from airtable_pg.postgres.embedded import start_embedded
 
     server_url = start_embedded(Path(".airtable_pg/bench-pgdata").resolve())
-    result = run(args.changes, args.idle, args.latency_ms, args.pushers, server_url)
+    with burners.burning(args.burn) as burn:
+        result = run(args.changes, args.idle, args.latency_ms, args.pushers, server_url)
+    result["burners"] = burn
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(render(result))

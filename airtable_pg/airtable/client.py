@@ -5,7 +5,9 @@ against Airtable's 30-second lock-out, so it is switched off (``retry_strategy=N
 ``HTTPAdapter`` mounted on the ``Api``'s session does both jobs for every request, whatever
 pyairtable method issued it:
 
-* before sending: take a slot from the per-base :class:`~airtable_pg.airtable.rate_limit.RateLimiter`;
+* before sending: take a slot from the per-base (and per-token) :class:`~airtable_pg.airtable.rate_limit.RateLimiter`,
+  and, as the very last step before the request leaves, check it is still on time (else take another: a
+  request stalled by a busy machine must not leave in a burst with the ones booked after it);
 * 429: block the base for every process for the penalty, then send again (bounded);
 * 502/503, connection failures and timeouts of requests safe to resend: exponential backoff with
   jitter, then send again (bounded), then give up with the last error.
@@ -18,19 +20,26 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 import sqlalchemy as sa
 from pyairtable import Api
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from airtable_pg.airtable.rate_limit import Cancelled, RateLimiter
+from airtable_pg.airtable.rate_limit import Cancelled, RateLimiter, Slot
+from airtable_pg.airtable.slot_grid import token_key
 from airtable_pg.settings import DEFAULT_API_URL, Settings
+
+if TYPE_CHECKING:
+    from airtable_pg.spec import SyncSpec
 
 _DEFAULTS = Settings.model_fields  # one place for the defaults every process must share
 ALWAYS_RETRIABLE = frozenset({502, 503})  # Airtable: "safe to retry"; the request was not processed
@@ -50,6 +59,8 @@ class AirtableConfig:
     penalty_seconds: float = _DEFAULTS["penalty_seconds"].default
     rate_margin_seconds: float = _DEFAULTS["rate_margin_ms"].default / 1000  # slots are 1/rps + this apart
     fast_lane_share: float = _DEFAULTS["fast_lane_share"].default  # requests/s held for fast-lane tables
+    token_requests_per_second: float = _DEFAULTS["token_requests_per_second"].default  # 0: no per-token bucket
+    base_rates: Mapping[str, float] = field(default_factory=dict)  # a base's lower rate (the spec's share)
     timeout: tuple[float, float] = (10.0, 120.0)  # (connect, read) seconds
     max_attempts: int = 6  # per request, against 5xx and network failures
     backoff_seconds: float = 0.5  # first retry waits up to this; doubles each time
@@ -66,16 +77,24 @@ class AirtableConfig:
             penalty_seconds=settings.penalty_seconds,
             rate_margin_seconds=settings.rate_margin_seconds,
             fast_lane_share=settings.fast_lane_share,
+            token_requests_per_second=settings.token_requests_per_second,
         )
 
+    def for_spec(self, spec: SyncSpec) -> AirtableConfig:
+        """This configuration with the spec's per-base rates (the share each base leaves to other clients)."""
+        return replace(self, base_rates={**self.base_rates, **spec.base_rates()})
+
     def rate_limiter(self, db: sa.Engine) -> RateLimiter:
-        """The per-base bucket in ``db``, paced as this configuration says."""
+        """The per-base buckets and this token's bucket in ``db``, paced as this configuration says."""
         return RateLimiter(
             db,
             requests_per_second=self.requests_per_second,
             margin_seconds=self.rate_margin_seconds,
             penalty_seconds=self.penalty_seconds,
             fast_lane_share=self.fast_lane_share,
+            token_key=token_key(self.api_key),
+            token_requests_per_second=self.token_requests_per_second,
+            base_rates=self.base_rates,
         )
 
 
@@ -89,9 +108,9 @@ class RequestStats:
         self.retried_5xx = 0  # retries after a 5xx or a network failure
         self.first_server_time: datetime | None = None  # the ``Date`` of the first successful response
 
-    def count_request(self) -> None:
+    def count_request(self, count: int = 1) -> None:
         with self._lock:
-            self.requests += 1
+            self.requests += count
 
     def count_throttled(self) -> None:
         with self._lock:
@@ -140,6 +159,36 @@ def is_resendable(request: requests.PreparedRequest) -> bool:
     return method in _RESENDABLE_METHODS or urlsplit(request.url or "").path.endswith("/listRecords")
 
 
+class SlotMissed(Exception):
+    """The request's slot passed before its first byte was written: nothing was sent; it books another."""
+
+
+_WRITING = threading.local()  # the slot of the request this thread is writing, if any
+
+
+class _OnTimeHTTPConnection(HTTPConnection):
+    """Looks at the slot once more as the request's bytes are about to be written: after the pool handed out a
+    connection (and after connecting, when it had to), so a stall anywhere before that point is caught too."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        slot = getattr(_WRITING, "slot", None)
+        if slot is not None and slot.missed():
+            raise SlotMissed("the rate-limit slot passed before the request could leave")
+        super().request(*args, **kwargs)
+
+
+class _OnTimeHTTPSConnection(HTTPSConnection, _OnTimeHTTPConnection):  # type: ignore[misc]
+    pass
+
+
+class _OnTimeHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _OnTimeHTTPConnection
+
+
+class _OnTimeHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _OnTimeHTTPSConnection
+
+
 class RateLimitedAdapter(HTTPAdapter):
     """Every request through this adapter takes a rate-limit slot first and is retried per our policy."""
 
@@ -159,19 +208,36 @@ class RateLimitedAdapter(HTTPAdapter):
         self.cancel = cancel or threading.Event()
         self._random = random.Random()
 
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _OnTimeHTTPPool, "https": _OnTimeHTTPSPool}
+
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         base_id = base_id_of_url(request.url or "")
         resendable = is_resendable(request)
         failures = 0
         throttles = 0
+        rebooking = False
         while True:
+            slot = None
             if base_id is not None and self.limiter is not None:
-                self.limiter.acquire(base_id, self.cancel, self.lane)
+                slot = self.limiter.take(base_id, self.cancel, self.lane, rebooking=rebooking)
+                # The last look before the request leaves: a sender stalled since its slot came (a starved
+                # process) books again rather than crowd the requests booked after it.
+                rebooking = slot.missed()
+                if rebooking:
+                    self.limiter.note_missed()
+                    continue
             elif self.cancel.is_set():
                 raise Cancelled("cancelled before sending")
             self.stats.count_request()
             try:
-                response = super().send(request, *args, **kwargs)
+                response = self._write(slot, request, *args, **kwargs)
+            except SlotMissed:  # nothing was written: the same request books again
+                self.stats.count_request(-1)
+                self.limiter.note_missed()  # type: ignore[union-attr]  # a slot exists only with a limiter
+                rebooking = True
+                continue
             except (requests.ConnectionError, requests.Timeout) as error:
                 failures += 1
                 never_sent = isinstance(error, requests.ConnectTimeout)
@@ -198,6 +264,16 @@ class RateLimitedAdapter(HTTPAdapter):
                 if moment is not None:
                     self.stats.note_server_time(moment)
             return response
+
+    def _write(
+        self, slot: Slot | None, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        """``HTTPAdapter.send`` with ``slot`` checked as the bytes are about to leave (``_OnTimeHTTPConnection``)."""
+        _WRITING.slot = slot
+        try:
+            return super().send(request, *args, **kwargs)
+        finally:
+            _WRITING.slot = None
 
     def _wait_out_penalty(self, base_id: str | None) -> None:
         if base_id is not None and self.limiter is not None:

@@ -29,6 +29,20 @@ reserved period (~1 s). A reserved slot no fast request wanted is not wasted: a 
 within ``LEND_WINDOW_SLOTS`` spacings of it takes it, ahead of the queue, so a backfill loses almost nothing
 to the reservation while the fast lane is idle. Any two slots of either lane stay a spacing apart, so no
 second ever holds more than five. Both lanes book under the bucket row's lock, in one transaction.
+
+**The token.** Airtable also allows 50 requests/s per token across all its bases. With a token (``token_key``:
+a fingerprint), a request takes a slot of both buckets in the same transaction: its base's booking (as above)
+moved to the first grid unit (``airtable.slot_grid``) the token's calendar has free, so it is a slot of both.
+A base holds at most ``BOOKED_AHEAD_PER_BASE`` (one) slot of the token's calendar; its further requests wait in
+their process before booking. So 20 bases syncing at once take turns (fair share, whatever their number of
+workers), and the calendar stays short: a fast-lane request (which skips that wait, and still takes its base's
+reserved slots) or a newly active base is served within ~20 units (0.4 s), not behind every worker's booking.
+
+**Send time.** A slot guarantees the limit only if the request leaves at it. A sender that wakes more than
+``late_tolerance`` after its slot, or that is stalled between waking and sending, gives the slot up and books
+another (``Slot.missed``, checked again by the HTTP adapter as the last step before the request leaves): a late
+request would crowd the slots booked after it, and Airtable counts arrivals, not bookings. It never sends late,
+however busy the machine: it only books again.
 """
 
 from __future__ import annotations
@@ -36,11 +50,19 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
+from airtable_pg.airtable.slot_grid import (
+    BOOKED_AHEAD_PER_BASE,
+    grid_unit,
+    spacing_units,
+    units_at_or_after,
+)
 from airtable_pg.names import STATE_SCHEMA
 from airtable_pg.settings import Settings
 
@@ -53,7 +75,10 @@ _BUCKETS = f'"{STATE_SCHEMA}".rate_limit'  # a constant of ours, quoted: never u
 BLOCK_CHECK_LEAD_SECONDS = 0.05  # how long before its slot a sleeper looks for a new 429 block
 LATE_SHARE_OF_SLACK = 0.5  # of the 5 × margin slack: the rest is for the send path's own jitter
 MIN_LATE_TOLERANCE_SECONDS = 0.002
-MAX_MISSED_SLOTS = 5  # then send anyway: a machine this busy must still make progress
+# How long the quickest round trip to the database keeps telling where its clock stands (then a newer one does,
+# so a drift between the clocks never accumulates).
+CLOCK_SAMPLE_SECONDS = 30.0
+GATE_POLL_SECONDS = 0.2  # how often a thread waiting for its process's turn at a base looks for a cancel
 
 LANES = ("standard", "fast")
 # How close a reserved slot no fast request took must be for a standard request to take it. More than one
@@ -61,27 +86,36 @@ LANES = ("standard", "fast")
 # in the window; small, because every lent slot is one the fast lane cannot have.
 LEND_WINDOW_SLOTS = 1.5
 
-# Locks the base's bucket row (created on first use) and reads it with the database's clock.
-_LOCK_BUCKET = sa.text(
+# A bucket row is created once, outside the booking transaction, so the lock is held as briefly as possible.
+_ENSURE_BUCKET = sa.text(
+    f"insert into {_BUCKETS} (base_id, next_slot) values (:key, clock_timestamp()) on conflict (base_id) do nothing"
+)
+# Locks the base's row and the token's (when there is one: else the base's twice) in one round trip, always in
+# the same order (by key) so no two processes deadlock, and reads them with the database's clock. Losing a
+# reservation in a crash is harmless, and a commit waiting for its WAL flush would delay every request behind
+# it: set_config(..., true) turns synchronous commit off for this transaction only.
+_LOCK_BUCKETS = sa.text(
     f"""
-    insert into {_BUCKETS} as bucket (base_id, next_slot)
-    values (:base_id, clock_timestamp())
-    on conflict (base_id) do update set base_id = excluded.base_id
-    returning extract(epoch from bucket.next_slot), extract(epoch from bucket.blocked_until),
-              extract(epoch from bucket.fast_next_slot), extract(epoch from clock_timestamp())
+    select base_id, extract(epoch from next_slot), extract(epoch from blocked_until),
+           extract(epoch from fast_next_slot), slots, extract(epoch from clock_timestamp()),
+           set_config('synchronous_commit', 'off', true)
+    from {_BUCKETS} where base_id in (:base_id, :token_key) order by base_id for update
     """
 )
+# Both rows in one statement: the lock is held for two round trips (this and the commit), whatever the lane.
 _BOOK = sa.text(
     f"""
     update {_BUCKETS} set
-        next_slot = greatest(next_slot, to_timestamp(:next_slot)),
-        fast_next_slot = greatest(fast_next_slot, to_timestamp(:fast_next_slot)),  -- greatest() skips a null
+        next_slot = case when base_id = :base_id then greatest(next_slot, to_timestamp(:next_slot))
+                    else next_slot end,
+        fast_next_slot = case when base_id = :base_id  -- greatest() skips a null
+                         then greatest(fast_next_slot, to_timestamp(:fast_next_slot)) else fast_next_slot end,
         requests = requests + :counted,
-        fast_requests = fast_requests + :fast_counted
-    where base_id = :base_id
+        fast_requests = fast_requests + :fast_counted,
+        slots = case when base_id = :base_id then cast(:slots as bigint[]) else cast(:token_slots as bigint[]) end
+    where base_id in (:base_id, :token_key)
     """
 )
-_ASYNC_COMMIT = sa.text("set local synchronous_commit = off")
 _BLOCKED_FOR = sa.text(
     f"select extract(epoch from (blocked_until - clock_timestamp())) from {_BUCKETS} where base_id = :base_id"
 )
@@ -132,13 +166,16 @@ def book(
     spacing: float,
     reserve_every: int,
     lend_window: float,
+    not_before: float | None = None,
 ) -> Booking:
     """The slot a ``lane`` request gets: a pure function of the bucket row, so it is tested on its own.
 
     Invariant: no standard slot is ever booked within ``spacing`` of a reserved slot nobody took yet, and a taken
     reserved slot pushes the standard lane's next slot past it; so any two booked slots are ``spacing`` apart.
+    ``not_before``: no slot before this moment (the token's calendar is full until then); lending still
+    looks at ``now``.
     """
-    earliest = max(now, blocked_until or 0.0)
+    earliest = max(now, blocked_until or 0.0, not_before or 0.0)
     queue = max(next_slot or 0.0, earliest)  # where the standard lane's next slot would be
     keep_fast = fast_next_slot or 0.0
     if reserve_every == 0:
@@ -159,8 +196,39 @@ def book(
     return Booking(queue, queue + spacing, keep_fast, False)
 
 
+def book_on_calendar(lane: str, *, now: float, taken: frozenset[int], **row: Any) -> Booking:
+    """The first booking of ``lane`` in its base's bucket whose slot the token's calendar also has free.
+
+    All values are grid units (whole numbers): a slot of both buckets. ``row``: ``book``'s other arguments.
+    Terminates: each round starts a unit after the last refused slot, and the calendar is finite.
+    """
+    not_before = now
+    while True:
+        booking = book(lane, now=now, not_before=not_before, **row)
+        if int(booking.slot) not in taken:
+            return booking
+        not_before = booking.slot + 1
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A booked moment to send at (``time.monotonic()``), and how late a send may still be."""
+
+    deadline: float
+    tolerance: float
+
+    def missed(self) -> bool:
+        """Sending now would be too late: the requests booked after this slot may already be leaving."""
+        return time.monotonic() - self.deadline > self.tolerance
+
+
 class RateLimiter:
-    """Reserves request slots per base in the state schema's ``rate_limit`` table; thread-safe, process-shared."""
+    """Reserves request slots per base (and per token) in the state schema's ``rate_limit`` table.
+
+    Thread-safe and shared by every process on the database. ``token_key``: the per-token bucket's key (a
+    fingerprint, ``slot_grid.token_key``); without one only the per-base buckets are used. ``base_rates``: a
+    lower rate for some bases (the spec's ``requests_per_second``, leaving the rest for other clients).
+    """
 
     def __init__(
         self,
@@ -170,43 +238,78 @@ class RateLimiter:
         margin_seconds: float = _DEFAULTS["rate_margin_ms"].default / 1000,
         penalty_seconds: float = _DEFAULTS["penalty_seconds"].default,
         fast_lane_share: float = _DEFAULTS["fast_lane_share"].default,
+        token_key: str | None = None,
+        token_requests_per_second: float | None = _DEFAULTS["token_requests_per_second"].default,
+        base_rates: Mapping[str, float] | None = None,
     ) -> None:
         if requests_per_second <= 0:
             raise ValueError("requests_per_second must be positive")
         self.db = db
         margin_seconds = max(margin_seconds, 0.0)
-        self.spacing = 1.0 / requests_per_second + margin_seconds
+        self.requests_per_second = requests_per_second
+        self.margin_seconds = margin_seconds
+        self.fast_lane_share = fast_lane_share
+        self.unit = grid_unit(requests_per_second, margin_seconds, token_requests_per_second)
+        self.token_key = token_key if token_requests_per_second else None
+        self.base_rates = dict(base_rates or {})
+        for rate in self.base_rates.values():
+            reserve_every(rate, fast_lane_share)  # a bad share fails here, not at the first request
+        self.spacing = spacing_units(requests_per_second, margin_seconds, self.unit) * self.unit
         self.reserve_every = reserve_every(requests_per_second, fast_lane_share)
-        self.lend_window = LEND_WINDOW_SLOTS * self.spacing
         self.late_tolerance = max(5 * margin_seconds * LATE_SHARE_OF_SLACK, MIN_LATE_TOLERANCE_SECONDS)
         self.penalty_seconds = penalty_seconds
+        self.missed_slots = 0  # slots given up because the sender was late (the machine was busy)
+        self._lock = threading.Lock()
+        self._gates: dict[str, threading.Lock] = {}
+        self._known: set[str] = set()  # bucket rows this limiter has made sure exist
+        self._clock_offset = 0.0  # the database's clock minus time.monotonic(), see _on_our_clock
+        self._clock_latency = math.inf
+        self._clock_sampled_at = -math.inf
+
+    def spacing_of(self, base_id: str) -> float:
+        """Seconds between two slots of ``base_id``."""
+        return self._units_of(base_id) * self.unit
 
     def acquire(self, base_id: str, cancel: threading.Event | None = None, lane: str = "standard") -> float:
-        """Block until this caller may send one request to ``base_id``; returns the seconds slept for it.
+        """Block until this caller may send one request to ``base_id``; returns the seconds it waited.
 
         ``lane`` is the table's spec lane: ``fast`` requests take reserved slots a backfill cannot book.
+        """
+        started = time.monotonic()
+        self.take(base_id, cancel, lane)
+        return time.monotonic() - started
+
+    def take(
+        self, base_id: str, cancel: threading.Event | None = None, lane: str = "standard", *, rebooking: bool = False
+    ) -> Slot:
+        """Wait for a slot of ``base_id`` (and of the token) and return it, woken on time.
+
+        The caller sends at once, unless ``Slot.missed()`` says it stalled since: then it takes another slot with
+        ``rebooking=True`` (the same request, counted once).
         """
         if lane not in LANES:
             raise ValueError(f"lane must be one of {', '.join(LANES)}, got {lane!r}")
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled before sending")
-        slept = 0.0
-        counted = 1
-        missed = 0
+        counted = 0 if rebooking else 1
         while True:
-            deadline = self._reserve(base_id, counted, lane)
+            deadline = self._book(base_id, counted, lane, cancel)
             counted = 0  # a re-reservation is the same request
             if deadline - time.monotonic() > BLOCK_CHECK_LEAD_SECONDS:
-                slept += self._sleep_until(deadline - BLOCK_CHECK_LEAD_SECONDS, cancel)
+                self._sleep_until(deadline - BLOCK_CHECK_LEAD_SECONDS, cancel)
                 # A 429 elsewhere after we reserved: sending at our slot would earn another 429 (and on
                 # Airtable perhaps a longer lock-out), so queue again behind the block.
                 if self._blocked_for(base_id) > 0:
                     continue
-            slept += self._sleep_until(deadline, cancel)
-            if time.monotonic() - deadline > self.late_tolerance and missed < MAX_MISSED_SLOTS:
-                missed += 1
-                continue
-            return slept
+            self._sleep_until(deadline, cancel)
+            slot = Slot(deadline, self.late_tolerance)
+            if not slot.missed():
+                return slot
+            self.note_missed()
+
+    def note_missed(self) -> None:
+        with self._lock:
+            self.missed_slots += 1
 
     def throttled(self, base_id: str) -> None:
         """Airtable answered 429: block the base for every process for ``penalty_seconds``."""
@@ -214,39 +317,118 @@ class RateLimiter:
             conn.execute(_BLOCK, {"base_id": base_id, "penalty": self.penalty_seconds})
 
     def state(self, base_id: str) -> BucketState | None:
+        """The counters of a base's bucket, or of the token's (``base_id=limiter.token_key``)."""
         with self.db.connect() as conn:
             row = conn.execute(_COUNTERS, {"base_id": base_id}).one_or_none()
         return None if row is None else BucketState(*row)
 
-    def _reserve(self, base_id: str, counted: int, lane: str) -> float:
-        """Book the next slot of ``lane``; returns it on this process's ``time.monotonic()`` clock."""
+    def _book(self, base_id: str, counted: int, lane: str, cancel: threading.Event | None) -> float:
+        """A booked slot on the monotonic clock; a standard request waits here while its base has its share."""
+        if self.token_key is None or lane == "fast":
+            return self._wait_for_share(base_id, counted, lane, cancel)
+        gate = self._gate(base_id)
+        while not gate.acquire(timeout=GATE_POLL_SECONDS):  # one thread per process waits for the base's turn
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled while waiting for a rate-limit slot")
+        try:
+            return self._wait_for_share(base_id, counted, lane, cancel)
+        finally:
+            gate.release()
+
+    def _wait_for_share(self, base_id: str, counted: int, lane: str, cancel: threading.Event | None) -> float:
+        while True:
+            moment, booked = self._reserve(base_id, counted, lane)
+            if booked:
+                return moment
+            self._sleep_until(moment, cancel)  # the base's earliest booked slot passes: its turn again
+
+    def _gate(self, base_id: str) -> threading.Lock:
+        with self._lock:
+            return self._gates.setdefault(base_id, threading.Lock())
+
+    def _on_our_clock(self, db_now: float, asked_at: float, answered_at: float) -> float:
+        """``db_now`` (the database's clock) as a ``time.monotonic()`` moment.
+
+        The offset between the two clocks comes from the round trip with the smallest latency in the last
+        ``CLOCK_SAMPLE_SECONDS`` (its error is at most half that latency, well under a millisecond on a good
+        connection); a slow round trip only says the query waited, not where the clocks stand.
+        """
+        latency = answered_at - asked_at
+        with self._lock:
+            stale = answered_at - self._clock_sampled_at > CLOCK_SAMPLE_SECONDS
+            if stale or latency <= self._clock_latency:
+                self._clock_offset = db_now - (asked_at + answered_at) / 2
+                self._clock_latency, self._clock_sampled_at = latency, answered_at
+            return db_now - self._clock_offset
+
+    def _ensure_buckets(self, *keys: str) -> None:
+        missing = [key for key in keys if key not in self._known]
+        if missing:
+            with self.db.begin() as conn:
+                for key in missing:
+                    conn.execute(_ENSURE_BUCKET, {"key": key})
+            self._known.update(missing)
+
+    def _units_of(self, base_id: str) -> int:
+        rate = self.base_rates.get(base_id, self.requests_per_second)
+        return spacing_units(rate, self.margin_seconds, self.unit)
+
+    def _reserve(self, base_id: str, counted: int, lane: str) -> tuple[float, bool]:
+        """Book the next slot of ``lane``; returns it on this process's ``time.monotonic()`` clock and ``True``.
+
+        With a token, a standard request whose base already holds its share of the token's calendar books
+        nothing: it gets ``False`` and the moment its base's earliest booked slot passes, to try again then.
+        """
+        unit = self.unit
+        rate = self.base_rates.get(base_id, self.requests_per_second)
+        spacing = float(self._units_of(base_id))
+        token = self.token_key or base_id
+        self._ensure_buckets(base_id, token)
         with self.db.begin() as conn:
-            # Losing a reservation in a crash is harmless, and a commit waiting for its WAL flush would
-            # delay every request behind it.
-            conn.execute(_ASYNC_COMMIT)
-            next_slot, blocked_until, fast_next_slot, now = conn.execute(_LOCK_BUCKET, {"base_id": base_id}).one()
-            read_at = time.monotonic()
-            booking = book(
+            asked_at = time.monotonic()
+            rows = {row[0]: row[1:] for row in conn.execute(_LOCK_BUCKETS, {"base_id": base_id, "token_key": token})}
+            answered_at = time.monotonic()
+            if base_id not in rows or token not in rows:  # a row deleted since we made it (a test's truncate)
+                self._known.clear()
+                return answered_at, False
+            next_slot, blocked_until, fast_next_slot, own, now, _ = rows[base_id]
+            # Where the database's ``now`` falls on our clock, from the quickest round trip seen lately, not this
+            # one: a reply that took 60 ms (a lock wait, a busy machine) would otherwise make the slot 60 ms late.
+            read_at = self._on_our_clock(float(now), asked_at, answered_at)
+            now_units = units_at_or_after(float(now), unit)
+            held = sorted(u for u in own or () if u >= now_units)
+            calendar: list[int] = []
+            if self.token_key is not None:
+                if lane == "standard" and len(held) >= BOOKED_AHEAD_PER_BASE:
+                    return read_at + (held[0] + 1) * unit - float(now), False
+                calendar = [u for u in rows[token][3] or () if u >= now_units]
+            booking = book_on_calendar(
                 lane,
-                now=float(now),
-                next_slot=_seconds(next_slot),
-                fast_next_slot=_seconds(fast_next_slot),
-                blocked_until=_seconds(blocked_until),
-                spacing=self.spacing,
-                reserve_every=self.reserve_every,
-                lend_window=self.lend_window,
+                now=float(now_units),
+                taken=frozenset(calendar),
+                next_slot=_units(next_slot, unit),
+                fast_next_slot=_units(fast_next_slot, unit),
+                blocked_until=_units(blocked_until, unit),
+                spacing=spacing,
+                reserve_every=reserve_every(rate, self.fast_lane_share),
+                lend_window=LEND_WINDOW_SLOTS * spacing,
             )
+            slot = int(booking.slot)
+            with_token = self.token_key is not None
             conn.execute(
                 _BOOK,
                 {
                     "base_id": base_id,
-                    "next_slot": booking.next_slot,
-                    "fast_next_slot": booking.fast_next_slot,
+                    "token_key": token,
+                    "next_slot": booking.next_slot * unit,
+                    "fast_next_slot": booking.fast_next_slot * unit,
                     "counted": counted,
                     "fast_counted": counted if lane == "fast" else 0,
+                    "slots": [*held, slot] if with_token else [],
+                    "token_slots": [*calendar, slot] if with_token else [],
                 },
             )
-        return read_at + booking.slot - float(now)
+        return read_at + slot * unit - float(now), True
 
     def _sleep_until(self, deadline: float, cancel: threading.Event | None) -> float:
         seconds = deadline - time.monotonic()
@@ -283,5 +465,6 @@ def reserve_every(requests_per_second: float, fast_lane_share: float) -> int:
     return every
 
 
-def _seconds(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
+def _units(value: object, unit: float) -> float | None:
+    """A stored moment (epoch seconds from the database) as a whole grid unit, or ``None``."""
+    return None if value is None else float(units_at_or_after(float(value), unit))  # type: ignore[arg-type]

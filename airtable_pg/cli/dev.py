@@ -3,7 +3,9 @@
 Postgres (embedded unless ``DATABASE_URL``), Dagster's own database on the same server, the Airtable
 sandbox with the demo base (unless ``AIRTABLE_API_KEY`` points at a real Airtable), the migrations,
 then Dagster (``dagster dev``: webserver, daemon and their shared code server) as a child process. Ctrl-C
-or SIGTERM stops them in reverse order, each whole process group (run workers included), and exits 0.
+or SIGTERM stops them, each whole process group (run workers included), and exits 0: Dagster and the live
+sync's processes all at once (a stop takes as long as the slowest of them, not their sum), then the sandbox.
+However the supervisor itself dies (SIGKILL included), its children die too: see ``cli.lifeline``.
 """
 
 from __future__ import annotations
@@ -74,6 +76,30 @@ class Child:
     process: subprocess.Popen[bytes]
 
 
+class Lifeline:
+    """The process that stops every child's group when this one ends, however it ends (``cli.lifeline``)."""
+
+    def __init__(self, grace: float = STOP_TIMEOUT_SECONDS) -> None:
+        argv = [sys.executable, "-m", "airtable_pg.cli.lifeline", str(grace)]
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, start_new_session=True)
+
+    def guard(self, child: Child) -> None:
+        """From now on ``child``'s process group dies with us."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{child.process.pid}\n".encode())
+        self.process.stdin.flush()
+
+    def close(self) -> None:
+        """Our own stop is done: the lifeline finds the groups gone and exits."""
+        if self.process.stdin is not None:
+            with suppress(OSError):
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
 # ---------------------------------------------------------------------------------------------
 # Where things are.
 
@@ -118,13 +144,25 @@ def dagster_executable(name: str) -> str:
 # Child processes.
 
 
-def start_child(name: str, argv: list[str], *, env: Mapping[str, str], cwd: Path, output: Path | None = None) -> Child:
-    """Start ``argv``; with ``output``, its stdout and stderr go to that file instead of ours."""
+def start_child(
+    name: str,
+    argv: list[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    output: Path | None = None,
+    lifeline: Lifeline | None = None,
+) -> Child:
+    """Start ``argv``; with ``output``, its stdout and stderr go to that file instead of ours; with ``lifeline``,
+    it dies with this process whatever kills it."""
     # A session of its own: the terminal's Ctrl-C reaches only us, and we stop the children in order.
     with output.open("wb") if output else contextlib.nullcontext() as sink:  # the child keeps its own descriptor
         process = subprocess.Popen(argv, env=dict(env), cwd=cwd, stdout=sink,
                                    stderr=subprocess.STDOUT if sink else None, start_new_session=True)  # fmt: skip
-    return Child(name=name, process=process)
+    child = Child(name=name, process=process)
+    if lifeline is not None:
+        lifeline.guard(child)
+    return child
 
 
 def stop_child(child: Child, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
@@ -146,12 +184,42 @@ def _signal_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
+def stop_children(children: list[Child], timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+    """``stop_child`` for all of them at once: SIGTERM every group, then wait for each within one deadline."""
+    running_now = [c for c in children if c.process.poll() is None]
+    started = time.monotonic()
+    for child in running_now:
+        _signal_group(child.process.pid, signal.SIGTERM)
+    took = {}
+    for child in running_now:
+        try:
+            child.process.wait(timeout=max(0.0, started + timeout - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"  {child.name} did not stop in {timeout:.0f} s; killing it", file=sys.stderr)
+            child.process.kill()
+            child.process.wait()
+        took[child.name] = time.monotonic() - started  # in start order: a later one may have stopped earlier
+    for child in children:
+        _signal_group(child.process.pid, signal.SIGKILL)  # grandchildren outliving their leader
+    if took:
+        print("  stopped within " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in took.items()), flush=True)
+
+
 @contextmanager
 def running(child: Child) -> Iterator[Child]:
     try:
         yield child
     finally:
         stop_child(child)
+
+
+@contextmanager
+def running_together(children: list[Child]) -> Iterator[list[Child]]:
+    """The children appended to ``children`` meanwhile, stopped together on exit."""
+    try:
+        yield children
+    finally:
+        stop_children(children)
 
 
 def wait_for_http(url: str, children: list[Child], stop: threading.Event, timeout: float) -> None:
@@ -195,7 +263,7 @@ def install_stop_handlers(stop: threading.Event) -> None:
 
 @contextmanager
 def airtable_endpoint(
-    args: argparse.Namespace, settings: Settings, root: Path, stop: threading.Event
+    args: argparse.Namespace, settings: Settings, root: Path, stop: threading.Event, lifeline: Lifeline | None = None
 ) -> Iterator[Airtable]:
     if settings.airtable_api_key is not None:
         key = settings.airtable_api_key.get_secret_value()
@@ -210,7 +278,7 @@ def airtable_endpoint(
         "--host", args.host, "--port", str(port), "--records", str(args.records), "--token", DEV_TOKEN,
         "--latency-ms", str(args.sandbox_latency_ms), "--jitter-ms", str(DEV_SANDBOX_JITTER_MS),
     ]  # fmt: skip
-    sandbox = start_child("sandbox", argv, env=os.environ, cwd=root)
+    sandbox = start_child("sandbox", argv, env=os.environ, cwd=root, lifeline=lifeline)
     with running(sandbox):
         wait_for_http(f"{api_url}/v0/meta/whoami", [sandbox], stop, timeout=STARTUP_TIMEOUT_SECONDS)
         yield Airtable(api_url=api_url, api_key=DEV_TOKEN, sandbox=True)
@@ -285,6 +353,7 @@ def start_live_sync(
     env: Mapping[str, str],
     root: Path,
     stop: threading.Event,
+    lifeline: Lifeline | None = None,
 ) -> tuple[list[Child], str, str | None]:
     """The receiver, the applier and the outbound pusher as children; returns them, the receiver's address and
     the URL to ping.
@@ -299,16 +368,18 @@ def start_live_sync(
         [sys.executable, "-m", "airtable_pg", "receiver", "--host", args.host, "--port", str(port)],
         env=env,
         cwd=root,
+        lifeline=lifeline,
     )
     applier = start_child(
         "webhook applier",
         [sys.executable, "-m", "airtable_pg", "webhooks", "apply", "--follow", "--interval", str(APPLY_INTERVAL)],
         env=env,
         cwd=root,
+        lifeline=lifeline,
     )
     # The outbound pusher: woken by the outbox triggers, it pushes Postgres-authoritative tables to Airtable.
     pusher = start_child("outbound pusher", [sys.executable, "-m", "airtable_pg", "outbound", "run", "--follow"],
-                         env=env, cwd=root)  # fmt: skip
+                         env=env, cwd=root, lifeline=lifeline)  # fmt: skip
     wait_for_http(f"{receiver_address}/healthz", [receiver, applier, pusher], stop, STARTUP_TIMEOUT_SECONDS)
     ping_url = f"{receiver_address}/airtable/webhook" if airtable.sandbox else settings.receiver_url
     return [receiver, applier, pusher], receiver_address, ping_url
@@ -455,9 +526,12 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) ->
 
     root = project_root()
     database = libpq_url(database_url(settings))
-    ensure_database(database, DAGSTER_DATABASE)
+    # AIRTABLE_PG_DAGSTER_DATABASE (default `dagster`): two stacks on one server keep their runs apart.
+    ensure_database(database, settings.dagster_database)
     with ExitStack() as stack:
-        airtable = stack.enter_context(airtable_endpoint(args, settings, root, stop))
+        lifeline = Lifeline()
+        stack.callback(lifeline.close)  # closed last: after our own stop, it finds nothing left to stop
+        airtable = stack.enter_context(airtable_endpoint(args, settings, root, stop, lifeline))
         if stop.is_set():
             return 0
         upgrade(config_for(settings, database))
@@ -471,14 +545,15 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) ->
             os.environ,
             dagster_home=dagster_home,
             database=database,
-            dagster_database=dagster_storage_url(database),
+            dagster_database=dagster_storage_url(database, name=settings.dagster_database),
             airtable=airtable,
         )
+        # Dagster and the live sync stop together (before the sandbox): a stop lasts as long as the slowest.
+        together = stack.enter_context(running_together([]))
         live_children, receiver_address, ping_url = start_live_sync(
-            args, settings, airtable=airtable, env=env, root=root, stop=stop
+            args, settings, airtable=airtable, env=env, root=root, stop=stop, lifeline=lifeline
         )
-        for child in live_children:
-            stack.enter_context(running(child))
+        together.extend(live_children)
         if stop.is_set():
             return 0
         if ping_url:  # the code location's webhook care re-creates hooks pointing there too
@@ -491,10 +566,10 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) ->
             dagster_executable("dagster"), "dev",
             "-w", workspace, "-h", args.host, "-p", str(args.port),
         ]  # fmt: skip
-        # Entered last, so stopped first: Dagster goes before the sandbox and Postgres.
         # `dagster dev` warns that `dg dev` supersedes it; dg is a scaffolding tool this project does not use.
         dagster_env = {**env, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
-        dagster = stack.enter_context(running(start_child("dagster dev", dagster_argv, env=dagster_env, cwd=root)))
+        dagster = start_child("dagster dev", dagster_argv, env=dagster_env, cwd=root, lifeline=lifeline)
+        together.append(dagster)
         children = [dagster, *live_children]
         imported, config = first_import_and_webhook(settings, database=database, airtable=airtable, ping_url=ping_url)
         wait_for_http(f"http://{args.host}:{args.port}/server_info", children, stop, STARTUP_TIMEOUT_SECONDS)

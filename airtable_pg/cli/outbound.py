@@ -30,9 +30,10 @@ DEFAULT_PUSHERS = 3  # overlapping requests: one pusher alone waits out each ans
 def make_pusher(settings: Settings) -> tuple[OutboundPusher, str]:
     url = database_url(settings)
     db = connection_pool(url)
-    config = AirtableConfig.from_settings(settings)
+    spec = load_spec(settings.spec_path)
+    config = AirtableConfig.from_settings(settings).for_spec(spec)  # the spec's share of each base
     api = make_api(config, config.rate_limiter(db), RequestStats())
-    return OutboundPusher(load_spec(settings.spec_path), db, api, OutboundConfig.from_settings(settings)), url
+    return OutboundPusher(spec, db, api, OutboundConfig.from_settings(settings)), url
 
 
 def build_parser() -> argparse.ArgumentParser:

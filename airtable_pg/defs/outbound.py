@@ -81,7 +81,7 @@ def build_outbound_definitions(spec: SyncSpec, settings: Settings) -> tuple[list
 
     def pusher(sync_engine: SyncEngineResource) -> OutboundPusher:
         db = connection_pool(sync_engine.postgres.database_url)
-        config = sync_engine.airtable.client_config()
+        config = sync_engine.airtable.client_config().for_spec(spec)  # the spec's share of each base
         api = make_api(config, config.rate_limiter(db), RequestStats())
         return OutboundPusher(spec, db, api, OutboundConfig.from_settings(settings))
 

@@ -30,6 +30,15 @@ from typing import Any
 from airtable_pg.sandbox.store import SeedRecord
 
 DEMO_BASE_ID = "appCoachingDemo01"
+
+
+def demo_base_id(number: int) -> str:
+    """The id of the ``number``-th copy of the demo base (1: the demo base itself), for many-bases runs."""
+    if not 1 <= number <= 99:
+        raise ValueError("the sandbox holds at most 99 copies of the demo base")
+    return f"{DEMO_BASE_ID[:-2]}{number:02d}"
+
+
 DEMO_BASE_NAME = "coaching"
 HOSTILE_BASE_ID = "appHostileNames01"
 HOSTILE_BASE_NAME = "hostile names"

@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--records", type=int, default=1000, help="demo records across all tables (default 1000)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the demo data (default 42)")
+    parser.add_argument(
+        "--bases",
+        type=int,
+        default=1,
+        help="copies of the demo base, appCoachingDemo01, …02, … (default 1): many bases on one token",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8787, help="port (default 8787; 0 picks a free one)")
     parser.add_argument(
@@ -92,11 +98,12 @@ def run_sandbox(argv: list[str] | None = None) -> int:
 
     previous = signal.signal(signal.SIGTERM, request_stop)
     try:
-        base_id = sandbox.load_demo(args.records, seed=args.seed)
+        base_id = sandbox.load_demo(args.records, seed=args.seed, bases=args.bases)
         sandbox.start()
         # The token is a sandbox credential chosen by the operator; printing it is how clients learn it.
         print(f"Airtable sandbox listening on {sandbox.url}", flush=True)
-        print(f"  base id:  {base_id}  ({args.records} demo records, seed {args.seed})", flush=True)
+        copies = f", and {args.bases - 1} copies of it" if args.bases > 1 else ""
+        print(f"  base id:  {base_id}  ({args.records} demo records, seed {args.seed}{copies})", flush=True)
         print(f"  token:    {args.token}", flush=True)
         print(f"  ready in {time.monotonic() - started:.1f} s; Ctrl-C to stop", flush=True)
         while not stop.wait(0.5):

@@ -242,10 +242,16 @@ class Sandbox:
         self.store.add_base(base_id, name, schema_tables)
         return base_id
 
-    def load_demo(self, records: int, seed: int = 42) -> str:
-        """The coaching demo base with ``records`` records (plus the small hostile-names base); returns its id."""
-        self.store.add_base(demo.DEMO_BASE_ID, demo.DEMO_BASE_NAME, demo.demo_schema())
-        self.store.load_records(demo.DEMO_BASE_ID, None, demo.demo_records(records, seed))
+    def load_demo(self, records: int, seed: int = 42, bases: int = 1) -> str:
+        """The coaching demo base with ``records`` records (plus the small hostile-names base); returns its id.
+
+        ``bases`` > 1: as many copies of it (``demo.demo_base_id(n)``), for many bases sharing one token.
+        """
+        for number in range(1, bases + 1):
+            base_id = demo.demo_base_id(number)
+            name = demo.DEMO_BASE_NAME if number == 1 else f"{demo.DEMO_BASE_NAME} {number}"
+            self.store.add_base(base_id, name, demo.demo_schema())
+            self.store.load_records(base_id, None, demo.demo_records(records, seed))
         self.store.add_base(demo.HOSTILE_BASE_ID, demo.HOSTILE_BASE_NAME, demo.hostile_schema())
         self.store.load_records(demo.HOSTILE_BASE_ID, None, demo.hostile_records())
         return demo.DEMO_BASE_ID

@@ -93,14 +93,14 @@ class SyncEngine:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.spec = spec
-        self.airtable = airtable
+        self.airtable = airtable.for_spec(spec)  # the spec may leave room on a base for other clients
         self.workers = workers
         self.progress = progress
         self.range_rows = range_rows
         self.poll_overlap = poll_overlap
         # Each worker holds at most one connection at a time; table coordinators need a few more.
         self.db = connection_pool(database_url, pool_size=max(10, workers + 4))
-        self.limiter = airtable.rate_limiter(self.db)
+        self.limiter = self.airtable.rate_limiter(self.db)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="airtable-sync")
         self._stores: dict[tuple[str, str], TableStore] = {}
         self._spec_check = AirtableSpecCheck()  # one metadata request per base for this engine's life

@@ -48,7 +48,7 @@ class LiveSync:
     def __init__(self, spec: SyncSpec, database_url: str, airtable: AirtableConfig, *, workers: int) -> None:
         self.spec = spec
         self.database_url = database_url
-        self.airtable = airtable
+        self.airtable = airtable = airtable.for_spec(spec)  # the spec may leave room for other clients
         self.workers = workers
         self.db = connection_pool(database_url)
         limiter = airtable.rate_limiter(self.db)

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from airtable_pg.airtable.client import RequestStats, make_api
-from airtable_pg.airtable.rate_limit import RateLimiter, book, reserve_every
+from airtable_pg.airtable.rate_limit import RateLimiter, Slot, book, reserve_every
 from airtable_pg.postgres.database import sqlalchemy_url
 from airtable_pg.sandbox.demo import DEMO_BASE_ID
 from airtable_pg_tests.airtable.test_rate_limit import most_in_any_second
@@ -87,11 +87,11 @@ def test_fast_requests_keep_flowing_while_a_backfill_saturates_the_bucket_and_no
     lock = threading.Lock()
 
     class Recording(RateLimiter):
-        def acquire(self, *args, **kwargs) -> float:
-            slept = super().acquire(*args, **kwargs)
+        def take(self, *args, **kwargs) -> Slot:  # the slot a request leaves at (the adapter's only call)
+            slot = super().take(*args, **kwargs)
             with lock:
                 moments.append(time.time())
-            return slept
+            return slot
 
     limiter = Recording(sa.create_engine(sqlalchemy_url(database_url)))
     stop = threading.Event()

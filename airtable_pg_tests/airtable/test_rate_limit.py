@@ -116,7 +116,8 @@ def test_a_429_blocks_the_base_for_every_process(database_url: str) -> None:
     started = time.monotonic()
     other.acquire(BASE)
     assert time.monotonic() - started >= 0.9
-    assert other.acquire("appAnotherBase001") == 0  # buckets are per base
+    # buckets are per base: another base waits at most for the next grid unit, not for the block
+    assert other.acquire("appAnotherBase001") <= other.unit + 0.05
     state = other.state(BASE)
     assert state is not None and (state.requests, state.throttled) == (2, 1)
 
