@@ -11,14 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
-from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, command_settings, fail
+from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, command_runtime, command_settings, fail
 from airtable_pg.postgres import dead_letters as letters
-from airtable_pg.postgres.database import connection_pool, database_url
 from airtable_pg.postgres.transaction import transaction
-from airtable_pg.spec import load_spec
 from airtable_pg.sync import dead_letters
-from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -41,8 +37,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 @command("dlq")
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    settings = command_settings("dlq")
-    db = connection_pool(database_url(settings))
+    runtime = command_runtime("dlq", command_settings("dlq"))
+    db = runtime.db
     if args.action == "list":
         with transaction(db) as cur:
             found = letters.list_letters(
@@ -71,10 +67,8 @@ def main(argv: list[str]) -> int:
     if args.all:
         with transaction(db) as cur:
             args.ids = letters.open_ids(cur)
-    spec = load_spec(settings.spec_path)
-    config = AirtableConfig.from_settings(settings)
-    api = make_api(config, config.rate_limiter(db), RequestStats())
-    outcome = dead_letters.replay(spec, db, api, args.ids)
+    pusher = runtime.pusher()
+    outcome = dead_letters.replay(runtime.spec, db, pusher.api, args.ids)
     for letter_id in outcome.replayed:
         print(f"dead letter {letter_id}: replayed")
     for letter_id in outcome.skipped:
@@ -82,7 +76,7 @@ def main(argv: list[str]) -> int:
     for letter_id, error in outcome.failed.items():
         print(f"dead letter {letter_id}: still fails, stays open: {error}")
     if outcome.replayed:
-        report = OutboundPusher(spec, db, api, OutboundConfig.from_settings(settings)).push_all()
+        report = pusher.push_all()
         print(f"outbox pushed: {report.pushed} change(s), {report.dead_lettered} dead-lettered again")
         if report.dead_lettered:
             return EXIT_FAILED

@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from airtable_pg.airtable.client import AirtableConfig
 from airtable_pg.cli.output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -31,6 +30,7 @@ from airtable_pg.cli.output import (
     runtime_database,
     scrub,
 )
+from airtable_pg.runtime import Runtime
 from airtable_pg.settings import ConfigError, load_settings
 from airtable_pg.spec import SpecError, SyncSpec, load_spec
 from airtable_pg.sync.engine import SyncEngine, SyncFailed, SyncResult
@@ -157,7 +157,7 @@ def main(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
     try:
         settings = load_settings(env)
         register_secrets(settings.secrets())
-        config = AirtableConfig.from_settings(settings)
+        settings.require_api_key()  # a missing token is a usage error, said before any database starts
         spec = load_spec(settings.spec_path)
         tables = selected_tables(spec, args.table)
     except (ConfigError, SpecError) as error:
@@ -166,7 +166,7 @@ def main(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
     if settings.dev_stack_note:
         note("sync", settings.dev_stack_note)
     try:
-        url = runtime_database("sync", settings)
+        runtime = Runtime.from_settings(settings, database_url=runtime_database("sync", settings), spec=spec)
     except Exception as error:  # noqa: BLE001 - e.g. the embedded server could not start: one line, exit 1
         known = known_failure(error)
         if known is not None:
@@ -174,7 +174,7 @@ def main(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
             return known.exit_code
         say(f"no database: {describe_error(error)}")
         return EXIT_FAILED
-    return _sync(spec, url, config, args.workers or settings.workers, args.mode, tables)
+    return _sync(runtime, args.workers or settings.workers, args.mode, tables)
 
 
 def say(message: str) -> None:
@@ -196,9 +196,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _sync(
-    spec: SyncSpec,
-    url: str,
-    config: AirtableConfig,
+    runtime: Runtime,
     workers: int,
     mode: str,
     tables: list[tuple[str, str]] | None,
@@ -210,7 +208,7 @@ def _sync(
     failures: dict[str, BaseException] = {}
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
-        engine = SyncEngine(spec, url, config, workers=workers, progress=display)
+        engine = runtime.sync_engine(workers=workers, progress=display)
         with display:
             results = engine.sync_tables(mode, tables)
     except SyncFailed as error:

@@ -13,11 +13,9 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from airtable_pg.airtable.client import AirtableConfig
-from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings, runtime_database
+from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_runtime, command_settings
 from airtable_pg.settings import Settings
-from airtable_pg.spec import load_spec
-from airtable_pg.sync.live import DEFAULT_INTERVAL_SECONDS, LiveSync
+from airtable_pg.sync.live import DEFAULT_INTERVAL_SECONDS
 from airtable_pg.sync.webhook_applier import ApplyReport
 
 
@@ -44,12 +42,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     settings = command_settings("webhooks")
-    live = LiveSync(
-        load_spec(settings.spec_path),
-        runtime_database("webhooks", settings),
-        AirtableConfig.from_settings(settings),
-        workers=settings.workers,
-    )
+    live = command_runtime("webhooks", settings).live()
     if args.action == "ensure":
         for result in live.care(args.url):
             hook = result.ensured.hook
