@@ -27,7 +27,8 @@ from pydantic import Field
 
 from airtable_pg.airtable.errors import AirtableError
 from airtable_pg.defs.lineage import BaseLineage, base_lineage, column_lineage, table_asset_key
-from airtable_pg.defs.resources import SyncEngineResource
+from airtable_pg.defs.names import DEFAULT, Names
+from airtable_pg.defs.resources import instance_resource
 from airtable_pg.postgres.errors import SchemaNotReady
 from airtable_pg.postgres.schema import mirror_columns
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
@@ -169,13 +170,13 @@ def raise_if_permanent(error: AirtableError | SchemaNotReady) -> None:
 
 
 def build_table_assets(
-    spec: SyncSpec, *, owners_by_authority: Mapping[str, Sequence[str]] = DEFAULT_OWNERS
+    spec: SyncSpec, *, owners_by_authority: Mapping[str, Sequence[str]] = DEFAULT_OWNERS, names: Names = DEFAULT
 ) -> list[AssetsDefinition]:
     assets: list[AssetsDefinition] = []
     for base in spec.bases.values():
         lineage = base_lineage(base)
         for table in base.tables.values():
-            assets.append(_table_asset(spec, base, table, lineage, owners_by_authority))
+            assets.append(_table_asset(spec, base, table, lineage, owners_by_authority, names))
     return assets
 
 
@@ -185,6 +186,7 @@ def _table_asset(
     table: TableSpec,
     lineage: BaseLineage,
     owners_by_authority: Mapping[str, Sequence[str]],
+    names: Names,
 ) -> AssetsDefinition:
     drawn_links = [edge for edge in lineage.kept if edge.downstream == table.key]
     definition_metadata: dict[str, Any] = {
@@ -197,12 +199,12 @@ def _table_asset(
     }
     if drawn_links:
         definition_metadata["dagster/column_lineage"] = MetadataValue.column_lineage(
-            column_lineage(base.key, drawn_links)
+            column_lineage(base.key, drawn_links, names.table_asset_key)
         )
 
     @asset(
-        key=table_asset_key(base.key, table.key),
-        deps=[table_asset_key(base.key, upstream) for upstream in lineage.upstream_of(table.key)],
+        key=names.table_asset_key(base.key, table.key),
+        deps=[names.table_asset_key(base.key, upstream) for upstream in lineage.upstream_of(table.key)],
         group_name=base.key,
         description=table_description(base, table, lineage),
         owners=list(owners_by_authority.get(table.authority, ())),
@@ -210,16 +212,16 @@ def _table_asset(
         kinds={"airtable", "postgres"},
         metadata=definition_metadata,
         retry_policy=SYNC_RETRY_POLICY,
+        required_resource_keys={names.resource},
     )
-    def sync_table(
-        context: AssetExecutionContext, config: SyncConfig, sync_engine: SyncEngineResource
-    ) -> MaterializeResult:
+    def sync_table(context: AssetExecutionContext, config: SyncConfig) -> MaterializeResult:
         context.log.info(
             f"{config.mode} sync of {base.key}.{table.key} ({table.id}) into {qualified_table_name(base, table)}"
         )
         # Leaving the block closes the engine: a terminated run cancels its sync, which then tombstones nothing.
         try:
-            with sync_engine.open(spec) as engine:  # refuses a database behind the code's migrations
+            runtime = instance_resource(context, names).runtime(spec)  # refuses a database behind the migrations
+            with runtime.sync_engine() as engine:
                 result = engine.sync_table(base.key, table.key, config.mode)
         except (AirtableError, SchemaNotReady) as error:
             raise_if_permanent(error)

@@ -22,6 +22,7 @@ from dagster import (
     AssetCheckSpec,
     AssetSelection,
     DefaultScheduleStatus,
+    Definitions,
     MetadataValue,
     ScheduleDefinition,
     define_asset_job,
@@ -30,8 +31,9 @@ from dagster import (
 
 from airtable_pg.checks.result import CheckResult
 from airtable_pg.checks.runner import CHECKS, DESCRIPTIONS, run_checks
-from airtable_pg.defs.lineage import table_asset_key
-from airtable_pg.defs.resources import CheckRunnerResource
+from airtable_pg.defs.jobs import SYNC_EXECUTOR
+from airtable_pg.defs.names import DEFAULT, Names
+from airtable_pg.defs.resources import instance_resource
 from airtable_pg.postgres.check_results import store_results
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
 
@@ -43,29 +45,33 @@ FULL_SYNC_ONLY = frozenset({"reconcile_counts"})  # records / 100 requests: not 
 SEVERITY = {"error": AssetCheckSeverity.ERROR, "warn": AssetCheckSeverity.WARN}
 
 
-def build_table_checks(spec: SyncSpec) -> list[AssetChecksDefinition]:
-    return [_table_checks(spec, base, table) for base, table in spec.tables()]
+def build_table_checks(spec: SyncSpec, names: Names = DEFAULT) -> list[AssetChecksDefinition]:
+    return [_table_checks(spec, base, table, names) for base, table in spec.tables()]
 
 
 def check_keys(checks: Sequence[AssetChecksDefinition], names: set[str] | frozenset[str]) -> list[AssetCheckKey]:
     return [key for definition in checks for key in definition.check_keys if key.name in names]
 
 
-def _table_checks(spec: SyncSpec, base: BaseSpec, table: TableSpec) -> AssetChecksDefinition:
-    asset_key = table_asset_key(base.key, table.key)
+def _table_checks(spec: SyncSpec, base: BaseSpec, table: TableSpec, names: Names) -> AssetChecksDefinition:
+    asset_key = names.table_asset_key(base.key, table.key)
     specs = [AssetCheckSpec(name, asset=asset_key, description=DESCRIPTIONS[name], blocking=True) for name in CHECKS]
 
     @multi_asset_check(
-        name=f"{base.key}__{table.key}__gates",
+        name=names(f"{base.key}__{table.key}__gates"),
         specs=specs,
         can_subset=True,
         description=f"Cutover gates of {base.key}.{table.key}",
+        required_resource_keys={names.resource},
     )
-    def gates(context: AssetCheckExecutionContext, check_runner: CheckRunnerResource) -> Iterator[AssetCheckResult]:
-        names = [key.name for key in context.selected_asset_check_keys]
-        with check_runner.open(spec) as checks:
-            results = run_checks(checks, [(base, table)], names)
+    def gates(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
+        selected = [key.name for key in context.selected_asset_check_keys]
+        checks = instance_resource(context, names).step_runtime(spec).checks()
+        try:
+            results = run_checks(checks, [(base, table)], selected)
             store_results(checks.db, [(base.id, table.id, r.as_json()) for r in results])
+        finally:
+            checks.cancel.set()  # leaving the step cancels Airtable requests still waiting
         for result in results:
             yield AssetCheckResult(
                 asset_key=asset_key,
@@ -93,23 +99,34 @@ def check_metadata(result: CheckResult) -> dict[str, Any]:
     return metadata
 
 
-def build_check_jobs(checks: Sequence[AssetChecksDefinition]) -> tuple[list[Any], list[ScheduleDefinition]]:
+def build_check_jobs(checks: Sequence[AssetChecksDefinition], names: Names = DEFAULT) -> Definitions:
+    """The ``cutover_gates`` and ``freshness_gates`` jobs and their schedules."""
     every_gate = define_asset_job(
-        GATES_JOB,
+        names(GATES_JOB),
         selection=AssetSelection.checks(*checks),
         description="Every cutover gate of every table, without syncing anything.",
         tags={"airtable_pg/checks": "all"},
+        executor_def=SYNC_EXECUTOR,
     )
     freshness = define_asset_job(
-        FRESHNESS_JOB,
+        names(FRESHNESS_JOB),
         selection=AssetSelection.checks(*check_keys(checks, {"freshness"})),
         description="The freshness gate of every table (Postgres only, no Airtable request).",
         tags={"airtable_pg/checks": "freshness"},
+        executor_def=SYNC_EXECUTOR,
     )
     schedules = [
-        ScheduleDefinition(job=every_gate, cron_schedule=NIGHTLY, default_status=DefaultScheduleStatus.RUNNING),
         ScheduleDefinition(
-            job=freshness, cron_schedule=EVERY_FIVE_MINUTES, default_status=DefaultScheduleStatus.RUNNING
+            name=names(f"{GATES_JOB}_schedule"),
+            job=every_gate,
+            cron_schedule=NIGHTLY,
+            default_status=DefaultScheduleStatus.RUNNING,
+        ),
+        ScheduleDefinition(
+            name=names(f"{FRESHNESS_JOB}_schedule"),
+            job=freshness,
+            cron_schedule=EVERY_FIVE_MINUTES,
+            default_status=DefaultScheduleStatus.RUNNING,
         ),
     ]
-    return [every_gate, freshness], schedules
+    return Definitions(jobs=[every_gate, freshness], schedules=schedules)

@@ -37,10 +37,9 @@ from dagster import (
     sensor,
 )
 
-from airtable_pg.defs.lineage import table_asset_key
-from airtable_pg.defs.resources import SyncEngineResource
+from airtable_pg.defs.names import DEFAULT, Names
+from airtable_pg.defs.resources import instance_resource
 from airtable_pg.postgres import sync_state
-from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
 
@@ -58,46 +57,55 @@ IN_FLIGHT = [
 ]
 
 
-def poll_sensor_name(base: BaseSpec, table: TableSpec) -> str:
-    return f"poll_{base.key}__{table.key}"
+def poll_sensor_name(base: BaseSpec, table: TableSpec, names: Names = DEFAULT) -> str:
+    return names(f"poll_{base.key}__{table.key}")
 
 
-def refresh_sensor_name(base: BaseSpec, table: TableSpec) -> str:
-    return f"computed_refresh_{base.key}__{table.key}"
+def refresh_sensor_name(base: BaseSpec, table: TableSpec, names: Names = DEFAULT) -> str:
+    return names(f"computed_refresh_{base.key}__{table.key}")
 
 
-def table_label(base: BaseSpec, table: TableSpec) -> str:
-    return f"{base.key}.{table.key}"
+def table_label(base: BaseSpec, table: TableSpec, names: Names = DEFAULT) -> str:
+    return names.table_label(base.key, table.key)
 
 
-def sync_tags(base: BaseSpec, table: TableSpec, trigger: Trigger) -> dict[str, str]:
-    tags = {TRIGGER_TAG: trigger.name, TABLE_TAG: table_label(base, table), SYNC_TAG: trigger.mode}
+def sync_tags(base: BaseSpec, table: TableSpec, trigger: Trigger, names: Names = DEFAULT) -> dict[str, str]:
+    tags = {TRIGGER_TAG: trigger.name, TABLE_TAG: table_label(base, table, names), SYNC_TAG: trigger.mode}
     if table.lane == "fast":
         tags[PRIORITY_TAG] = FAST_LANE_PRIORITY
     return tags
 
 
-def mode_run_config(base: BaseSpec, table: TableSpec, mode: str) -> dict[str, Any]:
+def mode_run_config(base: BaseSpec, table: TableSpec, mode: str, names: Names = DEFAULT) -> dict[str, Any]:
     """Run config of the table asset's op alone (the op is named after the asset key)."""
-    op_name = "__".join(table_asset_key(base.key, table.key).path)
+    op_name = "__".join(names.table_asset_key(base.key, table.key).path)
     return {"ops": {op_name: {"config": {"mode": mode}}}}
 
 
-def build_poll_sensors(spec: SyncSpec, *, skip_checks: AssetSelection | None = None) -> list[SensorDefinition]:
+def build_poll_sensors(
+    spec: SyncSpec, *, skip_checks: AssetSelection | None = None, names: Names = DEFAULT
+) -> list[SensorDefinition]:
     """One poll sensor per table; ``skip_checks`` are asset checks too costly for every poll."""
     sensors = []
     for base, table in spec.tables():
-        selection = AssetSelection.assets(table_asset_key(base.key, table.key))  # with the table's checks
+        selection = AssetSelection.assets(names.table_asset_key(base.key, table.key))  # with the table's checks
         if skip_checks is not None:
             selection = selection - skip_checks
-        sensors.append(_interval_sensor(base, table, POLL, selection))
+        sensors.append(_interval_sensor(spec, base, table, POLL, selection, names))
     return sensors
 
 
-def build_computed_refresh_sensors(spec: SyncSpec) -> list[SensorDefinition]:
+def build_computed_refresh_sensors(spec: SyncSpec, names: Names = DEFAULT) -> list[SensorDefinition]:
     """One refresh of computed cells per table that has computed fields, every ``computed_refresh_seconds``."""
     return [
-        _interval_sensor(base, table, COMPUTED_REFRESH, AssetSelection.assets(table_asset_key(base.key, table.key)))
+        _interval_sensor(
+            spec,
+            base,
+            table,
+            COMPUTED_REFRESH,
+            AssetSelection.assets(names.table_asset_key(base.key, table.key)),
+            names,
+        )
         for base, table in spec.tables()
         if table.computed_field_ids
     ]
@@ -134,25 +142,32 @@ COMPUTED_REFRESH = Trigger(
 )
 
 
-def _interval_sensor(base: BaseSpec, table: TableSpec, trigger: Trigger, selection: AssetSelection) -> SensorDefinition:
+def _interval_sensor(
+    spec: SyncSpec, base: BaseSpec, table: TableSpec, trigger: Trigger, selection: AssetSelection, names: Names
+) -> SensorDefinition:
     interval = trigger.interval(table)
-    label = table_label(base, table)
+    label = table_label(base, table, names)
 
     @sensor(
-        name=f"{trigger.name}_{base.key}__{table.key}",
+        name=names(f"{trigger.name}_{base.key}__{table.key}"),
         target=selection.without_checks() if trigger is COMPUTED_REFRESH else selection,
         minimum_interval_seconds=interval,
         default_status=DefaultSensorStatus.RUNNING,
         description=trigger.describe(label, interval),
         tags={"lane": table.lane},
+        required_resource_keys={names.resource},
     )
-    def request_sync(context: SensorEvaluationContext, sync_engine: SyncEngineResource) -> RunRequest | SkipReason:
+    def request_sync(context: SensorEvaluationContext, **_resources: object) -> RunRequest | SkipReason:
+        # The resource is read from the context; a sensor called directly (tests) also gets it as a keyword.
         in_flight = context.instance.get_run_records(
             RunsFilter(tags={TABLE_TAG: label, TRIGGER_TAG: trigger.name}, statuses=IN_FLIGHT), limit=1
         )
         if in_flight:
             return SkipReason(f"a {trigger.name} of {label} is still {in_flight[0].dagster_run.status.value.lower()}")
-        with transaction(connection_pool(sync_engine.postgres.database_url)) as cur:
+        runtime = instance_resource(context, names).sensor_runtime(spec)
+        if isinstance(runtime, SkipReason):
+            return runtime
+        with transaction(runtime.db) as cur:
             watermark = sync_state.read_watermark(cur, base, table)
             finished = sync_state.last_successes(cur, base, table)
         if watermark is None:
@@ -164,8 +179,8 @@ def _interval_sensor(base: BaseSpec, table: TableSpec, trigger: Trigger, selecti
         window = int(time.time() // interval)
         return RunRequest(
             run_key=f"{trigger.name}:{label}:{window}",
-            run_config=mode_run_config(base, table, trigger.mode),
-            tags=sync_tags(base, table, trigger),
+            run_config=mode_run_config(base, table, trigger.mode, names),
+            tags=sync_tags(base, table, trigger, names),
         )
 
     return request_sync

@@ -13,7 +13,6 @@ from airtable_pg.defs.assets import build_table_assets
 from airtable_pg.defs.cutover import build_readiness_sensor
 from airtable_pg.defs.outbound import DISCARD_JOB, PUSH_JOB, REPLAY_JOB, build_outbound_definitions
 from airtable_pg.defs.polls import build_computed_refresh_sensors, build_poll_sensors
-from airtable_pg.defs.resources import AirtableResource, PostgresResource, SyncEngineResource
 from airtable_pg.defs.webhooks import build_webhook_definitions
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.postgres.migrate import DEMO_VERSIONS, alembic_config, downgrade, upgrade
@@ -27,8 +26,8 @@ from airtable_pg.postgres.revisions import (
     require_migrated,
     script_directory,
 )
-from airtable_pg.settings import load_settings
 from airtable_pg.spec import load_spec
+from airtable_pg_tests.dagster_resources import runtime_resources
 
 SPEC = load_spec()
 SCRIPT = script_directory(DEMO_VERSIONS)
@@ -179,12 +178,11 @@ def test_db_upgrade_is_the_way_forward(new_database: Callable[[str], str], monke
 
 
 def test_the_code_locations_runs_and_sensor_refuse_a_database_behind_the_code(behind_url: str):
-    airtable = AirtableResource(api_key="patNeverUsed.0000", api_url="http://127.0.0.1:9")
-    postgres = PostgresResource(database_url=behind_url)
+    resources = runtime_resources("http://127.0.0.1:9", "patNeverUsed.0000", behind_url)
     programs = next(a for a in build_table_assets(SPEC) if a.key.path[-1] == "programs")
     result = materialize(
         [programs],
-        resources={"sync_engine": SyncEngineResource(airtable=airtable, postgres=postgres)},
+        resources=resources,
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
@@ -192,9 +190,9 @@ def test_the_code_locations_runs_and_sensor_refuse_a_database_behind_the_code(be
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "airtable-pg db upgrade" in failure.step_failure_data.error.message
 
-    _, (sensor,) = build_webhook_definitions(SPEC, load_settings({}))
+    (sensor,) = build_webhook_definitions(SPEC).sensors
     with build_sensor_context(
-        resources={"sync_engine": SyncEngineResource(airtable=airtable, postgres=postgres)},
+        resources=resources,
         instance=DagsterInstance.ephemeral(),
     ) as context:
         skipped = sensor(context)
@@ -203,12 +201,10 @@ def test_the_code_locations_runs_and_sensor_refuse_a_database_behind_the_code(be
 
 def test_the_code_locations_outbound_poll_and_cutover_refuse_a_database_behind_the_code(behind_url: str):
     """The outbox lives in the state schema, so without the gate these would run on a database missing the mirror."""
-    airtable = AirtableResource(api_key="patNeverUsed.0000", api_url="http://127.0.0.1:9")
-    postgres = PostgresResource(database_url=behind_url)
-    resources = {"sync_engine": SyncEngineResource(airtable=airtable, postgres=postgres), "postgres": postgres}
+    resources = runtime_resources("http://127.0.0.1:9", "patNeverUsed.0000", behind_url)
     instance = DagsterInstance.ephemeral()
-    settings = load_settings({})
-    jobs, outbound_sensors = build_outbound_definitions(SPEC, settings)
+    outbound = build_outbound_definitions(SPEC)
+    jobs, outbound_sensors = outbound.jobs, outbound.sensors
     sensors = [
         *outbound_sensors,
         *build_poll_sensors(SPEC),
