@@ -71,9 +71,12 @@ class Child:
 # Where things are.
 
 
+CHECKOUT = Path(__file__).resolve().parents[2]  # airtable_pg/cli/dev.py → the checkout holding the package
+
+
 def project_root() -> Path:
     """The folder holding ``workspace.yaml`` and ``dagster_home/``: the current one, else the checkout's."""
-    for candidate in (Path.cwd(), Path(__file__).resolve().parents[1]):
+    for candidate in (Path.cwd(), CHECKOUT):
         if (candidate / "workspace.yaml").is_file() and (candidate / "dagster_home" / "dagster.yaml").is_file():
             return candidate
     raise DevError("run `airtable-pg dev` from the airtable_pg checkout (no workspace.yaml and dagster_home/ here)")
@@ -305,20 +308,17 @@ def start_live_sync(
 def first_import_and_webhook(settings: Settings, *, database: str, airtable: Airtable, ping_url: str | None) -> None:
     """The base's hook (pointing at the receiver), then each table polled from its watermark: on a fresh mirror
     that is the initial full sync, so a new user sees data and live changes without a click."""
-    from airtable_pg.airtable.client import AirtableConfig
-    from airtable_pg.spec import load_spec
-    from airtable_pg.sync.live import LiveSync
+    from pydantic import SecretStr
 
-    config = AirtableConfig(
-        api_key=airtable.api_key,
-        api_url=airtable.api_url,
-        requests_per_second=settings.requests_per_second,
-        penalty_seconds=settings.penalty_seconds,
-        rate_margin_seconds=settings.rate_margin_seconds,
-        fast_lane_share=settings.fast_lane_share,
+    from airtable_pg.runtime import Runtime
+
+    # The settings with the Airtable this stack chose (its sandbox, or the user's token): nothing else differs.
+    chosen = settings.model_copy(
+        update={"airtable_api_key": SecretStr(airtable.api_key), "airtable_api_url": airtable.api_url}
     )
+    live = Runtime.from_settings(chosen, database_url=database).live()
     print("syncing: webhook, then each table from its watermark (a full sync on a fresh mirror)…", flush=True)
-    for result in LiveSync(load_spec(settings.spec_path), database, config, workers=settings.workers).care(ping_url):
+    for result in live.care(ping_url):
         rows = sum(r.rows_seen for r in result.gap_poll)
         print(f"  {result.base}: webhook {result.ensured.hook.webhook_id}; {rows} records synced", flush=True)
 
