@@ -36,7 +36,7 @@ from airtable_pg.sync.engine import SyncResult
 
 __all__ = ["SyncConfig", "base_lineage", "build_table_assets", "table_asset_key"]
 
-# Who answers for a table's data is whoever is authoritative for it (DESIGN §1): the staff editing
+# Who answers for a table's data is whoever is authoritative for it (the spec's `authority`): the staff editing
 # Airtable's back office, or the team whose app writes Postgres. Callers with real teams pass their own.
 DEFAULT_OWNERS: Mapping[str, Sequence[str]] = {"airtable": ("team:back_office",), "postgres": ("team:app",)}
 
@@ -45,7 +45,8 @@ AUTHORITY_FLOW = {
     "postgres": "Postgres is the source of truth; the app's changes flow outbound (Postgres → Airtable).",
 }
 
-# Every sync is idempotent (DESIGN §6), so retrying a step that lost its network or database is safe.
+# Every sync is idempotent (an upsert on the record id, then tombstones for what a completed scan did not see),
+# so retrying a step that lost its network or database is safe.
 SYNC_RETRY_POLICY = RetryPolicy(max_retries=2, delay=30, backoff=Backoff.EXPONENTIAL)
 
 
