@@ -22,7 +22,7 @@ from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.migrate import mirror_versions
 from airtable_pg.postgres.revisions import require_migrated
-from airtable_pg.settings import ConfigError, Settings
+from airtable_pg.settings import MISSING_API_KEY, ConfigError, Settings
 from airtable_pg.spec import SyncSpec, load_spec
 from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher
 
@@ -91,12 +91,8 @@ class Runtime:
 
     @property
     def airtable(self) -> AirtableConfig:
-        if self.airtable_config is None:
-            # The same words as Settings.require_api_key: this runtime was built without a token.
-            raise ConfigError(
-                "AIRTABLE_API_KEY is not set (a personal access token with data.records:read and "
-                "schema.bases:read), and no `airtable-pg dev` is running to lend its sandbox"
-            )
+        if self.airtable_config is None:  # built without a token: only Postgres-only work may use it
+            raise ConfigError(MISSING_API_KEY)
         return self.airtable_config
 
     def api(self, *, lane: str = "standard", cancel: threading.Event | None = None) -> Api:
