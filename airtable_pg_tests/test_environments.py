@@ -66,6 +66,26 @@ def test_staging_without_its_database_is_refused_never_falling_back(tmp_path):
 def test_an_unknown_env_option_is_a_usage_error(capsys):
     assert cli.main(["--env", "qa", "config"]) == 2
     assert "--env must be one of production, staging" in capsys.readouterr().err
+    assert cli.main(["config", "--env", "qa"]) == 2  # after the command too
+    assert "--env must be one of production, staging" in capsys.readouterr().err
+    assert cli.main(["config", "--env"]) == 2
+    assert "--env needs a value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--env", "staging", "--debug", "db", "current"],
+        ["db", "current", "--env", "staging", "--debug"],
+        ["db", "--env=staging", "current", "--debug"],
+    ],
+)
+def test_global_options_work_before_and_after_the_command(argv: list[str]):
+    assert cli.take_global_options(argv) == (["db", "current"], "staging", True)
+
+
+def test_arguments_after_a_double_dash_are_left_as_typed():
+    assert cli.take_global_options(["sync", "--", "--env", "x"]) == (["sync", "--", "--env", "x"], None, False)
 
 
 @pytest.fixture
@@ -88,6 +108,11 @@ def test_env_staging_migrates_with_the_migration_url_and_every_command_says_wher
     assert "airtable-pg db: environment staging: migration database postgresql://postgres:***@/" in err
     assert at_code_heads(script_directory(DEMO_VERSIONS), database_revisions(staging))
     assert MIGRATION_PASSWORD not in err and STAGING_PASSWORD not in err
+    # As users type it too: the option after the subcommand reaches the same database.
+    monkeypatch.setenv("AIRTABLE_PG_ENV", "production")
+    assert cli.main(["db", "current", "--env", "staging"]) == 0
+    err = capsys.readouterr().err
+    assert "airtable-pg db: environment staging: migration database postgresql://postgres:***@/" in err
 
 
 def test_env_staging_selects_the_runtime_database_for_runtime_commands(staging: str, capsys, monkeypatch):

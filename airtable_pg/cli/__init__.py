@@ -48,6 +48,7 @@ def usage() -> str:
     lines += [
         "",
         "`airtable-pg <command> --help` for a command's options; --debug prints tracebacks.",
+        "--env and --debug may also follow the command (`airtable-pg db current --env staging`).",
         f"--env staging uses DATABASE_URL_STAGING / DATABASE_MIGRATION_URL_STAGING (same as {ENV_VARIABLE}=staging).",
         "exit codes: 0 ok, 1 failed, 2 usage or configuration error, 130 interrupted.",
     ]
@@ -56,10 +57,8 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None, *, freeze_imports: bool = False) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
     try:
-        args, environment = take_env_option(args)
+        args, environment, debug = take_global_options(args)
     except ValueError as error:
         print(f"airtable-pg: {error}\n\n{usage()}", file=sys.stderr)
         return EXIT_USAGE
@@ -93,23 +92,32 @@ def run() -> None:
     sys.exit(code)
 
 
-def take_env_option(args: list[str]) -> tuple[list[str], str | None]:
-    """``--env NAME`` / ``--env=NAME`` before the command: the environment every part of that command uses."""
-    environment = None
+def take_global_options(args: list[str]) -> tuple[list[str], str | None, bool]:
+    """``--env NAME`` (``--env=NAME``) and ``--debug``, wherever they are typed: before the command or after it.
+
+    People put global options after the subcommand too (``db current --env staging``, as dbt's ``--target``
+    and kubectl's ``--context`` allow), and no command has options of those names. Everything after a bare
+    ``--`` is left as typed. Returns the other arguments, the environment (or ``None``) and whether to debug.
+    """
+    environment, debug = None, False
     rest: list[str] = []
     items = iter(args)
     for arg in items:
-        if rest:  # after the command name, options are the command's own
-            rest.append(arg)
+        if arg == "--":
+            rest += [arg, *items]
+        elif arg == "--debug":
+            debug = True
         elif arg == "--env":
             environment = next(items, None)
+            if environment is None:
+                raise ValueError("--env needs a value: production or staging")
         elif arg.startswith("--env="):
             environment = arg.removeprefix("--env=")
         else:
             rest.append(arg)
     if environment is not None and environment not in ENVIRONMENTS:
         raise ValueError(f"--env must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
-    return rest, environment
+    return rest, environment, debug
 
 
 if __name__ == "__main__":

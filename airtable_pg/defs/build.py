@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import AssetSelection, Definitions
+from dagster import Definitions
 
 from airtable_pg.defs.assets import build_table_assets
 from airtable_pg.defs.checks import FULL_SYNC_ONLY, build_check_jobs, build_table_checks, check_keys
@@ -56,7 +56,7 @@ def build_defs(
         asset_checks=table_checks,
         jobs=build_sync_jobs(table_assets, not_after_incremental=costly_checks, names=names),
         sensors=[
-            *build_poll_sensors(sync_spec, skip_checks=AssetSelection.checks(*costly_checks), names=names),
+            *build_poll_sensors(sync_spec, costly_checks=FULL_SYNC_ONLY, names=names),
             *build_computed_refresh_sensors(sync_spec, names),
             build_readiness_sensor(sync_spec, names),
         ],

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from airtable_pg.postgres import sync_state
 from airtable_pg.postgres.mirror_writer import ApplyCounts, MirrorWriter
-from airtable_pg.postgres.transaction import transaction
+from airtable_pg.postgres.transaction import rolled_back, transaction
 from airtable_pg.rows import MirrorRow
 from airtable_pg.spec import BaseSpec, TableSpec
 
@@ -48,6 +48,16 @@ class TableStore:
             if watermark is not None:
                 sync_state.advance_watermark(cur, self.base, self.table, watermark)
         return counts
+
+    def would_change(self, rows: Sequence[MirrorRow], *, source: str = "poll") -> bool:
+        """Whether ``apply(rows)`` would change the mirror: the apply path itself, run and rolled back.
+
+        The same SQL decides as for a real write (``is distinct from``, the authority guard), so "nothing to
+        apply" here means exactly that a run would have found every row unchanged.
+        """
+        with rolled_back(self.db) as cur:
+            counts, _ = self.writer.upsert(cur, rows, source)
+        return counts.inserted + counts.updated + counts.restored > 0
 
     def start_scan(self, kind: str = "full") -> tuple[uuid.UUID, datetime]:
         with transaction(self.db) as cur:

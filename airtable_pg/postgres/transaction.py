@@ -23,3 +23,16 @@ def transaction(db: sa.Engine) -> Iterator[psycopg.Cursor]:
         raise
     finally:
         raw.close()
+
+
+@contextmanager
+def rolled_back(db: sa.Engine) -> Iterator[psycopg.Cursor]:
+    """A transaction that never commits: what a write *would* do, with nothing kept (triggers and notifies too)."""
+    raw = db.raw_connection()
+    conn: psycopg.Connection = raw.driver_connection  # type: ignore[assignment]
+    try:
+        with conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.rollback()
+        raw.close()

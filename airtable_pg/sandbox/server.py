@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -188,6 +189,7 @@ class Sandbox:
         latency_ms: float = 0,
         jitter_ms: float = 0,
         fault_5xx_ratio: float = 0.0,
+        fault_seed: int | None = None,
         drop_notification_ratio: float = 0.0,
         notification_retry_base_seconds: float = 10.0,
         max_notification_retries: int = 13,
@@ -207,7 +209,9 @@ class Sandbox:
             jitter_ms=jitter_ms,
             fault_5xx_ratio=fault_5xx_ratio,
         )
-        self.limits = Limits(token, self.clock, config)
+        # A seed makes the injected faults a fixed sequence: the n-th admitted request fails or not, every run.
+        rng = random.Random(fault_seed) if fault_seed is not None else None
+        self.limits = Limits(token, self.clock, config, rng=rng)
         self.webhooks = WebhookService(
             self.store,
             self.clock,

@@ -28,7 +28,7 @@ from airtable_pg.postgres.table_store import TableStore
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
 from airtable_pg.sync.computed import run_computed_refresh
 from airtable_pg.sync.full import run_full
-from airtable_pg.sync.incremental import DEFAULT_OVERLAP, run_incremental
+from airtable_pg.sync.incremental import DEFAULT_OVERLAP, PollProbe, probe_incremental, run_incremental
 from airtable_pg.sync.planner import DEFAULT_RANGE_ROWS
 from airtable_pg.sync.spec_check import AirtableSpecCheck
 from airtable_pg.sync.table_sync import ProgressEvent, TableSync, describe_error
@@ -143,13 +143,38 @@ class SyncEngine:
             raise SyncFailed(results, failures)
         return results
 
+    def probe_poll(self, base_key: str, table_key: str) -> PollProbe | None:
+        """One request: whether a poll of the table has anything to apply (``incremental.probe_incremental``).
+
+        No spec check: when nothing changed only the watermark is written, and a run's own check guards the rest.
+        """
+        base, table = self.spec.table(base_key, table_key)
+        cancel = self._register()
+        apis = ApiPool(self.airtable, self.limiter, RequestStats(), cancel, lane=table.lane)
+        try:
+            run = TableSync(
+                base, table, "incremental", self._store(base, table), RecordConverter(table), apis, cancel, None
+            )
+            return probe_incremental(run, overlap=self.poll_overlap)
+        finally:
+            apis.close()
+            with self._lock:
+                self._running.discard(cancel)
+
     def close(self) -> None:
         """Cancel syncs still running (they fail and tombstone nothing) and stop the worker threads."""
         with self._lock:
-            self._closed = True
-        self._cancel_running()
+            self._closed = True  # in the same critical section as the cancels: ``closed`` implies every sync told
+            for cancel in self._running:
+                cancel.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._spec_checks.shutdown(wait=True, cancel_futures=True)
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close`` has begun: every sync running then has been told to stop."""
+        with self._lock:
+            return self._closed
 
     def __enter__(self) -> SyncEngine:
         return self

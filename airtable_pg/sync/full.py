@@ -70,6 +70,10 @@ def _scan(
         scans.join()
         run.confirm_spec()  # whatever the pages were (none written, say), a contradicted spec fails the run
         lease.check()
+        # Every page may have landed just as the engine was closed (Ctrl-C, a run's termination): a closed
+        # engine's sync still fails rather than tombstoning, whatever phase the close met.
+        if run.cancel.is_set():
+            raise Cancelled("sync cancelled")
         # Records changed after the scan's first response may have been read before the change: the next
         # poll starts there (minus its overlap), so nothing modified during the scan is skipped.
         watermark = run.apis.stats.first_server_time or local_start

@@ -189,8 +189,10 @@ def test_concurrent_syncs_in_threads_and_processes_never_trip_airtables_limit(
 
 def test_sync_completes_through_429s_and_5xx(sandbox_factory: SandboxFactory, database_url: str) -> None:
     # The client is set too fast for the sandbox on purpose: it must earn 429s, wait them out and finish.
-    # 2,000 demo records make ~20 admitted requests: a run that meets no 5xx by chance (0.7^20, 0.1 %) is rare.
-    sandbox = sandbox_factory(demo_records=2000, rate_limit_per_second=5, penalty_seconds=0.2, fault_5xx_ratio=0.3)
+    # Seeded faults: the 2nd and 3rd admitted requests of the ~20 (random.Random(42): 0.64, 0.03, 0.28 …) are 5xx.
+    sandbox = sandbox_factory(
+        demo_records=2000, rate_limit_per_second=5, penalty_seconds=0.2, fault_5xx_ratio=0.3, fault_seed=42
+    )
     client = {"requests_per_second": 80.0, "penalty_seconds": 0.2, "max_attempts": 10}
     with make_sync_engine(sandbox, database_url, airtable=client, workers=4, range_rows=10) as engine:
         results = engine.sync_tables("full", [("coaching", "users"), ("coaching", "personal_goals")])

@@ -9,6 +9,7 @@ from airtable_pg.cli.sync import main as run
 from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
 from airtable_pg_tests.sync_helpers import mirror_rows
+from airtable_pg_tests.waiting import wait_until
 
 COACHING = load_spec().bases["coaching"]
 WRONG_KEY = "patWrongToken.SuperSecretValue42"
@@ -93,13 +94,12 @@ def test_sigterm_stops_a_sync_like_ctrl_c_marks_it_failed_and_tombstones_nothing
     import signal
     import subprocess
     import sys
-    import time
 
     import psycopg
 
     from airtable_pg.postgres.database import libpq_url
 
-    slow = sandbox_factory(demo_records=400, latency_ms=400)
+    slow = sandbox_factory(demo_records=2000, latency_ms=400)  # ~800 goals: seconds of pages after the first
     env = {**os.environ, **environment(slow, database_url)}
     process = subprocess.Popen(
         [sys.executable, "-m", "airtable_pg", "sync", "--full", "--table", "personal_goals", "--workers", "1"],
@@ -113,10 +113,11 @@ def test_sigterm_stops_a_sync_like_ctrl_c_marks_it_failed_and_tombstones_nothing
         with psycopg.connect(libpq_url(database_url)) as conn:
             return conn.execute("select status, error from airtable_sync.sync_run").fetchall()
 
-    deadline = time.monotonic() + 30
-    while not runs() and time.monotonic() < deadline:  # wait until the scan is under way
-        time.sleep(0.1)
-    time.sleep(0.5)
+    def goals_written() -> int:
+        with psycopg.connect(libpq_url(database_url)) as conn:
+            return conn.execute("select count(*) from airtable.personal_goals").fetchone()[0]
+
+    wait_until(goals_written, timeout=30, what="the scan's first page in the mirror")  # under way, far from done
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130

@@ -17,9 +17,20 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
-from dagster import DagsterInstance, DagsterRunStatus, RunRequest, RunsFilter, SkipReason, build_sensor_context
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    RunRequest,
+    RunsFilter,
+    SensorResult,
+    SkipReason,
+    build_sensor_context,
+)
 from dagster._core.test_utils import create_run_for_test, instance_for_test
 
+from airtable_pg.checks.runner import CHECKS
+from airtable_pg.defs.checks import FULL_SYNC_ONLY
+from airtable_pg.defs.lineage import table_asset_key
 from airtable_pg.defs.names import RESOURCE
 from airtable_pg.defs.polls import (
     PRIORITY_TAG,
@@ -44,6 +55,7 @@ DEMO_SPEC = REPO / "airtable_pg" / "demo_spec.yaml"
 SPEC = load_spec(DEMO_SPEC)
 BASE = SPEC.bases["coaching"]
 USERS = BASE.tables["users"]
+USERS_KEY = table_asset_key("coaching", "users")
 HEAL_SECONDS = 240  # daemon start, the first tick, dequeue, a run worker's imports, the sync: on a busy machine
 FAST_POLL_SECONDS = 5
 
@@ -53,7 +65,8 @@ def engine_resource(sandbox, database_url: str) -> AirtablePgResource:
 
 
 def users_sensor():
-    return next(s for s in build_poll_sensors(SPEC) if s.name == poll_sensor_name(BASE, USERS))
+    sensors = build_poll_sensors(SPEC, costly_checks=FULL_SYNC_ONLY)
+    return next(s for s in sensors if s.name == poll_sensor_name(BASE, USERS))
 
 
 def age_runs(database_url: str, *, seconds: int, kind: str | None = None) -> None:
@@ -85,11 +98,27 @@ def test_poll_requests_an_incremental_run_tagged_with_its_trigger_and_never_pile
         just_synced = evaluate(sensor, instance, resource)
         assert isinstance(just_synced, SkipReason) and "synced 0 s ago" in just_synced.skip_message
         age_runs(database_url, seconds=31)  # half the users' 60 s interval: a poll is due
+        served = sandbox.stats()["bases"][BASE.id]["served"]
+        quiet = evaluate(sensor, instance, resource)  # nothing changed in Airtable: no run, a recorded poll
+        assert isinstance(quiet, SensorResult) and not quiet.run_requests
+        assert quiet.skip_reason.skip_message.startswith("nothing changed in coaching.users since ")
+        [observation] = quiet.asset_events
+        assert observation.asset_key == USERS_KEY and observation.metadata["mode"].value == "poll"
+        assert sandbox.stats()["bases"][BASE.id]["served"] == served + 1  # one request, the poll's first page
+        just_polled = evaluate(sensor, instance, resource)
+        assert isinstance(just_polled, SkipReason) and "synced 0 s ago" in just_polled.skip_message
+
+        first = sorted(airtable_api_for(sandbox).table(BASE.id, USERS.id).all(), key=lambda r: r["id"])[0]
+        airtable_api_for(sandbox).table(BASE.id, USERS.id).update(first["id"], {"fldUsrNotes000000": "changed"})
+        age_runs(database_url, seconds=31)
         request = evaluate(sensor, instance, resource)
         assert isinstance(request, RunRequest)
         assert request.tags[TRIGGER_TAG] == "poll" and request.tags[TABLE_TAG] == "coaching.users"
         assert request.tags[PRIORITY_TAG] == "10"  # the fast lane leaves the run queue first
         assert request.run_config == {"ops": {"airtable__coaching__users": {"config": {"mode": "incremental"}}}}
+        # The table and its gates, except the costly count reconciliation (full syncs and nightly only).
+        assert request.asset_selection == [USERS_KEY]
+        assert {key.name for key in request.asset_check_keys} == set(CHECKS) - FULL_SYNC_ONLY
 
         queued = create_run_for_test(
             instance, job_name="__ASSET_JOB", tags=request.tags, status=DagsterRunStatus.STARTED

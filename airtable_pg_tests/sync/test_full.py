@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime
 
 import psycopg
@@ -20,6 +19,7 @@ from airtable_pg.spec import load_spec
 from airtable_pg.sync.engine import ProgressEvent, SyncEngine
 from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import admin, assert_mirror_matches, make_sync_engine, mirror_rows, records_path
+from airtable_pg_tests.waiting import wait_until
 
 SPEC = load_spec()
 COACHING = SPEC.bases["coaching"]
@@ -205,18 +205,29 @@ def test_a_fresh_table_is_split_after_its_sample_and_a_synced_one_by_its_mirror(
         assert result.requests <= -(-result.rows_seen // 100) + result.scan_ranges, result
 
 
-def test_closing_the_engine_cancels_a_running_sync(sandbox_factory, database_url: str) -> None:
+@pytest.mark.parametrize("closed_at", ["mid_scan", "scan_complete"])
+def test_closing_the_engine_cancels_a_running_sync(sandbox_factory, database_url: str, closed_at: str) -> None:
+    """Ctrl-C or a run's termination closes the engine: a sync it meets fails and tombstones nothing.
+
+    The second sync is held at a chosen page until ``close()`` has told it to stop, so the test proves each
+    phase rather than whichever one timing luck picked: after its first page, and after its last page (every
+    range done, nothing left to fetch) but before its tombstones commit.
+    """
     slow = sandbox_factory(latency_ms=150)
-    mid_scan = threading.Event()  # a page of the second sync has landed: it is really under way
+    second_started = threading.Event()
+    held = threading.Event()  # the second sync is paused at the chosen page
+    release = threading.Event()
 
     def on_progress(event: ProgressEvent) -> None:
-        if event.phase == "page" and first_done.is_set():
-            mid_scan.set()
+        if not second_started.is_set() or event.phase != "page" or held.is_set():
+            return
+        if closed_at == "scan_complete" and event.ranges_done < event.ranges_total:
+            return
+        held.set()
+        assert release.wait(timeout=30), "the test never released the held page"
 
-    first_done = threading.Event()
     engine = make_sync_engine(slow, database_url, workers=2, range_rows=10, progress=on_progress)
     engine.sync_table("coaching", "personal_goals")
-    first_done.set()
     delete_records(slow, GOALS.id, sorted(mirror_rows(database_url, COACHING, GOALS))[:1])
     errors: list[BaseException] = []
 
@@ -226,13 +237,18 @@ def test_closing_the_engine_cancels_a_running_sync(sandbox_factory, database_url
         except BaseException as error:  # noqa: BLE001 - collected for the assertion below
             errors.append(error)
 
+    second_started.set()
     worker = threading.Thread(target=sync)
     worker.start()
-    assert mid_scan.wait(timeout=30), "the second sync never fetched a page"
-    started = time.monotonic()
-    engine.close()
+    assert held.wait(timeout=30), f"the second sync never reached {closed_at}"
+    closer = threading.Thread(target=engine.close)
+    closer.start()
+    wait_until(lambda: engine.closed, timeout=10, what="close() to begin")
+    release.set()
     worker.join(timeout=10)
-    assert time.monotonic() - started < 5 and len(errors) == 1 and isinstance(errors[0], Cancelled)
+    closer.join(timeout=10)
+    assert not worker.is_alive() and not closer.is_alive(), "close() or the sync did not return"
+    assert len(errors) == 1 and isinstance(errors[0], Cancelled), errors
     assert tombstoned_ids(database_url, GOALS) == set()
     assert run_states(database_url)[-1] == ("full", "failed")
 

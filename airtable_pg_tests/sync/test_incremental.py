@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -14,7 +14,9 @@ from airtable_pg.sandbox.demo import DEMO_BASE_ID
 from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.engine import NO_WATERMARK
+from airtable_pg.sync.incremental import DEFAULT_OVERLAP
 from airtable_pg_tests.sync_helpers import admin, assert_mirror_matches, make_sync_engine, mirror_rows, records_path
+from airtable_pg_tests.waiting import wait_until
 
 SPEC = load_spec()
 COACHING = SPEC.bases["coaching"]
@@ -27,6 +29,11 @@ def stored_watermark(url: str):
         return conn.execute(
             "select poll_watermark from airtable_sync.table_state where table_id = %s", (USERS.id,)
         ).fetchone()[0]
+
+
+def wait_for_a_later_second(watermark: datetime) -> None:
+    """Airtable's ``Date`` header counts whole seconds: wait until its second is later than ``watermark``'s."""
+    wait_until(lambda: datetime.now(UTC).replace(microsecond=0) > watermark, timeout=5, what="a later second")
 
 
 def test_without_a_watermark_an_incremental_sync_is_a_full_one(
@@ -49,7 +56,7 @@ def test_poll_applies_creates_and_updates_and_advances_the_watermark(
         # the demo's edits are months old: only what changed within the overlap is read again
         assert (quiet.mode, quiet.rows_seen, quiet.inserted, quiet.updated) == ("incremental", 0, 0, 0)
 
-        time.sleep(1.1)  # Date headers count whole seconds: let the next poll start in a later one
+        wait_for_a_later_second(stored_watermark(database_url))  # the next poll starts in a later second
         target = sorted(mirror_rows(database_url, COACHING, USERS))[0]
         path = records_path(DEMO_BASE_ID, USERS.id)
         created = admin(sandbox, "POST", path, json={"fields": {NAME: "Nieuwe Gebruiker", ACTIVE: True}})
@@ -72,7 +79,7 @@ def test_a_failed_poll_keeps_the_watermark(sandbox: Sandbox, database_url: str) 
     with make_sync_engine(sandbox, database_url, airtable={"max_attempts": 1}) as sync:
         sync.sync_table("coaching", "users", "full")
         before = stored_watermark(database_url)
-        time.sleep(1.1)
+        wait_for_a_later_second(before)  # so a poll that wrongly advanced the watermark would store another one
         admin(sandbox, "POST", "config", json={"fault_5xx_ratio": 1.0})
         with pytest.raises(AirtableUnavailable, match="503"):
             sync.sync_table("coaching", "users", "incremental")
@@ -81,3 +88,34 @@ def test_a_failed_poll_keeps_the_watermark(sandbox: Sandbox, database_url: str) 
         assert conn.execute("select status from airtable_sync.sync_run where kind = 'incremental'").fetchall() == [
             ("failed",)
         ]
+
+
+def test_a_probe_without_changes_records_the_poll_a_run_would_have(sandbox: Sandbox, database_url: str) -> None:
+    with make_sync_engine(sandbox, database_url) as sync:
+        assert sync.probe_poll("coaching", "users") is None  # never synced: the first import is a deliberate step
+        sync.sync_table("coaching", "users", "full")
+        before = stored_watermark(database_url)
+        wait_for_a_later_second(before)
+        probe = sync.probe_poll("coaching", "users")
+    assert probe is not None and not probe.changed and probe.rows_seen == 0 and probe.requests == 1
+    assert probe.watermark is not None and probe.watermark > before == probe.since + DEFAULT_OVERLAP
+    assert stored_watermark(database_url) == probe.watermark  # freshness holds without a run
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        runs = conn.execute("select kind, status from airtable_sync.sync_run order by started_at").fetchall()
+    assert runs == [("full", "succeeded"), ("incremental", "succeeded")]
+
+
+def test_a_probe_finds_an_airtable_change_and_applies_nothing(sandbox: Sandbox, database_url: str) -> None:
+    with make_sync_engine(sandbox, database_url) as sync:
+        sync.sync_table("coaching", "users", "full")
+        before = stored_watermark(database_url)
+        target = sorted(mirror_rows(database_url, COACHING, USERS))[0]
+        admin(sandbox, "PATCH", f"{records_path(DEMO_BASE_ID, USERS.id)}/{target}", json={"fields": {NOTES: "new"}})
+        probe = sync.probe_poll("coaching", "users")
+        assert probe is not None and probe.changed and probe.rows_seen == 1 and probe.watermark is None
+        assert mirror_rows(database_url, COACHING, USERS)[target]["notes"] != "new"  # the run applies it
+        assert stored_watermark(database_url) == before
+        # Once applied, the overlap brings the record back, but it is the mirror's already: nothing is due.
+        sync.sync_table("coaching", "users", "incremental")
+        again = sync.probe_poll("coaching", "users")
+    assert again is not None and not again.changed and again.rows_seen == 1

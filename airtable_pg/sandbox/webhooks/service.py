@@ -127,6 +127,16 @@ class WebhookService:
         with self._cond:
             self._drop_ratio = checked
 
+    def ping_pending(self, base_id: str, webhook_id: str) -> bool:
+        """Whether a notification ping of the hook is due, in flight or waiting for a retry.
+
+        A change requests its ping synchronously, so right after the change's request returned this says for
+        certain whether a ping will be sent: a test of a dropped or disabled ping needs no waiting.
+        """
+        with self._cond:
+            hook = self._hooks.get(base_id, {}).get(webhook_id)
+            return hook is not None and (hook.ping.due_at is not None or hook.ping.in_flight)
+
     def stop(self) -> None:
         with self._cond:
             self._stopped = True
