@@ -35,6 +35,9 @@ _DEV_STACK_KEYS = {"database_url": "DATABASE_URL", "airtable_api_url": "AIRTABLE
                    "airtable_api_key": "AIRTABLE_API_KEY"}  # fmt: skip
 
 
+_DEV_STACK_DAGSTER = {"dagster_home": "DAGSTER_HOME", "dagster_pg_url": "DAGSTER_PG_URL"}
+
+
 _DATABASE_URLS = ("database_url", "database_url_staging", "database_migration_url", "database_migration_url_staging")
 # The environment a Settings is being read from (load_settings(env=...)); None: the process's own.
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("airtable_pg_environ", default=None)
@@ -387,6 +390,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, use_dev_stack: bool =
         stack = read_dev_stack(settings.home)
         if stack is not None:
             filled = {name: stack[key] for key, name in _DEV_STACK_KEYS.items() if stack.get(key)}
+            # The stack's Dagster instance too, unless this environment names one: syncs and checks run from
+            # this terminal are then recorded where the stack's UI shows them.
+            filled |= {name: stack[key] for key, name in _DEV_STACK_DAGSTER.items() if stack.get(key)
+                       and not environ.get(name, "").strip()}  # fmt: skip
             try:
                 settings = _from_environ({**environ, **filled}, overrides)
             except ValidationError as error:

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from airtable_pg.checks.context import table_name
 from airtable_pg.checks.result import CheckResult
 from airtable_pg.checks.runner import CHECKS, run_checks
-from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_runtime, command_settings
+from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_runtime, command_settings, note
 from airtable_pg.postgres.check_results import store_results
-from airtable_pg.settings import ConfigError
+from airtable_pg.settings import ConfigError, Settings
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec, load_spec
 
 
@@ -58,12 +59,30 @@ def main(argv: Sequence[str]) -> int:
     results = run_checks(ctx, tables, args.check or None)
     ids = {f"{b.key}.{t.key}": (b.id, t.id) for b, t in tables}
     store_results(db, [(*ids[r.table], r.as_json()) for r in results])
+    _record_on_dagster(settings, tables, results)
     if args.json:
         for r in results:
             print(json.dumps(r.as_json(), ensure_ascii=False, default=str))
     else:
         _console().print(results_table(results))
     return EXIT_FAILED if any(r.blocks for r in results) else EXIT_OK
+
+
+def _record_on_dagster(
+    settings: Settings, tables: list[tuple[BaseSpec, TableSpec]], results: list[CheckResult]
+) -> None:
+    """The same verdicts on the Dagster instance (beside ``make dev``: the stack's), so its UI and ``cutover
+    status`` agree with the last evaluation wherever it ran."""
+    if settings.dagster_home is None:
+        return
+    from airtable_pg.defs.instance_events import recorder_for
+
+    recorder = recorder_for(settings)
+    if recorder is None:
+        return
+    for base, table in tables:
+        recorder.check_results(base, table, [r for r in results if r.table == table_name(base, table)])
+    note("checks", f"recorded in Dagster: {len(results)} check evaluation(s)")
 
 
 def results_table(results: list[CheckResult]) -> Table:

@@ -26,6 +26,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
@@ -38,6 +39,10 @@ from airtable_pg.postgres.database import (
     with_database,
 )
 from airtable_pg.settings import ConfigError, Settings, dev_stack_path, load_settings
+
+if TYPE_CHECKING:  # imported where used: `airtable-pg sandbox` and `--help` start without them
+    from airtable_pg.runtime import Runtime
+    from airtable_pg.sync.engine import SyncResult
 
 DAGSTER_DATABASE = "dagster"
 APPLY_INTERVAL = 10.0  # seconds between payload passes without a ping (the receiver's pings wake it at once)
@@ -305,9 +310,12 @@ def start_live_sync(
     return [receiver, applier, pusher], receiver_address, ping_url
 
 
-def first_import_and_webhook(settings: Settings, *, database: str, airtable: Airtable, ping_url: str | None) -> None:
+def first_import_and_webhook(
+    settings: Settings, *, database: str, airtable: Airtable, ping_url: str | None
+) -> tuple[list[SyncResult], Runtime]:
     """The base's hook (pointing at the receiver), then each table polled from its watermark: on a fresh mirror
-    that is the initial full sync, so a new user sees data and live changes without a click."""
+    that is the initial full sync, so a new user sees data and live changes without a click. Returns each
+    table's sync (to record on the Dagster instance) and the runtime it ran on."""
     from pydantic import SecretStr
 
     from airtable_pg.runtime import Runtime
@@ -316,11 +324,26 @@ def first_import_and_webhook(settings: Settings, *, database: str, airtable: Air
     chosen = settings.model_copy(
         update={"airtable_api_key": SecretStr(airtable.api_key), "airtable_api_url": airtable.api_url}
     )
-    live = Runtime.from_settings(chosen, database_url=database).live()
+    runtime = Runtime.from_settings(chosen, database_url=database)
     print("syncing: webhook, then each table from its watermark (a full sync on a fresh mirror)…", flush=True)
-    for result in live.care(ping_url):
+    synced: list[SyncResult] = []
+    for result in runtime.live().care(ping_url):
         rows = sum(r.rows_seen for r in result.gap_poll)
         print(f"  {result.base}: webhook {result.ensured.hook.webhook_id}; {rows} records synced", flush=True)
+        synced += result.gap_poll
+    return synced, runtime
+
+
+def record_first_import(results: list[SyncResult], *, runtime: Runtime, dagster_home: Path) -> None:
+    """The first import as the Dagster UI should show it: a materialization per table, every gate evaluated."""
+    from airtable_pg.defs.instance_events import record_syncs, recorder_at
+
+    recorder = recorder_at(dagster_home, dagster_storage_url(runtime.database_url))
+    if recorder is None:
+        return
+    checks = runtime.checks()
+    print("recording the import in Dagster and evaluating its cutover gates…", flush=True)
+    print(f"  {record_syncs(recorder, checks, results, source='airtable-pg dev').line()}", flush=True)
 
 
 def printable_url(url: str) -> str:
@@ -334,7 +357,13 @@ def printable_url(url: str) -> str:
 
 @contextmanager
 def dev_stack_file(
-    settings: Settings, args: argparse.Namespace, *, database: str, airtable: Airtable, receiver: str | None = None
+    settings: Settings,
+    args: argparse.Namespace,
+    *,
+    database: str,
+    airtable: Airtable,
+    receiver: str | None = None,
+    dagster_home: Path | None = None,
 ) -> Iterator[Path]:
     """``$AIRTABLE_PG_HOME/dev.json`` while the stack runs: how commands in another terminal find it.
 
@@ -351,6 +380,8 @@ def dev_stack_file(
     }
     if receiver:
         stack["receiver_url"] = receiver
+    if dagster_home is not None:  # commands beside the stack record their syncs and checks on its instance
+        stack |= {"dagster_home": str(dagster_home), "dagster_pg_url": dagster_storage_url(database)}
     if airtable.sandbox:
         from airtable_pg.sandbox.demo import DEMO_BASE_ID
 
@@ -451,17 +482,22 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) ->
         dagster_env = {**env, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
         dagster = stack.enter_context(running(start_child("dagster dev", dagster_argv, env=dagster_env, cwd=root)))
         children = [dagster, *live_children]
-        first_import_and_webhook(settings, database=database, airtable=airtable, ping_url=ping_url)
+        imported, runtime = first_import_and_webhook(settings, database=database, airtable=airtable, ping_url=ping_url)
         wait_for_http(f"http://{args.host}:{args.port}/server_info", children, stop, STARTUP_TIMEOUT_SECONDS)
         if stop.is_set():
             return 0
+        # After the webserver answers: `dagster dev` has created the instance's storage by then.
+        record_first_import(imported, runtime=runtime, dagster_home=dagster_home)
         text = summary(
             args, settings, database=database, dagster_home=dagster_home, airtable=airtable, receiver=receiver_address
         )
         print(text, flush=True)
         stack.enter_context(
-            dev_stack_file(settings, args, database=database, airtable=airtable, receiver=receiver_address)
-        )
+            dev_stack_file(
+                settings, args, database=database, airtable=airtable, receiver=receiver_address,
+                dagster_home=dagster_home,
+            )
+        )  # fmt: skip
         status = supervise(children, stop)
         print("stopping…", flush=True)
         return status

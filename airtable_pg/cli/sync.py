@@ -31,7 +31,7 @@ from airtable_pg.cli.output import (
     scrub,
 )
 from airtable_pg.runtime import Runtime
-from airtable_pg.settings import ConfigError, load_settings
+from airtable_pg.settings import ConfigError, Settings, load_settings
 from airtable_pg.spec import SpecError, SyncSpec, load_spec
 from airtable_pg.sync.engine import SyncEngine, SyncFailed, SyncResult
 from airtable_pg.sync.table_sync import ProgressEvent, describe_error
@@ -174,7 +174,23 @@ def main(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
             return known.exit_code
         say(f"no database: {describe_error(error)}")
         return EXIT_FAILED
-    return _sync(runtime, args.workers or settings.workers, args.mode, tables)
+    code, results = _sync(runtime, args.workers or settings.workers, args.mode, tables)
+    if results:
+        _record_on_dagster(settings, runtime, results)
+    return code
+
+
+def _record_on_dagster(settings: Settings, runtime: Runtime, results: list[SyncResult]) -> None:
+    """The Dagster UI hears of this sync too (beside ``make dev``: the stack's instance), with its gates."""
+    if settings.dagster_home is None:
+        return
+    from airtable_pg.defs.instance_events import record_syncs, recorder_for
+
+    recorder = recorder_for(settings)
+    if recorder is None:
+        return
+    recorded = record_syncs(recorder, runtime.checks(), results, source=PROG)
+    note("sync", recorded.line())
 
 
 def say(message: str) -> None:
@@ -200,7 +216,8 @@ def _sync(
     workers: int,
     mode: str,
     tables: list[tuple[str, str]] | None,
-) -> int:
+) -> tuple[int, list[SyncResult]]:
+    """Sync and print; the exit code and the results of the tables that synced."""
     out, err = _console(), Console(stderr=True)
     display = ProgressDisplay(err)
     engine: SyncEngine | None = None
@@ -216,11 +233,11 @@ def _sync(
     except KeyboardInterrupt as error:
         why = "terminated" if isinstance(error, Terminated) else "interrupted"
         say(f"{why}: running syncs were cancelled (nothing was tombstoned)")
-        return EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED, []
     except Exception as error:  # noqa: BLE001 - any failure becomes one line and an exit code, never a traceback
         known = known_failure(error)
         say(known.message if known else describe_error(error))
-        return known.exit_code if known else EXIT_FAILED
+        return (known.exit_code if known else EXIT_FAILED), []
     finally:
         if engine is not None:
             engine.close()  # cancels what still runs: its runs are marked failed
@@ -233,7 +250,7 @@ def _sync(
                 out.print(f"{r.base}.{r.table}: {r.fallback_reason}", markup=False, highlight=False)
     for name, error in failures.items():
         say(f"{name} failed: {scrub(describe_error(error))}")
-    return EXIT_FAILED if failures else EXIT_OK
+    return (EXIT_FAILED if failures else EXIT_OK), results
 
 
 def _main_thread() -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_runtime, command_settings
+from airtable_pg.runtime import Runtime
 from airtable_pg.settings import Settings
 from airtable_pg.sync.live import DEFAULT_INTERVAL_SECONDS
 from airtable_pg.sync.webhook_applier import ApplyReport
@@ -42,7 +43,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     settings = command_settings("webhooks")
-    live = command_runtime("webhooks", settings).live()
+    runtime = command_runtime("webhooks", settings)
+    live = runtime.live()
     if args.action == "ensure":
         for result in live.care(args.url):
             hook = result.ensured.hook
@@ -75,7 +77,7 @@ def main(argv: list[str]) -> int:
         for base in live.spec.bases.values():
             print(f"{base.key}: {'deleted' if live.manager.delete(base) else 'had no webhook'}")
         return EXIT_OK
-    record = _dagster_reporter(settings)
+    record = _dagster_reporter(settings, runtime)
     if not args.follow:
         reports = live.apply_all()
         for report in reports:
@@ -102,15 +104,19 @@ def main(argv: list[str]) -> int:
     return EXIT_OK
 
 
-def _dagster_reporter(settings: Settings) -> Callable[[list[ApplyReport]], None] | None:
-    """Applied changes become runless materializations on the Dagster instance, when one is configured.
+def _dagster_reporter(settings: Settings, runtime: Runtime) -> Callable[[list[ApplyReport]], None] | None:
+    """Applied changes become runless materializations (with their gates) on the Dagster instance, when one is
+    configured.
 
     Dagster is imported only then: the applier starts fast and runs without it."""
     if settings.dagster_home is None:
         return None
-    from airtable_pg.defs.live_events import materialization_reporter
+    from airtable_pg.defs.live_events import materialization_reporter, recorder_for
 
-    return materialization_reporter(settings)
+    recorder = recorder_for(settings)
+    if recorder is None:
+        return None
+    return materialization_reporter(runtime.spec, runtime.checks(), recorder)
 
 
 def _summary(report: ApplyReport) -> str:

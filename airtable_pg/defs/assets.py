@@ -107,7 +107,14 @@ def table_description(base: BaseSpec, table: TableSpec, lineage: BaseLineage) ->
         f"- Authority: **{table.authority}**. {AUTHORITY_FLOW[table.authority]}",
         f"- Lane: **{table.lane}**; polled every {table.poll_interval_seconds} s.",
         "- A materialization is a full sync (every record, tombstones for deleted ones); "
-        "run config `mode: incremental` syncs only records modified since the watermark.",
+        "run config `mode: incremental` syncs only records modified since the watermark. Changes made without a "
+        "run are materializations too (webhook applier, `airtable-pg sync`, `airtable-pg dev`'s first import); a "
+        "pass or poll that changed nothing is an observation.",
+        "- Gates (asset checks, all blocking): a run evaluates them with its materialization (`reconcile_counts` "
+        "only with full syncs). A change recorded without a run gets `freshness` and `links` evaluated at once "
+        "(Postgres only, milliseconds) and the other gates' latest verdicts carried forward with their age, since "
+        "they cost Airtable requests or a whole-table scan; the nightly `cutover_gates` job, poll runs and "
+        "`airtable-pg checks run` evaluate those.",
     ]
     for edge in lineage.dropped:
         if edge.downstream == table.key:

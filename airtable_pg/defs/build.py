@@ -14,7 +14,13 @@ from pathlib import Path
 from dagster import Definitions
 
 from airtable_pg.defs.assets import build_table_assets
-from airtable_pg.defs.checks import FULL_SYNC_ONLY, build_check_jobs, build_table_checks, check_keys
+from airtable_pg.defs.checks import (
+    FULL_SYNC_ONLY,
+    build_check_jobs,
+    build_freshness_sensor,
+    build_table_checks,
+    check_keys,
+)
 from airtable_pg.defs.cutover import build_readiness_sensor
 from airtable_pg.defs.instance_config import check_instance_config
 from airtable_pg.defs.jobs import build_sync_jobs
@@ -59,6 +65,7 @@ def build_defs(
             *build_poll_sensors(sync_spec, costly_checks=FULL_SYNC_ONLY, names=names),
             *build_computed_refresh_sensors(sync_spec, names),
             build_readiness_sensor(sync_spec, names),
+            build_freshness_sensor(sync_spec, names),
         ],
         resources={names.resource: resource or runtime_resource(versions, settings)},
     )

@@ -7,28 +7,43 @@ ERROR. A warning (``quality`` warnings, a rename) is severity WARN and blocks no
 
 When they run: with each materialization of their table (the counts reconciliation, which reads every
 record id from Airtable, only with full syncs), nightly all of them (``cutover_gates`` job), and the
-freshness gate every five minutes (``freshness_gates`` job).
+freshness gate every five minutes inside the ``freshness_gates`` sensor: Postgres only and milliseconds of work,
+so no run is launched for it (a run would cost a process and show the gate "in progress" for its start-up).
+The ``freshness_gates`` job still evaluates it on demand.
 """
 
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckKey,
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetKey,
     AssetSelection,
+    DagsterInstance,
     DefaultScheduleStatus,
+    DefaultSensorStatus,
     Definitions,
     MetadataValue,
     ScheduleDefinition,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
     define_asset_job,
     multi_asset_check,
+    sensor,
+)
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
 )
 
+from airtable_pg.checks.context import table_name
 from airtable_pg.checks.result import CheckResult
 from airtable_pg.checks.runner import CHECKS, DESCRIPTIONS, run_checks
 from airtable_pg.defs.jobs import SYNC_EXECUTOR
@@ -40,7 +55,8 @@ from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
 GATES_JOB = "cutover_gates"
 FRESHNESS_JOB = "freshness_gates"
 NIGHTLY = "0 3 * * *"
-EVERY_FIVE_MINUTES = "*/5 * * * *"
+FRESHNESS_SENSOR = "freshness_gates"
+FRESHNESS_SECONDS = 300
 FULL_SYNC_ONLY = frozenset({"reconcile_counts"})  # records / 100 requests: not after every incremental poll
 SEVERITY = {"error": AssetCheckSeverity.ERROR, "warn": AssetCheckSeverity.WARN}
 
@@ -100,7 +116,7 @@ def check_metadata(result: CheckResult) -> dict[str, Any]:
 
 
 def build_check_jobs(checks: Sequence[AssetChecksDefinition], names: Names = DEFAULT) -> Definitions:
-    """The ``cutover_gates`` and ``freshness_gates`` jobs and their schedules."""
+    """The ``cutover_gates`` job (nightly) and the ``freshness_gates`` job (on demand)."""
     every_gate = define_asset_job(
         names(GATES_JOB),
         selection=AssetSelection.checks(*checks),
@@ -115,18 +131,69 @@ def build_check_jobs(checks: Sequence[AssetChecksDefinition], names: Names = DEF
         tags={"airtable_pg/checks": "freshness"},
         executor_def=SYNC_EXECUTOR,
     )
-    schedules = [
-        ScheduleDefinition(
-            name=names(f"{GATES_JOB}_schedule"),
-            job=every_gate,
-            cron_schedule=NIGHTLY,
-            default_status=DefaultScheduleStatus.RUNNING,
-        ),
-        ScheduleDefinition(
-            name=names(f"{FRESHNESS_JOB}_schedule"),
-            job=freshness,
-            cron_schedule=EVERY_FIVE_MINUTES,
-            default_status=DefaultScheduleStatus.RUNNING,
-        ),
-    ]
-    return Definitions(jobs=[every_gate, freshness], schedules=schedules)
+    nightly = ScheduleDefinition(
+        name=names(f"{GATES_JOB}_schedule"),
+        job=every_gate,
+        cron_schedule=NIGHTLY,
+        default_status=DefaultScheduleStatus.RUNNING,
+    )
+    return Definitions(jobs=[every_gate, freshness], schedules=[nightly])
+
+
+def build_freshness_sensor(spec: SyncSpec, names: Names = DEFAULT) -> SensorDefinition:
+    """Every table's freshness gate, evaluated in the sensor and recorded as runless check evaluations."""
+
+    @sensor(
+        name=names(FRESHNESS_SENSOR),
+        minimum_interval_seconds=FRESHNESS_SECONDS,
+        default_status=DefaultSensorStatus.RUNNING,
+        description="Evaluates every table's freshness gate every 5 minutes (Postgres only): no run is launched.",
+        required_resource_keys={names.resource},
+    )
+    def freshness_gates(context: SensorEvaluationContext, **_resources: object) -> SensorResult | SkipReason:
+        # The resource is read from the context; a sensor called directly (tests) also gets it as a keyword.
+        runtime = instance_resource(context, names).sensor_runtime(spec)
+        if isinstance(runtime, SkipReason):
+            return runtime
+        checks = runtime.checks()
+        results = run_checks(checks, list(spec.tables()), ["freshness"])
+        ids = {table_name(base, table): (base, table) for base, table in spec.tables()}
+        store_results(checks.db, [(ids[r.table][0].id, ids[r.table][1].id, r.as_json()) for r in results])
+        events = []
+        for result in results:
+            base, table = ids[result.table]
+            asset_key = names.table_asset_key(base.key, table.key)
+            events.append(evaluation(asset_key, result, latest_materialization(context.instance, asset_key)))
+        stale = [r.table for r in results if not r.passed]
+        message = f"stale: {', '.join(stale)}" if stale else f"all {len(results)} table(s) within their bounds"
+        return SensorResult(asset_events=events, skip_reason=SkipReason(f"freshness evaluated: {message}"))
+
+    return freshness_gates
+
+
+def latest_materialization(
+    instance: DagsterInstance, asset_key: AssetKey
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The asset's latest materialization, as a verdict made outside its run names what it judged."""
+    records = instance.fetch_materializations(asset_key, limit=1).records
+    if not records:
+        return None
+    latest = records[0]
+    return AssetCheckEvaluationTargetMaterializationData(
+        storage_id=latest.storage_id, run_id=latest.event_log_entry.run_id, timestamp=latest.timestamp
+    )
+
+
+def evaluation(
+    asset_key: AssetKey, result: CheckResult, target: AssetCheckEvaluationTargetMaterializationData | None
+) -> AssetCheckEvaluation:
+    return AssetCheckEvaluation(
+        asset_key=asset_key,
+        check_name=result.check,
+        passed=result.passed,
+        metadata=check_metadata(result),
+        target_materialization_data=target,
+        severity=SEVERITY[result.severity],
+        description=result.reason,
+        blocking=True,
+    )

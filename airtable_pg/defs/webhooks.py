@@ -59,6 +59,19 @@ def _time(moment: datetime | None) -> MetadataValue:
     return MetadataValue.timestamp(moment) if moment else MetadataValue.null()
 
 
+def health_line(base_key: str, health: HookHealth) -> str:
+    """One base's hook in words, for the sensor's tick: id, where it pings, expiry, healthy or what is wrong."""
+    if health.webhook_id is None:
+        return f"{base_key}: no webhook set up (airtable-pg webhooks ensure)"
+    pings = f"pings {health.notification_url}" if health.notification_url else "no pings (payloads are polled)"
+    expires = "expiry unknown"
+    if health.expires_at is not None:
+        left = (health.expires_at - datetime.now(UTC)).total_seconds() / 86400
+        expires = f"expires {health.expires_at:%Y-%m-%d %H:%M} UTC ({left:.1f} days)"
+    state = "healthy" if health.healthy else "UNHEALTHY: " + "; ".join(health.problems)
+    return f"{base_key}: webhook {health.webhook_id} {pings}, {expires}, {state}"
+
+
 def needs_care(health: HookHealth) -> bool:
     if health.webhook_id is None:
         return False  # never set up: a first hook (and its first import) is a deliberate step
@@ -104,10 +117,15 @@ def build_webhook_definitions(spec: SyncSpec, names: Names = DEFAULT) -> Definit
             return runtime  # one line on the sensor's tick; the next tick checks again
         manager = WebhookManager(runtime.db, runtime.api())
         previous = json.loads(context.cursor) if context.cursor else {}
-        observations, runs, summary = [], [], {}
+        observations, runs, summary, lines = [], [], {}, []
         for base in spec.bases.values():
             health = manager.health(base, runtime.receiver_url)
-            summary[base.key] = [health.webhook_id, health.healthy, health.problems, health.cursor]
+            # The cursor is what the sensor's page shows: readable keys, not a tuple.
+            summary[base.key] = {
+                "webhook": health.webhook_id, "healthy": health.healthy, "problems": health.problems,
+                "cursor": health.cursor,
+            }  # fmt: skip
+            lines.append(health_line(base.key, health))
             if summary[base.key] != previous.get(base.key):
                 observations += [
                     AssetObservation(
@@ -117,11 +135,13 @@ def build_webhook_definitions(spec: SyncSpec, names: Names = DEFAULT) -> Definit
                 ]
             if needs_care(health):
                 # One run per unhealthy state: the same problems seen again on the next tick ask for nothing new.
-                state = hashlib.sha1(json.dumps(summary[base.key]).encode()).hexdigest()[:12]
+                state = hashlib.sha1(json.dumps(summary[base.key], sort_keys=True).encode()).hexdigest()[:12]
                 runs.append(RunRequest(run_key=f"{base.key}:{state}"))
         context.update_cursor(json.dumps(summary))
-        if not observations and not runs:
-            return SkipReason("every webhook is healthy and unchanged")
-        return SensorResult(run_requests=runs[:1], asset_events=observations)
+        message = "; ".join(lines)
+        if runs:
+            context.log.info(message)  # a tick that requests care shows its run; the reason is in its log
+            return SensorResult(run_requests=runs[:1], asset_events=observations)
+        return SensorResult(skip_reason=SkipReason(message), asset_events=observations)
 
     return Definitions(jobs=[webhook_care], sensors=[webhook_health])

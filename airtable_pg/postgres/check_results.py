@@ -7,7 +7,7 @@ Whoever runs a check (a Dagster asset check, ``airtable-pg checks run``) stores 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ class StoredResult:
     reason: str
     failing_ids: list[str]
     checked_at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def store_results(db: sa.Engine, rows: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
@@ -54,12 +55,16 @@ def store_results(db: sa.Engine, rows: Iterable[tuple[str, str, dict[str, Any]]]
         )
 
 
-def latest_results(db: sa.Engine) -> list[StoredResult]:
+def latest_results(db: sa.Engine, *, base_id: str | None = None, table_id: str | None = None) -> list[StoredResult]:
+    """Each gate's latest result, of every table or of one (``base_id`` and ``table_id``)."""
     with transaction(db) as cur:
         cur.execute(
             sql.SQL(
-                "select base_id, table_id, check_name, passed, severity, reason, failing_ids, checked_at from {} "
+                "select base_id, table_id, check_name, passed, severity, reason, failing_ids, checked_at, details "
+                "from {} where (%(base)s::text is null or base_id = %(base)s) "
+                "and (%(table)s::text is null or table_id = %(table)s) "
                 "order by base_id, table_id, check_name"
-            ).format(state_table("check_result"))
+            ).format(state_table("check_result")),
+            {"base": base_id, "table": table_id},
         )
         return [StoredResult(*row) for row in cur.fetchall()]

@@ -6,12 +6,26 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from dagster import AssetCheckSeverity, DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import (
+    AssetCheckSeverity,
+    AssetMaterialization,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    build_sensor_context,
+    materialize,
+)
+from dagster._core.test_utils import instance_for_test
 
 from airtable_pg.checks.runner import CHECKS
 from airtable_pg.definitions import build_definitions
 from airtable_pg.defs.assets import build_table_assets
-from airtable_pg.defs.checks import FRESHNESS_JOB, GATES_JOB, build_table_checks
+from airtable_pg.defs.checks import (
+    FRESHNESS_JOB,
+    FRESHNESS_SENSOR,
+    GATES_JOB,
+    build_freshness_sensor,
+    build_table_checks,
+)
 from airtable_pg.defs.jobs import FULL_SYNC_JOB, INCREMENTAL_SYNC_JOB
 from airtable_pg.defs.lineage import table_asset_key
 from airtable_pg.postgres.check_results import latest_results
@@ -19,7 +33,7 @@ from airtable_pg.postgres.database import connection_pool
 from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
 from airtable_pg_tests.dagster_resources import runtime_resources
-from airtable_pg_tests.sync_helpers import admin
+from airtable_pg_tests.sync_helpers import admin, make_sync_engine
 
 DEMO = load_spec(str(resources.files("airtable_pg").joinpath("demo_spec.yaml")))
 BASE = DEMO.bases["coaching"]
@@ -54,7 +68,28 @@ def test_jobs_and_schedules_run_the_gates():
     assert names[INCREMENTAL_SYNC_JOB] == set(CHECKS) - {"reconcile_counts"}  # records / 100 requests: not per poll
     assert names[FRESHNESS_JOB] == {"freshness"}
     crons = {s.job_name: s.cron_schedule for s in defs.schedules}
-    assert crons == {GATES_JOB: "0 3 * * *", FRESHNESS_JOB: "*/5 * * * *"}
+    assert crons == {GATES_JOB: "0 3 * * *"}  # freshness: a sensor evaluates it without a run
+    assert defs.resolve_sensor_def(FRESHNESS_SENSOR).minimum_interval_seconds == 300
+
+
+def test_the_freshness_sensor_evaluates_every_table_without_a_run(sandbox, database_url):
+    with make_sync_engine(sandbox, database_url, workers=2) as engine:
+        engine.sync_table("coaching", "users")  # the others were never synced: not fresh
+    sensor = build_freshness_sensor(DEMO)
+    with instance_for_test() as instance:
+        users_key = table_asset_key("coaching", "users")
+        instance.report_runless_asset_event(AssetMaterialization(users_key))
+        with build_sensor_context(instance=instance, resources=run_resources(sandbox, database_url)) as context:
+            result = sensor(context)
+        assert not result.run_requests and not instance.get_runs()
+        verdicts = {e.asset_key.path[-1]: e for e in result.asset_events}
+        assert set(verdicts) == set(BASE.tables) and {e.check_name for e in verdicts.values()} == {"freshness"}
+        assert verdicts["users"].passed and not verdicts["programs"].passed
+        latest = instance.fetch_materializations(users_key, limit=1).records[0]
+        assert verdicts["users"].target_materialization_data.storage_id == latest.storage_id
+        assert result.skip_reason.skip_message.startswith("freshness evaluated: stale: coaching.")
+    stored = {(r.table_id, r.check): r.passed for r in latest_results(connection_pool(database_url))}
+    assert stored[(BASE.tables["users"].id, "freshness")] is True  # for `cutover status` too
 
 
 def test_materializing_runs_the_gates_explains_them_and_stores_them(sandbox_factory, database_url):

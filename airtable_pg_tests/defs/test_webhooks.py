@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import psycopg
-from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
+from dagster import DagsterInstance, SensorResult, build_sensor_context
 
 from airtable_pg.defs.webhooks import build_webhook_definitions
 from airtable_pg.postgres.database import libpq_url
@@ -35,8 +37,16 @@ def test_health_sensor_reports_once_requests_care_when_expired_and_care_recreate
     assert set(observed) == set(SPEC.bases["coaching"].tables)
     assert observed["users"]["healthy"].value is True
     assert "secret" not in repr(first.asset_events).lower()
+    # The tick says, in words, per base: the hook, where it pings, when it expires, healthy or not.
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        hook_id = conn.execute("select webhook_id from airtable_sync.webhook").fetchone()[0]
+    message = first.skip_reason.skip_message
+    assert message.startswith(f"coaching: webhook {hook_id} no pings (payloads are polled), expires ")
+    assert message.endswith("days), healthy")
+    assert json.loads(cursor)["coaching"] == {"webhook": hook_id, "healthy": True, "problems": [], "cursor": 1}
     again, _ = tick(cursor)
-    assert isinstance(again, SkipReason)
+    assert isinstance(again, SensorResult) and not again.asset_events and not again.run_requests  # unchanged
+    assert again.skip_reason.skip_message == message
 
     admin(sandbox, "POST", "clock/advance", json={"seconds": 8 * 24 * 3600})
     expired, _ = tick(cursor)

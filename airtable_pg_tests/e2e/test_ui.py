@@ -145,7 +145,8 @@ def dev_server(migrated_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
     home = tmp_path_factory.mktemp("dev")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"AIRTABLE_API_KEY", "AIRTABLE_API_URL", "AIRTABLE_PG_SPEC"}}
-    env |= {"DATABASE_URL": migrated_url, "DAGSTER_HOME": str(home / "dagster_home"), "PYTHONUNBUFFERED": "1"}
+    env |= {"DATABASE_URL": migrated_url, "DAGSTER_HOME": str(home / "dagster_home"), "PYTHONUNBUFFERED": "1",
+            "AIRTABLE_PG_HOME": str(home / "state")}  # fmt: skip
     log = home / "dev.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -196,6 +197,7 @@ mutation Launch($params: ExecutionParams!) {
 }
 """
 RUN_STATUS = "query Status($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+GATES = {"reconcile_counts", "reconcile_sample", "quality", "links", "freshness", "schema_drift"}
 LATEST_METADATA = """
 { assetNodes { assetKey { path }
   assetMaterializations(limit: 20) { runId metadataEntries { label ... on IntMetadataEntry { intValue } } } } }
@@ -216,6 +218,61 @@ def mirror_count(database_url: str, schema: str, table: str) -> int:
     with psycopg.connect(libpq_url(database_url)) as conn:
         query = sql.SQL("select count(*) from {} where deleted_at is null").format(sql.Identifier(schema, table))
         return conn.execute(query).fetchone()[0]
+
+
+FIRST_IMPORT = """
+{ assetNodes { assetKey { path }
+  assetMaterializations(limit: 1) { runId metadataEntries { label ... on IntMetadataEntry { intValue } } }
+  assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } } } }
+"""
+
+
+def test_the_first_import_is_materialized_with_its_row_count_and_every_gate_evaluated(dev_server: DevServer):
+    """Right after `airtable-pg dev`, before any run: the UI shows the imported data and its gates, none blank."""
+    in_sandbox = sandbox_record_counts(dev_server)
+    base = SPEC.bases["coaching"]
+    for node in graphql(dev_server.url, FIRST_IMPORT)["assetNodes"]:
+        table = base.tables[node["assetKey"]["path"][-1]]
+        [materialization] = node["assetMaterializations"]
+        assert materialization["runId"] == "", table.key  # recorded by the dev command, not by a run
+        metadata = {e["label"]: e.get("intValue") for e in materialization["metadataEntries"]}
+        assert metadata["dagster/row_count"] == metadata["inserted"] == in_sandbox[table.id] > 0, table.key
+        checks = node["assetChecksOrError"]["checks"]
+        statuses = {c["name"]: (c["executionForLatestMaterialization"] or {}).get("status") for c in checks}
+        assert statuses == dict.fromkeys(GATES, "SUCCEEDED"), (table.key, statuses)
+
+
+FIRST_IMPORT_OF = """
+query Gates($key: AssetKeyInput!) { assetNodes(assetKeys: [$key]) {
+  assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } } } }
+"""
+
+
+def cli(dev_server: DevServer, *argv: str) -> subprocess.CompletedProcess[str]:
+    """A command in a second terminal beside the dev stack: it finds the stack through dev.json alone."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRTABLE", "DATABASE", "DAGSTER"))}
+    env["AIRTABLE_PG_HOME"] = str(dev_server.log.parent / "state")
+    return subprocess.run(
+        [sys.executable, "-m", "airtable_pg", *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_checks_run_beside_dev_is_what_the_ui_and_cutover_status_show(dev_server: DevServer):
+    started = time.time()
+    checked = cli(dev_server, "checks", "run", "--json")
+    assert checked.returncode == 0, checked.stderr
+    results = [json.loads(line) for line in checked.stdout.splitlines()]
+    assert len(results) == len(GATES) * len(SPEC.bases["coaching"].tables) and all(r["passed"] for r in results)
+    assert f"recorded in Dagster: {len(results)} check evaluation(s)" in checked.stderr
+    status = cli(dev_server, "cutover", "status", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    for entity in map(json.loads, status.stdout.splitlines()):
+        assert entity["ready"] and {g["state"] for g in entity["gates"]} == {"passed"}, entity
+    key = {"path": ["airtable", "coaching", "users"]}
+    for gate in GATES:  # the UI holds the verdict `checks run` just made (runless: no run id)
+        executions = graphql(dev_server.url, CHECK_EXECUTIONS_LATEST, {"key": key, "name": gate})
+        latest = next(e for e in executions["assetCheckExecutions"] if not e["runId"])
+        assert latest["status"] == "SUCCEEDED" and latest["timestamp"] >= started - 1, (gate, latest)
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +316,10 @@ query Executions($key: AssetKeyInput!, $name: String!) {
   assetCheckExecutions(assetKey: $key, checkName: $name, limit: 50) {
     runId status evaluation { success metadataEntries { label } } } }
 """
-GATES = {"reconcile_counts", "reconcile_sample", "quality", "links", "freshness", "schema_drift"}
+CHECK_EXECUTIONS_LATEST = """
+query Latest($key: AssetKeyInput!, $name: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $name, limit: 5) { runId status timestamp } }
+"""
 
 
 def test_the_full_sync_ran_every_cutover_gate_and_the_ui_shows_them(
@@ -286,6 +346,11 @@ def test_the_full_sync_ran_every_cutover_gate_and_the_ui_shows_them(
             for gate in GATES:
                 page.get_by_text(gate, exact=True).first.wait_for(timeout=60_000)
             page.screenshot(path=str(tmp_path / "checks.png"), full_page=True)
+            print(f"users checks screenshot: {tmp_path / 'checks.png'}")
+            # What the page says, as a person reads it: every gate passed, none blank or failed.
+            body = page.inner_text("body")
+            assert "Not evaluated" not in body and "Failed" not in body, body[:3000]
+            assert body.count("Passed") >= len(GATES), body[:3000]
         finally:
             browser.close()
 
@@ -379,6 +444,16 @@ def test_an_edit_through_pyairtable_reaches_postgres_by_webhook_and_the_ui_shows
         ]  # fmt: skip
         time.sleep(0.5)
     assert runless, dev_server.output()[-3000:]
+    # Its gates are judged for it at once: never "Not Evaluated" for a change the applier made.
+    deadline, statuses = time.monotonic() + 10, {}
+    while time.monotonic() < deadline:
+        node = graphql(dev_server.url, FIRST_IMPORT_OF, {"key": {"path": ["airtable", "coaching", "users"]}})
+        checks = node["assetNodes"][0]["assetChecksOrError"]["checks"]
+        statuses = {c["name"]: (c["executionForLatestMaterialization"] or {}).get("status") for c in checks}
+        if None not in statuses.values():
+            break
+        time.sleep(0.2)
+    assert statuses == dict.fromkeys(GATES, "SUCCEEDED"), statuses
 
     deadline, healthy = time.monotonic() + 120, None
     while healthy is None and time.monotonic() < deadline:  # the daemon ticks the health sensor
@@ -418,8 +493,25 @@ def test_the_ui_shows_the_poll_sensors_running_with_their_ticks(dev_server: DevS
         assert sensor["sensorState"]["status"] == "RUNNING", name
         ticks = sensor["sensorState"]["ticks"]
         assert ticks, f"{name} has no tick recorded:\n{dev_server.output()[-3000:]}"
-        # A tick either skipped (synced a moment ago) or requested a poll run; never failed.
+        # A tick either skipped (synced a moment ago, or nothing changed) or requested a poll run; never failed.
         assert {tick["status"] for tick in ticks} <= {"SKIPPED", "SUCCESS", "STARTED"}, ticks
+    users = poll_sensor_name(base, base.tables["users"])
+    deadline, reasons = time.monotonic() + 2 * RUN_SECONDS, []
+    while time.monotonic() < deadline:  # the users' second tick (a minute after the first) asks Airtable
+        ticks = graphql(dev_server.url, SENSOR_TICKS, {"selector": {**selector, "sensorName": users}})
+        reasons = [t["skipReason"] or "" for t in ticks["sensorOrError"]["sensorState"]["ticks"]]
+        if any(r.startswith("nothing changed in coaching.users since ") for r in reasons):
+            break
+        time.sleep(2)
+    assert any(r.startswith("nothing changed in coaching.users since ") for r in reasons), reasons
+    # Nothing changed that the webhooks had not applied: no poll launched a run in this whole module.
+    polls = graphql(dev_server.url, POLL_RUNS)["runsOrError"]["results"]
+    assert polls == [], polls
+
+
+POLL_RUNS = """
+{ runsOrError(filter: {tags: [{key: "airtable_pg/trigger", value: "poll"}]}) { ... on Runs { results { runId } } } }
+"""
 
 
 def test_sigterm_stops_every_process_and_exits_zero(dev_server: DevServer):
