@@ -43,6 +43,12 @@ _DATABASE_URLS = ("database_url", "database_url_staging", "database_migration_ur
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("airtable_pg_environ", default=None)
 
 
+MISSING_API_KEY = (
+    "AIRTABLE_API_KEY is not set (a personal access token with data.records:read and schema.bases:read), "
+    "and no `airtable-pg dev` is running to lend its sandbox"
+)
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable (never its secret value)."""
 
@@ -310,10 +316,7 @@ class Settings(BaseSettings):
 
     def require_api_key(self) -> str:
         if self.airtable_api_key is None:
-            raise ConfigError(
-                "AIRTABLE_API_KEY is not set (a personal access token with data.records:read and "
-                "schema.bases:read), and no `airtable-pg dev` is running to lend its sandbox"
-            )
+            raise ConfigError(MISSING_API_KEY)
         return self.airtable_api_key.get_secret_value()
 
     def secrets(self) -> list[str]:

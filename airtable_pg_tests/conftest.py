@@ -22,6 +22,7 @@ from airtable_pg.postgres.database import ensure_database, libpq_url, with_datab
 from airtable_pg.postgres.embedded import start_embedded
 from airtable_pg.postgres.migrate import DEMO_VERSIONS, alembic_config, autogenerate, upgrade
 from airtable_pg.postgres.schema import STATE_SCHEMA
+from airtable_pg_tests.sync_helpers import MIGRATIONS_BY_URL
 
 # The sandbox fixtures (a started sandbox, pyairtable clients for it) live in their own module.
 pytest_plugins = ["airtable_pg_tests.sandbox_fixtures"]
@@ -92,7 +93,7 @@ def migrated_database(new_database: Callable[[str], str], tmp_path_factory: pyte
         upgrade(config)  # the package's state schema first, as `airtable-pg db upgrade` does
         autogenerate(config, "test spec", versions)
         upgrade(config)
-        scripts_by_url[url] = versions
+        scripts_by_url[url] = MIGRATIONS_BY_URL[url] = versions
         return url
 
     migrate.scripts = scripts_by_url  # type: ignore[attr-defined]

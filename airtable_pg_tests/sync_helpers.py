@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +18,8 @@ from pyairtable import Api
 from airtable_pg.airtable.client import AirtableConfig
 from airtable_pg.airtable.escaping import unescape_fields
 from airtable_pg.postgres.database import libpq_url
+from airtable_pg.postgres.migrate import DEMO_VERSIONS
+from airtable_pg.runtime import Runtime
 from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec, load_spec
 from airtable_pg.sync.engine import SyncEngine
@@ -33,12 +36,26 @@ def airtable_config(sandbox: Sandbox, **options: Any) -> AirtableConfig:
     return AirtableConfig(api_key=sandbox.token, api_url=sandbox.url, **options)
 
 
+# Where each test database's mirror revisions live (conftest's fixtures say so as they migrate one); the demo's
+# unless told: the runtime refuses a database behind the revisions it is given.
+MIGRATIONS_BY_URL: dict[str, Path] = {}
+
+
+def sandbox_runtime(
+    sandbox: Sandbox, database_url: str, spec: SyncSpec | None = None, *, airtable: dict | None = None
+) -> Runtime:
+    """The runtime (``airtable_pg.runtime``) of a test: ``sandbox`` as Airtable, a migrated test database."""
+    migrations = MIGRATIONS_BY_URL.get(database_url, DEMO_VERSIONS)
+    config = airtable_config(sandbox, **(airtable or {}))
+    return Runtime.open(spec or load_spec(), database_url, config, migrations=migrations)
+
+
 def make_sync_engine(
     sandbox: Sandbox, database_url: str, spec: SyncSpec | None = None, *, airtable: dict | None = None, **options: Any
 ) -> SyncEngine:
     """A ``SyncEngine`` (the sync engine, not a SQLAlchemy engine) for ``sandbox`` and ``database_url``."""
     options.setdefault("workers", 8)
-    return SyncEngine(spec or load_spec(), database_url, airtable_config(sandbox, **(airtable or {})), **options)
+    return sandbox_runtime(sandbox, database_url, spec, airtable=airtable).sync_engine(**options)
 
 
 def admin(sandbox: Sandbox, method: str, path: str, **kwargs: Any) -> Any:

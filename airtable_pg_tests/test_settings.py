@@ -5,14 +5,16 @@ from __future__ import annotations
 import pytest
 
 from airtable_pg.airtable.client import AirtableConfig
-from airtable_pg.defs.resources import airtable_resource
-from airtable_pg.settings import ConfigError, load_settings
+from airtable_pg.defs.resources import runtime_resource
+from airtable_pg.postgres.migrate import DEMO_VERSIONS
+from airtable_pg.settings import ConfigError, Settings, load_settings
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.engine import SyncEngine
 
 
-def airtable_resource_from_env():
-    return airtable_resource(load_settings())
+def airtable_resource_from_env() -> Settings:
+    """The settings a run builds its runtime from: the resource as the code location binds it, resolved by Dagster."""
+    return runtime_resource(DEMO_VERSIONS, load_settings()).process_config_and_initialize().load_settings()
 
 
 def airtable_config(env):
@@ -23,6 +25,8 @@ def test_cli_and_dagster_take_the_rate_limit_from_the_same_variables(monkeypatch
     monkeypatch.setenv("AIRTABLE_PG_RATE_LIMIT", "2.5")
     monkeypatch.setenv("AIRTABLE_PG_PENALTY_SECONDS", "0")
     monkeypatch.setenv("AIRTABLE_PG_RATE_MARGIN_MS", "25")
+    monkeypatch.setenv("AIRTABLE_API_KEY", "patX")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@/unused")
     resource = airtable_resource_from_env()
     cli = airtable_config(
         {
@@ -33,7 +37,7 @@ def test_cli_and_dagster_take_the_rate_limit_from_the_same_variables(monkeypatch
         }
     )
     assert (resource.requests_per_second, resource.penalty_seconds) == (2.5, 0.0)
-    assert resource.client_config().rate_margin_seconds == pytest.approx(0.025)
+    assert AirtableConfig.from_settings(resource).rate_margin_seconds == pytest.approx(0.025)
     assert (cli.requests_per_second, cli.penalty_seconds) == (2.5, 0.0)
     # the engine paces requests with exactly that spacing
     with SyncEngine(load_spec(), "postgresql://nobody@/unused", cli, workers=1) as engine:

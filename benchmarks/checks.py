@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.full_sync import TOKEN, fresh_database, reset_stats, sandbox_stats, start_sandbox
+from benchmarks.full_sync import fresh_database, reset_stats, sandbox_runtime, sandbox_stats, start_sandbox
 
 GENERATE_USERS = """
 insert into airtable.users (airtable_id, name, email, role, active, signup_date, last_login, member_number, fields,
@@ -31,18 +31,10 @@ from generate_series(1, %s) n
 
 def child(check: str | None, tables: str | None) -> None:
     """In the child: run one check over the chosen tables, print one JSON line."""
-    from airtable_pg.airtable.client import AirtableConfig
-    from airtable_pg.checks.context import CheckContext
     from airtable_pg.checks.runner import run_checks
-    from airtable_pg.postgres.database import connection_pool
-    from airtable_pg.spec import load_spec
 
-    spec = load_spec()
-    ctx = CheckContext(
-        spec,
-        connection_pool(os.environ["DATABASE_URL"]),
-        AirtableConfig(api_key=TOKEN, api_url=os.environ["AIRTABLE_API_URL"]),
-    )
+    ctx = sandbox_runtime(os.environ["DATABASE_URL"], os.environ["AIRTABLE_API_URL"]).checks()
+    spec = ctx.spec
     chosen = [spec.find_table(t) for t in tables.split(",")] if tables else list(spec.tables())
     started = time.perf_counter()
     results = run_checks(ctx, chosen, [check] if check else None)
@@ -66,13 +58,8 @@ def run_child(sandbox_url: str, database_url: str, check: str, tables: str | Non
 
 
 def sync(sandbox_url: str, database_url: str) -> float:
-    from airtable_pg.airtable.client import AirtableConfig
-    from airtable_pg.spec import load_spec
-    from airtable_pg.sync.engine import SyncEngine
-
     started = time.perf_counter()
-    config = AirtableConfig(api_key=TOKEN, api_url=sandbox_url)
-    with SyncEngine(load_spec(), database_url, config, workers=8) as engine:
+    with sandbox_runtime(database_url, sandbox_url).sync_engine(workers=8) as engine:
         engine.sync_tables("full")
     return round(time.perf_counter() - started, 1)
 

@@ -14,18 +14,11 @@ import time
 
 
 def engine(workers: int) -> dict:
-    from airtable_pg.airtable.client import AirtableConfig
+    from airtable_pg.runtime import Runtime
     from airtable_pg.settings import load_settings
-    from airtable_pg.spec import load_spec
-    from airtable_pg.sync.engine import SyncEngine
 
-    settings = load_settings()
-    sync = SyncEngine(
-        load_spec(settings.spec_path),
-        os.environ["DATABASE_URL"],
-        AirtableConfig.from_settings(settings),
-        workers=workers,
-    )
+    runtime = Runtime.from_settings(load_settings(), database_url=os.environ["DATABASE_URL"])
+    sync = runtime.sync_engine(workers=workers)
     started = time.perf_counter()
     results = sync.sync_tables("full")
     seconds = time.perf_counter() - started

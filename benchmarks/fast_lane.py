@@ -50,6 +50,7 @@ from benchmarks.full_sync import (
     fresh_database,
     mirror_live_rows,
     reset_stats,
+    sandbox_runtime,
     sandbox_stats,
     start_sandbox,
 )
@@ -121,11 +122,7 @@ def spawn(name: str, argv: list[str], env: dict[str, str]) -> Child:
 def ensure_hooks(database_url: str, sandbox_url: str, ping_url: str) -> None:
     """The care step's hook, pinging the receiver; its gap poll (on a fresh mirror: the first import) is left to
     the backfill."""
-    from airtable_pg.airtable.client import AirtableConfig
-    from airtable_pg.spec import load_spec
-    from airtable_pg.sync.live import LiveSync
-
-    live = LiveSync(load_spec(), database_url, AirtableConfig(api_key=TOKEN, api_url=sandbox_url), workers=1)
+    live = sandbox_runtime(database_url, sandbox_url).live()
     for base in live.spec.bases.values():
         live.manager.ensure(base, ping_url)
 

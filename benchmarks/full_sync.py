@@ -28,10 +28,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 
 from benchmarks import burners
+
+if TYPE_CHECKING:  # the benchmark's parent process starts servers; only the measuring code imports the package
+    from airtable_pg.runtime import Runtime
 
 CEILING_RECORDS_PER_S = 500.0
 TOKEN = "patBenchmarkToken.local"
@@ -116,6 +120,17 @@ def fresh_database(server_url: str, name: str) -> str:
     url = with_database(server_url, name)
     upgrade(alembic_config(url, versions=DEMO_VERSIONS))
     return url
+
+
+def sandbox_runtime(database_url: str, sandbox_url: str) -> Runtime:
+    """A benchmark's runtime: the demo spec on a database ``fresh_database`` migrated, the sandbox as Airtable."""
+    from airtable_pg.airtable.client import AirtableConfig
+    from airtable_pg.postgres.migrate import DEMO_VERSIONS
+    from airtable_pg.runtime import Runtime
+    from airtable_pg.spec import load_spec
+
+    airtable = AirtableConfig(api_key=TOKEN, api_url=sandbox_url)
+    return Runtime.open(load_spec(), database_url, airtable, migrations=DEMO_VERSIONS)
 
 
 def measure(records: int, latency_ms: int, workers: int, server_url: str, label: str, naive: bool) -> dict:

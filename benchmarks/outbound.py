@@ -29,7 +29,14 @@ from pathlib import Path
 import psycopg
 
 from benchmarks import burners
-from benchmarks.full_sync import DEMO_BASE_ID, TOKEN, fresh_database, reset_stats, sandbox_stats, start_sandbox
+from benchmarks.full_sync import (
+    DEMO_BASE_ID,
+    fresh_database,
+    reset_stats,
+    sandbox_runtime,
+    sandbox_stats,
+    start_sandbox,
+)
 
 CEILING_RECORDS_PER_S = 50.0
 GOALS_TABLE = "tblPersonalGoals1"
@@ -41,19 +48,16 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def run(changes: int, idle: int, latency_ms: int, pushers: int, server_url: str) -> dict:
-    from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
-    from airtable_pg.postgres.database import connection_pool, libpq_url
-    from airtable_pg.spec import load_spec
-    from airtable_pg.sync.outbound import OutboundPusher, PushReport, follow_all, wait_until_pushed
+    from airtable_pg.airtable.client import RequestStats, make_api
+    from airtable_pg.postgres.database import libpq_url
+    from airtable_pg.sync.outbound import PushReport, follow_all, wait_until_pushed
 
     proc, url = start_sandbox(20, latency_ms)
     try:
         database_url = fresh_database(server_url, f"bench_outbound_{int(time.time())}")
-        db = connection_pool(database_url)
-        config = AirtableConfig(api_key=TOKEN, api_url=url)
-        spec = load_spec()
-        workers = [OutboundPusher(spec, db, make_api(config, config.rate_limiter(db), RequestStats()))
-                   for _ in range(pushers)]  # fmt: skip
+        runtime = sandbox_runtime(database_url, url)
+        db = runtime.db
+        workers = [runtime.pusher() for _ in range(pushers)]
         workers[0].ensure_key_fields()
         reports: list[PushReport] = []
         lock = threading.Lock()
@@ -72,7 +76,7 @@ def run(changes: int, idle: int, latency_ms: int, pushers: int, server_url: str)
         insert = "insert into airtable.personal_goals (title, priority, status) values (%s, %s, %s) returning id::text"
         with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
             visible: list[float] = []
-            api = make_api(config, None, RequestStats())
+            api = make_api(runtime.airtable, None, RequestStats())  # the watcher's reads stay out of the bucket
             for n in range(idle):
                 committed = time.monotonic()
                 row_id = conn.execute(insert, (f"idle {n}", 3, "Not started")).fetchone()[0]

@@ -1,4 +1,4 @@
-"""Airtable field types → Postgres column types (DESIGN §5).
+"""Airtable field types → Postgres column types (the mirror table's typed columns, beside its ``fields`` jsonb).
 
 Typed columns are a convenience for the app; the ``fields`` jsonb keeps every cell as Airtable
 returned it, so a mapping choice here can never lose data. A type this module does not know

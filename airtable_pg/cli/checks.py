@@ -15,14 +15,12 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from airtable_pg.airtable.client import AirtableConfig
-from airtable_pg.checks.context import CheckContext, table_name
+from airtable_pg.checks.context import table_name
 from airtable_pg.checks.result import CheckResult
 from airtable_pg.checks.runner import CHECKS, run_checks
-from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings, note, runtime_database
+from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_runtime, command_settings, note
 from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.postgres.check_results import store_results
-from airtable_pg.postgres.database import connection_pool
 from airtable_pg.settings import ConfigError, Settings
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec, load_spec
 
@@ -60,8 +58,9 @@ def main(argv: Sequence[str]) -> int:
     settings = command_settings("checks")
     spec = load_spec(settings.spec_path)
     tables = selected(spec, args.table)
-    db = connection_pool(runtime_database("checks", settings))
-    ctx = CheckContext(spec, db, AirtableConfig.from_settings(settings))
+    runtime = command_runtime("checks", settings, spec=spec)
+    ctx = runtime.checks()
+    db = runtime.db
     results = run_checks(ctx, tables, args.check or None)
     ids = {f"{b.key}.{t.key}": (b.id, t.id) for b, t in tables}
     store_results(db, [(*ids[r.table], r.as_json()) for r in results])

@@ -44,8 +44,8 @@ from airtable_pg.postgres.database import (
 from airtable_pg.settings import ConfigError, Settings, dev_stack_path, load_settings
 
 if TYPE_CHECKING:  # imported where used: `airtable-pg sandbox` and `--help` start without them
-    from airtable_pg.airtable.client import AirtableConfig
     from airtable_pg.defs.instance_events import DagsterRecorder
+    from airtable_pg.runtime import Runtime
     from airtable_pg.sync.engine import SyncResult
 
 DAGSTER_DATABASE = "dagster"
@@ -104,9 +104,12 @@ class Lifeline:
 # Where things are.
 
 
+CHECKOUT = Path(__file__).resolve().parents[2]  # airtable_pg/cli/dev.py → the checkout holding the package
+
+
 def project_root() -> Path:
     """The folder holding ``workspace.yaml`` and ``dagster_home/``: the current one, else the checkout's."""
-    for candidate in (Path.cwd(), Path(__file__).resolve().parents[1]):
+    for candidate in (Path.cwd(), CHECKOUT):
         if (candidate / "workspace.yaml").is_file() and (candidate / "dagster_home" / "dagster.yaml").is_file():
             return candidate
     raise DevError("run `airtable-pg dev` from the airtable_pg checkout (no workspace.yaml and dagster_home/ here)")
@@ -387,41 +390,33 @@ def start_live_sync(
 
 def first_import_and_webhook(
     settings: Settings, *, database: str, airtable: Airtable, ping_url: str | None
-) -> tuple[list[SyncResult], AirtableConfig]:
+) -> tuple[list[SyncResult], Runtime]:
     """The base's hook (pointing at the receiver), then each table polled from its watermark: on a fresh mirror
     that is the initial full sync, so a new user sees data and live changes without a click. Returns each
-    table's sync (to record on the Dagster instance) and the Airtable settings it ran with."""
-    from airtable_pg.airtable.client import AirtableConfig
-    from airtable_pg.spec import load_spec
-    from airtable_pg.sync.live import LiveSync
+    table's sync (to record on the Dagster instance) and the runtime it ran on."""
+    from pydantic import SecretStr
 
-    config = AirtableConfig(
-        api_key=airtable.api_key,
-        api_url=airtable.api_url,
-        requests_per_second=settings.requests_per_second,
-        penalty_seconds=settings.penalty_seconds,
-        rate_margin_seconds=settings.rate_margin_seconds,
-        fast_lane_share=settings.fast_lane_share,
+    from airtable_pg.runtime import Runtime
+
+    # The settings with the Airtable this stack chose (its sandbox, or the user's token): nothing else differs.
+    chosen = settings.model_copy(
+        update={"airtable_api_key": SecretStr(airtable.api_key), "airtable_api_url": airtable.api_url}
     )
+    runtime = Runtime.from_settings(chosen, database_url=database)
     print("syncing: webhook, then each table from its watermark (a full sync on a fresh mirror)…", flush=True)
     synced: list[SyncResult] = []
-    for result in LiveSync(load_spec(settings.spec_path), database, config, workers=settings.workers).care(ping_url):
+    for result in runtime.live().care(ping_url):
         rows = sum(r.rows_seen for r in result.gap_poll)
         print(f"  {result.base}: webhook {result.ensured.hook.webhook_id}; {rows} records synced", flush=True)
         synced += result.gap_poll
-    return synced, config
+    return synced, runtime
 
 
-def record_first_import(
-    settings: Settings, results: list[SyncResult], *, database: str, config: AirtableConfig, recorder: DagsterRecorder
-) -> None:
+def record_first_import(results: list[SyncResult], *, runtime: Runtime, recorder: DagsterRecorder) -> None:
     """The first import as the Dagster UI should show it: a materialization per table, every gate evaluated."""
-    from airtable_pg.checks.context import CheckContext
     from airtable_pg.defs.instance_events import record_syncs
-    from airtable_pg.postgres.database import connection_pool
-    from airtable_pg.spec import load_spec
 
-    checks = CheckContext(load_spec(settings.spec_path), connection_pool(database), config)
+    checks = runtime.checks()
     print("recording the import in Dagster and evaluating its cutover gates…", flush=True)
     print(f"  {record_syncs(recorder, checks, results, source='airtable-pg dev').line()}", flush=True)
 
@@ -571,13 +566,12 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) ->
         dagster = start_child("dagster dev", dagster_argv, env=dagster_env, cwd=root, lifeline=lifeline)
         together.append(dagster)
         children = [dagster, *live_children]
-        imported, config = first_import_and_webhook(settings, database=database, airtable=airtable, ping_url=ping_url)
+        imported, runtime = first_import_and_webhook(settings, database=database, airtable=airtable, ping_url=ping_url)
         wait_for_http(f"http://{args.host}:{args.port}/server_info", children, stop, STARTUP_TIMEOUT_SECONDS)
         if stop.is_set():
             return 0
-        # After the webserver answers: `dagster dev` has created the instance's storage by then.
         if recorder is not None:
-            record_first_import(settings, imported, database=database, config=config, recorder=recorder)
+            record_first_import(imported, runtime=runtime, recorder=recorder)
         text = summary(
             args, settings, database=database, dagster_home=dagster_home, airtable=airtable, receiver=receiver_address
         )

@@ -11,15 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
-from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, command_settings, fail
+from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, command_runtime, command_settings, fail
 from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.postgres import dead_letters as letters
-from airtable_pg.postgres.database import connection_pool, database_url
 from airtable_pg.postgres.transaction import transaction
-from airtable_pg.spec import SyncSpec, load_spec
+from airtable_pg.spec import SyncSpec
 from airtable_pg.sync import dead_letters
-from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,14 +52,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 @command("dlq")
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    settings = command_settings("dlq")
-    db = connection_pool(database_url(settings))
+    runtime = command_runtime("dlq", command_settings("dlq"))
+    db = runtime.db
     if args.action == "list":
         with transaction(db) as cur:
             found = letters.list_letters(
                 cur, status=None if args.status == "all" else args.status, direction=args.direction
             )
-        names = _table_names(load_spec(settings.spec_path))
+        names = _table_names(runtime.spec)
         print(f"{'id':>6}  {'direction':<9} {'status':<10} {'table':<36} {'record':<46} {'tries':>5}  error")
         for letter in found:
             table = names.get((letter.base_id, letter.table_id), letter.table_id or "-")
@@ -89,10 +86,8 @@ def main(argv: list[str]) -> int:
     if args.all:
         with transaction(db) as cur:
             args.ids = letters.open_ids(cur)
-    spec = load_spec(settings.spec_path)
-    config = AirtableConfig.from_settings(settings)
-    api = make_api(config, config.rate_limiter(db), RequestStats())
-    outcome = dead_letters.replay(spec, db, api, args.ids)
+    pusher = runtime.pusher()
+    outcome = dead_letters.replay(runtime.spec, db, pusher.api, args.ids)
     for letter_id in outcome.replayed:
         print(f"dead letter {letter_id}: applied; closed as replayed")
     for letter_id in outcome.skipped:
@@ -103,7 +98,7 @@ def main(argv: list[str]) -> int:
     for letter_id in outcome.requeued:
         print(f"dead letter {letter_id}: re-queued in the outbox; pushing")
     if outcome.requeued:
-        report = OutboundPusher(spec, db, api, OutboundConfig.from_settings(settings)).push_all()
+        report = pusher.push_all()
         print(f"outbox pushed: {report.pushed} change(s), {report.dead_lettered} failed again")
         undelivered = dead_letters.still_open(db, outcome.requeued)
         for letter_id in outcome.requeued:

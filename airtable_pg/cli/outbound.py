@@ -14,26 +14,14 @@ import signal
 import threading
 from types import FrameType
 
-from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
-from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings
+from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_runtime, command_settings
 from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.postgres import outbox
-from airtable_pg.postgres.database import connection_pool, database_url
 from airtable_pg.postgres.transaction import transaction
-from airtable_pg.settings import Settings
-from airtable_pg.spec import load_spec
-from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher, PushReport, follow_all
+from airtable_pg.runtime import Runtime
+from airtable_pg.sync.outbound import PushReport, follow_all
 
 DEFAULT_PUSHERS = 3  # overlapping requests: one pusher alone waits out each answer (~3 of the 5 requests/s)
-
-
-def make_pusher(settings: Settings) -> tuple[OutboundPusher, str]:
-    url = database_url(settings)
-    db = connection_pool(url)
-    spec = load_spec(settings.spec_path)
-    config = AirtableConfig.from_settings(settings).for_spec(spec)  # the spec's share of each base
-    api = make_api(config, config.rate_limiter(db), RequestStats())
-    return OutboundPusher(spec, db, api, OutboundConfig.from_settings(settings)), url
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,10 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 @command("outbound")
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    settings = command_settings("outbound")
+    runtime = command_runtime("outbound", command_settings("outbound"))
     if args.action == "status":
-        return _status(settings)
-    pusher, url = make_pusher(settings)
+        return _status(runtime)
+    pusher = runtime.pusher()
     for (base_id, table_id), field_id in sorted(pusher.ensure_key_fields().items()):
         print(f"{base_id}/{table_id}: idempotency key field {field_id}")
     if args.action == "setup":
@@ -74,8 +62,14 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    pushers = [pusher] + [make_pusher(settings)[0] for _ in range(max(args.pushers, 1) - 1)]
-    follow_all(pushers, url, stop, interval=args.interval, on_pushed=lambda report: print(summary(report), flush=True))
+    pushers = [pusher] + [runtime.pusher() for _ in range(max(args.pushers, 1) - 1)]
+    follow_all(
+        pushers,
+        runtime.database_url,
+        stop,
+        interval=args.interval,
+        on_pushed=lambda report: print(summary(report), flush=True),
+    )
     return EXIT_OK
 
 
@@ -89,13 +83,12 @@ def summary(report: PushReport) -> str:
     )
 
 
-def _status(settings: Settings) -> int:
-    spec = load_spec(settings.spec_path)
-    with transaction(connection_pool(database_url(settings))) as cur:
+def _status(runtime: Runtime) -> int:
+    with transaction(runtime.db) as cur:
         depths = {(d.base_id, d.table_id): d for d in outbox.depth(cur)}
     dead = 0
     print(f"{'table':<38} {'pending':>8} {'dead':>6}  oldest pending change")
-    for base, table in spec.tables():
+    for base, table in runtime.spec.tables():
         if not table.is_postgres_authoritative:
             continue
         depth = depths.get((base.id, table.id))

@@ -8,9 +8,13 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airtable_pg.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:  # a command imports only what it uses: `airtable-pg sandbox` starts without the engines
+    from airtable_pg.runtime import Runtime
+    from airtable_pg.spec import SyncSpec
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -70,6 +74,13 @@ def runtime_database(command: str, settings: Settings) -> str:
     announce_database(command, settings, url)
     require_migrated(url, mirror_versions(settings))
     return url
+
+
+def command_runtime(command: str, settings: Settings, *, spec: SyncSpec | None = None) -> Runtime:
+    """The runtime a command works with (:mod:`airtable_pg.runtime`), on the database ``runtime_database`` gives."""
+    from airtable_pg.runtime import Runtime
+
+    return Runtime.from_settings(settings, database_url=runtime_database(command, settings), spec=spec)
 
 
 DEBUG_VARIABLE = "AIRTABLE_PG_DEBUG"  # set by `airtable-pg --debug`: tracebacks are printed

@@ -18,7 +18,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from airtable_pg.airtable.client import AirtableConfig
 from airtable_pg.cli.output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -34,8 +33,8 @@ from airtable_pg.cli.output import (
 )
 from airtable_pg.cli.parsing import command_parser
 from airtable_pg.postgres.cell_errors import field_errors, query_text
-from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.transaction import transaction
+from airtable_pg.runtime import Runtime
 from airtable_pg.settings import ConfigError, Settings, load_settings
 from airtable_pg.spec import SpecError, SyncSpec, load_spec
 from airtable_pg.sync.engine import SyncEngine, SyncFailed, SyncResult
@@ -167,7 +166,7 @@ def main(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
     try:
         settings = load_settings(env)
         register_secrets(settings.secrets())
-        config = AirtableConfig.from_settings(settings)
+        settings.require_api_key()  # a missing token is a usage error, said before any database starts
         spec = load_spec(settings.spec_path)
         tables = selected_tables(spec, args.table)
     except (ConfigError, SpecError) as error:
@@ -176,7 +175,7 @@ def main(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
     if settings.dev_stack_note:
         note("sync", settings.dev_stack_note)
     try:
-        url = runtime_database("sync", settings)
+        runtime = Runtime.from_settings(settings, database_url=runtime_database("sync", settings), spec=spec)
     except Exception as error:  # noqa: BLE001 - e.g. the embedded server could not start: one line, exit 1
         known = known_failure(error)
         if known is not None:
@@ -184,26 +183,22 @@ def main(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
             return known.exit_code
         say(f"no database: {describe_error(error)}")
         return EXIT_FAILED
-    code, results = _sync(spec, url, config, args.workers or settings.workers, args.mode, tables)
+    code, results = _sync(runtime, args.workers or settings.workers, args.mode, tables)
     if results:
-        _record_on_dagster(settings, spec, url, config, results)
+        _record_on_dagster(settings, runtime, results)
     return code
 
 
-def _record_on_dagster(
-    settings: Settings, spec: SyncSpec, url: str, config: AirtableConfig, results: list[SyncResult]
-) -> None:
+def _record_on_dagster(settings: Settings, runtime: Runtime, results: list[SyncResult]) -> None:
     """The Dagster UI hears of this sync too (beside ``make dev``: the stack's instance), with its gates."""
     if settings.dagster_home is None:
         return
-    from airtable_pg.checks.context import CheckContext
     from airtable_pg.defs.instance_events import record_syncs, recorder_for
-    from airtable_pg.postgres.database import connection_pool
 
     recorder = recorder_for(settings)
     if recorder is None:
         return
-    recorded = record_syncs(recorder, CheckContext(spec, connection_pool(url), config), results, source=PROG)
+    recorded = record_syncs(recorder, runtime.checks(), results, source=PROG)
     note("sync", recorded.line())
 
 
@@ -226,9 +221,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _sync(
-    spec: SyncSpec,
-    url: str,
-    config: AirtableConfig,
+    runtime: Runtime,
     workers: int,
     mode: str,
     tables: list[tuple[str, str]] | None,
@@ -241,7 +234,7 @@ def _sync(
     failures: dict[str, BaseException] = {}
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
-        engine = SyncEngine(spec, url, config, workers=workers, progress=display)
+        engine = runtime.sync_engine(workers=workers, progress=display)
         with display:
             results = engine.sync_tables(mode, tables)
     except SyncFailed as error:
@@ -264,16 +257,16 @@ def _sync(
         for r in results:
             if r.fallback_reason:
                 out.print(f"{r.base}.{r.table}: {r.fallback_reason}", markup=False, highlight=False)
-        explain_cell_errors(out, spec, url, results)
+        explain_cell_errors(out, runtime, results)
     for name, error in failures.items():
         say(f"{name} failed: {scrub(describe_error(error))}")
     return (EXIT_FAILED if failures else EXIT_OK), results
 
 
-def explain_cell_errors(out: Console, spec: SyncSpec, url: str, results: list[SyncResult]) -> None:
+def explain_cell_errors(out: Console, runtime: Runtime, results: list[SyncResult]) -> None:
     """What the summary's cell errors are: per field a count, an example and the query that lists them all."""
     tables = [
-        (base, table) for r in results if r.cell_errors for base, table in [spec.find_table(f"{r.base}.{r.table}")]
+        (base, table) for r in results if r.cell_errors for base, table in [runtime.spec.table(r.base, r.table)]
     ]
     if not tables:
         return
@@ -282,7 +275,7 @@ def explain_cell_errors(out: Console, spec: SyncSpec, url: str, results: list[Sy
         '{"error": "#ERROR!"} or {"specialValue": "NaN"}, from formulas). Nothing is lost: the column is NULL and '
         "the raw cell stays in the row's `fields` (jsonb, by field id). Per field, in live rows now:"
     ]
-    with transaction(connection_pool(url)) as cur:
+    with transaction(runtime.db) as cur:
         for base, table in tables:
             for found in field_errors(cur, base, table):
                 value = json.dumps(found.example_value, ensure_ascii=False)

@@ -13,13 +13,11 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from airtable_pg.airtable.client import AirtableConfig
-from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, command_settings, fail, runtime_database
+from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, command_runtime, command_settings, fail
 from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
-from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.follow_lock import Holder
+from airtable_pg.runtime import Runtime
 from airtable_pg.settings import Settings
-from airtable_pg.spec import SyncSpec, load_spec
 from airtable_pg.sync.live import DEFAULT_INTERVAL_SECONDS, LiveSync
 from airtable_pg.sync.webhook_applier import ApplyReport
 
@@ -56,10 +54,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     settings = command_settings("webhooks")
-    database = runtime_database("webhooks", settings)
-    live = LiveSync(
-        load_spec(settings.spec_path), database, AirtableConfig.from_settings(settings), workers=settings.workers
-    )
+    runtime = command_runtime("webhooks", settings)
+    live = runtime.live()
     if args.action == "ensure":
         if not args.force and _refuse_repointing(live, args.url):
             return EXIT_USAGE
@@ -100,7 +96,7 @@ def main(argv: list[str]) -> int:
         for base in live.spec.bases.values():
             print(f"{base.key}: {'deleted' if live.manager.delete(base) else 'had no webhook'}")
         return EXIT_OK
-    record = _dagster_reporter(settings, live.spec, database)
+    record = _dagster_reporter(settings, runtime)
     if not args.follow:
         reports = live.apply_all()
         for report in reports:
@@ -156,7 +152,7 @@ def _pings(hook: object) -> str:
     return f"pings {url}" if url else "no pings: payloads are polled"
 
 
-def _dagster_reporter(settings: Settings, spec: SyncSpec, database: str) -> Callable[[list[ApplyReport]], None] | None:
+def _dagster_reporter(settings: Settings, runtime: Runtime) -> Callable[[list[ApplyReport]], None] | None:
     """Applied changes become runless materializations (with their gates) on the Dagster instance, when one is
     configured.
 
@@ -172,14 +168,12 @@ def _dagster_reporter(settings: Settings, spec: SyncSpec, database: str) -> Call
         if not any(report.by_table for report in reports):
             return
         if not opened:
-            from airtable_pg.checks.context import CheckContext
             from airtable_pg.defs.live_events import materialization_reporter, recorder_for
 
             recorder = recorder_for(settings)
             if recorder is None:
                 return  # said once in the log; the next changing pass tries again
-            checks = CheckContext(spec, connection_pool(database), AirtableConfig.from_settings(settings))
-            opened.append(materialization_reporter(spec, checks, recorder))
+            opened.append(materialization_reporter(runtime.spec, runtime.checks(), recorder))
         opened[0](reports)
 
     return record

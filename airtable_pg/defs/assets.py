@@ -27,7 +27,8 @@ from pydantic import Field
 
 from airtable_pg.airtable.errors import AirtableError
 from airtable_pg.defs.lineage import BaseLineage, base_lineage, column_lineage, table_asset_key
-from airtable_pg.defs.resources import SyncEngineResource
+from airtable_pg.defs.names import DEFAULT, Names
+from airtable_pg.defs.resources import instance_resource
 from airtable_pg.postgres.errors import SchemaNotReady
 from airtable_pg.postgres.schema import mirror_columns
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
@@ -35,7 +36,7 @@ from airtable_pg.sync.engine import SyncResult
 
 __all__ = ["SyncConfig", "base_lineage", "build_table_assets", "table_asset_key"]
 
-# Who answers for a table's data is whoever is authoritative for it (DESIGN §1): the staff editing
+# Who answers for a table's data is whoever is authoritative for it (the spec's `authority`): the staff editing
 # Airtable's back office, or the team whose app writes Postgres. Callers with real teams pass their own.
 DEFAULT_OWNERS: Mapping[str, Sequence[str]] = {"airtable": ("team:back_office",), "postgres": ("team:app",)}
 
@@ -44,7 +45,8 @@ AUTHORITY_FLOW = {
     "postgres": "Postgres is the source of truth; the app's changes flow outbound (Postgres → Airtable).",
 }
 
-# Every sync is idempotent (DESIGN §6), so retrying a step that lost its network or database is safe.
+# Every sync is idempotent (an upsert on the record id, then tombstones for what a completed scan did not see),
+# so retrying a step that lost its network or database is safe.
 SYNC_RETRY_POLICY = RetryPolicy(max_retries=2, delay=30, backoff=Backoff.EXPONENTIAL)
 
 
@@ -176,13 +178,13 @@ def raise_if_permanent(error: AirtableError | SchemaNotReady) -> None:
 
 
 def build_table_assets(
-    spec: SyncSpec, *, owners_by_authority: Mapping[str, Sequence[str]] = DEFAULT_OWNERS
+    spec: SyncSpec, *, owners_by_authority: Mapping[str, Sequence[str]] = DEFAULT_OWNERS, names: Names = DEFAULT
 ) -> list[AssetsDefinition]:
     assets: list[AssetsDefinition] = []
     for base in spec.bases.values():
         lineage = base_lineage(base)
         for table in base.tables.values():
-            assets.append(_table_asset(spec, base, table, lineage, owners_by_authority))
+            assets.append(_table_asset(spec, base, table, lineage, owners_by_authority, names))
     return assets
 
 
@@ -192,6 +194,7 @@ def _table_asset(
     table: TableSpec,
     lineage: BaseLineage,
     owners_by_authority: Mapping[str, Sequence[str]],
+    names: Names,
 ) -> AssetsDefinition:
     drawn_links = [edge for edge in lineage.kept if edge.downstream == table.key]
     definition_metadata: dict[str, Any] = {
@@ -204,12 +207,12 @@ def _table_asset(
     }
     if drawn_links:
         definition_metadata["dagster/column_lineage"] = MetadataValue.column_lineage(
-            column_lineage(base.key, drawn_links)
+            column_lineage(base.key, drawn_links, names.table_asset_key)
         )
 
     @asset(
-        key=table_asset_key(base.key, table.key),
-        deps=[table_asset_key(base.key, upstream) for upstream in lineage.upstream_of(table.key)],
+        key=names.table_asset_key(base.key, table.key),
+        deps=[names.table_asset_key(base.key, upstream) for upstream in lineage.upstream_of(table.key)],
         group_name=base.key,
         description=table_description(base, table, lineage),
         owners=list(owners_by_authority.get(table.authority, ())),
@@ -217,16 +220,16 @@ def _table_asset(
         kinds={"airtable", "postgres"},
         metadata=definition_metadata,
         retry_policy=SYNC_RETRY_POLICY,
+        required_resource_keys={names.resource},
     )
-    def sync_table(
-        context: AssetExecutionContext, config: SyncConfig, sync_engine: SyncEngineResource
-    ) -> MaterializeResult:
+    def sync_table(context: AssetExecutionContext, config: SyncConfig) -> MaterializeResult:
         context.log.info(
             f"{config.mode} sync of {base.key}.{table.key} ({table.id}) into {qualified_table_name(base, table)}"
         )
         # Leaving the block closes the engine: a terminated run cancels its sync, which then tombstones nothing.
         try:
-            with sync_engine.open(spec) as engine:  # refuses a database behind the code's migrations
+            runtime = instance_resource(context, names).runtime(spec)  # refuses a database behind the migrations
+            with runtime.sync_engine() as engine:
                 result = engine.sync_table(base.key, table.key, config.mode)
         except (AirtableError, SchemaNotReady) as error:
             raise_if_permanent(error)

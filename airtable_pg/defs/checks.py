@@ -28,6 +28,7 @@ from dagster import (
     DagsterInstance,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    Definitions,
     MetadataValue,
     ScheduleDefinition,
     SensorDefinition,
@@ -45,8 +46,9 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 from airtable_pg.checks.context import table_name
 from airtable_pg.checks.result import CheckResult
 from airtable_pg.checks.runner import CHECKS, DESCRIPTIONS, run_checks
-from airtable_pg.defs.lineage import table_asset_key
-from airtable_pg.defs.resources import CheckRunnerResource
+from airtable_pg.defs.jobs import SYNC_EXECUTOR
+from airtable_pg.defs.names import DEFAULT, Names
+from airtable_pg.defs.resources import instance_resource
 from airtable_pg.postgres.check_results import store_results
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
 
@@ -59,29 +61,33 @@ FULL_SYNC_ONLY = frozenset({"reconcile_counts"})  # records / 100 requests: not 
 SEVERITY = {"error": AssetCheckSeverity.ERROR, "warn": AssetCheckSeverity.WARN}
 
 
-def build_table_checks(spec: SyncSpec) -> list[AssetChecksDefinition]:
-    return [_table_checks(spec, base, table) for base, table in spec.tables()]
+def build_table_checks(spec: SyncSpec, names: Names = DEFAULT) -> list[AssetChecksDefinition]:
+    return [_table_checks(spec, base, table, names) for base, table in spec.tables()]
 
 
 def check_keys(checks: Sequence[AssetChecksDefinition], names: set[str] | frozenset[str]) -> list[AssetCheckKey]:
     return [key for definition in checks for key in definition.check_keys if key.name in names]
 
 
-def _table_checks(spec: SyncSpec, base: BaseSpec, table: TableSpec) -> AssetChecksDefinition:
-    asset_key = table_asset_key(base.key, table.key)
+def _table_checks(spec: SyncSpec, base: BaseSpec, table: TableSpec, names: Names) -> AssetChecksDefinition:
+    asset_key = names.table_asset_key(base.key, table.key)
     specs = [AssetCheckSpec(name, asset=asset_key, description=DESCRIPTIONS[name], blocking=True) for name in CHECKS]
 
     @multi_asset_check(
-        name=f"{base.key}__{table.key}__gates",
+        name=names(f"{base.key}__{table.key}__gates"),
         specs=specs,
         can_subset=True,
         description=f"Cutover gates of {base.key}.{table.key}",
+        required_resource_keys={names.resource},
     )
-    def gates(context: AssetCheckExecutionContext, check_runner: CheckRunnerResource) -> Iterator[AssetCheckResult]:
-        names = [key.name for key in context.selected_asset_check_keys]
-        with check_runner.open(spec) as checks:
-            results = run_checks(checks, [(base, table)], names)
+    def gates(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
+        selected = [key.name for key in context.selected_asset_check_keys]
+        checks = instance_resource(context, names).step_runtime(spec).checks()
+        try:
+            results = run_checks(checks, [(base, table)], selected)
             store_results(checks.db, [(base.id, table.id, r.as_json()) for r in results])
+        finally:
+            checks.cancel.set()  # leaving the step cancels Airtable requests still waiting
         for result in results:
             yield AssetCheckResult(
                 asset_key=asset_key,
@@ -109,43 +115,54 @@ def check_metadata(result: CheckResult) -> dict[str, Any]:
     return metadata
 
 
-def build_check_jobs(checks: Sequence[AssetChecksDefinition]) -> tuple[list[Any], list[ScheduleDefinition]]:
+def build_check_jobs(checks: Sequence[AssetChecksDefinition], names: Names = DEFAULT) -> Definitions:
+    """The ``cutover_gates`` job (nightly) and the ``freshness_gates`` job (on demand)."""
     every_gate = define_asset_job(
-        GATES_JOB,
+        names(GATES_JOB),
         selection=AssetSelection.checks(*checks),
         description="Every cutover gate of every table, without syncing anything.",
         tags={"airtable_pg/checks": "all"},
+        executor_def=SYNC_EXECUTOR,
     )
     freshness = define_asset_job(
-        FRESHNESS_JOB,
+        names(FRESHNESS_JOB),
         selection=AssetSelection.checks(*check_keys(checks, {"freshness"})),
         description="The freshness gate of every table (Postgres only, no Airtable request).",
         tags={"airtable_pg/checks": "freshness"},
+        executor_def=SYNC_EXECUTOR,
     )
-    schedules = [
-        ScheduleDefinition(job=every_gate, cron_schedule=NIGHTLY, default_status=DefaultScheduleStatus.RUNNING)
-    ]
-    return [every_gate, freshness], schedules
+    nightly = ScheduleDefinition(
+        name=names(f"{GATES_JOB}_schedule"),
+        job=every_gate,
+        cron_schedule=NIGHTLY,
+        default_status=DefaultScheduleStatus.RUNNING,
+    )
+    return Definitions(jobs=[every_gate, freshness], schedules=[nightly])
 
 
-def build_freshness_sensor(spec: SyncSpec) -> SensorDefinition:
+def build_freshness_sensor(spec: SyncSpec, names: Names = DEFAULT) -> SensorDefinition:
     """Every table's freshness gate, evaluated in the sensor and recorded as runless check evaluations."""
 
     @sensor(
-        name=FRESHNESS_SENSOR,
+        name=names(FRESHNESS_SENSOR),
         minimum_interval_seconds=FRESHNESS_SECONDS,
         default_status=DefaultSensorStatus.RUNNING,
         description="Evaluates every table's freshness gate every 5 minutes (Postgres only): no run is launched.",
+        required_resource_keys={names.resource},
     )
-    def freshness_gates(context: SensorEvaluationContext, check_runner: CheckRunnerResource) -> SensorResult:
-        with check_runner.open(spec) as checks:
-            results = run_checks(checks, list(spec.tables()), ["freshness"])
-            ids = {table_name(base, table): (base, table) for base, table in spec.tables()}
-            store_results(checks.db, [(ids[r.table][0].id, ids[r.table][1].id, r.as_json()) for r in results])
+    def freshness_gates(context: SensorEvaluationContext, **_resources: object) -> SensorResult | SkipReason:
+        # The resource is read from the context; a sensor called directly (tests) also gets it as a keyword.
+        runtime = instance_resource(context, names).sensor_runtime(spec)
+        if isinstance(runtime, SkipReason):
+            return runtime
+        checks = runtime.checks()
+        results = run_checks(checks, list(spec.tables()), ["freshness"])
+        ids = {table_name(base, table): (base, table) for base, table in spec.tables()}
+        store_results(checks.db, [(ids[r.table][0].id, ids[r.table][1].id, r.as_json()) for r in results])
         events = []
         for result in results:
             base, table = ids[result.table]
-            asset_key = table_asset_key(base.key, table.key)
+            asset_key = names.table_asset_key(base.key, table.key)
             events.append(evaluation(asset_key, result, latest_materialization(context.instance, asset_key)))
         stale = [r.table for r in results if not r.passed]
         message = f"stale: {', '.join(stale)}" if stale else f"all {len(results)} table(s) within their bounds"

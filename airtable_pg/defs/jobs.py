@@ -14,6 +14,8 @@ from dagster import (
     multiprocess_executor,
 )
 
+from airtable_pg.defs.names import DEFAULT, Names
+
 FULL_SYNC_JOB = "full_sync_all"
 INCREMENTAL_SYNC_JOB = "incremental_sync_all"
 
@@ -31,7 +33,10 @@ def incremental_run_config(table_assets: Sequence[AssetsDefinition]) -> dict[str
 
 
 def build_sync_jobs(
-    table_assets: Sequence[AssetsDefinition], *, not_after_incremental: Sequence[AssetCheckKey] = ()
+    table_assets: Sequence[AssetsDefinition],
+    *,
+    not_after_incremental: Sequence[AssetCheckKey] = (),
+    names: Names = DEFAULT,
 ) -> list[Any]:
     """Asset jobs as ``define_asset_job`` returns them (a type Dagster does not export).
 
@@ -40,7 +45,7 @@ def build_sync_jobs(
     """
     every_table = AssetSelection.assets(*table_assets)  # with the tables' asset checks
     full = define_asset_job(
-        FULL_SYNC_JOB,
+        names(FULL_SYNC_JOB),
         selection=every_table,
         description="Full sync of every mirrored table: all records, tombstones for those deleted in Airtable. "
         "Idempotent; safe to re-run at any time.",
@@ -48,7 +53,7 @@ def build_sync_jobs(
         executor_def=SYNC_EXECUTOR,
     )
     incremental = define_asset_job(
-        INCREMENTAL_SYNC_JOB,
+        names(INCREMENTAL_SYNC_JOB),
         selection=every_table - AssetSelection.checks(*not_after_incremental),
         description="Incremental sync of every mirrored table: records modified since each table's watermark.",
         config=incremental_run_config(table_assets),

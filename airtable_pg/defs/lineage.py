@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dagster import AssetKey, TableColumnDep, TableColumnLineage
@@ -80,12 +81,14 @@ def _depends_on(edges: list[LinkEdge], *, start: str, target: str) -> bool:
     return False
 
 
-def column_lineage(base_key: str, edges: list[LinkEdge]) -> TableColumnLineage:
+def column_lineage(
+    base_key: str, edges: list[LinkEdge], asset_key: Callable[[str, str], AssetKey] = table_asset_key
+) -> TableColumnLineage:
     """Each drawn link column comes from the linked table's ``airtable_id``."""
     return TableColumnLineage(
         deps_by_column={
             edge.link.column: [
-                TableColumnDep(asset_key=table_asset_key(base_key, edge.upstream), column_name="airtable_id")
+                TableColumnDep(asset_key=asset_key(base_key, edge.upstream), column_name="airtable_id")
             ]
             for edge in edges
         }

@@ -8,12 +8,11 @@ pushes within a second; the sensor is the safety net when no pusher runs. ``dlq_
 what ``airtable-pg dlq replay|discard`` do.
 """
 
-from typing import Any
-
 from dagster import (
     AssetMaterialization,
     Config,
     DefaultSensorStatus,
+    Definitions,
     MetadataValue,
     OpExecutionContext,
     RunRequest,
@@ -25,17 +24,15 @@ from dagster import (
 )
 from pydantic import Field
 
-from airtable_pg.airtable.client import RequestStats, make_api
-from airtable_pg.defs.lineage import table_asset_key
-from airtable_pg.defs.resources import SyncEngineResource
+from airtable_pg.defs.jobs import SYNC_EXECUTOR
+from airtable_pg.defs.names import DEFAULT, Names
+from airtable_pg.defs.resources import instance_resource
 from airtable_pg.postgres import dead_letters as letters
 from airtable_pg.postgres import outbox
-from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.transaction import transaction
-from airtable_pg.settings import Settings
 from airtable_pg.spec import SyncSpec
 from airtable_pg.sync import dead_letters
-from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher, PushReport
+from airtable_pg.sync.outbound import PushReport
 
 PUSH_JOB = "outbound_push"
 DEPTH_SENSOR = "outbox_depth"
@@ -53,7 +50,7 @@ class DiscardConfig(Config):
     reason: str
 
 
-def push_materializations(spec: SyncSpec, report: PushReport) -> list[AssetMaterialization]:
+def push_materializations(spec: SyncSpec, report: PushReport, names: Names = DEFAULT) -> list[AssetMaterialization]:
     lag = sorted(report.lag_seconds)
     p95 = lag[int(0.95 * (len(lag) - 1))] if lag else 0.0
     events = []
@@ -63,7 +60,7 @@ def push_materializations(spec: SyncSpec, report: PushReport) -> list[AssetMater
             continue
         events.append(
             AssetMaterialization(
-                asset_key=table_asset_key(base.key, table.key),
+                asset_key=names.table_asset_key(base.key, table.key),
                 description="pushed to Airtable from the outbox",
                 metadata={
                     "mode": MetadataValue.text("outbound"),
@@ -76,36 +73,40 @@ def push_materializations(spec: SyncSpec, report: PushReport) -> list[AssetMater
     return events
 
 
-def build_outbound_definitions(spec: SyncSpec, settings: Settings) -> tuple[list[Any], list[Any]]:
-    """``(jobs, sensors)`` of the outbound sync; nothing when no table is Postgres-authoritative."""
+def build_outbound_definitions(spec: SyncSpec, names: Names = DEFAULT) -> Definitions:
+    """The outbound sync's push job and depth sensor (none when no table is Postgres-authoritative), and the
+    dead-letter jobs."""
+    needs = {"required_resource_keys": {names.resource}}
 
-    def pusher(sync_engine: SyncEngineResource) -> OutboundPusher:
-        db = connection_pool(sync_engine.postgres.database_url)
-        config = sync_engine.airtable.client_config().for_spec(spec)  # the spec's share of each base
-        api = make_api(config, config.rate_limiter(db), RequestStats())
-        return OutboundPusher(spec, db, api, OutboundConfig.from_settings(settings))
-
-    @op(description="Push every pending outbox change to Airtable; one materialization per table pushed to.")
-    def push_outbox(context: OpExecutionContext, sync_engine: SyncEngineResource) -> None:
-        report = pusher(sync_engine).push_all()
-        for event in push_materializations(spec, report):
+    @op(
+        name=names("push_outbox"),
+        description="Push every pending outbox change to Airtable; one materialization per table pushed to.",
+        **needs,
+    )
+    def push_outbox(context: OpExecutionContext) -> None:
+        report = instance_resource(context, names).step_runtime(spec).pusher().push_all()
+        for event in push_materializations(spec, report, names):
             context.log_event(event)
         context.log.info(f"pushed {report.pushed}, dead-lettered {report.dead_lettered}, to retry {report.retried}")
 
-    @job(name=PUSH_JOB, tags={"airtable_pg/trigger": DEPTH_SENSOR})
+    @job(name=names(PUSH_JOB), tags={"airtable_pg/trigger": DEPTH_SENSOR}, executor_def=SYNC_EXECUTOR)
     def outbound_push() -> None:
         push_outbox()
 
-    @op(description="Replay dead letters (ids, or all open ones): inbound re-applied, outbound re-queued and pushed.")
-    def replay_dead_letters(context: OpExecutionContext, config: ReplayConfig, sync_engine: SyncEngineResource) -> None:
-        runner = pusher(sync_engine)
+    @op(
+        name=names("replay_dead_letters"),
+        description="Replay dead letters (ids, or all open ones): inbound re-applied, outbound re-queued and pushed.",
+        **needs,
+    )
+    def replay_dead_letters(context: OpExecutionContext, config: ReplayConfig) -> None:
+        runner = instance_resource(context, names).step_runtime(spec).pusher()
         ids = config.ids
         if config.all:
             with transaction(runner.db) as cur:
                 ids = letters.open_ids(cur)
         outcome = dead_letters.replay(spec, runner.db, runner.api, ids)
         report = runner.push_all() if outcome.requeued else PushReport()
-        for event in push_materializations(spec, report):
+        for event in push_materializations(spec, report, names):
             context.log_event(event)
         undelivered = {i: letter.error for i, letter in dead_letters.still_open(runner.db, outcome.requeued).items()}
         failing = outcome.failed | undelivered
@@ -116,30 +117,37 @@ def build_outbound_definitions(spec: SyncSpec, settings: Settings) -> tuple[list
         if failing:
             raise RuntimeError(f"dead letters still failing, left open: {failing}")
 
-    @job(name=REPLAY_JOB)
+    @job(name=names(REPLAY_JOB), executor_def=SYNC_EXECUTOR)
     def dlq_replay() -> None:
         replay_dead_letters()
 
-    @op(description="Discard a dead letter with a reason (kept as the audit row).")
-    def discard_dead_letter(
-        context: OpExecutionContext, config: DiscardConfig, sync_engine: SyncEngineResource
-    ) -> None:
-        closed = dead_letters.discard(connection_pool(sync_engine.postgres.database_url), config.id, config.reason)
+    @op(
+        name=names("discard_dead_letter"),
+        description="Discard a dead letter with a reason (kept as the audit row).",
+        **needs,
+    )
+    def discard_dead_letter(context: OpExecutionContext, config: DiscardConfig) -> None:
+        closed = dead_letters.discard(instance_resource(context, names).step_runtime(spec).db, config.id, config.reason)
         context.log.info(f"dead letter {config.id}: {'discarded' if closed else 'closed already'}")
 
-    @job(name=DISCARD_JOB)
+    @job(name=names(DISCARD_JOB), executor_def=SYNC_EXECUTOR)
     def dlq_discard() -> None:
         discard_dead_letter()
 
     @sensor(
-        name=DEPTH_SENSOR,
+        name=names(DEPTH_SENSOR),
         job=outbound_push,
         minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.RUNNING,
         description="Requests an outbound_push run while the outbox holds pending changes.",
+        **needs,
     )
-    def outbox_depth(context: SensorEvaluationContext, sync_engine: SyncEngineResource) -> RunRequest | SkipReason:
-        with transaction(connection_pool(sync_engine.postgres.database_url)) as cur:
+    def outbox_depth(context: SensorEvaluationContext, **_resources: object) -> RunRequest | SkipReason:
+        # The resource is read from the context; a sensor called directly (tests) also gets it as a keyword.
+        runtime = instance_resource(context, names).sensor_runtime(spec)
+        if isinstance(runtime, SkipReason):
+            return runtime
+        with transaction(runtime.db) as cur:
             depths = outbox.depth(cur)
         pending = sum(d.pending for d in depths)
         if not pending:
@@ -149,5 +157,5 @@ def build_outbound_definitions(spec: SyncSpec, settings: Settings) -> tuple[list
         return RunRequest(run_key=f"outbox:{oldest.isoformat()}", tags={"airtable_pg/outbox_pending": str(pending)})
 
     if not any(table.is_postgres_authoritative for _, table in spec.tables()):
-        return [dlq_replay, dlq_discard], []
-    return [outbound_push, dlq_replay, dlq_discard], [outbox_depth]
+        return Definitions(jobs=[dlq_replay, dlq_discard])
+    return Definitions(jobs=[outbound_push, dlq_replay, dlq_discard], sensors=[outbox_depth])

@@ -51,11 +51,9 @@ from dagster import (
 )
 
 from airtable_pg.checks.runner import CHECKS
-from airtable_pg.defs.lineage import table_asset_key
-from airtable_pg.defs.resources import SyncEngineResource
+from airtable_pg.defs.names import DEFAULT, Names
+from airtable_pg.defs.resources import instance_resource
 from airtable_pg.postgres import sync_state
-from airtable_pg.postgres.database import connection_pool
-from airtable_pg.postgres.revisions import MigrationsPending
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
 from airtable_pg.sync.incremental import PollProbe
@@ -74,41 +72,43 @@ IN_FLIGHT = [
 ]
 
 
-def poll_sensor_name(base: BaseSpec, table: TableSpec) -> str:
-    return f"poll_{base.key}__{table.key}"
+def poll_sensor_name(base: BaseSpec, table: TableSpec, names: Names = DEFAULT) -> str:
+    return names(f"poll_{base.key}__{table.key}")
 
 
-def refresh_sensor_name(base: BaseSpec, table: TableSpec) -> str:
-    return f"computed_refresh_{base.key}__{table.key}"
+def refresh_sensor_name(base: BaseSpec, table: TableSpec, names: Names = DEFAULT) -> str:
+    return names(f"computed_refresh_{base.key}__{table.key}")
 
 
-def table_label(base: BaseSpec, table: TableSpec) -> str:
-    return f"{base.key}.{table.key}"
+def table_label(base: BaseSpec, table: TableSpec, names: Names = DEFAULT) -> str:
+    return names.table_label(base.key, table.key)
 
 
-def sync_tags(base: BaseSpec, table: TableSpec, trigger: Trigger) -> dict[str, str]:
-    tags = {TRIGGER_TAG: trigger.name, TABLE_TAG: table_label(base, table), SYNC_TAG: trigger.mode}
+def sync_tags(base: BaseSpec, table: TableSpec, trigger: Trigger, names: Names = DEFAULT) -> dict[str, str]:
+    tags = {TRIGGER_TAG: trigger.name, TABLE_TAG: table_label(base, table, names), SYNC_TAG: trigger.mode}
     if table.lane == "fast":
         tags[PRIORITY_TAG] = FAST_LANE_PRIORITY
     return tags
 
 
-def mode_run_config(base: BaseSpec, table: TableSpec, mode: str) -> dict[str, Any]:
+def mode_run_config(base: BaseSpec, table: TableSpec, mode: str, names: Names = DEFAULT) -> dict[str, Any]:
     """Run config of the table asset's op alone (the op is named after the asset key)."""
-    op_name = "__".join(table_asset_key(base.key, table.key).path)
+    op_name = "__".join(names.table_asset_key(base.key, table.key).path)
     return {"ops": {op_name: {"config": {"mode": mode}}}}
 
 
-def build_poll_sensors(spec: SyncSpec, *, costly_checks: Collection[str] = frozenset()) -> list[SensorDefinition]:
+def build_poll_sensors(
+    spec: SyncSpec, *, costly_checks: Collection[str] = frozenset(), names: Names = DEFAULT
+) -> list[SensorDefinition]:
     """One poll sensor per table; its runs evaluate the table's gates except ``costly_checks`` (by name)."""
-    return [_interval_sensor(spec, base, table, POLL, costly_checks) for base, table in spec.tables()]
+    return [_interval_sensor(spec, base, table, POLL, costly_checks, names) for base, table in spec.tables()]
 
 
-def build_computed_refresh_sensors(spec: SyncSpec) -> list[SensorDefinition]:
+def build_computed_refresh_sensors(spec: SyncSpec, names: Names = DEFAULT) -> list[SensorDefinition]:
     """One refresh of computed cells per table that has computed fields, every ``computed_refresh_seconds``."""
     every_check = frozenset(CHECKS)  # a refresh re-reads computed cells only: its gates run on their schedules
     return [
-        _interval_sensor(spec, base, table, COMPUTED_REFRESH, every_check)
+        _interval_sensor(spec, base, table, COMPUTED_REFRESH, every_check, names)
         for base, table in spec.tables()
         if table.computed_field_ids
     ]
@@ -146,34 +146,38 @@ COMPUTED_REFRESH = Trigger(
 
 
 def _interval_sensor(
-    spec: SyncSpec, base: BaseSpec, table: TableSpec, trigger: Trigger, skipped_checks: Collection[str]
+    spec: SyncSpec,
+    base: BaseSpec,
+    table: TableSpec,
+    trigger: Trigger,
+    skipped_checks: Collection[str],
+    names: Names,
 ) -> SensorDefinition:
     interval = trigger.interval(table)
-    label = table_label(base, table)
-    asset_key = table_asset_key(base.key, table.key)
+    label = table_label(base, table, names)
+    asset_key = names.table_asset_key(base.key, table.key)
     run_checks = [AssetCheckKey(asset_key, name) for name in CHECKS if name not in skipped_checks]
 
     @sensor(
-        name=f"{trigger.name}_{base.key}__{table.key}",
+        name=names(f"{trigger.name}_{base.key}__{table.key}"),
         target=AssetSelection.assets(asset_key),
         minimum_interval_seconds=interval,
         default_status=DefaultSensorStatus.RUNNING,
         description=trigger.describe(label, interval),
         tags={"lane": table.lane},
+        required_resource_keys={names.resource},
     )
-    def request_sync(
-        context: SensorEvaluationContext, sync_engine: SyncEngineResource
-    ) -> RunRequest | SkipReason | SensorResult:
+    def request_sync(context: SensorEvaluationContext, **_resources: object) -> RunRequest | SkipReason | SensorResult:
+        # The resource is read from the context; a sensor called directly (tests) also gets it as a keyword.
         in_flight = context.instance.get_run_records(
             RunsFilter(tags={TABLE_TAG: label, TRIGGER_TAG: trigger.name}, statuses=IN_FLIGHT), limit=1
         )
         if in_flight:
             return SkipReason(f"a {trigger.name} of {label} is still {in_flight[0].dagster_run.status.value.lower()}")
-        try:
-            database_url = sync_engine.postgres.migrated_url()
-        except MigrationsPending as pending:
-            return SkipReason(str(pending))  # one line on the tick; the next tick checks again
-        with transaction(connection_pool(database_url)) as cur:
+        runtime = instance_resource(context, names).sensor_runtime(spec)
+        if isinstance(runtime, SkipReason):
+            return runtime  # one line on the tick; the next tick checks again
+        with transaction(runtime.db) as cur:
             watermark = sync_state.read_watermark(cur, base, table)
             finished = sync_state.last_successes(cur, base, table)
         if watermark is None:
@@ -183,15 +187,15 @@ def _interval_sensor(
         if age is not None and age < interval / 2:  # half: a run that ended just after the last tick still counts
             return SkipReason(f"{label} was synced {age:.0f} s ago (a {trigger.name} is due every {interval} s)")
         if trigger is POLL:
-            with sync_engine.open(spec) as engine:
+            with runtime.sync_engine() as engine:
                 probe = engine.probe_poll(base.key, table.key)
             if probe is not None and not probe.changed:
                 return _nothing_changed(label, asset_key, probe)
         window = int(time.time() // interval)
         return RunRequest(
             run_key=f"{trigger.name}:{label}:{window}",
-            run_config=mode_run_config(base, table, trigger.mode),
-            tags=sync_tags(base, table, trigger),
+            run_config=mode_run_config(base, table, trigger.mode, names),
+            tags=sync_tags(base, table, trigger, names),
             asset_selection=[asset_key],
             asset_check_keys=run_checks,
         )

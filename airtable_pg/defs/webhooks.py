@@ -18,6 +18,7 @@ from typing import Any
 from dagster import (
     AssetObservation,
     DefaultSensorStatus,
+    Definitions,
     MetadataValue,
     OpExecutionContext,
     RunRequest,
@@ -29,14 +30,10 @@ from dagster import (
     sensor,
 )
 
-from airtable_pg.airtable.client import RequestStats, make_api
-from airtable_pg.defs.lineage import table_asset_key
-from airtable_pg.defs.resources import SyncEngineResource
-from airtable_pg.postgres.database import connection_pool
-from airtable_pg.postgres.revisions import MigrationsPending
-from airtable_pg.settings import Settings
+from airtable_pg.defs.jobs import SYNC_EXECUTOR
+from airtable_pg.defs.names import DEFAULT, Names
+from airtable_pg.defs.resources import instance_resource
 from airtable_pg.spec import SyncSpec
-from airtable_pg.sync.live import LiveSync
 from airtable_pg.sync.webhook_manager import REFRESH_WHEN_LESS_THAN, HookHealth, WebhookManager
 
 CARE_JOB = "webhook_care"
@@ -82,47 +79,47 @@ def needs_care(health: HookHealth) -> bool:
     return not health.healthy or expiring
 
 
-def build_webhook_definitions(spec: SyncSpec, settings: Settings) -> tuple[list[Any], list[Any]]:
-    """``(jobs, sensors)`` of the live sync's webhook care."""
+def build_webhook_definitions(spec: SyncSpec, names: Names = DEFAULT) -> Definitions:
+    """The ``webhook_care`` job and the ``webhook_health`` sensor of the live sync."""
 
-    @op(description="Refresh, or drain and re-create, each base's webhook, then poll the gap from each watermark.")
-    def care_webhooks(context: OpExecutionContext, sync_engine: SyncEngineResource) -> None:
-        live = LiveSync(
-            spec,
-            sync_engine.postgres.migrated_url(),
-            sync_engine.airtable.client_config(),
-            workers=sync_engine.airtable.workers,
-        )
+    @op(
+        name=names("care_webhooks"),
+        description="Refresh, or drain and re-create, each base's webhook, then poll the gap from each watermark.",
+        required_resource_keys={names.resource},
+    )
+    def care_webhooks(context: OpExecutionContext) -> None:
+        runtime = instance_resource(context, names).step_runtime(spec)
+        live = runtime.live()
         bases = [base for base in spec.bases.values() if live.manager.stored(base) is not None]
-        for result in live.care(settings.receiver_url, bases):
+        for result in live.care(runtime.receiver_url, bases):
             hook = result.ensured.hook
             context.log.info(
                 f"{result.base}: webhook {hook.webhook_id} "
                 f"{'re-created' if result.ensured.created else 'kept'}; gap poll of {len(result.gap_poll)} table(s)"
             )
 
-    @job(name=CARE_JOB, tags={"airtable_pg/trigger": "webhook_health"})
+    @job(name=names(CARE_JOB), tags={"airtable_pg/trigger": "webhook_health"}, executor_def=SYNC_EXECUTOR)
     def webhook_care() -> None:
         care_webhooks()
 
     @sensor(
-        name=HEALTH_SENSOR,
+        name=names(HEALTH_SENSOR),
         job=webhook_care,
         minimum_interval_seconds=60,
         default_status=DefaultSensorStatus.RUNNING,
         description="Checks each base's webhook every minute; requests webhook_care when one needs it.",
+        required_resource_keys={names.resource},
     )
-    def webhook_health(context: SensorEvaluationContext, sync_engine: SyncEngineResource) -> SensorResult | SkipReason:
-        try:
-            db = connection_pool(sync_engine.postgres.migrated_url())
-        except MigrationsPending as pending:
-            return SkipReason(str(pending))  # one line on the sensor's tick; the next tick checks again
-        config = sync_engine.airtable.client_config()
-        manager = WebhookManager(db, make_api(config, config.rate_limiter(db), RequestStats()))
+    def webhook_health(context: SensorEvaluationContext, **_resources: object) -> SensorResult | SkipReason:
+        # The resource is read from the context; a sensor called directly (tests) also gets it as a keyword.
+        runtime = instance_resource(context, names).sensor_runtime(spec)
+        if isinstance(runtime, SkipReason):
+            return runtime  # one line on the sensor's tick; the next tick checks again
+        manager = WebhookManager(runtime.db, runtime.api())
         previous = json.loads(context.cursor) if context.cursor else {}
         observations, runs, summary, lines = [], [], {}, []
         for base in spec.bases.values():
-            health = manager.health(base, settings.receiver_url)
+            health = manager.health(base, runtime.receiver_url)
             # The cursor is what the sensor's page shows: readable keys, not a tuple.
             summary[base.key] = {
                 "webhook": health.webhook_id, "healthy": health.healthy, "problems": health.problems,
@@ -131,7 +128,9 @@ def build_webhook_definitions(spec: SyncSpec, settings: Settings) -> tuple[list[
             lines.append(health_line(base.key, health))
             if summary[base.key] != previous.get(base.key):
                 observations += [
-                    AssetObservation(asset_key=table_asset_key(base.key, table.key), metadata=health_metadata(health))
+                    AssetObservation(
+                        asset_key=names.table_asset_key(base.key, table.key), metadata=health_metadata(health)
+                    )
                     for table in base.tables.values()
                 ]
             if needs_care(health):
@@ -145,4 +144,4 @@ def build_webhook_definitions(spec: SyncSpec, settings: Settings) -> tuple[list[
             return SensorResult(run_requests=runs[:1], asset_events=observations)
         return SensorResult(skip_reason=SkipReason(message), asset_events=observations)
 
-    return [webhook_care], [webhook_health]
+    return Definitions(jobs=[webhook_care], sensors=[webhook_health])

@@ -7,19 +7,18 @@ means ``heads``: both branches.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import Script
 
+from airtable_pg.postgres.alembic_setup import DEMO_VERSIONS, alembic_config
+from airtable_pg.postgres.revisions import publish_revisions
 from airtable_pg.settings import ConfigError, Settings
 
-PACKAGE = Path(__file__).resolve().parents[1]
-SCRIPT_LOCATION = PACKAGE / "migrations"
-STATE_VERSIONS = SCRIPT_LOCATION / "state"
-DEMO_VERSIONS = PACKAGE / "demo_migrations"
+# Where the revisions live and Alembic's configuration are alembic_setup's; the commands and tests import them here.
+__all__ = ["DEMO_VERSIONS", "alembic_config", "autogenerate", "config_for", "downgrade", "mirror_versions", "upgrade"]
 MIRROR_BRANCH = "mirror"
 
 
@@ -33,19 +32,6 @@ def mirror_versions(settings: Settings) -> Path:
         "AIRTABLE_PG_MIGRATIONS is not set: a spec of your own (AIRTABLE_PG_SPEC) keeps its mirror-table "
         "migrations in a directory of your own; point AIRTABLE_PG_MIGRATIONS at it (it may be empty at first)"
     )
-
-
-def alembic_config(url: str, *, versions: Path, spec_path: str | os.PathLike[str] | None = None) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(SCRIPT_LOCATION))
-    config.set_main_option("path_separator", "os")
-    config.set_main_option("version_locations", os.pathsep.join([str(STATE_VERSIONS), str(versions)]))
-    if spec_path:
-        config.attributes["spec_path"] = str(spec_path)
-    # '%' is ConfigParser interpolation syntax; a password may contain it.
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
-    return config
 
 
 def config_for(settings: Settings, url: str) -> Config:
@@ -64,8 +50,6 @@ def downgrade(config: Config, revision: str) -> None:
 
 def _publish(config: Config) -> None:
     """Let the runtime role learn which revisions are applied (it may not read Alembic's table itself)."""
-    from airtable_pg.postgres.revisions import publish_revisions
-
     publish_revisions(config.get_main_option("sqlalchemy.url"))  # type: ignore[arg-type]
 
 

@@ -296,3 +296,20 @@ def record_conflict(cur: Cursor, conflict: Conflict) -> None:
             conflict.source,
         ),
     )
+
+
+def seconds_until_next_due(cur: Cursor) -> float | None:
+    """Seconds until the next pending item falls due (its retry time, or its lease's end); ``None``: none pending."""
+    cur.execute(
+        sql.SQL(
+            "select extract(epoch from min(greatest(next_attempt_at, coalesce(claimed_until, next_attempt_at)))"
+            " - now()) from {} where status = 'pending'"
+        ).format(state_table("outbox"))
+    )
+    seconds = cur.fetchone()[0]
+    return None if seconds is None else float(seconds)
+
+
+def pending_count(cur: Cursor) -> int:
+    cur.execute(sql.SQL("select count(*) from {} where status = 'pending'").format(state_table("outbox")))
+    return cur.fetchone()[0]

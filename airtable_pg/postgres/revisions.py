@@ -21,6 +21,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
+from airtable_pg.postgres.alembic_setup import alembic_config
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.errors import SchemaNotReady
 
@@ -62,8 +63,6 @@ def database_revisions(url: str) -> frozenset[str]:
 
 @lru_cache(maxsize=8)
 def script_directory(versions: Path) -> ScriptDirectory:
-    from airtable_pg.postgres.migrate import alembic_config
-
     return ScriptDirectory.from_config(alembic_config("postgresql://unused", versions=versions))
 
 

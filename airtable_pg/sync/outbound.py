@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from psycopg import Cursor, sql
+from psycopg import Cursor
 from pyairtable import Api
 
 from airtable_pg.airtable import outbound as airtable_outbound
@@ -41,11 +41,10 @@ from airtable_pg.airtable.errors import AirtableError
 from airtable_pg.airtable.meta import fetch_tables
 from airtable_pg.airtable.write_cells import UnwritableValue, pushable_fields, write_cells
 from airtable_pg.comparable import comparable
-from airtable_pg.postgres import outbox
+from airtable_pg.postgres import outbound_rows, outbox
 from airtable_pg.postgres.listen import start_listener
 from airtable_pg.postgres.mirror_writer import MirrorWriter
 from airtable_pg.postgres.outbox import OutboxItem
-from airtable_pg.postgres.sync_state import state_table
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.settings import Settings
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
@@ -232,14 +231,8 @@ class OutboundPusher:
 
     def _until_next_due(self, interval: float) -> float:
         with transaction(self.db) as cur:
-            cur.execute(
-                sql.SQL(
-                    "select extract(epoch from min(greatest(next_attempt_at, coalesce(claimed_until, next_attempt_at)))"
-                    " - now()) from {} where status = 'pending'"
-                ).format(state_table("outbox"))
-            )
-            seconds = cur.fetchone()[0]
-        return interval if seconds is None else min(interval, max(0.05, float(seconds)))
+            seconds = outbox.seconds_until_next_due(cur)
+        return interval if seconds is None else min(interval, max(0.05, seconds))
 
     # -- one round of claimed items --------------------------------------------------------------------
 
@@ -261,7 +254,7 @@ class OutboundPusher:
         upserts: list[_Push] = []
         deletes: list[_Push] = []
         with transaction(self.db) as cur:
-            rows = self._rows(cur, base, table, [item.row_id for item in items])
+            rows = outbound_rows.rows_by_id(cur, base, table, [item.row_id for item in items])
             for item in items:
                 row = rows.get(item.row_id)
                 try:
@@ -283,14 +276,6 @@ class OutboundPusher:
             self._send(base, table, upserts[start : start + BATCH], key_field, report)
         for start in range(0, len(deletes), BATCH):
             self._send(base, table, deletes[start : start + BATCH], key_field, report)
-
-    def _rows(self, cur: Cursor, base: BaseSpec, table: TableSpec, row_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict]:
-        cur.execute(
-            sql.SQL("select * from {} where id = any(%s)").format(sql.Identifier(base.schema, table.mirror)),
-            (row_ids,),
-        )
-        names = [column.name for column in cur.description]
-        return {record[0]: dict(zip(names, record, strict=True)) for record in cur.fetchall()}
 
     def _prepare(
         self, cur: Cursor, base: BaseSpec, table: TableSpec, item: OutboxItem, row: dict | None, key_field: str
@@ -325,13 +310,7 @@ class OutboundPusher:
         target = base.table_by_id(linked_table_id or "")
         if target is None:
             raise PermanentPushError(f"a link names Postgres ids but links to {linked_table_id}, not in the spec")
-        cur.execute(
-            sql.SQL("select id::text, airtable_id from {} where id = any(%s::uuid[])").format(
-                sql.Identifier(base.schema, target.mirror)
-            ),
-            (wanted,),
-        )
-        known = dict(cur.fetchall())
+        known = outbound_rows.airtable_ids(cur, base, target, wanted)
         missing = [item for item in wanted if not known.get(item)]
         if missing:
             raise _Deferred(f"waiting for {target.key} rows {', '.join(missing)} to reach Airtable (parents first)")
@@ -378,19 +357,12 @@ class OutboundPusher:
         report: PushReport,
     ) -> None:
         outbox.mark_sync_origin(cur)
-        mirror = sql.Identifier(base.schema, table.mirror)
-        row_ids = sorted(p.item.row_id for p in pushes)
         # The row first, then its outbox item: the order the app's write and its trigger take them (no deadlock).
-        cur.execute(sql.SQL("select id from {} where id = any(%s) order by id for update").format(mirror), (row_ids,))
+        outbound_rows.lock_rows(cur, base, table, [p.item.row_id for p in pushes])
         unchanged: list[dict[str, Any]] = []
         for push, record in zip(pushes, answer, strict=True):
             version = outbox.lock_version(cur, push.item.id)
-            cur.execute(
-                sql.SQL(
-                    "update {} set airtable_id = %s, synced_at = now() where id = %s and airtable_id is null"
-                ).format(mirror),
-                (record["id"], push.item.row_id),
-            )
+            outbound_rows.set_airtable_id(cur, base, table, push.item.row_id, record["id"])
             if version == push.item.version:
                 unchanged.append(record)
             outbox.mark_pushed(cur, push.item, record["id"], push.snapshot)
@@ -490,8 +462,7 @@ def wait_until_pushed(db: sa.Engine, timeout: float, poll: float = 0.05) -> bool
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with transaction(db) as cur:
-            cur.execute(sql.SQL("select count(*) from {} where status = 'pending'").format(state_table("outbox")))
-            if cur.fetchone()[0] == 0:
+            if outbox.pending_count(cur) == 0:
                 return True
         time.sleep(poll)
     return False

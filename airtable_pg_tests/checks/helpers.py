@@ -10,10 +10,10 @@ from psycopg import sql
 from airtable_pg.checks.context import CheckContext
 from airtable_pg.checks.result import CheckResult
 from airtable_pg.checks.runner import run_check
-from airtable_pg.postgres.database import connection_pool, libpq_url
+from airtable_pg.postgres.database import libpq_url
 from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import SyncSpec, load_spec
-from airtable_pg_tests.sync_helpers import airtable_config, make_sync_engine
+from airtable_pg_tests.sync_helpers import make_sync_engine, sandbox_runtime
 
 DEMO = load_spec()
 BASE = DEMO.bases["coaching"]
@@ -27,7 +27,7 @@ def synced(sandbox: Sandbox, database_url: str, spec: SyncSpec = DEMO) -> CheckC
 
 
 def context(sandbox: Sandbox, database_url: str, spec: SyncSpec = DEMO) -> CheckContext:
-    return CheckContext(spec, connection_pool(database_url), airtable_config(sandbox))
+    return sandbox_runtime(sandbox, database_url, spec).checks()
 
 
 def check(ctx: CheckContext, name: str, table: str) -> CheckResult:

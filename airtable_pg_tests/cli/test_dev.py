@@ -14,8 +14,10 @@ from airtable_pg.cli.dev import (
     child_environment,
     dagster_storage_url,
     prepare_dagster_home,
+    project_root,
     summary,
 )
+from airtable_pg.defs.instance_config import check_instance_config
 from airtable_pg.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,6 +33,20 @@ def test_shipped_dagster_yaml_is_a_valid_postgres_backed_instance(tmp_path: Path
     assert config["concurrency"]["runs"]["max_concurrent_runs"] > 0
     assert config["run_monitoring"]["enabled"] is True
     assert config["telemetry"]["enabled"] is False
+
+
+def test_outside_the_checkout_dev_finds_the_checkouts_workspace(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no workspace.yaml here: the fallback is the checkout holding the package
+    assert project_root() == REPO
+
+
+def test_the_shipped_dagster_yaml_meets_airtable_pgs_requirements_and_a_bare_one_is_named(tmp_path: Path, caplog):
+    assert check_instance_config(REPO / "dagster_home") == []
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    lines = check_instance_config(tmp_path)
+    assert len(lines) == 3 and all(line.startswith(f"airtable_pg: {tmp_path / 'dagster.yaml'}: ") for line in lines)
+    assert "QueuedRunCoordinator" in lines[0] and "max_concurrent_runs" in lines[1] and "dagster/backfill" in lines[2]
+    assert [record.getMessage() for record in caplog.records if record.name == "airtable_pg"] == lines
 
 
 def test_dagster_storage_is_the_dagster_database_through_psycopg2():

@@ -18,9 +18,9 @@ from psycopg import sql
 from airtable_pg.definitions import build_definitions
 from airtable_pg.defs.assets import SyncConfig, base_lineage, build_table_assets, table_asset_key
 from airtable_pg.defs.jobs import FULL_SYNC_JOB, INCREMENTAL_SYNC_JOB
-from airtable_pg.defs.resources import AirtableResource, PostgresResource, SyncEngineResource
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.spec import SyncSpec, load_spec, parse_spec
+from airtable_pg_tests.dagster_resources import runtime_resources
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_SPEC = load_spec(str(resources.files("airtable_pg").joinpath("demo_spec.yaml")))
@@ -147,20 +147,15 @@ def mirror_count(database_url: str, schema: str, table: str) -> int:
         return conn.execute(query).fetchone()[0]
 
 
-def engine_resources(airtable: AirtableResource, postgres: PostgresResource) -> dict[str, Any]:
-    return {"sync_engine": SyncEngineResource(airtable=airtable, postgres=postgres)}
-
-
 def materializations_by_key(result: ExecuteInProcessResult) -> dict[AssetKey, AssetMaterialization]:
     return {event.asset_key: event.materialization for event in result.get_asset_materialization_events()}
 
 
 def test_materialize_syncs_every_table_and_reports_what_it_did(sandbox_factory, database_url):
     sandbox = sandbox_factory(demo_records=60)
-    airtable = AirtableResource(api_key=sandbox.token, api_url=sandbox.url, requests_per_second=100.0)
     result = materialize(
         build_table_assets(DEMO_SPEC),
-        resources=engine_resources(airtable, PostgresResource(database_url=database_url)),
+        resources=runtime_resources(sandbox.url, sandbox.token, database_url, requests_per_second=100.0),
         instance=DagsterInstance.ephemeral(),
     )
     assert result.success
@@ -220,10 +215,7 @@ def test_jobs_run_full_then_incremental_with_secrets_from_the_environment(sandbo
 
 def test_run_config_chooses_incremental_for_one_asset(sandbox_factory, database_url):
     sandbox = sandbox_factory(demo_records=20)
-    resources = engine_resources(
-        AirtableResource(api_key=sandbox.token, api_url=sandbox.url, requests_per_second=100.0),
-        PostgresResource(database_url=database_url),
-    )
+    resources = runtime_resources(sandbox.url, sandbox.token, database_url, requests_per_second=100.0)
     programs = next(a for a in build_table_assets(DEMO_SPEC) if a.key == key("programs"))
     instance = DagsterInstance.ephemeral()
     assert materialize([programs], resources=resources, instance=instance).success
@@ -246,9 +238,7 @@ def test_a_refused_api_key_fails_at_once_without_retries_or_leaking_the_key(sand
     started = time.monotonic()
     result = materialize(
         [programs],
-        resources=engine_resources(
-            AirtableResource(api_key=wrong_key, api_url=sandbox.url), PostgresResource(database_url=database_url)
-        ),
+        resources=runtime_resources(sandbox.url, wrong_key, database_url, requests_per_second=5.0),
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,
     )

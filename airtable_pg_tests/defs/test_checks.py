@@ -28,11 +28,11 @@ from airtable_pg.defs.checks import (
 )
 from airtable_pg.defs.jobs import FULL_SYNC_JOB, INCREMENTAL_SYNC_JOB
 from airtable_pg.defs.lineage import table_asset_key
-from airtable_pg.defs.resources import AirtableResource, CheckRunnerResource, PostgresResource, SyncEngineResource
 from airtable_pg.postgres.check_results import latest_results
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
+from airtable_pg_tests.dagster_resources import runtime_resources
 from airtable_pg_tests.sync_helpers import admin, make_sync_engine
 
 DEMO = load_spec(str(resources.files("airtable_pg").joinpath("demo_spec.yaml")))
@@ -40,12 +40,7 @@ BASE = DEMO.bases["coaching"]
 
 
 def run_resources(sandbox: Sandbox, database_url: str) -> dict[str, Any]:
-    airtable = AirtableResource(api_key=sandbox.token, api_url=sandbox.url, requests_per_second=100.0)
-    postgres = PostgresResource(database_url=database_url)
-    return {
-        "sync_engine": SyncEngineResource(airtable=airtable, postgres=postgres),
-        "check_runner": CheckRunnerResource(airtable=airtable, postgres=postgres),
-    }
+    return runtime_resources(sandbox.url, sandbox.token, database_url, requests_per_second=100.0)
 
 
 def check_results(result: ExecuteInProcessResult) -> dict[tuple[str, str], Any]:

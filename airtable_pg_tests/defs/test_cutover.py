@@ -6,10 +6,10 @@ from dagster import DagsterInstance, build_sensor_context
 
 from airtable_pg.checks.runner import CHECKS
 from airtable_pg.defs.cutover import build_readiness_sensor
-from airtable_pg.defs.resources import PostgresResource
 from airtable_pg.postgres.check_results import store_results
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.spec import load_spec
+from airtable_pg_tests.dagster_resources import runtime_resources
 
 SPEC = load_spec()
 
@@ -19,7 +19,7 @@ def test_readiness_is_observed_per_table_when_it_changes(database_url):
     instance = DagsterInstance.ephemeral()
 
     def tick(cursor):
-        resources = {"postgres": PostgresResource(database_url=database_url)}
+        resources = runtime_resources("http://127.0.0.1:9", "patNeverUsed.0000", database_url)  # Postgres only
         with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
             result = readiness(context)
         return result, result.cursor

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dagster import DagsterEventType, DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
 from airtable_pg.defs.outbound import DEPTH_SENSOR, DISCARD_JOB, PUSH_JOB, REPLAY_JOB, build_outbound_definitions
-from airtable_pg.defs.resources import AirtableResource, PostgresResource, SyncEngineResource
-from airtable_pg.settings import load_settings
+from airtable_pg_tests.dagster_resources import runtime_resources
 from airtable_pg_tests.sync.outbound_helpers import BELIEFS, SPEC, airtable_records_with_key, app_sql, insert_goal
 
 INSERT_BELIEF = (
@@ -15,17 +14,15 @@ INSERT_BELIEF = (
 
 
 def test_depth_sensor_requests_a_push_whose_run_records_what_was_pushed(sandbox, database_url) -> None:
-    resource = SyncEngineResource(
-        airtable=AirtableResource(api_key=sandbox.token, api_url=sandbox.url, requests_per_second=50.0),
-        postgres=PostgresResource(database_url=database_url),
-    )
-    jobs, (depth_sensor,) = build_outbound_definitions(SPEC, load_settings({}))
+    resources = runtime_resources(sandbox.url, sandbox.token, database_url)
+    outbound = build_outbound_definitions(SPEC)
+    jobs, (depth_sensor,) = outbound.jobs, outbound.sensors
     by_name = {j.name: j for j in jobs}
     assert depth_sensor.name == DEPTH_SENSOR and set(by_name) == {PUSH_JOB, REPLAY_JOB, DISCARD_JOB}
     instance = DagsterInstance.ephemeral()
 
     def tick():
-        with build_sensor_context(instance=instance, resources={"sync_engine": resource}) as context:
+        with build_sensor_context(instance=instance, resources=resources) as context:
             return depth_sensor(context)
 
     assert isinstance(tick(), SkipReason)
@@ -34,7 +31,7 @@ def test_depth_sensor_requests_a_push_whose_run_records_what_was_pushed(sandbox,
     request = tick()
     assert isinstance(request, RunRequest) and request.tags["airtable_pg/outbox_pending"] == "2"
 
-    result = by_name[PUSH_JOB].execute_in_process(instance=instance, resources={"sync_engine": resource})
+    result = by_name[PUSH_JOB].execute_in_process(instance=instance, resources=resources)
     assert result.success
     materialized = [
         e.event_specific_data.materialization
@@ -50,14 +47,14 @@ def test_depth_sensor_requests_a_push_whose_run_records_what_was_pushed(sandbox,
     replay = {"ops": {"replay_dead_letters": {"config": {"all": True}}}}
     assert (
         by_name[REPLAY_JOB]
-        .execute_in_process(run_config=replay, instance=instance, resources={"sync_engine": resource})
+        .execute_in_process(run_config=replay, instance=instance, resources=resources)
         .success
     )
     assert len(airtable_records_with_key(sandbox, BELIEFS, bad)) == 1
     discard = {"ops": {"discard_dead_letter": {"config": {"id": letter_id, "reason": "again, to prove idempotence"}}}}
     assert (
         by_name[DISCARD_JOB]
-        .execute_in_process(run_config=discard, instance=instance, resources={"sync_engine": resource})
+        .execute_in_process(run_config=discard, instance=instance, resources=resources)
         .success
     )
     assert app_sql(database_url, "select status, resolution_reason from airtable_sync.dead_letter") == [

@@ -31,6 +31,7 @@ from dagster._core.test_utils import create_run_for_test, instance_for_test
 from airtable_pg.checks.runner import CHECKS
 from airtable_pg.defs.checks import FULL_SYNC_ONLY
 from airtable_pg.defs.lineage import table_asset_key
+from airtable_pg.defs.names import RESOURCE
 from airtable_pg.defs.polls import (
     PRIORITY_TAG,
     SYNC_TAG,
@@ -41,10 +42,11 @@ from airtable_pg.defs.polls import (
     poll_sensor_name,
     refresh_sensor_name,
 )
-from airtable_pg.defs.resources import AirtableResource, PostgresResource, SyncEngineResource
+from airtable_pg.defs.resources import AirtablePgResource
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.postgres.migrate import DEMO_VERSIONS
 from airtable_pg.spec import load_spec
+from airtable_pg_tests.dagster_resources import runtime_resource
 from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import make_sync_engine
 
@@ -58,11 +60,8 @@ HEAL_SECONDS = 240  # daemon start, the first tick, dequeue, a run worker's impo
 FAST_POLL_SECONDS = 5
 
 
-def engine_resource(sandbox, database_url: str) -> SyncEngineResource:
-    return SyncEngineResource(
-        airtable=AirtableResource(api_key=sandbox.token, api_url=sandbox.url, requests_per_second=50.0),
-        postgres=PostgresResource(database_url=database_url),
-    )
+def engine_resource(sandbox, database_url: str) -> AirtablePgResource:
+    return runtime_resource(sandbox.url, sandbox.token, database_url)
 
 
 def users_sensor():
@@ -80,8 +79,8 @@ def age_runs(database_url: str, *, seconds: int, kind: str | None = None) -> Non
         )
 
 
-def evaluate(sensor, instance: DagsterInstance, resource: SyncEngineResource):
-    with build_sensor_context(instance=instance, resources={"sync_engine": resource}) as context:
+def evaluate(sensor, instance: DagsterInstance, resource: AirtablePgResource):
+    with build_sensor_context(instance=instance, resources={RESOURCE: resource}) as context:
         return sensor(context)
 
 

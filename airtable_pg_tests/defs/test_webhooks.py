@@ -7,12 +7,11 @@ import json
 import psycopg
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
-from airtable_pg.defs.resources import AirtableResource, PostgresResource, SyncEngineResource
 from airtable_pg.defs.webhooks import build_webhook_definitions
 from airtable_pg.postgres.database import libpq_url
-from airtable_pg.settings import load_settings
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.live import LiveSync
+from airtable_pg_tests.dagster_resources import runtime_resources
 from airtable_pg_tests.sync_helpers import admin, airtable_config, make_sync_engine
 
 SPEC = load_spec()
@@ -23,15 +22,13 @@ def test_health_sensor_reports_once_requests_care_when_expired_and_care_recreate
     with make_sync_engine(sandbox, database_url, workers=2) as engine:
         engine.sync_tables("full")
     LiveSync(SPEC, database_url, airtable_config(sandbox), workers=2).care(None)
-    engine_resource = SyncEngineResource(
-        airtable=AirtableResource(api_key=sandbox.token, api_url=sandbox.url, requests_per_second=50.0),
-        postgres=PostgresResource(database_url=database_url),
-    )
-    (care_job,), (health_sensor,) = build_webhook_definitions(SPEC, load_settings({}))
+    resources = runtime_resources(sandbox.url, sandbox.token, database_url)
+    webhooks = build_webhook_definitions(SPEC)
+    (care_job,), (health_sensor,) = webhooks.jobs, webhooks.sensors
     instance = DagsterInstance.ephemeral()
 
     def tick(cursor: str | None):
-        with build_sensor_context(instance=instance, cursor=cursor, resources={"sync_engine": engine_resource}) as ctx:
+        with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as ctx:
             return health_sensor(ctx), ctx.cursor
 
     first, cursor = tick(None)
@@ -58,18 +55,15 @@ def test_health_sensor_reports_once_requests_care_when_expired_and_care_recreate
 
     with psycopg.connect(libpq_url(database_url)) as conn:
         old = conn.execute("select webhook_id from airtable_sync.webhook").fetchone()[0]
-    assert care_job.execute_in_process(instance=instance, resources={"sync_engine": engine_resource}).success
+    assert care_job.execute_in_process(instance=instance, resources=resources).success
     with psycopg.connect(libpq_url(database_url)) as conn:
         assert conn.execute("select webhook_id from airtable_sync.webhook").fetchone()[0] != old
 
 
 def test_a_base_never_set_up_is_reported_but_never_cared_for(sandbox, database_url):
-    engine_resource = SyncEngineResource(
-        airtable=AirtableResource(api_key=sandbox.token, api_url=sandbox.url, requests_per_second=50.0),
-        postgres=PostgresResource(database_url=database_url),
-    )
-    _, (health_sensor,) = build_webhook_definitions(SPEC, load_settings({}))
-    with build_sensor_context(instance=DagsterInstance.ephemeral(), resources={"sync_engine": engine_resource}) as ctx:
+    resources = runtime_resources(sandbox.url, sandbox.token, database_url)
+    (health_sensor,) = build_webhook_definitions(SPEC).sensors
+    with build_sensor_context(instance=DagsterInstance.ephemeral(), resources=resources) as ctx:
         result = health_sensor(ctx)
     assert isinstance(result, SensorResult) and not result.run_requests  # no implicit first import
     assert all(event.metadata["healthy"].value is False for event in result.asset_events)

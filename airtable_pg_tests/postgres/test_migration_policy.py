@@ -6,11 +6,13 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
-from dagster import DagsterInstance, build_sensor_context, materialize
+from dagster import DagsterInstance, SkipReason, build_sensor_context, materialize
 
 from airtable_pg import cli
 from airtable_pg.defs.assets import build_table_assets
-from airtable_pg.defs.resources import AirtableResource, PostgresResource, SyncEngineResource
+from airtable_pg.defs.cutover import build_readiness_sensor
+from airtable_pg.defs.outbound import DISCARD_JOB, PUSH_JOB, REPLAY_JOB, build_outbound_definitions
+from airtable_pg.defs.polls import build_computed_refresh_sensors, build_poll_sensors
 from airtable_pg.defs.webhooks import build_webhook_definitions
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.postgres.migrate import DEMO_VERSIONS, alembic_config, downgrade, upgrade
@@ -24,8 +26,8 @@ from airtable_pg.postgres.revisions import (
     require_migrated,
     script_directory,
 )
-from airtable_pg.settings import load_settings
 from airtable_pg.spec import load_spec
+from airtable_pg_tests.dagster_resources import runtime_resources
 
 SPEC = load_spec()
 SCRIPT = script_directory(DEMO_VERSIONS)
@@ -139,7 +141,17 @@ def test_a_database_ahead_of_the_code_is_accepted_and_one_behind_is_not():
 
 @pytest.mark.parametrize(
     "argv",
-    [["sync", "--full"], ["webhooks", "apply"], ["receiver", "--port", "0"], ["checks", "run"], ["cutover", "status"]],
+    [
+        ["sync", "--full"],
+        ["webhooks", "apply"],
+        ["receiver", "--port", "0"],
+        ["checks", "run"],
+        ["cutover", "status"],
+        ["outbound", "run"],
+        ["outbound", "status"],
+        ["dlq", "list"],
+        ["dlq", "replay", "--all"],
+    ],
 )
 def test_runtime_commands_refuse_a_database_behind_the_code(
     behind_url: str, argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path
@@ -166,12 +178,11 @@ def test_db_upgrade_is_the_way_forward(new_database: Callable[[str], str], monke
 
 
 def test_the_code_locations_runs_and_sensor_refuse_a_database_behind_the_code(behind_url: str):
-    airtable = AirtableResource(api_key="patNeverUsed.0000", api_url="http://127.0.0.1:9")
-    postgres = PostgresResource(database_url=behind_url)
+    resources = runtime_resources("http://127.0.0.1:9", "patNeverUsed.0000", behind_url)
     programs = next(a for a in build_table_assets(SPEC) if a.key.path[-1] == "programs")
     result = materialize(
         [programs],
-        resources={"sync_engine": SyncEngineResource(airtable=airtable, postgres=postgres)},
+        resources=resources,
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
@@ -179,10 +190,41 @@ def test_the_code_locations_runs_and_sensor_refuse_a_database_behind_the_code(be
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "airtable-pg db upgrade" in failure.step_failure_data.error.message
 
-    _, (sensor,) = build_webhook_definitions(SPEC, load_settings({}))
+    (sensor,) = build_webhook_definitions(SPEC).sensors
     with build_sensor_context(
-        resources={"sync_engine": SyncEngineResource(airtable=airtable, postgres=postgres)},
+        resources=resources,
         instance=DagsterInstance.ephemeral(),
     ) as context:
         skipped = sensor(context)
     assert "airtable-pg db upgrade" in skipped.skip_message
+
+
+def test_the_code_locations_outbound_poll_and_cutover_refuse_a_database_behind_the_code(behind_url: str):
+    """The outbox lives in the state schema, so without the gate these would run on a database missing the mirror."""
+    resources = runtime_resources("http://127.0.0.1:9", "patNeverUsed.0000", behind_url)
+    instance = DagsterInstance.ephemeral()
+    outbound = build_outbound_definitions(SPEC)
+    jobs, outbound_sensors = outbound.jobs, outbound.sensors
+    sensors = [
+        *outbound_sensors,
+        *build_poll_sensors(SPEC),
+        *build_computed_refresh_sensors(SPEC),
+        build_readiness_sensor(SPEC),
+    ]
+    for sensor in sensors:
+        with build_sensor_context(resources=resources, instance=instance) as context:
+            skipped = sensor(context)
+        assert isinstance(skipped, SkipReason), sensor.name
+        assert "airtable-pg db upgrade" in (skipped.skip_message or ""), sensor.name
+    run_config = {
+        PUSH_JOB: {},
+        REPLAY_JOB: {"ops": {"replay_dead_letters": {"config": {"all": True}}}},
+        DISCARD_JOB: {"ops": {"discard_dead_letter": {"config": {"id": 1, "reason": "never reached"}}}},
+    }
+    for job in jobs:
+        result = job.execute_in_process(
+            run_config=run_config[job.name], instance=instance, resources=resources, raise_on_error=False
+        )
+        assert not result.success, job.name
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        assert "airtable-pg db upgrade" in failure.step_failure_data.error.message, job.name

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from airtable_pg.airtable.client import RequestStats, make_api
-from airtable_pg.postgres.database import connection_pool, libpq_url
+from airtable_pg.postgres.database import libpq_url
 from airtable_pg.sandbox.demo import DEMO_BASE_ID
 from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import TableSpec, load_spec
 from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher
 from airtable_pg_tests.sandbox_fixtures import airtable_api_for
-from airtable_pg_tests.sync_helpers import airtable_config
+from airtable_pg_tests.sync_helpers import sandbox_runtime
 
 SPEC = load_spec()
 COACHING = SPEC.bases["coaching"]
@@ -28,10 +28,8 @@ def make_pusher(sandbox: Sandbox, database_url: str, **options: Any) -> Outbound
     after_answer = options.pop("after_answer", None)
     options.setdefault("backoff_seconds", 0.05)
     options.setdefault("backoff_max_seconds", 0.2)
-    config = airtable_config(sandbox, max_attempts=2)
-    db = connection_pool(database_url)
-    api = make_api(config, config.rate_limiter(db), RequestStats())
-    return OutboundPusher(SPEC, db, api, OutboundConfig(**options), after_answer=after_answer)
+    runtime = sandbox_runtime(sandbox, database_url, SPEC, airtable={"max_attempts": 2})
+    return replace(runtime, outbound=OutboundConfig(**options)).pusher(after_answer=after_answer)
 
 
 def app_sql(database_url: str, text: str, params: Any = ()) -> list[tuple]:
