@@ -108,6 +108,7 @@ class SyncEngine:
         self._lock = threading.Lock()
         self._running: set[threading.Event] = set()
         self._closed = False
+        self._closing = threading.Event()  # the one cancellation the spec checks obey: the engine's own close
 
     # -- public ------------------------------------------------------------------------------------
 
@@ -163,6 +164,7 @@ class SyncEngine:
 
     def close(self) -> None:
         """Cancel syncs still running (they fail and tombstone nothing) and stop the worker threads."""
+        self._closing.set()
         with self._lock:
             self._closed = True  # in the same critical section as the cancels: ``closed`` implies every sync told
             for cancel in self._running:
@@ -216,7 +218,11 @@ class SyncEngine:
     def _run(self, run: TableSync, started: float) -> SyncResult:
         # A full scan reads its first page while the schema request is in flight (a first import starts one
         # round trip sooner) and writes nothing until the check passed; the other modes check first.
-        run.spec_check = self._spec_checks.submit(self._spec_check.verify, run.base, run.table, run.apis)
+        # The check has clients of its own, cancelled only by close(): when a range fails first (a missing table
+        # answers 403/404 to the reads) and cancels the run, the check still finishes and names the real cause.
+        check_apis = ApiPool(self.airtable, self.limiter, run.apis.stats, self._closing, lane=run.table.lane)
+        run.spec_check = self._spec_checks.submit(self._spec_check.verify, run.base, run.table, check_apis)
+        run.spec_check.add_done_callback(lambda _: check_apis.close())
         if run.mode != "full":
             run.spec_check.result()
         tombstoned = 0
