@@ -143,7 +143,7 @@ def main() -> None:
                 k: runs_after[k] - runs_before.get(k, 0) for k in runs_after if runs_after[k] != runs_before.get(k, 0)
             },
             "loadavg_end": Path("/proc/loadavg").read_text().split()[:3],
-            "screenshots": screenshots(url, RESULTS),
+            "screenshots": [str(Path(p).relative_to(REPO)) for p in screenshots(url, RESULTS)],
         }
         (RESULTS / "ui_gates.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
