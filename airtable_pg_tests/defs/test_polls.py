@@ -9,6 +9,7 @@ run is dequeued and launched, and the incremental sync finds the record.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -96,7 +97,8 @@ def test_poll_requests_an_incremental_run_tagged_with_its_trigger_and_never_pile
         with make_sync_engine(sandbox, database_url, workers=2) as engine:
             engine.sync_table("coaching", "users", "full")
         just_synced = evaluate(sensor, instance, resource)
-        assert isinstance(just_synced, SkipReason) and "synced 0 s ago" in just_synced.skip_message
+        # "synced 0 s ago", or 1–2 s on a loaded machine: the tick skips because the table was just synced
+        assert isinstance(just_synced, SkipReason) and re.search(r"synced \d s ago", just_synced.skip_message)
         age_runs(database_url, seconds=31)  # half the users' 60 s interval: a poll is due
         served = sandbox.stats()["bases"][BASE.id]["served"]
         quiet = evaluate(sensor, instance, resource)  # nothing changed in Airtable: no run, a recorded poll
@@ -106,7 +108,7 @@ def test_poll_requests_an_incremental_run_tagged_with_its_trigger_and_never_pile
         assert observation.asset_key == USERS_KEY and observation.metadata["mode"].value == "poll"
         assert sandbox.stats()["bases"][BASE.id]["served"] == served + 1  # one request, the poll's first page
         just_polled = evaluate(sensor, instance, resource)
-        assert isinstance(just_polled, SkipReason) and "synced 0 s ago" in just_polled.skip_message
+        assert isinstance(just_polled, SkipReason) and re.search(r"synced \d s ago", just_polled.skip_message)
 
         first = sorted(airtable_api_for(sandbox).table(BASE.id, USERS.id).all(), key=lambda r: r["id"])[0]
         airtable_api_for(sandbox).table(BASE.id, USERS.id).update(first["id"], {"fldUsrNotes000000": "changed"})
