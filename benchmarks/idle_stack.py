@@ -13,16 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.dev_stack import REPO, running_dev_stack
+
 RESULTS = REPO / "benchmarks" / "results"
 RUNS = "{ runsOrError(limit: 1000) { ... on Runs { results { runId jobName tags { key value } } } } }"
 
@@ -59,20 +56,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--port", type=int, default=3240)
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="idle_stack_"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRTABLE", "DATABASE", "DAGSTER"))}
-    env |= {"AIRTABLE_PG_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"), "PYTHONUNBUFFERED": "1"}
-    log = home / "dev.log"
-    with log.open("wb") as sink:
-        dev = subprocess.Popen([sys.executable, "-m", "airtable_pg", "dev", "--port", str(args.port)], cwd=REPO,
-                               env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    url = f"http://127.0.0.1:{args.port}"
-    try:
-        deadline = time.monotonic() + 600
-        while "airtable_pg dev is running" not in log.read_text(errors="replace"):
-            if dev.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"airtable-pg dev did not start:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(2)
+    with running_dev_stack(args.port, "idle_stack_") as stack:
+        url, dev = stack.url, stack.process
         time.sleep(60)  # the first ticks after start-up are not the idle steady state
         before, cpu_before = {r["runId"] for r in runs(url)}, tree_cpu_seconds(dev.pid)
         time.sleep(args.minutes * 60)
@@ -92,9 +77,6 @@ def main() -> None:
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "idle_stack.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result))
-    finally:
-        os.killpg(dev.pid, signal.SIGTERM)
-        dev.wait(timeout=120)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,8 +24,8 @@ from pyairtable import Api
 from airtable_pg.sandbox.demo import DEMO_BASE_ID, USER_FIELDS
 from airtable_pg.sandbox.main import DEV_TOKEN
 from airtable_pg.spec import load_spec
+from benchmarks.dev_stack import REPO, running_dev_stack
 
-REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 USERS_KEY = {"path": ["airtable", "coaching", "users"]}
 GATES_QUERY = """
@@ -84,21 +79,9 @@ def main() -> None:
     parser.add_argument("--poll-seconds", type=float, default=5)
     parser.add_argument("--port", type=int, default=3230)
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="ui_gates_"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRTABLE", "DATABASE", "DAGSTER"))}
-    env |= {"AIRTABLE_PG_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"), "PYTHONUNBUFFERED": "1"}
-    log_path = home / "dev.log"
-    with log_path.open("wb") as log:
-        dev = subprocess.Popen([sys.executable, "-m", "airtable_pg", "dev", "--port", str(args.port)], cwd=REPO,
-                               env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    url = f"http://127.0.0.1:{args.port}"
-    try:
-        deadline = time.monotonic() + 600
-        while "airtable_pg dev is running" not in log_path.read_text(errors="replace"):
-            if dev.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"airtable-pg dev did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
-            time.sleep(2)
-        sandbox = re.search(r"sandbox at (http://\S+)", log_path.read_text()).group(1)
+    with running_dev_stack(args.port, "ui_gates_") as stack:
+        url = stack.url
+        sandbox = re.search(r"sandbox at (http://\S+)", stack.output()).group(1)
         users_table = load_spec().bases["coaching"].tables["users"]
         users = Api(DEV_TOKEN, endpoint_url=sandbox).table(DEMO_BASE_ID, users_table.id)
         runs_before = runs_by_trigger(url)
@@ -147,9 +130,6 @@ def main() -> None:
         }
         (RESULTS / "ui_gates.json").write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
-    finally:
-        os.killpg(dev.pid, signal.SIGTERM)
-        dev.wait(timeout=120)
 
 
 if __name__ == "__main__":
