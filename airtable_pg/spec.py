@@ -40,7 +40,6 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ import yaml
 
 from airtable_pg.mirror_model import PG_TYPES
 from airtable_pg.names import RESERVED_COLUMNS, STATE_SCHEMA, is_valid_identifier, join_table_name
+from airtable_sandbox.demo_project import DEMO_SPEC
 
 AUTHORITIES = ("airtable", "postgres")
 CONFLICT_POLICIES = ("postgres_wins", "airtable_wins")  # who wins when Airtable edits a Postgres-authoritative record
@@ -213,7 +213,7 @@ def default_spec_path() -> str:
     env = os.environ.get("AIRTABLE_PG_SPEC")
     if env:
         return env
-    return str(resources.files("airtable_pg").joinpath("demo_spec.yaml"))
+    return str(DEMO_SPEC)
 
 
 class _DuplicateKey(yaml.YAMLError):

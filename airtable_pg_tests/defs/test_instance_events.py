@@ -12,10 +12,10 @@ from airtable_pg.checks.runner import CHECKS
 from airtable_pg.defs.instance_events import DagsterRecorder, record_syncs
 from airtable_pg.defs.lineage import table_asset_key
 from airtable_pg.postgres.database import connection_pool
-from airtable_pg.sandbox.demo import DEMO_BASE_ID, USER_FIELDS
 from airtable_pg.spec import load_spec
-from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import airtable_config, make_sync_engine
+from airtable_sandbox.demo import DEMO_BASE_ID, USER_FIELDS
+from airtable_sandbox.pytest_plugin import airtable_api_for
 
 SPEC = load_spec()
 USERS = SPEC.bases["coaching"].tables["users"]

@@ -48,11 +48,11 @@ from airtable_pg.postgres.database import libpq_url
 from airtable_pg.postgres.migrate import DEMO_VERSIONS
 from airtable_pg.spec import load_spec
 from airtable_pg_tests.dagster_resources import runtime_resource
-from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import make_sync_engine
+from airtable_sandbox.demo_project import DEMO_SPEC
+from airtable_sandbox.pytest_plugin import airtable_api_for
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_SPEC = REPO / "airtable_pg" / "demo_spec.yaml"
 SPEC = load_spec(DEMO_SPEC)
 BASE = SPEC.bases["coaching"]
 USERS = BASE.tables["users"]
