@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airtable_sandbox import formula as formulas
+import airtable_formula as formulas
 from airtable_sandbox.http import ApiError, unprocessable
 from airtable_sandbox.store.cells import _ENCODER, new_id
 from airtable_sandbox.store.computed import RecordView, _plain_text

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, NamedTuple
 
-from airtable_sandbox.formula.errors import FormulaError
-from airtable_sandbox.formula.functions import _FUNCTIONS
-from airtable_sandbox.formula.nodes import _Binary, _Call, _FieldRef, _Literal, _Negate
+from airtable_formula.errors import FormulaError
+from airtable_formula.functions import _FUNCTIONS
+from airtable_formula.nodes import _Binary, _Call, _FieldRef, _Literal, _Negate
 
 if TYPE_CHECKING:
-    from airtable_sandbox.formula.code import _Function
-    from airtable_sandbox.formula.nodes import _Node
+    from airtable_formula.code import _Function
+    from airtable_formula.nodes import _Node
 
 
 _TOKEN = re.compile(

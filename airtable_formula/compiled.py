@@ -7,13 +7,13 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from airtable_sandbox.formula.compiler import _compile
-from airtable_sandbox.formula.errors import GENERIC_ERROR, FormulaError, _ErrorSignal
-from airtable_sandbox.formula.parser import _Parser
-from airtable_sandbox.formula.values import _truthy
+from airtable_formula.compiler import _compile
+from airtable_formula.errors import GENERIC_ERROR, FormulaError, _ErrorSignal
+from airtable_formula.parser import _Parser
+from airtable_formula.values import _truthy
 
 if TYPE_CHECKING:
-    from airtable_sandbox.formula.code import RecordContext, Runner
+    from airtable_formula.code import RecordContext, Runner
 
 
 @dataclass(frozen=True)
