@@ -176,6 +176,24 @@ def add_state_tables(metadata: sa.MetaData) -> None:
     )
     add_webhook_tables(metadata)
     add_outbound_tables(metadata)
+    add_api_tables(metadata)
+
+
+def add_api_tables(metadata: sa.MetaData) -> None:
+    """The tokens ``airtable-pg api`` accepts: only a SHA-256 of each is kept (they are random, 256 bits)."""
+    sa.Table(
+        "api_token",
+        metadata,
+        sa.Column("id", sa.Text, primary_key=True, comment="The token's public part (pat…), shown in listings."),
+        sa.Column("name", sa.Text, nullable=False, unique=True),
+        sa.Column("secret_sha256", sa.Text, nullable=False, unique=True),
+        sa.Column("bases", pg.ARRAY(sa.Text), nullable=False),
+        sa.Column("can_write", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("revoked_at", sa.DateTime(timezone=True)),
+        comment="Tokens apps use with airtable-pg api (never airtable_pg's own Airtable token).",
+        schema=STATE_SCHEMA,
+    )
 
 
 def add_outbound_tables(metadata: sa.MetaData) -> None:

@@ -1,0 +1,158 @@
+"""The API's ASGI app (Starlette): ``/v0/{baseId}/{tableIdOrName}[/{recordId}|/listRecords]`` and ``/healthz``.
+
+Routing reads the *raw* path split on ``/`` before percent-decoding: clients quote table names with ``safe=""``,
+so a table called ``a/b`` arrives as ``a%2Fb`` and must stay one segment. Every request is authenticated first
+(Airtable answers 401 before it says whether a base exists); every refusal is an Airtable error body and touches
+nothing. Database work runs in worker threads so the event loop keeps answering. Nothing logged holds a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from airtable_pg.api.auth import Authenticator, require_base
+from airtable_pg.api.errors import ApiError, model_not_found, not_found, not_served
+from airtable_pg.api.listing import Listing
+from airtable_pg.api.params import ListOptions
+from airtable_pg.api.records import shape
+from airtable_pg.api.tables import Catalog
+from airtable_pg.postgres.api_reads import records_by_id
+from airtable_pg.postgres.api_tokens import token_by_secret
+from airtable_pg.postgres.errors import describe_database_error
+from airtable_pg.postgres.transaction import transaction
+from airtable_pg.spec import SyncSpec
+
+HEALTH_PATH = "/healthz"
+MAX_BODY_BYTES = 1024 * 1024  # a listRecords body with a 100,000-character formula is ~100 kB
+HEALTH_TIMEOUT_SECONDS = 5.0
+_GET_ONE_PARAMS = frozenset({"cellFormat", "timeZone", "userLocale", "returnFieldsByFieldId"})
+
+log = logging.getLogger(__name__)
+
+
+class _Reader:
+    """Runs a function with a cursor in its own short transaction (nothing is held across a page's reads)."""
+
+    def __init__(self, db: sa.Engine) -> None:
+        self._db = db
+
+    def __call__(self, work: Callable[[Any], Any]) -> Any:
+        with transaction(self._db) as cur:
+            return work(cur)
+
+
+def build_app(spec: SyncSpec, db: sa.Engine) -> Starlette:
+    """The API over the mirror tables of ``spec`` in ``db``."""
+    catalog = Catalog(spec)
+    read = _Reader(db)
+    auth = Authenticator(lambda text: read(lambda cur: token_by_secret(cur, text)))
+
+    async def records(request: Request) -> Response:
+        try:
+            segments = _segments(request)
+            token = await run_in_threadpool(auth.token, request.headers.get("authorization"))
+            if len(segments) < 2 or segments[0] == "meta" or segments[0] == "bases":
+                raise not_found()  # metadata and webhooks are Airtable's own, never the mirror's
+            base_id = segments[0]
+            catalog.base(base_id)
+            require_base(token, base_id, write=request.method not in ("GET", "POST") or _is_create(segments, request))
+            served = catalog.table(base_id, segments[1])
+            rest = segments[2:]
+            if request.method == "GET" and not rest:
+                options = ListOptions.from_query(_query(request))
+                page = await run_in_threadpool(lambda: Listing(served, options, read).page())
+                return JSONResponse(page.body())
+            if request.method == "POST" and rest == ["listRecords"]:
+                options = ListOptions.from_body(await _json_body(request))
+                page = await run_in_threadpool(lambda: Listing(served, options, read).page())
+                return JSONResponse(page.body())
+            if request.method == "GET" and len(rest) == 1:
+                query = {k: v for k, v in _query(request).items() if k in _GET_ONE_PARAMS}
+                options = ListOptions.from_query(query)
+                found = await run_in_threadpool(read, lambda cur: records_by_id(cur, served.base, served.table, rest))
+                if rest[0] not in found:
+                    raise model_not_found()
+                return JSONResponse(shape(served, found[rest[0]], by_field_id=options.by_field_id, field_ids=None))
+            if len(rest) <= 1:
+                raise not_served("writes (not served by this version of airtable-pg api: write to Airtable)")
+            raise not_found()
+        except ApiError as error:
+            return JSONResponse(error.body(), status_code=error.status)
+        except Exception as error:
+            database = describe_database_error(error)
+            if database is None:
+                log.exception("%s %s failed", request.method, request.url.path)
+                return JSONResponse(_server_error(), status_code=500)
+            log.warning("%s %s: database unavailable: %s", request.method, request.url.path, database)
+            return JSONResponse(
+                {"error": {"type": "RETRIABLE_ERROR", "message": "The database is unavailable; retry later"}},
+                status_code=503,
+            )
+
+    async def health(request: Request) -> Response:
+        try:
+            await asyncio.wait_for(run_in_threadpool(read, lambda cur: cur.execute("select 1")), HEALTH_TIMEOUT_SECONDS)
+        except Exception as error:  # noqa: BLE001 - whatever kept the database from answering, we are not healthy
+            log.warning("health check failed: %s", describe_database_error(error) or type(error).__name__)
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+    return Starlette(routes=[Route(HEALTH_PATH, health), Route("/v0/{path:path}", records, methods=methods)])
+
+
+def _segments(request: Request) -> list[str]:
+    raw: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
+    path = raw.decode("latin-1").split("?", 1)[0]
+    parts = path.split("/")[2:]  # "", "v0", …
+    if parts and parts[-1] == "":
+        parts.pop()
+    try:
+        return [unquote(part, errors="strict") for part in parts]
+    except UnicodeDecodeError:
+        raise not_found() from None
+
+
+def _query(request: Request) -> dict[str, list[str]]:
+    return parse_qs(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+
+
+def _is_create(segments: list[str], request: Request) -> bool:
+    return request.method == "POST" and segments[2:] != ["listRecords"]
+
+
+async def _json_body(request: Request) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _too_large()
+    if not body:
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "INVALID_REQUEST_BODY", "Could not parse request body as JSON") from None
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "REQUEST_TOO_LARGE", f"The request body is larger than {MAX_BODY_BYTES} bytes")
+
+
+def _server_error() -> dict:
+    return {"error": {"type": "SERVER_ERROR", "message": "Unexpected server error"}}
