@@ -57,7 +57,7 @@ def serve(sandbox: Sandbox, url: str, spec: SyncSpec, bases: list[str]) -> Itera
 def demo_served(new_database: Callable[[str], str]) -> Iterator[Served]:
     url = new_database("api")
     upgrade(alembic_config(url, versions=DEMO_VERSIONS))
-    sandbox = Sandbox(SANDBOX_TOKEN, rate_limit_per_second=None)
+    sandbox = Sandbox(SANDBOX_TOKEN, rate_limit_per_second=None, token_rate_limit_per_second=None)
     sandbox.load_demo(200, seed=42)
     sandbox.start()
     try:
