@@ -7,6 +7,8 @@ from typing import Any
 import requests
 from pyairtable import Api
 
+from airtable_formula.ordering import sort_key
+
 
 def outcome(api: Api, base_id: str, table: str, **options: Any) -> Any:
     """Every record a listing returns, or the error (status and type) it was refused with."""
@@ -27,7 +29,8 @@ def _error_type(response: requests.Response) -> Any:
 
 def normalized(answer: Any, sort: list[str] | None) -> Any:
     """Airtable's order is undefined where it promises none: without ``sort`` records compare as a set (by id), with
-    one, records whose sort cells are equal compare as a set within their run."""
+    one, records whose sort cells tie (as Airtable orders them: "NULL" and "null" tie) compare as a set within their
+    run."""
     if "records" not in answer:
         return answer
     records = answer["records"]
@@ -36,8 +39,8 @@ def normalized(answer: Any, sort: list[str] | None) -> Any:
     names = [name.lstrip("-") for name in sort]
     runs: list[list[dict]] = []
     for record in records:
-        cells = [record["fields"].get(name) for name in names]
-        if runs and [runs[-1][0]["fields"].get(name) for name in names] == cells:
+        cells = [sort_key(record["fields"].get(name)) for name in names]
+        if runs and [sort_key(runs[-1][0]["fields"].get(name)) for name in names] == cells:
             runs[-1].append(record)
         else:
             runs.append([record])

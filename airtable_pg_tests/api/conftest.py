@@ -17,7 +17,7 @@ from airtable_pg.postgres.transaction import transaction
 from airtable_pg.receiver.server import ReceiverServer
 from airtable_pg.spec import SyncSpec, load_spec
 from airtable_pg_tests.sync_helpers import make_sync_engine, sandbox_runtime
-from airtable_sandbox.demo import DEMO_BASE_ID
+from airtable_sandbox.demo import DEMO_BASE_ID, HOSTILE_BASE_ID
 from airtable_sandbox.pytest_plugin import SANDBOX_TOKEN, airtable_api_for
 from airtable_sandbox.server import Sandbox
 
@@ -62,5 +62,23 @@ def demo_served(new_database: Callable[[str], str]) -> Iterator[Served]:
     sandbox.start()
     try:
         yield from serve(sandbox, url, load_spec(), [DEMO_BASE_ID])
+    finally:
+        sandbox.stop()
+
+
+@pytest.fixture(scope="module")
+def hostile_served(
+    migrated_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """The hostile-names base (quotes, semicolons, SQL, unicode in table and field names), with its mirror in a
+    schema and table named to break SQL."""
+    from airtable_pg_tests.sync.test_hostile import hostile_spec
+
+    sandbox = Sandbox(SANDBOX_TOKEN, rate_limit_per_second=None, token_rate_limit_per_second=None)
+    sandbox.load_demo(200, seed=42)
+    sandbox.start()
+    try:
+        spec = hostile_spec(sandbox, tmp_path_factory.mktemp("hostile") / "hostile.yaml")
+        yield from serve(sandbox, migrated_database(spec.path), spec, [HOSTILE_BASE_ID])
     finally:
         sandbox.stop()
