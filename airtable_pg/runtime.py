@@ -129,7 +129,8 @@ class Runtime:
         return CheckContext(self.spec, self.db, self.airtable)
 
     def api_app(self) -> Starlette:
-        """The Airtable Web API served from this runtime's mirror (``airtable-pg api``); it needs no Airtable token."""
+        """The Airtable Web API served from this runtime's mirror (``airtable-pg api``): reads need no Airtable token;
+        writes to Airtable-authoritative tables are forwarded with this runtime's client (the shared bucket)."""
         from airtable_pg.api.app import build_app
 
-        return build_app(self.spec, self.db)
+        return build_app(self.spec, self.db, self.api if self.airtable_config is not None else None)

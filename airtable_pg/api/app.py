@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import sqlalchemy as sa
+from pyairtable import Api
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,11 +24,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from airtable_pg.api.auth import Authenticator, require_base
-from airtable_pg.api.errors import ApiError, model_not_found, not_found, not_served
+from airtable_pg.api.errors import ApiError, model_not_found, not_found
 from airtable_pg.api.listing import Listing
 from airtable_pg.api.params import ListOptions
 from airtable_pg.api.records import shape
 from airtable_pg.api.tables import Catalog
+from airtable_pg.api.writes import Forwarder
 from airtable_pg.postgres.api_reads import records_by_id
 from airtable_pg.postgres.api_tokens import token_by_secret
 from airtable_pg.postgres.errors import describe_database_error
@@ -53,10 +55,12 @@ class _Reader:
             return work(cur)
 
 
-def build_app(spec: SyncSpec, db: sa.Engine) -> Starlette:
-    """The API over the mirror tables of ``spec`` in ``db``."""
+def build_app(spec: SyncSpec, db: sa.Engine, airtable: Callable[[], Api] | None = None) -> Starlette:
+    """The API over the mirror tables of ``spec`` in ``db``; ``airtable`` makes the client writes are forwarded with
+    (``None``: writes are refused)."""
     catalog = Catalog(spec)
     read = _Reader(db)
+    writes = Forwarder(airtable, db)
     auth = Authenticator(lambda text: read(lambda cur: token_by_secret(cur, text)))
 
     async def records(request: Request) -> Response:
@@ -85,8 +89,11 @@ def build_app(spec: SyncSpec, db: sa.Engine) -> Starlette:
                 if rest[0] not in found:
                     raise model_not_found()
                 return JSONResponse(shape(served, found[rest[0]], by_field_id=options.by_field_id, field_ids=None))
-            if len(rest) <= 1:
-                raise not_served("writes (not served by this version of airtable-pg api: write to Airtable)")
+            if len(rest) <= 1 and not (request.method == "POST" and rest):
+                body = await _json_body(request) if request.method != "DELETE" else {}
+                query = [(k, v) for k, values in _query(request).items() for v in values]
+                status, answer = await run_in_threadpool(writes.write, served, request.method, rest, query, body)
+                return JSONResponse(answer, status_code=status)
             raise not_found()
         except ApiError as error:
             return JSONResponse(error.body(), status_code=error.status)

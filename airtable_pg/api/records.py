@@ -8,6 +8,7 @@ from typing import Any
 
 from airtable_formula import FormulaError
 from airtable_formula.timestamps import iso_millis
+from airtable_pg.airtable.escaping import unescape_cell
 from airtable_pg.api.tables import ServedTable
 from airtable_pg.postgres.api_reads import MirrorRecord
 
@@ -15,7 +16,8 @@ from airtable_pg.postgres.api_reads import MirrorRecord
 def shape(served: ServedTable, record: MirrorRecord, *, by_field_id: bool, field_ids: Sequence[str] | None) -> dict:
     """``{"id", "createdTime", "fields"}``: the spec's cells (all, or those asked for) by name or field id.
 
-    The stored cells are already Airtable's record-read form (empty cells absent), so they are passed on as they are.
+    The stored cells are already Airtable's record-read form (empty cells absent), so they are passed on as they are,
+    but for the few Postgres cannot hold (a NUL character), which the sync stored escaped.
     """
     cells = record.fields
     specs = served.table.fields
@@ -24,7 +26,7 @@ def shape(served: ServedTable, record: MirrorRecord, *, by_field_id: bool, field
     for field_id in wanted:
         value = cells.get(field_id)
         if value is not None:
-            fields[field_id if by_field_id else specs[field_id].name] = value
+            fields[field_id if by_field_id else specs[field_id].name] = unescape_cell(value)
     return {"id": record.id, "createdTime": iso_millis(record.created), "fields": fields}
 
 
@@ -57,4 +59,4 @@ class MirrorContext:
         spec = self._served.field(field_ref)
         if spec is None:  # refs are checked before a scan starts; this guards a spec changed mid-request
             raise FormulaError(f"Unknown field names: {field_ref}")
-        return self._record.fields.get(spec.id)
+        return unescape_cell(self._record.fields.get(spec.id))
