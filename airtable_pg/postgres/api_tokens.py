@@ -60,6 +60,12 @@ def create_token(cur: Cursor, name: str, bases: list[str], *, can_write: bool) -
     return _token(cur.fetchone()), token
 
 
+def replace_token(cur: Cursor, name: str, bases: list[str], *, can_write: bool) -> tuple[ApiToken, str]:
+    """Issue a token under ``name``, dropping the one that had it (``airtable-pg dev``'s token, each start)."""
+    cur.execute(sql.SQL("delete from {} where name = %s").format(state_table("api_token")), (name,))
+    return create_token(cur, name, bases, can_write=can_write)
+
+
 def token_by_secret(cur: Cursor, token: str) -> ApiToken | None:
     """The live (unrevoked) token whose digest matches, or ``None``."""
     cur.execute(

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from airtable_pg.mirror_model import FIXED_COLUMNS, PG_TYPES, FixedColumn
-from airtable_pg.names import STATE_SCHEMA
+from airtable_pg.names import STATE_SCHEMA, fit
 from airtable_pg.spec import BaseSpec, FieldSpec, SyncSpec, TableSpec
 
 __all__ = [
@@ -370,6 +370,10 @@ def _field_comment(f: FieldSpec) -> str:
     return f"Airtable field {f.id} ({f.type}): {f.name}"
 
 
+def api_order_index(table: TableSpec) -> str:
+    return fit(f"{table.mirror}__api_order", key=f"{table.id}.api_order")
+
+
 def add_mirror_tables(metadata: sa.MetaData, base: BaseSpec, table: TableSpec) -> sa.Table:
     mirror = sa.Table(
         table.mirror,
@@ -377,6 +381,13 @@ def add_mirror_tables(metadata: sa.MetaData, base: BaseSpec, table: TableSpec) -
         *mirror_columns(table),
         comment=f"Mirror of Airtable table {table.id} ({table.airtable_name}) in base {base.id}.",
         schema=base.schema,
+    )
+    # Airtable's default order (creation order; ties by id), over live rows: the API pages by ranges of it.
+    sa.Index(
+        api_order_index(table),
+        mirror.c.airtable_created_time,
+        mirror.c.airtable_id,
+        postgresql_where=sa.text("deleted_at is null"),
     )
     for link in table.link_fields:
         sa.Table(
