@@ -133,4 +133,4 @@ class Runtime:
         writes to Airtable-authoritative tables are forwarded with this runtime's client (the shared bucket)."""
         from airtable_pg.api.app import build_app
 
-        return build_app(self.spec, self.db, self.api if self.airtable_config is not None else None)
+        return build_app(self.spec, self.database_url, self.api if self.airtable_config is not None else None)

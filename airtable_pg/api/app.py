@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-import sqlalchemy as sa
 from pyairtable import Api
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -30,10 +29,10 @@ from airtable_pg.api.params import ListOptions
 from airtable_pg.api.records import shape
 from airtable_pg.api.tables import Catalog
 from airtable_pg.api.writes import Forwarder
-from airtable_pg.postgres.api_reads import records_by_id
+from airtable_pg.postgres.api_reads import MirrorReader, records_by_id
 from airtable_pg.postgres.api_tokens import token_by_secret
+from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.errors import describe_database_error
-from airtable_pg.postgres.transaction import transaction
 from airtable_pg.spec import SyncSpec
 
 HEALTH_PATH = "/healthz"
@@ -44,23 +43,12 @@ _GET_ONE_PARAMS = frozenset({"cellFormat", "timeZone", "userLocale", "returnFiel
 log = logging.getLogger(__name__)
 
 
-class _Reader:
-    """Runs a function with a cursor in its own short transaction (nothing is held across a page's reads)."""
-
-    def __init__(self, db: sa.Engine) -> None:
-        self._db = db
-
-    def __call__(self, work: Callable[[Any], Any]) -> Any:
-        with transaction(self._db) as cur:
-            return work(cur)
-
-
-def build_app(spec: SyncSpec, db: sa.Engine, airtable: Callable[[], Api] | None = None) -> Starlette:
-    """The API over the mirror tables of ``spec`` in ``db``; ``airtable`` makes the client writes are forwarded with
-    (``None``: writes are refused)."""
+def build_app(spec: SyncSpec, database_url: str, airtable: Callable[[], Api] | None = None) -> Starlette:
+    """The API over the mirror tables of ``spec`` in the database at ``database_url``; ``airtable`` makes the client
+    writes are forwarded with (``None``: writes are refused)."""
     catalog = Catalog(spec)
-    read = _Reader(db)
-    writes = Forwarder(airtable, db)
+    read = MirrorReader(database_url)
+    writes = Forwarder(airtable, connection_pool(database_url))
     auth = Authenticator(lambda text: read(lambda cur: token_by_secret(cur, text)))
 
     async def records(request: Request) -> Response:

@@ -9,13 +9,18 @@ Functions take the caller's cursor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from psycopg import Cursor, sql
 
+from airtable_pg.postgres.database import sqlalchemy_url
 from airtable_pg.spec import BaseSpec, TableSpec
+
+T = TypeVar("T")
 
 Key = tuple[datetime, str]  # (airtable_created_time, airtable_id): the default order, and the keyset
 
@@ -29,6 +34,35 @@ class MirrorRecord:
     @property
     def key(self) -> Key:
         return (self.created, self.id)
+
+
+class MirrorReader:
+    """The API's reads: each one statement on an autocommit connection of a pool of its own.
+
+    A page is one round trip to Postgres, not four (no pool ping, no BEGIN, no COMMIT): a single statement sees
+    one snapshot anyway. A connection Postgres dropped fails its request (503, the client retries) and is
+    replaced, instead of every request paying a ping for that rare case. Writes never use this pool.
+    """
+
+    def __init__(self, database_url: str, *, pool_size: int = 10) -> None:
+        self._engine = sa.create_engine(
+            sqlalchemy_url(database_url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"application_name": "airtable_pg api"},
+        )
+
+    def __call__(self, work: Callable[[Cursor], T]) -> T:
+        raw = self._engine.raw_connection()
+        try:
+            with raw.driver_connection.cursor() as cur:  # type: ignore[union-attr]
+                return work(cur)
+        except BaseException:
+            raw.invalidate()  # a failed statement may have left the connection unusable: never reuse it
+            raise
+        finally:
+            raw.close()
 
 
 MAX_PICKED_CELLS = 40  # jsonb_build_object takes at most 100 arguments; past this, reading all cells is as cheap
