@@ -55,8 +55,14 @@ def build_app(spec: SyncSpec, database_url: str, airtable: Callable[[], Api] | N
         try:
             segments = _segments(request)
             token = await run_in_threadpool(auth.token, request.headers.get("authorization"))
-            if len(segments) < 2 or segments[0] == "meta" or segments[0] == "bases":
-                raise not_found()  # metadata and webhooks are Airtable's own, never the mirror's
+            relayed = _relayed_base(segments)
+            if relayed is not None:  # metadata, webhooks, comments: Airtable's own, never the mirror's
+                require_base(token, relayed, write=request.method != "GET")
+                return await _relay(request, writes, segments)
+            if segments == ["meta", "bases"] and request.method == "GET":
+                return await _relay(request, writes, segments, only_bases=token.bases)
+            if len(segments) < 2 or segments[0] in ("meta", "bases"):
+                raise not_found()
             base_id = segments[0]
             catalog.base(base_id)
             require_base(token, base_id, write=request.method not in ("GET", "POST") or _is_create(segments, request))
@@ -106,6 +112,30 @@ def build_app(spec: SyncSpec, database_url: str, airtable: Callable[[], Api] | N
 
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
     return Starlette(routes=[Route(HEALTH_PATH, health), Route("/v0/{path:path}", records, methods=methods)])
+
+
+def _relayed_base(segments: list[str]) -> str | None:
+    """The base a passed-through request is about: ``meta/bases/{base}/…``, ``bases/{base}/webhooks…``,
+    ``{base}/{table}/{record}/comments…``; ``None`` for everything else."""
+    if len(segments) >= 4 and segments[:2] == ["meta", "bases"]:
+        return segments[2]
+    if len(segments) >= 3 and segments[0] == "bases" and segments[2] == "webhooks":
+        return segments[1]
+    if len(segments) >= 4 and segments[0] not in ("meta", "bases") and segments[3] == "comments":
+        return segments[0]
+    return None
+
+
+async def _relay(
+    request: Request, writes: Forwarder, segments: list[str], *, only_bases: tuple[str, ...] | None = None
+) -> Response:
+    """Pass a request through to Airtable; ``only_bases`` narrows the list of bases to the token's own."""
+    body = await _json_body(request) if request.method in ("POST", "PATCH", "PUT") else None
+    query = [(k, v) for k, values in _query(request).items() for v in values]
+    status, answer = await run_in_threadpool(writes.relay, request.method, segments, query, body)
+    if only_bases is not None and status == 200 and isinstance(answer, dict):
+        answer = {**answer, "bases": [b for b in answer.get("bases", []) if b.get("id") in only_bases]}
+    return JSONResponse(answer, status_code=status)
 
 
 def _segments(request: Request) -> list[str]:

@@ -57,19 +57,30 @@ class Forwarder:
         forwarded = {**body, "returnFieldsByFieldId": True} if method != "DELETE" else None
         api = self._client()
         url = str(api.build_url(served.base.id, served.table.id, *rest))
+        status, answer = self._send(api, method, url, query, forwarded)
+        if status != 200:
+            return status, answer
+        return 200, self._apply(served, method, answer, by_field_id)
+
+    def relay(
+        self, method: str, segments: list[str], query: list[tuple[str, str]], body: Any | None
+    ) -> tuple[int, Any]:
+        """Forward a request the mirror does not answer (metadata, webhooks, comments) as it came; Airtable's
+        answer as it came. Same shared bucket, same token of airtable_pg's, which the app never sees."""
+        api = self._client()
+        return self._send(api, method, str(api.build_url(*segments)), query, body)
+
+    def _send(self, api: Api, method: str, url: str, query: list[tuple[str, str]], body: Any | None) -> tuple[int, Any]:
         try:
             response = api.session.request(
-                method, url, params=query or None, json=forwarded, timeout=FORWARD_TIMEOUT_SECONDS
+                method, url, params=query or None, json=body, timeout=FORWARD_TIMEOUT_SECONDS
             )
         except requests.RequestException:
             return 503, {"error": {"type": "RETRIABLE_ERROR", "message": "Airtable could not be reached"}}
         try:
-            answer = response.json()
+            return response.status_code, response.json()
         except ValueError:
-            answer = {"error": {"type": "SERVER_ERROR", "message": "Airtable's answer was not JSON"}}
-        if response.status_code != 200:
-            return response.status_code, answer
-        return 200, self._apply(served, method, answer, by_field_id)
+            return 502, {"error": {"type": "SERVER_ERROR", "message": "Airtable's answer was not JSON"}}
 
     def _apply(self, served: ServedTable, method: str, answer: dict[str, Any], by_field_id: bool) -> dict[str, Any]:
         store = self._store(served)
