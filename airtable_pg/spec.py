@@ -29,6 +29,8 @@ by Airtable **field id**, so a field renamed in Airtable keeps its column: the n
                                   unique: true, required: true}   # optional data-quality rules
               fldYYYYYYYYYYYYYY: {name: Goals, type: multipleRecordLinks, column: goals, pg_type: text[],
                                   linked_table: tblGoals000000001, lineage: false}
+              fldZZZZZZZZZZZZZZ: {name: Goal count, type: count, column: goal_count, pg_type: bigint,
+                                  changes_with: [tblGoals000000001]}  # spec pull: what can move it (or time)
 
 Invalid specs fail at load with a message naming the file, the table and the field; a key repeated
 anywhere in the YAML (a field id pasted twice) fails with the file, its line and the key.
