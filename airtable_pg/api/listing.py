@@ -2,7 +2,8 @@
 
 - No sort: rows stream in the default order (``airtable_created_time``, ``airtable_id``) from the offset's key, in
   batches of :data:`SCAN_BATCH`; a formula is evaluated on each row by :mod:`airtable_formula`, the sandbox's
-  engine, so both answer a formula alike. Memory is one batch; a scan that runs past :data:`SCAN_SECONDS` answers
+  engine, so both answer a formula alike, reading only the cells the formula names (the page's records are
+  read whole, by id, once chosen). Memory is one batch; a scan that runs past :data:`SCAN_SECONDS` answers
   the matches it has with an offset where it stopped (a short page, which every client pages past), so no
   request holds a worker for long, whatever the table's size or the formula's selectivity.
 - Sort: Airtable's order of cell values (:func:`airtable_formula.ordering.sort_key`) is not Postgres's collation,
@@ -117,23 +118,37 @@ class Listing:
             rows = self._read(lambda cur: records_after(cur, base, table, after, wanted + 1))
             chosen = rows[:wanted]
             return chosen, ((), chosen[-1]) if chosen else None, len(rows) > wanted
-        chosen: list[MirrorRecord] = []
+        # Only the cells the formula reads are read while scanning; the page's whole records come by id after.
+        cells = self._formula_cells()
+        matched: list[MirrorRecord] = []
         deadline = time.monotonic() + SCAN_SECONDS
         last: MirrorRecord | None = None
+        more = False
         while True:
-            rows = self._read(lambda cur, after=after: records_after(cur, base, table, after, SCAN_BATCH))
+            rows = self._read(lambda cur, after=after: records_after(cur, base, table, after, SCAN_BATCH, cells))
             for row in rows:
                 if self._matches(row):
-                    if len(chosen) == wanted:  # one more match: there is a next page, starting after the last served
-                        return chosen, ((), chosen[-1]), True
-                    chosen.append(row)
+                    if len(matched) == wanted:  # one more match: there is a next page, starting after the last served
+                        more = True
+                        break
+                    matched.append(row)
                 last = row
-            if len(rows) < SCAN_BATCH:
-                return chosen, None, False
+            if more or len(rows) < SCAN_BATCH:
+                stop = matched[-1] if more and matched else None
+                break
             after = rows[-1].key
             if time.monotonic() > deadline:  # a short page; the client's next request scans on from here
-                stop = chosen[-1] if len(chosen) == wanted else last
-                return chosen, ((), stop), True
+                more, stop = True, (matched[-1] if len(matched) == wanted else last)
+                break
+        ids = [row.id for row in matched]
+        found = self._read(lambda cur: records_by_id(cur, base, table, ids)) if ids else {}
+        chosen = [found[record_id] for record_id in ids if record_id in found]  # gone meanwhile: skipped
+        return chosen, (((), stop) if stop is not None else None), more
+
+    def _formula_cells(self) -> list[str]:
+        assert self._formula is not None
+        specs = (self._served.field(ref) for ref in self._formula.field_refs)
+        return list(dict.fromkeys(spec.id for spec in specs if spec is not None))
 
     def _matches(self, row: MirrorRecord) -> bool:
         assert self._formula is not None
@@ -150,9 +165,7 @@ class Listing:
         self, start: offsets.Position | None, wanted: int
     ) -> tuple[list[MirrorRecord], tuple[tuple, MirrorRecord] | None, bool]:
         base, table = self._served.base, self._served.table
-        cells = [field_id for field_id, _ in self._sort]
-        if self._formula is not None:
-            cells += [spec.id for spec in map(self._served.field, self._formula.field_refs) if spec is not None]
+        cells = [field_id for field_id, _ in self._sort] + (self._formula_cells() if self._formula is not None else [])
         cells = list(dict.fromkeys(cells))
         entries: list[tuple[tuple, datetime, str]] = []
         after = None

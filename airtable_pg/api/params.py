@@ -127,12 +127,7 @@ def _build(
 
 
 def _page_size(value: Any) -> int:
-    if value is None:
-        return MAX_PAGE_SIZE
-    try:
-        size = int(value) if not isinstance(value, bool | float) else 0
-    except (TypeError, ValueError):
-        size = 0
+    size = MAX_PAGE_SIZE if value is None else _integer(value)
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise unprocessable(
             "INVALID_PAGE_SIZE_ARGUMENT", f"The pageSize parameter must be between 1 and {MAX_PAGE_SIZE}"
@@ -143,13 +138,20 @@ def _page_size(value: Any) -> int:
 def _max_records(value: Any) -> int | None:
     if value is None:
         return None
-    try:
-        count = int(value) if not isinstance(value, bool | float) else 0
-    except (TypeError, ValueError):
-        count = 0
+    count = _integer(value)
     if count < 1:
         raise invalid_request()
     return count
+
+
+def _integer(value: Any) -> int:
+    """An integer as a query string ("10") or JSON (10) gives it; 0 for anything else (true, 2.5, "ten")."""
+    if isinstance(value, bool | float):
+        return 0
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _sort_entry(entry: Any) -> tuple[str, str]:

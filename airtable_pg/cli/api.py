@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
-from types import FrameType
 
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, command_runtime, command_settings, note
 from airtable_pg.cli.parsing import command_parser, subcommand
@@ -81,7 +78,7 @@ def _tokens(args: argparse.Namespace) -> int:
 
 
 def _serve(host: str, port: int, workers: int) -> int:
-    from airtable_pg.receiver.server import base_url, bind_socket, uvicorn_server
+    from airtable_pg.receiver.server import base_url, bind_socket, serve_in_foreground
 
     runtime = command_runtime("api", command_settings("api"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -98,23 +95,6 @@ def _serve(host: str, port: int, workers: int) -> int:
     address = base_url(host, sock.getsockname()[1])
     print(f"serving the Airtable API at {address}/v0", flush=True)
     note("api", f"health at {address}/healthz; apps use tokens from `airtable-pg api tokens create`")
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
-    try:
-        uvicorn_server(app).run(sockets=[sock])
-    except (KeyboardInterrupt, _Terminated):
-        pass
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
-        sock.close()
+    serve_in_foreground(app, sock)
     note("api", "stopped")
     return EXIT_OK
-
-
-class _Terminated(Exception):
-    """SIGTERM, outside uvicorn's own handling of it."""
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated

@@ -45,3 +45,13 @@ def normalized(answer: Any, sort: list[str] | None) -> Any:
         else:
             runs.append([record])
     return {"records": [r for run in runs for r in sorted(run, key=lambda r: r["id"])]}
+
+
+def assert_same(served: Any, base_id: str, table: str, sort: list[str] | None = None, **options: Any) -> dict:
+    """The same listing through pyairtable against the API and the sandbox: equal answers; the sandbox's returned."""
+    if sort:
+        options["sort"] = sort
+    mirror = outcome(served.mirror(), base_id, table, **options)
+    airtable = outcome(served.airtable(), base_id, table, **options)
+    assert normalized(mirror, sort) == normalized(airtable, sort)
+    return airtable

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from airtable_pg_tests.api import compare
 from airtable_pg_tests.api.compare import normalized, outcome, pages
 from airtable_pg_tests.api.conftest import Served
 from airtable_sandbox.demo import DEMO_BASE_ID
@@ -154,12 +155,7 @@ CASES = [(table, formula) for table, formulas in FORMULAS.items() for formula in
 
 
 def assert_same(served: Served, table: str, sort: list[str] | None = None, **options: object) -> dict:
-    if sort:
-        options["sort"] = sort
-    mirror = outcome(served.mirror(), DEMO_BASE_ID, table, **options)
-    airtable = outcome(served.airtable(), DEMO_BASE_ID, table, **options)
-    assert normalized(mirror, sort) == normalized(airtable, sort)
-    return airtable
+    return compare.assert_same(served, DEMO_BASE_ID, table, sort, **options)
 
 
 def test_the_corpus_is_large() -> None:

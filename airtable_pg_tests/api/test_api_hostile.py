@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from pyairtable.formulas import Field
 
+from airtable_pg_tests.api import compare
 from airtable_pg_tests.api.compare import normalized, outcome
 from airtable_pg_tests.api.conftest import Served
 from airtable_sandbox.demo import HOSTILE_BASE_ID, hostile_schema
@@ -16,12 +17,7 @@ BELIEFS = "Überzeugung ✓ 信念"
 
 
 def assert_same(served: Served, table: str, sort: list[str] | None = None, **options: object) -> dict:
-    if sort:
-        options["sort"] = sort
-    mirror = outcome(served.mirror(), HOSTILE_BASE_ID, table, **options)
-    airtable = outcome(served.airtable(), HOSTILE_BASE_ID, table, **options)
-    assert normalized(mirror, sort) == normalized(airtable, sort)
-    return airtable
+    return compare.assert_same(served, HOSTILE_BASE_ID, table, sort, **options)
 
 
 @pytest.mark.parametrize("table", [STUDENTS, BELIEFS])
