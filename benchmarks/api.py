@@ -132,17 +132,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from airtable_pg.postgres.transaction import transaction
 
     server_url = start_embedded(Path(".airtable_pg/bench-pgdata").resolve())
-    database = fresh_database(server_url, f"bench_api_{os.getpid()}")
-    filler, filler_url = start_sandbox(args.records, 0, "--rate-limit", "0", "--token-rate-limit", "0")
-    try:
-        started = time.perf_counter()
-        runtime = sandbox_runtime(database, filler_url)
-        with runtime.sync_engine(workers=8) as engine:
-            engine.sync_tables("full")
-        fill_seconds = time.perf_counter() - started
-    finally:
-        filler.terminate()
-        filler.wait(30)
+    fill_seconds = None
+    if args.database:  # a mirror an earlier run filled with the same --records: measure again without refilling
+        from airtable_pg.postgres.database import with_database
+
+        database = with_database(server_url, args.database)
+        runtime = sandbox_runtime(database, "http://127.0.0.1:9")  # reads only: Airtable is never asked
+    else:
+        database = fresh_database(server_url, f"bench_api_{os.getpid()}")
+        filler, filler_url = start_sandbox(args.records, 0, "--rate-limit", "0", "--token-rate-limit", "0")
+        try:
+            started = time.perf_counter()
+            runtime = sandbox_runtime(database, filler_url)
+            with runtime.sync_engine(workers=8) as engine:
+                engine.sync_tables("full")
+            fill_seconds = round(time.perf_counter() - started, 1)
+        finally:
+            filler.terminate()
+            filler.wait(30)
     with transaction(runtime.db) as cur:
         token = api_tokens.create_token(cur, f"bench-{os.getpid()}", [DEMO_BASE_ID], can_write=False)[1]
     api_process, api_url = start_api(database, args.workers)
@@ -154,7 +161,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rows = len(mirror.table(DEMO_BASE_ID, table).all(fields=[]))
         result: dict[str, Any] = {
             "records": args.records, "table": table, "table_rows": rows, "latency_ms": args.latency_ms,
-            "workers": args.workers, "fill_seconds": round(fill_seconds, 1), "workloads": {},
+            "workers": args.workers, "fill_seconds": fill_seconds, "database": database.rsplit("/", 1)[-1],
+            "load_average_before": os.getloadavg(), "workloads": {},
         }  # fmt: skip
         rss_before = tree_rss_mib(api_process.pid)
         peak = [rss_before]
@@ -191,6 +199,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["concurrent"] = concurrent_pages(
             lambda: Api(token, endpoint_url=api_url), table, args.clients, args.concurrent_pages
         )
+        result["load_average_after"] = os.getloadavg()
         return result
     finally:
         sandbox.terminate()
@@ -222,6 +231,7 @@ def render(result: dict[str, Any]) -> str:
         f"p95 {c['p95_ms']} ms ({c['pages']} pages)",
         f"API memory (all workers): {result['memory_mib']['before']} MiB before, "
         f"{result['memory_mib']['peak_while_paging_all']} MiB at peak while paging every record",
+        f"load average (1, 5, 15 min) before: {result['load_average_before']}, after: {result['load_average_after']}",
     ]
     return "\n".join(lines)
 
@@ -235,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrent-pages", type=int, default=100, help="pages each concurrent client reads")
     parser.add_argument("--sandbox-pages", type=int, default=15, help="pages sampled from the sandbox per workload")
     parser.add_argument("--gets", type=int, default=500)
+    parser.add_argument("--database", help="measure the mirror an earlier run filled (its database name)")
     parser.add_argument("--out", default="benchmarks/results/api.json")
     args = parser.parse_args(argv)
     result = run(args)

@@ -1,11 +1,11 @@
 """One page of a listing: default order by key ranges, ``filterByFormula`` in bounded batches, ``sort`` in Python.
 
 - No sort: rows stream in the default order (``airtable_created_time``, ``airtable_id``) from the offset's key, in
-  batches of :data:`SCAN_BATCH`; a formula is evaluated on each row by :mod:`airtable_formula`, the sandbox's
-  engine, so both answer a formula alike, reading only the cells the formula names (the page's records are
-  read whole, by id, once chosen). Memory is one batch; a scan that runs past :data:`SCAN_SECONDS` answers
-  the matches it has with an offset where it stopped (a short page, which every client pages past), so no
-  request holds a worker for long, whatever the table's size or the formula's selectivity.
+  batches growing from twice the page to :data:`SCAN_BATCH`; a formula is evaluated on each row by
+  :mod:`airtable_formula`, the sandbox's engine, so both answer a formula alike, reading only the cells the formula
+  names (the page's records are read whole, by id, once chosen). Memory is one batch; a scan that runs past
+  :data:`SCAN_SECONDS` answers the matches it has with an offset where it stopped (a short page, which every client
+  pages past), so no request holds a worker for long, whatever the table's size or the formula's selectivity.
 - Sort: Airtable's order of cell values (:func:`airtable_formula.ordering.sort_key`) is not Postgres's collation,
   so the keys of every matching row (only the sort and formula cells are read) are sorted in Python, ties in the
   default order; the page starts after the offset's (keys, key) by bisection, so rows changed between pages shift
@@ -124,8 +124,11 @@ class Listing:
         deadline = time.monotonic() + SCAN_SECONDS
         last: MirrorRecord | None = None
         more = False
+        batch = min(SCAN_BATCH, 2 * (wanted + 1))  # a common filter fills its page from the first small batch
         while True:
-            rows = self._read(lambda cur, after=after: records_after(cur, base, table, after, SCAN_BATCH, cells))
+            rows = self._read(
+                lambda cur, after=after, batch=batch: records_after(cur, base, table, after, batch, cells)
+            )
             for row in rows:
                 if self._matches(row):
                     if len(matched) == wanted:  # one more match: there is a next page, starting after the last served
@@ -133,10 +136,11 @@ class Listing:
                         break
                     matched.append(row)
                 last = row
-            if more or len(rows) < SCAN_BATCH:
+            if more or len(rows) < batch:
                 stop = matched[-1] if more and matched else None
                 break
             after = rows[-1].key
+            batch = min(SCAN_BATCH, batch * 2)  # a rare match: fewer, larger reads
             if time.monotonic() > deadline:  # a short page; the client's next request scans on from here
                 more, stop = True, (matched[-1] if len(matched) == wanted else last)
                 break
