@@ -36,12 +36,16 @@ class MirrorRecord:
         return (self.created, self.id)
 
 
+STATEMENT_TIMEOUT_MS = 15_000
+
+
 class MirrorReader:
     """The API's reads: each one statement on an autocommit connection of a pool of its own.
 
     A page is one round trip to Postgres, not four (no pool ping, no BEGIN, no COMMIT): a single statement sees
     one snapshot anyway. A connection Postgres dropped fails its request (503, the client retries) and is
-    replaced, instead of every request paying a ping for that rare case. Writes never use this pool.
+    replaced, instead of every request paying a ping for that rare case. Writes never use this pool. No statement
+    runs longer than :data:`STATEMENT_TIMEOUT_MS` (each reads a bounded batch; this bounds a sick database too).
     """
 
     def __init__(self, database_url: str, *, pool_size: int = 10) -> None:
@@ -50,7 +54,10 @@ class MirrorReader:
             pool_size=pool_size,
             max_overflow=pool_size,
             isolation_level="AUTOCOMMIT",
-            connect_args={"application_name": "airtable_pg api"},
+            connect_args={
+                "application_name": "airtable_pg api",
+                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+            },
         )
 
     def __call__(self, work: Callable[[Cursor], T]) -> T:
