@@ -43,6 +43,17 @@ _GET_ONE_PARAMS = frozenset({"cellFormat", "timeZone", "userLocale", "returnFiel
 log = logging.getLogger(__name__)
 
 
+class AirtableJSON(JSONResponse):
+    """UTF-8 JSON as Airtable sends it; a cell holding a lone surrogate (which the sync kept, escaped) has no UTF-8
+    form, so such an answer goes out with ``\\u`` escapes instead: the same value for every JSON parser."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def build_app(spec: SyncSpec, database_url: str, airtable: Callable[[], Api] | None = None) -> Starlette:
     """The API over the mirror tables of ``spec`` in the database at ``database_url``; ``airtable`` makes the client
     writes are forwarded with (``None``: writes are refused)."""
@@ -71,33 +82,33 @@ def build_app(spec: SyncSpec, database_url: str, airtable: Callable[[], Api] | N
             if request.method == "GET" and not rest:
                 options = ListOptions.from_query(_query(request))
                 page = await run_in_threadpool(lambda: Listing(served, options, read).page())
-                return JSONResponse(page.body())
+                return AirtableJSON(page.body())
             if request.method == "POST" and rest == ["listRecords"]:
                 options = ListOptions.from_body(await _json_body(request))
                 page = await run_in_threadpool(lambda: Listing(served, options, read).page())
-                return JSONResponse(page.body())
+                return AirtableJSON(page.body())
             if request.method == "GET" and len(rest) == 1:
                 query = {k: v for k, v in _query(request).items() if k in _GET_ONE_PARAMS}
                 options = ListOptions.from_query(query)
                 found = await run_in_threadpool(read, lambda cur: records_by_id(cur, served.base, served.table, rest))
                 if rest[0] not in found:
                     raise model_not_found()
-                return JSONResponse(shape(served, found[rest[0]], by_field_id=options.by_field_id, field_ids=None))
+                return AirtableJSON(shape(served, found[rest[0]], by_field_id=options.by_field_id, field_ids=None))
             if len(rest) <= 1 and not (request.method == "POST" and rest):
                 body = await _json_body(request) if request.method != "DELETE" else {}
                 query = [(k, v) for k, values in _query(request).items() for v in values]
                 status, answer = await run_in_threadpool(writes.write, served, request.method, rest, query, body)
-                return JSONResponse(answer, status_code=status)
+                return AirtableJSON(answer, status_code=status)
             raise not_found()
         except ApiError as error:
-            return JSONResponse(error.body(), status_code=error.status)
+            return AirtableJSON(error.body(), status_code=error.status)
         except Exception as error:
             database = describe_database_error(error)
             if database is None:
                 log.exception("%s %s failed", request.method, request.url.path)
-                return JSONResponse(_server_error(), status_code=500)
+                return AirtableJSON(_server_error(), status_code=500)
             log.warning("%s %s: database unavailable: %s", request.method, request.url.path, database)
-            return JSONResponse(
+            return AirtableJSON(
                 {"error": {"type": "RETRIABLE_ERROR", "message": "The database is unavailable; retry later"}},
                 status_code=503,
             )
@@ -107,8 +118,8 @@ def build_app(spec: SyncSpec, database_url: str, airtable: Callable[[], Api] | N
             await asyncio.wait_for(run_in_threadpool(read, lambda cur: cur.execute("select 1")), HEALTH_TIMEOUT_SECONDS)
         except Exception as error:  # noqa: BLE001 - whatever kept the database from answering, we are not healthy
             log.warning("health check failed: %s", describe_database_error(error) or type(error).__name__)
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
+            return AirtableJSON({"status": "unavailable"}, status_code=503)
+        return AirtableJSON({"status": "ok"})
 
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
     return Starlette(routes=[Route(HEALTH_PATH, health), Route("/v0/{path:path}", records, methods=methods)])
@@ -135,7 +146,7 @@ async def _relay(
     status, answer = await run_in_threadpool(writes.relay, request.method, segments, query, body)
     if only_bases is not None and status == 200 and isinstance(answer, dict):
         answer = {**answer, "bases": [b for b in answer.get("bases", []) if b.get("id") in only_bases]}
-    return JSONResponse(answer, status_code=status)
+    return AirtableJSON(answer, status_code=status)
 
 
 def _segments(request: Request) -> list[str]:

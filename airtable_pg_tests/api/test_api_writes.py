@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import psycopg
+import psycopg.types.json
 import pytest
 import requests
 from pyairtable import Api
 
+from airtable_pg.postgres.database import libpq_url
 from airtable_pg_tests.api.conftest import Served, serve
 from airtable_pg_tests.sync_helpers import mirror_rows
 from airtable_sandbox.demo import DEMO_BASE_ID
@@ -126,3 +129,22 @@ def test_postgres_authoritative_tables_are_not_written_through_the_api(served: S
         writer.table(DEMO_BASE_ID, "personal_goals").create({"title": "x"})
     assert refused.value.response.status_code == 422
     assert refused.value.response.json()["error"]["type"] == "NOT_SERVED_FROM_MIRROR"
+
+
+def test_a_cell_with_a_lone_surrogate_is_served_escaped(served: Served, writer: Api) -> None:
+    """Postgres cannot hold a lone surrogate, nor can UTF-8: the sync stored it escaped; the API sends ``\\ud800``."""
+    record = served.airtable().table(DEMO_BASE_ID, "users").first()
+    assert record is not None
+    users = served.spec.bases["coaching"].tables["users"]
+    name_field = next(f.id for f in users.fields.values() if f.name == "name")
+    escaped = psycopg.types.json.Jsonb({"$airtable_pg_escaped": '"half \\ud800 pair"'})
+    with psycopg.connect(libpq_url(served.database_url)) as conn:
+        conn.execute(
+            "update airtable.users set fields = jsonb_set(fields, %s, %s) where airtable_id = %s",
+            ([name_field], escaped, record["id"]),
+        )
+    served_record = writer.table(DEMO_BASE_ID, "users").get(record["id"])
+    assert served_record["fields"]["name"] == "half \ud800 pair"
+    assert {k: v for k, v in served_record["fields"].items() if k != "name"} == {
+        k: v for k, v in record["fields"].items() if k != "name"
+    }
