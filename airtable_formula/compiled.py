@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 class Formula:
     source: str
     field_refs: frozenset[str]  # every {Field} reference, so callers can validate them first
+    functions: frozenset[str]  # every function it calls (upper-case), for callers that cannot serve some
     _run: Runner = field(repr=False, compare=False)
 
     def evaluate(self, ctx: RecordContext, now: datetime) -> Any:
@@ -54,4 +55,4 @@ def parse(source: str) -> Formula:
         code = _compile(tree)
     except RecursionError as exc:
         raise FormulaError("The formula is nested too deeply") from exc
-    return Formula(source, frozenset(parser.field_refs), code.run)
+    return Formula(source, frozenset(parser.field_refs), frozenset(parser.functions), code.run)

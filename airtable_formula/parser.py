@@ -76,6 +76,7 @@ class _Parser:
     def __init__(self, source: str):
         self.source = source
         self.field_refs: set[str] = set()
+        self.functions: set[str] = set()  # every function called, upper-case
         self.tokens = _tokenize(source)
         self.index = 0
 
@@ -162,6 +163,7 @@ class _Parser:
         self.advance()
         args = self.arguments()
         _check_arity(name, function, len(args))
+        self.functions.add(name)
         return _Call(name, tuple(args))
 
     def arguments(self) -> list[_Node]:

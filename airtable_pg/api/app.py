@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from airtable_pg.api.auth import Authenticator, require_base
-from airtable_pg.api.errors import ApiError, model_not_found, not_found
+from airtable_pg.api.errors import NOT_SERVED, ApiError, model_not_found, not_found
 from airtable_pg.api.listing import Listing
 from airtable_pg.api.params import ListOptions
 from airtable_pg.api.records import shape
@@ -79,13 +79,17 @@ def build_app(spec: SyncSpec, database_url: str, airtable: Callable[[], Api] | N
             require_base(token, base_id, write=request.method not in ("GET", "POST") or _is_create(segments, request))
             served = catalog.table(base_id, segments[1])
             rest = segments[2:]
-            if request.method == "GET" and not rest:
-                options = ListOptions.from_query(_query(request))
-                page = await run_in_threadpool(lambda: Listing(served, options, read).page())
-                return AirtableJSON(page.body())
-            if request.method == "POST" and rest == ["listRecords"]:
-                options = ListOptions.from_body(await _json_body(request))
-                page = await run_in_threadpool(lambda: Listing(served, options, read).page())
+            if (request.method == "GET" and not rest) or (request.method == "POST" and rest == ["listRecords"]):
+                body = await _json_body(request) if request.method == "POST" else None
+                try:
+                    options = ListOptions.from_query(_query(request)) if body is None else ListOptions.from_body(body)
+                    page = await run_in_threadpool(lambda: Listing(served, options, read).page())
+                except ApiError as error:
+                    if error.error_type != NOT_SERVED or not writes.can_relay:
+                        raise
+                    # What the mirror cannot know (a view, string cells, comment counts, last-modified times):
+                    # Airtable answers it, through the shared bucket, rather than the mirror answering differently.
+                    return await _relay(request, writes, segments, body=body)
                 return AirtableJSON(page.body())
             if request.method == "GET" and len(rest) == 1:
                 query = {k: v for k, v in _query(request).items() if k in _GET_ONE_PARAMS}
@@ -138,10 +142,17 @@ def _relayed_base(segments: list[str]) -> str | None:
 
 
 async def _relay(
-    request: Request, writes: Forwarder, segments: list[str], *, only_bases: tuple[str, ...] | None = None
+    request: Request,
+    writes: Forwarder,
+    segments: list[str],
+    *,
+    only_bases: tuple[str, ...] | None = None,
+    body: Any | None = None,
 ) -> Response:
-    """Pass a request through to Airtable; ``only_bases`` narrows the list of bases to the token's own."""
-    body = await _json_body(request) if request.method in ("POST", "PATCH", "PUT") else None
+    """Pass a request through to Airtable; ``only_bases`` narrows the list of bases to the token's own; ``body``: the
+    JSON body when it was already read."""
+    if body is None and request.method in ("POST", "PATCH", "PUT"):
+        body = await _json_body(request)
     query = [(k, v) for k, values in _query(request).items() for v in values]
     status, answer = await run_in_threadpool(writes.relay, request.method, segments, query, body)
     if only_bases is not None and status == 200 and isinstance(answer, dict):

@@ -54,10 +54,14 @@ def unknown_field(ref: object) -> ApiError:
     return unprocessable("UNKNOWN_FIELD_NAME", f'Unknown field name: "{ref}"')
 
 
+NOT_SERVED = "NOT_SERVED_FROM_MIRROR"
+
+
 def not_served(what: str) -> ApiError:
-    """What the mirror cannot answer as Airtable would: refused, never answered differently."""
+    """What the mirror cannot answer as Airtable would: passed through to Airtable where it can be, else refused,
+    never answered differently."""
     return unprocessable(
-        "NOT_SERVED_FROM_MIRROR",
+        NOT_SERVED,
         f"airtable-pg serves records from its Postgres mirror, which cannot answer {what} the way Airtable would; "
         "leave it out, or send this request to Airtable itself",
     )

@@ -59,6 +59,8 @@ def parse_filter(served: ServedTable, source: str) -> formulas.Formula:
     unknown = sorted(ref for ref in parsed.field_refs if served.field(ref) is None)
     if unknown:
         raise _invalid_formula(f"Unknown field names: {', '.join(unknown)}")
+    if "LAST_MODIFIED_TIME" in parsed.functions:  # known before any row is read: no page served, then refused
+        raise not_served("LAST_MODIFIED_TIME() (the mirror keeps no last-modified time per record)")
     return parsed
 
 
@@ -86,6 +88,8 @@ class Listing:
         return spec.id
 
     def page(self) -> Page:
+        if self._options.offset and offsets.issued_by_airtable(self._options.offset):
+            raise not_served("an offset Airtable issued (the listing's first page came from Airtable)")
         start = offsets.decode(self._id, self._options.offset) if self._options.offset else None
         returned = start.returned if start else 0
         wanted = self._options.page_size

@@ -19,6 +19,7 @@ from typing import Any
 
 from airtable_pg.api.errors import ApiError, unprocessable
 
+_AIRTABLE_OFFSET = re.compile(r"^itr[0-9A-Za-z]{14}/rec[0-9A-Za-z]{14}$")
 _OFFSET = re.compile(r"^itr([0-9a-f]{14})/([A-Za-z0-9_-]{1,4000})$")
 
 
@@ -62,6 +63,11 @@ def decode(listing: str, offset: str) -> Position:
     if position.created.tzinfo is None or position.returned < 0 or not all(map(_valid_key, position.sort_keys)):
         raise _invalid(offset)
     return position
+
+
+def issued_by_airtable(offset: str) -> bool:
+    """Airtable's own ``itr…/rec…`` (ours never carry a record id after the slash): the listing is Airtable's."""
+    return _AIRTABLE_OFFSET.match(offset) is not None
 
 
 def _valid_key(key: tuple[int, Any]) -> bool:

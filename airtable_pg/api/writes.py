@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from pyairtable import Api
@@ -68,7 +69,13 @@ class Forwarder:
         """Forward a request the mirror does not answer (metadata, webhooks, comments) as it came; Airtable's
         answer as it came. Same shared bucket, same token of airtable_pg's, which the app never sees."""
         api = self._client()
-        return self._send(api, method, str(api.build_url(*segments)), query, body)
+        path = [quote(segment, safe="") for segment in segments]  # a table called "a/b" stays one segment
+        return self._send(api, method, str(api.build_url(*path)), query, body)
+
+    @property
+    def can_relay(self) -> bool:
+        """Whether an Airtable client is configured to pass requests through with."""
+        return self._make_api is not None
 
     def _send(self, api: Api, method: str, url: str, query: list[tuple[str, str]], body: Any | None) -> tuple[int, Any]:
         try:

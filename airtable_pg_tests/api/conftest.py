@@ -40,7 +40,7 @@ class Served:
 
     def issue(self, name: str, bases: list[str], *, can_write: bool = False) -> str:
         with transaction(sandbox_runtime(self.sandbox, self.database_url, self.spec).db) as cur:
-            return api_tokens.create_token(cur, name, bases, can_write=can_write)[1]
+            return api_tokens.replace_token(cur, name, bases, can_write=can_write)[1]
 
 
 def serve(sandbox: Sandbox, url: str, spec: SyncSpec, bases: list[str]) -> Iterator[Served]:
