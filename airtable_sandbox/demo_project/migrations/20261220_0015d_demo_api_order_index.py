@@ -15,7 +15,7 @@ from alembic import op
 revision: str = '0015d'
 down_revision: str | Sequence[str] | None = '0009d'
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = '0015'  # ships with the API's tokens (state 0015)
+depends_on: str | Sequence[str] | None = None
 
 TABLES = ('programs', 'methods', 'overtuigingen', 'users', 'persoonlijke_overtuigingen', 'personal_goals')
 
