@@ -27,7 +27,7 @@ from airtable_pg.api.errors import NOT_SERVED, ApiError, model_not_found, not_fo
 from airtable_pg.api.listing import Listing
 from airtable_pg.api.params import ListOptions
 from airtable_pg.api.records import shape
-from airtable_pg.api.tables import Catalog
+from airtable_pg.api.tables import Catalog, ServedTable
 from airtable_pg.api.writes import Forwarder
 from airtable_pg.postgres.api_reads import MirrorReader, records_by_id
 from airtable_pg.postgres.api_tokens import token_by_secret
@@ -94,10 +94,8 @@ def build_app(spec: SyncSpec, database_url: str, airtable: Callable[[], Api] | N
             if request.method == "GET" and len(rest) == 1:
                 query = {k: v for k, v in _query(request).items() if k in _GET_ONE_PARAMS}
                 options = ListOptions.from_query(query)
-                found = await run_in_threadpool(read, lambda cur: records_by_id(cur, served.base, served.table, rest))
-                if rest[0] not in found:
-                    raise model_not_found()
-                return AirtableJSON(shape(served, found[rest[0]], by_field_id=options.by_field_id, field_ids=None))
+                owner, record = await run_in_threadpool(_find_record, read, catalog, served, rest[0])
+                return AirtableJSON(shape(owner, record, by_field_id=options.by_field_id, field_ids=None))
             if len(rest) <= 1 and not (request.method == "POST" and rest):
                 body = await _json_body(request) if request.method != "DELETE" else {}
                 query = [(k, v) for k, values in _query(request).items() for v in values]
@@ -127,6 +125,15 @@ def build_app(spec: SyncSpec, database_url: str, airtable: Callable[[], Api] | N
 
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
     return Starlette(routes=[Route(HEALTH_PATH, health), Route("/v0/{path:path}", records, methods=methods)])
+
+
+def _find_record(read: MirrorReader, catalog: Catalog, served: ServedTable, record_id: str) -> tuple[ServedTable, Any]:
+    """The record in the named table, else — as Airtable does — in another table of the same base; else 403."""
+    for table in [served, *(t for t in catalog.tables(served.base.id) if t.table.id != served.table.id)]:
+        found = read(lambda cur, table=table: records_by_id(cur, table.base, table.table, [record_id]))
+        if record_id in found:
+            return table, found[record_id]
+    raise model_not_found()
 
 
 def _relayed_base(segments: list[str]) -> str | None:

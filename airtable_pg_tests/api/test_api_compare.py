@@ -8,8 +8,10 @@ every cell of every field type, pages, offsets, and refusals (status and error t
 from __future__ import annotations
 
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyairtable import Api
 
 from airtable_pg.api import listing
 from airtable_pg_tests.api import compare
@@ -268,6 +270,24 @@ def test_get_one_record(demo_served: Served) -> None:
         assert demo_served.mirror().table(DEMO_BASE_ID, table).get(record["id"]) == record
         by_id = demo_served.mirror().table(DEMO_BASE_ID, table).get(record["id"], use_field_ids=True)
         assert by_id == demo_served.airtable().table(DEMO_BASE_ID, table).get(record["id"], use_field_ids=True)
+
+
+def test_get_one_record_asked_for_under_another_table_of_its_base(demo_served: Served) -> None:
+    """Airtable falls back to a base-wide search and answers the record as its own table shapes it."""
+    method = demo_served.airtable().table(DEMO_BASE_ID, "methods").first()
+    assert method is not None
+    found = demo_served.mirror().table(DEMO_BASE_ID, "users").get(method["id"])
+    assert found == demo_served.airtable().table(DEMO_BASE_ID, "users").get(method["id"]) == method
+    assert outcome_of_get(demo_served.mirror(), "recNotThere000000") == outcome_of_get(
+        demo_served.airtable(), "recNotThere000000"
+    )
+
+
+def outcome_of_get(api: Api, record_id: str) -> object:
+    try:
+        return api.table(DEMO_BASE_ID, "users").get(record_id)
+    except requests.HTTPError as error:
+        return error.response.status_code, error.response.json()
 
 
 _FIELDS = ["name", "role", "goal_count", "active", "signup_date", "minutes_practiced_total", "email", "phone"]
