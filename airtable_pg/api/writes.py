@@ -21,10 +21,11 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+import sqlalchemy as sa
 from pyairtable import Api
 
 from airtable_pg.airtable.cells import RecordConverter
-from airtable_pg.api.errors import ApiError, not_served
+from airtable_pg.api.errors import NOT_SERVED, ApiError, not_served
 from airtable_pg.api.records import shape
 from airtable_pg.api.tables import ServedTable
 from airtable_pg.postgres.api_reads import MirrorRecord
@@ -36,7 +37,7 @@ FORWARD_TIMEOUT_SECONDS = 60.0
 
 
 class Forwarder:
-    def __init__(self, airtable: Callable[[], Api] | None, db: Any) -> None:
+    def __init__(self, airtable: Callable[[], Api] | None, db: sa.Engine) -> None:
         self._make_api = airtable
         self._api: Api | None = None
         self._db = db
@@ -47,10 +48,12 @@ class Forwarder:
         self, served: ServedTable, method: str, rest: list[str], query: list[tuple[str, str]], body: Any
     ) -> tuple[int, Any]:
         """Forward one write; returns the status and body to answer with."""
-        if served.table.is_postgres_authoritative:
-            raise not_served(
-                "writes to a Postgres-authoritative table (not served by this version: the app writes the mirror "
-                "row and the outbox pushes it)"
+        if served.table.is_postgres_authoritative:  # never to Airtable: Postgres holds this table's truth
+            raise ApiError(
+                422,
+                NOT_SERVED,
+                f"{served.table.airtable_name} is Postgres-authoritative: write its rows in Postgres (the outbox "
+                "pushes them to Airtable); airtable-pg api does not write them yet",
             )
         if not isinstance(body, dict):
             raise ApiError(422, "INVALID_REQUEST_UNKNOWN", "Invalid request: the body must be a JSON object")

@@ -129,6 +129,7 @@ def test_postgres_authoritative_tables_are_not_written_through_the_api(served: S
         writer.table(DEMO_BASE_ID, "personal_goals").create({"title": "x"})
     assert refused.value.response.status_code == 422
     assert refused.value.response.json()["error"]["type"] == "NOT_SERVED_FROM_MIRROR"
+    assert "write its rows in Postgres" in refused.value.response.json()["error"]["message"]
 
 
 def test_a_cell_with_a_lone_surrogate_is_served_escaped(served: Served, writer: Api) -> None:
