@@ -22,6 +22,7 @@ from airtable_pg.defs.checks import (
     check_keys,
 )
 from airtable_pg.defs.cutover import build_readiness_sensor
+from airtable_pg.defs.cutover_jobs import build_cutover_jobs
 from airtable_pg.defs.flags import build_flags_sensor
 from airtable_pg.defs.instance_config import check_instance_config
 from airtable_pg.defs.jobs import build_sync_jobs
@@ -79,6 +80,7 @@ def build_defs(
         build_check_jobs(table_checks, names),
         build_webhook_definitions(sync_spec, names),
         build_outbound_definitions(sync_spec, names),
+        build_cutover_jobs(sync_spec, names),
     )
 
 
