@@ -29,6 +29,8 @@ from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher
 if TYPE_CHECKING:  # the engines import what they need only when a command asks for them
     from collections.abc import Callable
 
+    from starlette.applications import Starlette
+
     from airtable_pg.checks.context import CheckContext
     from airtable_pg.sync.engine import SyncEngine
     from airtable_pg.sync.live import LiveSync
@@ -125,3 +127,10 @@ class Runtime:
         from airtable_pg.checks.context import CheckContext
 
         return CheckContext(self.spec, self.db, self.airtable)
+
+    def api_app(self) -> Starlette:
+        """The Airtable Web API served from this runtime's mirror (``airtable-pg api``): reads need no Airtable token;
+        writes to Airtable-authoritative tables are forwarded with this runtime's client (the shared bucket)."""
+        from airtable_pg.api.app import build_app
+
+        return build_app(self.spec, self.database_url, self.api if self.airtable_config is not None else None)

@@ -10,6 +10,10 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from airtable_formula.timestamps import iso_millis
+
+__all__ = ["Clock", "iso_millis"]  # iso_millis lives with the formula engine, which the API serves too
+
 
 class Clock:
     def __init__(self) -> None:
@@ -27,11 +31,3 @@ class Clock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._offset += seconds
-
-
-def iso_millis(moment: datetime | float) -> str:
-    """Airtable's timestamp format: ``2024-01-02T03:04:05.678Z`` (UTC, milliseconds)."""
-    if isinstance(moment, float | int):
-        moment = datetime.fromtimestamp(moment, tz=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("airtable_pg.cli.sandbox", "run the Airtable API sandbox on its own"),
     "sync": ("airtable_pg.cli.sync", "sync tables now: --full | --incremental [--table T]"),
     "receiver": ("airtable_pg.cli.receiver", "receive Airtable's webhook notifications (POST /airtable/webhook)"),
+    "api": ("airtable_pg.cli.api", "serve Airtable's Web API from the mirror; tokens create|list|revoke"),
     "spec": ("airtable_pg.cli.spec", "the sync spec: pull (from Airtable's metadata), check"),
     "db": ("airtable_pg.cli.db", "migrations and roles: upgrade, revision, check, current, url, roles"),
     "webhooks": ("airtable_pg.cli.webhooks", "the live sync's webhooks: ensure, list, refresh, delete, apply"),

@@ -303,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sandbox-port", type=int, default=0, help="port of the sandbox (default: a free one)")
     parser.add_argument("--receiver-port", type=int, default=0, help="port of the receiver (default: a free one)")
     parser.add_argument(
+        "--api-port", type=int, default=0, help="port of the Airtable API served from the mirror (default: a free one)"
+    )
+    parser.add_argument(
         "--sandbox-latency-ms",
         type=float,
         default=DEV_SANDBOX_LATENCY_MS,
@@ -388,6 +391,38 @@ def start_live_sync(
     return [receiver, applier, pusher], receiver_address, ping_url
 
 
+def start_api(
+    args: argparse.Namespace,
+    *,
+    env: Mapping[str, str],
+    root: Path,
+    stop: threading.Event,
+    lifeline: Lifeline | None = None,
+) -> tuple[Child, str]:
+    """``airtable-pg api`` beside the sandbox: apps point their Airtable URL at it (``api_url`` in dev.json)."""
+    port = getattr(args, "api_port", 0) or free_port(args.host)
+    address = f"http://{args.host}:{port}"
+    api = start_child(
+        "api",
+        [sys.executable, "-m", "airtable_pg", "api", "--host", args.host, "--port", str(port)],
+        env=env,
+        cwd=root,
+        lifeline=lifeline,
+    )
+    wait_for_http(f"{address}/healthz", [api], stop, STARTUP_TIMEOUT_SECONDS)
+    return api, address
+
+
+def dev_api_token(database: str, bases: list[str]) -> str:
+    """A read-and-write token named ``dev`` for the API, issued afresh each start (the last one is dropped)."""
+    from airtable_pg.postgres import api_tokens
+    from airtable_pg.postgres.database import connection_pool
+    from airtable_pg.postgres.transaction import transaction
+
+    with transaction(connection_pool(database)) as cur:
+        return api_tokens.replace_token(cur, "dev", bases, can_write=True)[1]
+
+
 def first_import_and_webhook(
     settings: Settings, *, database: str, airtable: Airtable, ping_url: str | None
 ) -> tuple[list[SyncResult], Runtime]:
@@ -439,6 +474,7 @@ def dev_stack_file(
     airtable: Airtable,
     receiver: str | None = None,
     dagster_home: Path | None = None,
+    api: tuple[str, str] | None = None,
 ) -> Iterator[Path]:
     """``$AIRTABLE_PG_HOME/dev.json`` while the stack runs: how commands in another terminal find it.
 
@@ -455,6 +491,8 @@ def dev_stack_file(
     }
     if receiver:
         stack["receiver_url"] = receiver
+    if api is not None:  # the API's URL, and a token for it (this file is readable by this user only)
+        stack["api_url"], stack["api_token"] = api  # the endpoint URL clients take (without /v0), and its token
     if dagster_home is not None:  # commands beside the stack record their syncs and checks on its instance
         stack |= {"dagster_home": str(dagster_home), "dagster_pg_url": dagster_storage_url(database)}
     if airtable.sandbox:
@@ -478,6 +516,7 @@ def summary(
     dagster_home: Path,
     airtable: Airtable,
     receiver: str | None = None,
+    api: str | None = None,
 ) -> str:
     embedded = "" if settings.selected_database_url is not None else "  (embedded)"
     if airtable.sandbox:
@@ -494,6 +533,11 @@ def summary(
             *(
                 [f"  Receiver      {receiver}/airtable/webhook  (webhook pings; payloads applied as they come)"]
                 if receiver
+                else []
+            ),
+            *(
+                [f"  Airtable API  {api}  (from Postgres: an app's endpoint URL; its token is api_token in dev.json)"]
+                if api
                 else []
             ),
             f"  DAGSTER_HOME  {dagster_home}",
@@ -551,6 +595,11 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) ->
         together.extend(live_children)
         if stop.is_set():
             return 0
+        api_child, api_address = start_api(args, env=env, root=root, stop=stop, lifeline=lifeline)
+        together.append(api_child)
+        live_children = [*live_children, api_child]
+        if stop.is_set():
+            return 0
         if ping_url:  # the code location's webhook care re-creates hooks pointing there too
             env = {**env, "AIRTABLE_PG_RECEIVER_URL": ping_url}
         workspace = str(root / "workspace.yaml")
@@ -573,13 +622,15 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event) ->
         if recorder is not None:
             record_first_import(imported, runtime=runtime, recorder=recorder)
         text = summary(
-            args, settings, database=database, dagster_home=dagster_home, airtable=airtable, receiver=receiver_address
-        )
+            args, settings, database=database, dagster_home=dagster_home, airtable=airtable, receiver=receiver_address,
+            api=api_address,
+        )  # fmt: skip
+        api_token = dev_api_token(database, [base.id for base in runtime.spec.bases.values()])
         print(text, flush=True)
         stack.enter_context(
             dev_stack_file(
                 settings, args, database=database, airtable=airtable, receiver=receiver_address,
-                dagster_home=dagster_home,
+                dagster_home=dagster_home, api=(api_address, api_token),
             )
         )  # fmt: skip
         status = supervise(children, stop)

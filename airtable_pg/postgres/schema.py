@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from airtable_pg.mirror_model import FIXED_COLUMNS, PG_TYPES, FixedColumn
-from airtable_pg.names import STATE_SCHEMA
+from airtable_pg.names import STATE_SCHEMA, fit
 from airtable_pg.spec import BaseSpec, FieldSpec, SyncSpec, TableSpec
 
 __all__ = [
@@ -184,6 +184,7 @@ def add_state_tables(metadata: sa.MetaData) -> None:
     )
     add_webhook_tables(metadata)
     add_outbound_tables(metadata)
+    add_api_tables(metadata)
     add_backend_flag_tables(metadata)
     add_shadow_tables(metadata)
 
@@ -217,6 +218,23 @@ def add_shadow_tables(metadata: sa.MetaData) -> None:
         sa.Index("shadow_mismatch_entity", "entity", "id"),
         comment="Mismatches that survived a re-check, the newest 1,000 per entity: both values, never a token.",
         schema=s,
+    )
+
+
+def add_api_tables(metadata: sa.MetaData) -> None:
+    """The tokens ``airtable-pg api`` accepts: only a SHA-256 of each is kept (they are random, 256 bits)."""
+    sa.Table(
+        "api_token",
+        metadata,
+        sa.Column("id", sa.Text, primary_key=True, comment="The token's public part (pat…), shown in listings."),
+        sa.Column("name", sa.Text, nullable=False, unique=True),
+        sa.Column("secret_sha256", sa.Text, nullable=False, unique=True),
+        sa.Column("bases", pg.ARRAY(sa.Text), nullable=False),
+        sa.Column("can_write", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("revoked_at", sa.DateTime(timezone=True)),
+        comment="Tokens apps use with airtable-pg api (never airtable_pg's own Airtable token).",
+        schema=STATE_SCHEMA,
     )
 
 
@@ -435,6 +453,10 @@ def _field_comment(f: FieldSpec) -> str:
     return f"Airtable field {f.id} ({f.type}): {f.name}"
 
 
+def api_order_index(table: TableSpec) -> str:
+    return fit(f"{table.mirror}__api_order", key=f"{table.id}.api_order")
+
+
 def add_mirror_tables(metadata: sa.MetaData, base: BaseSpec, table: TableSpec) -> sa.Table:
     mirror = sa.Table(
         table.mirror,
@@ -442,6 +464,13 @@ def add_mirror_tables(metadata: sa.MetaData, base: BaseSpec, table: TableSpec) -
         *mirror_columns(table),
         comment=f"Mirror of Airtable table {table.id} ({table.airtable_name}) in base {base.id}.",
         schema=base.schema,
+    )
+    # Airtable's default order (creation order; ties by id), over live rows: the API pages by ranges of it.
+    sa.Index(
+        api_order_index(table),
+        mirror.c.airtable_created_time,
+        mirror.c.airtable_id,
+        postgresql_where=sa.text("deleted_at is null"),
     )
     for link in table.link_fields:
         sa.Table(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
+from types import FrameType
 
 import uvicorn
 from starlette.applications import Starlette
@@ -33,6 +35,32 @@ def uvicorn_server(app: Starlette) -> uvicorn.Server:
     """Our own log lines say what happened to each notification; uvicorn's access log would repeat them."""
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5)
     return uvicorn.Server(config)
+
+
+def serve_in_foreground(app: Starlette, sock: socket.socket) -> None:
+    """uvicorn serving ``app`` on ``sock`` in this thread until Ctrl-C or SIGTERM, then return (the socket closed).
+
+    uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler it found; ours (and
+    Ctrl-C's KeyboardInterrupt) end here, as does a signal that arrives before uvicorn took over: the command exits 0.
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()  # only there can signals be handled
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    try:
+        uvicorn_server(app).run(sockets=[sock])
+    except (KeyboardInterrupt, _Terminated):
+        pass
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        sock.close()
+
+
+class _Terminated(Exception):
+    """SIGTERM, outside uvicorn's own handling of it."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
 
 
 def base_url(host: str, port: int) -> str:

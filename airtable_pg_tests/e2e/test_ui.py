@@ -173,6 +173,17 @@ def test_dev_prints_where_everything_runs(dev_server: DevServer):
     assert "postgres_url" in dagster_yaml.read_text()  # the instance is Postgres-backed, not SQLite
 
 
+def test_dev_serves_the_airtable_api_from_postgres_beside_the_sandbox(dev_server: DevServer):
+    from pyairtable import Api
+
+    stack = json.loads((dev_server.log.parent / "state" / "dev.json").read_text())
+    assert f"Airtable API  {stack['api_url']}  (from Postgres" in dev_server.output()
+    assert stack["api_token"] not in dev_server.output()
+    mirror = Api(stack["api_token"], endpoint_url=stack["api_url"]).table(stack["base_id"], "users").all()
+    sandbox = Api(stack["airtable_api_key"], endpoint_url=stack["airtable_api_url"]).table(stack["base_id"], "users")
+    assert sorted(mirror, key=lambda r: r["id"]) == sorted(sandbox.all(), key=lambda r: r["id"]) and mirror
+
+
 def test_graphql_lists_every_table_with_its_upstream_tables(dev_server: DevServer):
     data = graphql(
         dev_server.url,

@@ -442,7 +442,7 @@ def test_goal_inputs_make_the_error_formulas_fire(records_10k: list[Any]) -> Non
 def test_formulas_evaluate_to_values_and_error_values(records_10k: list[Any]) -> None:
     """The formula engine (formula.py) evaluates the demo formulas on the demo data: plain values for most
     records, Airtable's error values for some."""
-    formula = pytest.importorskip("airtable_sandbox.formula")
+    formula = pytest.importorskip("airtable_formula")
     schema = demo.demo_schema()
     outcomes: dict[str, Counter[str]] = {}
     for table, spec in all_fields(schema):

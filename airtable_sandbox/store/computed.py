@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airtable_sandbox import formula as formulas
+import airtable_formula as formulas
 from airtable_sandbox.clock import iso_millis
 from airtable_sandbox.store.cells import COLLABORATOR_TYPES, NUMBER_TYPES, _is_stored, is_empty, is_error_value
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airtable_sandbox import formula as formulas
+import airtable_formula as formulas
+from airtable_formula.ordering import sort_key
 from airtable_sandbox.http import ApiError, unprocessable
-from airtable_sandbox.store.cells import _ENCODER, new_id
-from airtable_sandbox.store.computed import RecordView, _plain_text
+from airtable_sandbox.store.cells import new_id
+from airtable_sandbox.store.computed import RecordView
 
 if TYPE_CHECKING:
     from airtable_sandbox.store.core import Store
@@ -29,19 +30,6 @@ _OFFSET_PATTERN = re.compile(r"^(itr[0-9A-Za-z]{14})/(rec[0-9A-Za-z]{14})$")
 class RecordPage:
     records: list[dict[str, Any]]  # V1 records keyed by field id
     offset: str | None
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    """Empty first, then numbers, then text (case-insensitive), then anything else by its JSON."""
-    if value is None:
-        return (0, 0)
-    if isinstance(value, bool | int | float):
-        return (1, float(value))
-    if isinstance(value, str):
-        return (2, value.casefold())
-    if isinstance(value, list) and not any(isinstance(v, dict) for v in value):
-        return (2, ", ".join(_plain_text(v) for v in value).casefold())
-    return (3, _ENCODER.encode(value))
 
 
 def list_page(
@@ -131,7 +119,7 @@ def _sorted_ids(
             continue
         view = RecordView(store, base, table, record, now)
         if parsed is None or _matches(parsed, view, now):
-            rows.append((record_id, [_sort_key(view.value(field_id)) for field_id, _ in sort_fields]))
+            rows.append((record_id, [sort_key(view.value(field_id)) for field_id, _ in sort_fields]))
     for position in reversed(range(len(sort_fields))):  # stable sorts, least significant key first
         rows.sort(key=lambda row, p=position: row[1][p], reverse=sort_fields[position][1] == "desc")
     return [record_id for record_id, _ in rows]

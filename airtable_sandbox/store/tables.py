@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airtable_sandbox import formula as formulas
+import airtable_formula as formulas
 from airtable_sandbox.http import ApiError
 from airtable_sandbox.store.cells import _ENCODER, _is_stored
 

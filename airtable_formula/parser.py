@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, NamedTuple
 
-from airtable_sandbox.formula.errors import FormulaError
-from airtable_sandbox.formula.functions import _FUNCTIONS
-from airtable_sandbox.formula.nodes import _Binary, _Call, _FieldRef, _Literal, _Negate
+from airtable_formula.errors import FormulaError
+from airtable_formula.functions import _FUNCTIONS
+from airtable_formula.nodes import _Binary, _Call, _FieldRef, _Literal, _Negate
 
 if TYPE_CHECKING:
-    from airtable_sandbox.formula.code import _Function
-    from airtable_sandbox.formula.nodes import _Node
+    from airtable_formula.code import _Function
+    from airtable_formula.nodes import _Node
 
 
 _TOKEN = re.compile(
@@ -76,6 +76,7 @@ class _Parser:
     def __init__(self, source: str):
         self.source = source
         self.field_refs: set[str] = set()
+        self.functions: set[str] = set()  # every function called, upper-case
         self.tokens = _tokenize(source)
         self.index = 0
 
@@ -162,6 +163,7 @@ class _Parser:
         self.advance()
         args = self.arguments()
         _check_arity(name, function, len(args))
+        self.functions.add(name)
         return _Call(name, tuple(args))
 
     def arguments(self) -> list[_Node]:

@@ -7,19 +7,20 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from airtable_sandbox.formula.compiler import _compile
-from airtable_sandbox.formula.errors import GENERIC_ERROR, FormulaError, _ErrorSignal
-from airtable_sandbox.formula.parser import _Parser
-from airtable_sandbox.formula.values import _truthy
+from airtable_formula.compiler import _compile
+from airtable_formula.errors import GENERIC_ERROR, FormulaError, _ErrorSignal
+from airtable_formula.parser import _Parser
+from airtable_formula.values import _truthy
 
 if TYPE_CHECKING:
-    from airtable_sandbox.formula.code import RecordContext, Runner
+    from airtable_formula.code import RecordContext, Runner
 
 
 @dataclass(frozen=True)
 class Formula:
     source: str
     field_refs: frozenset[str]  # every {Field} reference, so callers can validate them first
+    functions: frozenset[str]  # every function it calls (upper-case), for callers that cannot serve some
     _run: Runner = field(repr=False, compare=False)
 
     def evaluate(self, ctx: RecordContext, now: datetime) -> Any:
@@ -54,4 +55,4 @@ def parse(source: str) -> Formula:
         code = _compile(tree)
     except RecursionError as exc:
         raise FormulaError("The formula is nested too deeply") from exc
-    return Formula(source, frozenset(parser.field_refs), code.run)
+    return Formula(source, frozenset(parser.field_refs), frozenset(parser.functions), code.run)

@@ -9,10 +9,10 @@ from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 from typing import Any
 
-from airtable_sandbox.formula.dates import _parse_iso
-from airtable_sandbox.formula.errors import DIVISION_BY_ZERO, NOT_A_NUMBER, _fail
-from airtable_sandbox.formula.operators import _kind
-from airtable_sandbox.formula.values import (
+from airtable_formula.dates import _parse_iso
+from airtable_formula.errors import DIVISION_BY_ZERO, NOT_A_NUMBER, _fail
+from airtable_formula.operators import _kind
+from airtable_formula.values import (
     _NUMBER_TEXT,
     _as_list,
     _flatten,

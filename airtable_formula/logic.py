@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airtable_sandbox.formula.code import _NO_VALUE, _apply, _Code, _constant, _constant_error, _fold
-from airtable_sandbox.formula.errors import GENERIC_ERROR, FormulaError, _ErrorSignal
-from airtable_sandbox.formula.nodes import _Binary, _Literal
-from airtable_sandbox.formula.operators import _equals
-from airtable_sandbox.formula.values import _truthy
+from airtable_formula.code import _NO_VALUE, _apply, _Code, _constant, _constant_error, _fold
+from airtable_formula.errors import GENERIC_ERROR, FormulaError, _ErrorSignal
+from airtable_formula.nodes import _Binary, _Literal
+from airtable_formula.operators import _equals
+from airtable_formula.values import _truthy
 
 if TYPE_CHECKING:
-    from airtable_sandbox.formula.code import Builder, NodeCompiler
-    from airtable_sandbox.formula.nodes import _Node
+    from airtable_formula.code import Builder, NodeCompiler
+    from airtable_formula.nodes import _Node
 
 
 def _not(value: Any) -> bool:

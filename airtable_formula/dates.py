@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from airtable_sandbox.formula.errors import _fail
-from airtable_sandbox.formula.values import _number, _text
+from airtable_formula.errors import _fail
+from airtable_formula.values import _number, _text
 
 
 @lru_cache(maxsize=8192)

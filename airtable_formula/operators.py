@@ -6,10 +6,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from airtable_sandbox.clock import iso_millis
-from airtable_sandbox.formula.dates import _parse_iso
-from airtable_sandbox.formula.errors import DIVISION_BY_ZERO, NOT_A_NUMBER, _fail
-from airtable_sandbox.formula.values import _number, _number_result, _parse_number_text, _text
+from airtable_formula.dates import _parse_iso
+from airtable_formula.errors import DIVISION_BY_ZERO, NOT_A_NUMBER, _fail
+from airtable_formula.timestamps import iso_millis
+from airtable_formula.values import _number, _number_result, _parse_number_text, _text
 
 
 def _add(left: Any, right: Any) -> Any:

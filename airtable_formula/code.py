@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airtable_sandbox.formula.errors import GENERIC_ERROR, _ErrorSignal
-from airtable_sandbox.formula.nodes import _Node
-from airtable_sandbox.formula.values import _from_cell
+from airtable_formula.errors import GENERIC_ERROR, _ErrorSignal
+from airtable_formula.nodes import _Node
+from airtable_formula.values import _from_cell
 
 if TYPE_CHECKING:
-    from airtable_sandbox.formula.errors import ErrorValue
+    from airtable_formula.errors import ErrorValue
 
 
 class RecordContext(Protocol):

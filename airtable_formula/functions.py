@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from airtable_sandbox.formula.code import _Function
-from airtable_sandbox.formula.date_formats import _datetime_format
-from airtable_sandbox.formula.dates import _date_add, _datetime_diff, _is_after, _is_before, _is_same
-from airtable_sandbox.formula.logic import (
+from airtable_formula.code import _Function
+from airtable_formula.date_formats import _datetime_format
+from airtable_formula.dates import _date_add, _datetime_diff, _is_after, _is_before, _is_same
+from airtable_formula.logic import (
     _build_and,
     _build_constant,
     _build_error,
@@ -16,7 +16,7 @@ from airtable_sandbox.formula.logic import (
     _not,
     _xor,
 )
-from airtable_sandbox.formula.numbers import (
+from airtable_formula.numbers import (
     _abs,
     _arraycompact,
     _arrayflatten,
@@ -36,7 +36,7 @@ from airtable_sandbox.formula.numbers import (
     _sum,
     _value,
 )
-from airtable_sandbox.formula.record_functions import (
+from airtable_formula.record_functions import (
     _build_created_time,
     _build_datetime_parse,
     _build_last_modified_time,
@@ -46,7 +46,7 @@ from airtable_sandbox.formula.record_functions import (
     _check_output_format_argument,
     _check_unit_at,
 )
-from airtable_sandbox.formula.text import (
+from airtable_formula.text import (
     _check_regex_argument,
     _concatenate,
     _find,

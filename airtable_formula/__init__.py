@@ -1,4 +1,7 @@
-"""Airtable's formula language, as the sandbox needs it: ``filterByFormula`` and formula fields.
+"""Airtable's formula language: ``filterByFormula`` and formula fields, for the sandbox and the mirror's API alike.
+
+Its own top-level package: the sandbox (an emulator) and airtable_pg (the product) both import it, and it imports
+neither, so both answer a formula the same way without the product depending on the emulator.
 
 ``parse()`` reads the text once into a tree of small closures; evaluating a record is then a
 handful of Python calls. Three things keep a scan over a million records cheap:
@@ -28,11 +31,11 @@ Values inside the engine are ``None`` (blank), ``str``, ``int``/``float``, ``boo
 JavaScript/moment.js semantics Airtable is built on; those choices are noted where they are made.
 """
 
-from airtable_sandbox.formula.code import RecordContext
-from airtable_sandbox.formula.compiled import Formula, parse
-from airtable_sandbox.formula.errors import ErrorValue, FormulaError
-from airtable_sandbox.formula.functions import SUPPORTED_FUNCTIONS
-from airtable_sandbox.formula.values import to_cell_value
+from airtable_formula.code import RecordContext
+from airtable_formula.compiled import Formula, parse
+from airtable_formula.errors import ErrorValue, FormulaError
+from airtable_formula.functions import SUPPORTED_FUNCTIONS
+from airtable_formula.values import to_cell_value
 
 __all__ = [
     "SUPPORTED_FUNCTIONS",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from airtable_sandbox.formula.errors import FormulaError, _fail
-from airtable_sandbox.formula.values import _text, _whole
+from airtable_formula.errors import FormulaError, _fail
+from airtable_formula.values import _text, _whole
 
 if TYPE_CHECKING:
-    from airtable_sandbox.formula.code import _Code
+    from airtable_formula.code import _Code
 
 
 def _len(value: Any) -> int:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from airtable_sandbox.clock import iso_millis
-from airtable_sandbox.formula.dates import _date, _parse_iso, _utc
-from airtable_sandbox.formula.errors import FormulaError, _fail
-from airtable_sandbox.formula.values import _text
+from airtable_formula.dates import _date, _parse_iso, _utc
+from airtable_formula.errors import FormulaError, _fail
+from airtable_formula.timestamps import iso_millis
+from airtable_formula.values import _text
 
 _MONTH_NAMES = (
     "January", "February", "March", "April", "May", "June",

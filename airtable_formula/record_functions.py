@@ -6,20 +6,20 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airtable_sandbox.formula.code import _Code, _fold
-from airtable_sandbox.formula.date_formats import (
+from airtable_formula.code import _Code, _fold
+from airtable_formula.date_formats import (
     _check_input_format,
     _check_output_format,
     _datetime_parse,
     _input_format,
 )
-from airtable_sandbox.formula.dates import _unit_name, _utc
-from airtable_sandbox.formula.errors import FormulaError
-from airtable_sandbox.formula.nodes import _FieldRef
+from airtable_formula.dates import _unit_name, _utc
+from airtable_formula.errors import FormulaError
+from airtable_formula.nodes import _FieldRef
 
 if TYPE_CHECKING:
-    from airtable_sandbox.formula.code import NodeCompiler
-    from airtable_sandbox.formula.nodes import _Node
+    from airtable_formula.code import NodeCompiler
+    from airtable_formula.nodes import _Node
 
 
 def _today(now: datetime) -> datetime:

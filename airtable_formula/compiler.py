@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airtable_sandbox.formula.code import _apply, _cell_runner, _Code, _constant
-from airtable_sandbox.formula.functions import _FUNCTIONS
-from airtable_sandbox.formula.nodes import _Binary, _FieldRef, _Literal, _Negate
-from airtable_sandbox.formula.operators import _BINARY_OPERATORS, _negate
+from airtable_formula.code import _apply, _cell_runner, _Code, _constant
+from airtable_formula.functions import _FUNCTIONS
+from airtable_formula.nodes import _Binary, _FieldRef, _Literal, _Negate
+from airtable_formula.operators import _BINARY_OPERATORS, _negate
 
 if TYPE_CHECKING:
-    from airtable_sandbox.formula.nodes import _Node
+    from airtable_formula.nodes import _Node
 
 
 def _compile(node: _Node) -> _Code:

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from airtable_sandbox.clock import iso_millis
-from airtable_sandbox.formula.errors import INFINITY, NEGATIVE_INFINITY, NOT_A_NUMBER, ErrorValue, _fail
+from airtable_formula.errors import INFINITY, NEGATIVE_INFINITY, NOT_A_NUMBER, ErrorValue, _fail
+from airtable_formula.timestamps import iso_millis
 
 
 def to_cell_value(value: Any) -> Any:

@@ -1,0 +1,63 @@
+"""Bearer tokens airtable_pg issued (``airtable-pg api tokens create``), checked as Airtable checks its own.
+
+A missing, malformed, unknown or revoked token gets Airtable's 401 ``AUTHENTICATION_REQUIRED``; a token without
+the base, or a read-only token on a write, gets its 403. Verified tokens are remembered for
+:data:`CACHE_SECONDS` by digest (a page costs no token lookup; a revocation takes effect within that time).
+The token text is never logged, stored or echoed: only its digest is kept, in memory and in Postgres.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from airtable_pg.api.errors import ApiError, authentication_required, model_not_found
+from airtable_pg.postgres.api_tokens import ApiToken, digest
+
+CACHE_SECONDS = 5.0
+MAX_TOKEN_CHARS = 200  # ours are 82; a longer header is not a token of ours and is not hashed
+_CACHE_LIMIT = 10_000
+
+Lookup = Callable[[str], ApiToken | None]  # token text → the live token, from the database
+
+
+class Authenticator:
+    def __init__(self, lookup: Lookup, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lookup = lookup
+        self._clock = clock
+        self._cache: dict[str, tuple[float, ApiToken | None]] = {}
+        self._lock = threading.Lock()
+
+    def token(self, authorization: str | None) -> ApiToken:
+        """The token an ``Authorization`` header carries, or Airtable's 401."""
+        if not authorization:
+            raise authentication_required()
+        scheme, _, text = authorization.partition(" ")
+        text = text.strip()
+        if scheme.lower() != "bearer" or not text or len(text) > MAX_TOKEN_CHARS:
+            raise authentication_required()
+        key = digest(text)
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            token = cached[1]
+        else:
+            token = self._lookup(text)
+            with self._lock:
+                if len(self._cache) >= _CACHE_LIMIT:  # a flood of bad tokens must not grow memory
+                    self._cache.clear()
+                self._cache[key] = (now, token)
+        if token is None:
+            raise authentication_required()
+        return token
+
+
+def require_base(token: ApiToken, base_id: str, *, write: bool = False) -> None:
+    """403 for a base the token was not given (as Airtable answers for a base you cannot see) or a write it may
+    not make."""
+    if base_id not in token.bases:
+        raise model_not_found()
+    if write and not token.can_write:
+        raise ApiError(403, "INVALID_PERMISSIONS", "You are not permitted to perform this operation")

@@ -1,0 +1,62 @@
+"""A mirror record as Airtable answers it, and as the formula engine reads it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from airtable_formula import FormulaError
+from airtable_formula.timestamps import iso_millis
+from airtable_pg.airtable.escaping import unescape_cell
+from airtable_pg.api.tables import ServedTable
+from airtable_pg.postgres.api_reads import MirrorRecord
+
+
+def shape(served: ServedTable, record: MirrorRecord, *, by_field_id: bool, field_ids: Sequence[str] | None) -> dict:
+    """``{"id", "createdTime", "fields"}``: the spec's cells (all, or those asked for) by name or field id.
+
+    The stored cells are already Airtable's record-read form (empty cells absent), so they are passed on as they are,
+    but for the few Postgres cannot hold (a NUL character), which the sync stored escaped.
+    """
+    cells = record.fields
+    specs = served.table.fields
+    wanted = specs.keys() if field_ids is None else field_ids
+    fields: dict[str, Any] = {}
+    for field_id in wanted:
+        value = cells.get(field_id)
+        if value is not None:
+            fields[field_id if by_field_id else specs[field_id].name] = unescape_cell(value)
+    return {"id": record.id, "createdTime": iso_millis(record.created), "fields": fields}
+
+
+class LastModifiedUnknown(FormulaError):
+    """The mirror keeps no last-modified time per record, so LAST_MODIFIED_TIME() has no honest answer."""
+
+
+class MirrorContext:
+    """One mirror record as the formula engine's ``RecordContext``: cells by field name or id."""
+
+    __slots__ = ("_record", "_served")
+
+    def __init__(self, served: ServedTable, record: MirrorRecord) -> None:
+        self._served = served
+        self._record = record
+
+    @property
+    def record_id(self) -> str:
+        return self._record.id
+
+    @property
+    def created_time(self) -> datetime:
+        return self._record.created
+
+    @property
+    def last_modified_time(self) -> datetime:
+        raise LastModifiedUnknown("LAST_MODIFIED_TIME()")
+
+    def cell(self, field_ref: str) -> Any:
+        spec = self._served.field(field_ref)
+        if spec is None:  # refs are checked before a scan starts; this guards a spec changed mid-request
+            raise FormulaError(f"Unknown field names: {field_ref}")
+        return unescape_cell(self._record.fields.get(spec.id))

@@ -1,0 +1,120 @@
+"""The mirror rows the API serves: live rows with a record id, in Airtable's default order, by key ranges.
+
+Every read is one short statement (no transaction held across pages), so paging never blocks the sync, and a
+listing's offset is a key (``airtable_created_time``, ``airtable_id``) rather than a position: rows inserted or
+tombstoned between two pages shift nothing. A row the mirror has no record id or creation time for yet (a
+Postgres-authoritative create the outbox has not pushed) is not an Airtable record yet, so it is never served.
+Functions take the caller's cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from psycopg import Cursor, sql
+
+from airtable_pg.postgres.database import sqlalchemy_url
+from airtable_pg.spec import BaseSpec, TableSpec
+
+T = TypeVar("T")
+
+Key = tuple[datetime, str]  # (airtable_created_time, airtable_id): the default order, and the keyset
+
+
+@dataclass(frozen=True)
+class MirrorRecord:
+    id: str
+    created: datetime
+    fields: dict[str, Any]  # the canonical record-read cells by field id, as the sync stored them
+
+    @property
+    def key(self) -> Key:
+        return (self.created, self.id)
+
+
+STATEMENT_TIMEOUT_MS = 15_000
+
+
+class MirrorReader:
+    """The API's reads: each one statement on an autocommit connection of a pool of its own.
+
+    A page is one round trip to Postgres, not four (no pool ping, no BEGIN, no COMMIT): a single statement sees
+    one snapshot anyway. A connection Postgres dropped fails its request (503, the client retries) and is
+    replaced, instead of every request paying a ping for that rare case. Writes never use this pool. No statement
+    runs longer than :data:`STATEMENT_TIMEOUT_MS` (each reads a bounded batch; this bounds a sick database too).
+    """
+
+    def __init__(self, database_url: str, *, pool_size: int = 10) -> None:
+        self._engine = sa.create_engine(
+            sqlalchemy_url(database_url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            isolation_level="AUTOCOMMIT",
+            connect_args={
+                "application_name": "airtable_pg api",
+                "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+            },
+        )
+
+    def __call__(self, work: Callable[[Cursor], T]) -> T:
+        raw = self._engine.raw_connection()
+        try:
+            with raw.driver_connection.cursor() as cur:  # type: ignore[union-attr]
+                return work(cur)
+        except BaseException:
+            raw.invalidate()  # a failed statement may have left the connection unusable: never reuse it
+            raise
+        finally:
+            raw.close()
+
+
+MAX_PICKED_CELLS = 40  # jsonb_build_object takes at most 100 arguments; past this, reading all cells is as cheap
+
+_LIVE = sql.SQL("airtable_id is not null and airtable_created_time is not null and deleted_at is null")
+
+
+def _mirror(base: BaseSpec, table: TableSpec) -> sql.Identifier:
+    return sql.Identifier(base.schema, table.mirror)
+
+
+def records_after(
+    cur: Cursor, base: BaseSpec, table: TableSpec, after: Key | None, limit: int, cells: list[str] | None = None
+) -> list[MirrorRecord]:
+    """Up to ``limit`` live records after ``after`` (from the start when ``None``), in the default order.
+
+    ``cells``: read only these field ids (a sort or a formula needs a few cells of every row, not all of them).
+    """
+    where = _LIVE if after is None else sql.SQL("{} and (airtable_created_time, airtable_id) > (%s, %s)").format(_LIVE)
+    cur.execute(
+        sql.SQL(
+            "select airtable_id, airtable_created_time, {} from {} where {} "
+            "order by airtable_created_time, airtable_id limit %s"
+        ).format(_cells(cells), _mirror(base, table), where),
+        (*(after or ()), limit),
+    )
+    return [MirrorRecord(*row) for row in cur.fetchall()]
+
+
+def _cells(field_ids: list[str] | None) -> sql.Composable:
+    if field_ids is None or len(field_ids) > MAX_PICKED_CELLS:
+        return sql.SQL("fields")
+    if not field_ids:
+        return sql.SQL("'{}'::jsonb")
+    # an absent cell becomes null: both read as empty (None), as they do from the stored object
+    pairs = sql.SQL(", ").join(sql.SQL("{0}::text, fields -> {0}::text").format(sql.Literal(f)) for f in field_ids)
+    return sql.SQL("jsonb_build_object({})").format(pairs)
+
+
+def records_by_id(cur: Cursor, base: BaseSpec, table: TableSpec, record_ids: list[str]) -> dict[str, MirrorRecord]:
+    """The live records among ``record_ids``, by id."""
+    cur.execute(
+        sql.SQL("select airtable_id, airtable_created_time, fields from {} where {} and airtable_id = any(%s)").format(
+            _mirror(base, table), _LIVE
+        ),
+        (record_ids,),
+    )
+    return {row[0]: MirrorRecord(*row) for row in cur.fetchall()}

@@ -1,0 +1,76 @@
+"""A second ecosystem's client: airtable.js (npm ``airtable``, run with Node) gets the same answers from the API as
+from the sandbox. Skipped, saying why, where Node or the npm package cannot be had."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airtable_pg_tests.api.compare import normalized
+from airtable_pg_tests.api.conftest import Served
+from airtable_sandbox.demo import DEMO_BASE_ID
+
+AIRTABLE_JS = "airtable@0.12.2"
+SCRIPT = Path(__file__).parent / "js" / "list.js"
+CALLS: list[dict[str, Any]] = [
+    {"table": "users"},
+    {"table": "users", "select": {"filterByFormula": "AND({active}, {goal_count} > 1)", "pageSize": 7}},
+    {"table": "users", "select": {"sort": [{"field": "member_number", "direction": "desc"}], "maxRecords": 30}},
+    {"table": "users", "select": {"fields": ["name", "email"], "filterByFormula": "FIND('van', LOWER({name}))"}},
+    {"table": "personal_goals", "select": {"filterByFormula": "ISERROR({progress})"}},
+    {"table": "programs", "select": {"sort": [{"field": "price"}, {"field": "name"}]}},
+    {"table": "methods", "select": {"filterByFormula": "{program_name} = 'Stress de Baas'"}},
+    {"table": "users", "select": {"filterByFormula": "{no such field}"}},
+    {"table": "no such table"},
+]
+
+
+@pytest.fixture(scope="module")
+def node_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are not installed")
+    where = tmp_path_factory.mktemp("airtable_js")
+    installed = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(where), AIRTABLE_JS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if installed.returncode != 0:
+        pytest.skip(f"npm could not install {AIRTABLE_JS}: {installed.stderr[-300:]}")
+    return where / "node_modules"
+
+
+def run_node(node_modules: Path, endpoint: str, token: str, calls: list[dict]) -> list[dict]:
+    request = {"endpointUrl": endpoint, "apiKey": token, "baseId": DEMO_BASE_ID, "calls": calls}
+    done = subprocess.run(
+        ["node", str(SCRIPT), json.dumps(request)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env={"NODE_PATH": str(node_modules), "PATH": "/usr/bin:/bin:/usr/local/bin"},
+    )
+    return json.loads(done.stdout)
+
+
+def test_airtable_js_gets_the_same_answers(demo_served: Served, node_modules: Path) -> None:
+    mirror = run_node(node_modules, demo_served.api_url, demo_served.token, CALLS)
+    airtable = run_node(node_modules, demo_served.sandbox.url, demo_served.sandbox.token, CALLS)
+    for call, ours, theirs in zip(CALLS, mirror, airtable, strict=True):
+        sort = [s["field"] for s in call.get("select", {}).get("sort", [])] or None
+        if "status" in theirs:
+            assert (ours["status"], ours["error"]) == (theirs["status"], theirs["error"]), call
+        else:
+            assert normalized(ours, sort) == normalized(theirs, sort), call
+    assert sum(len(answer.get("records", [])) for answer in mirror) > 50
+    one = [{"table": "users", "find": mirror[0]["records"][0]["id"]}]
+    found = run_node(node_modules, demo_served.api_url, demo_served.token, one)
+    assert found == run_node(node_modules, demo_served.sandbox.url, demo_served.sandbox.token, one)
+    assert found[0]["records"][0] == mirror[0]["records"][0]
