@@ -1,14 +1,15 @@
 # Two commands do all set-up on a fresh machine with Python 3.11+:
 #   make dev    start everything on embedded defaults (sandbox Airtable, embedded Postgres, Dagster UI);
 #               ARGS passes options to `airtable-pg dev`, e.g. make dev ARGS='--port 3130 --sandbox-port 8830'
-#   make test   run the whole test suite (installs what it needs: Chromium, and PostgreSQL with TLS for the TLS tests)
+#   make test   run the whole test suite (installs what it needs: Chromium, PostgreSQL with TLS for the TLS tests,
+#               Node.js for the airtable.js client test)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: install dev test lint browser tls-postgres bench bench-fast-lane clean
+.PHONY: install dev test lint browser tls-postgres node bench bench-fast-lane clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,10 @@ dev: install
 browser:
 	@scripts/ensure-chromium.sh
 
+# The airtable.js test runs a second ecosystem's client with Node.js.
+node:
+	@scripts/ensure-node.sh
+
 # The TLS tests need a PostgreSQL built with OpenSSL (pgserver's is not): Debian's, installed as root when missing.
 tls-postgres: install
 	@scripts/ensure-postgres-tls.sh $(BIN)/python
@@ -31,7 +36,7 @@ tls-postgres: install
 lint: install
 	$(BIN)/ruff check .
 
-test: install browser tls-postgres lint
+test: install browser tls-postgres node lint
 	$(BIN)/pytest
 
 bench: install
