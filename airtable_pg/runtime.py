@@ -47,6 +47,7 @@ class Runtime:
     workers: int = Settings.model_fields["workers"].default
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     receiver_url: str | None = None
+    shadow_share: float = Settings.model_fields["shadow_share"].default
 
     @classmethod
     def open(
@@ -59,11 +60,12 @@ class Runtime:
         workers: int = Settings.model_fields["workers"].default,
         outbound: OutboundConfig | None = None,
         receiver_url: str | None = None,
+        shadow_share: float = Settings.model_fields["shadow_share"].default,
     ) -> Runtime:
         """A runtime on ``database_url``, once it is at the heads of ``migrations`` and the state branch."""
         require_migrated(database_url, migrations)
         airtable = airtable.for_spec(spec) if airtable is not None else None  # the spec's share of each base
-        return cls(spec, database_url, airtable, workers, outbound or OutboundConfig(), receiver_url)
+        return cls(spec, database_url, airtable, workers, outbound or OutboundConfig(), receiver_url, shadow_share)
 
     @classmethod
     def from_settings(
@@ -84,6 +86,7 @@ class Runtime:
             workers=settings.workers,
             outbound=OutboundConfig.from_settings(settings),
             receiver_url=settings.receiver_url,
+            shadow_share=settings.shadow_share,
         )
 
     # -- the parts -------------------------------------------------------------------------------------
@@ -133,4 +136,5 @@ class Runtime:
         writes to Airtable-authoritative tables are forwarded with this runtime's client (the shared bucket)."""
         from airtable_pg.api.app import build_app
 
-        return build_app(self.spec, self.database_url, self.api if self.airtable_config is not None else None)
+        airtable = self.api if self.airtable_config is not None else None
+        return build_app(self.spec, self.database_url, airtable, shadow_share=self.shadow_share)

@@ -174,6 +174,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Requests in flight per sync (they overlap Airtable's latency; the rate limit still holds).",
     )
+    shadow_share: float = _env(
+        "AIRTABLE_PG_SHADOW_SHARE",
+        default=1.0,
+        gt=0.0,
+        le=1.0,
+        description="Of the API's reads of an entity in `shadow`, the share whose mirror answer is compared with "
+        "Airtable's (off the request path; 1: every one).",
+    )
     receiver_url: str | None = _env(
         "AIRTABLE_PG_RECEIVER_URL",
         default=None,

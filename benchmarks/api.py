@@ -187,6 +187,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             filler.wait(30)
     with transaction(runtime.db) as cur:
         token = api_tokens.create_token(cur, f"bench-{os.getpid()}", [DEMO_BASE_ID], can_write=False)[1]
+    from airtable_pg.routing.flags import BackendFlags
+
+    flags = BackendFlags(runtime.db, runtime.spec, environ={})
+    for base, table in runtime.spec.tables():  # the subject is the mirror's answers (the default would relay them)
+        flags.set(f"{base.key}.{table.key}", "postgres_primary", reason="benchmarks.api", force=True)
     api_process, api_url = start_api(database, args.workers)
     sandbox, sandbox_url = start_sandbox(args.records, args.latency_ms)
     try:

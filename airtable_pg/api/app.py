@@ -9,9 +9,10 @@ nothing. Database work runs in worker threads so the event loop keeps answering.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -27,12 +28,15 @@ from airtable_pg.api.errors import NOT_SERVED, ApiError, model_not_found, not_fo
 from airtable_pg.api.listing import Listing
 from airtable_pg.api.params import ListOptions
 from airtable_pg.api.records import shape
+from airtable_pg.api.routing import Router
 from airtable_pg.api.tables import Catalog, ServedTable
 from airtable_pg.api.writes import Forwarder
 from airtable_pg.postgres.api_reads import MirrorReader, records_by_id
 from airtable_pg.postgres.api_tokens import token_by_secret
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.errors import describe_database_error
+from airtable_pg.routing.flags import POSTGRES_PRIMARY, SHADOW, BackendFlags
+from airtable_pg.routing.shadow import ShadowPolicy, ShadowReads
 from airtable_pg.spec import SyncSpec
 
 HEALTH_PATH = "/healthz"
@@ -54,12 +58,23 @@ class AirtableJSON(JSONResponse):
             return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
-def build_app(spec: SyncSpec, database_url: str, airtable: Callable[[], Api] | None = None) -> Starlette:
+def build_app(
+    spec: SyncSpec,
+    database_url: str,
+    airtable: Callable[[], Api] | None = None,
+    *,
+    shadow_share: float = 1.0,
+    shadow_policy: ShadowPolicy | None = None,
+) -> Starlette:
     """The API over the mirror tables of ``spec`` in the database at ``database_url``; ``airtable`` makes the client
-    writes are forwarded with (``None``: writes are refused)."""
+    writes and reads not served from the mirror are forwarded with (``None``: every read from the mirror, writes
+    refused). Each entity's reads are served where its backend flag says (``api/routing.py``)."""
     catalog = Catalog(spec)
     read = MirrorReader(database_url)
-    writes = Forwarder(airtable, connection_pool(database_url))
+    pool = connection_pool(database_url)
+    writes = Forwarder(airtable, pool)
+    shadow = ShadowReads(pool, spec, shadow_policy)
+    router = Router(BackendFlags(pool, spec), shadow, read, writes, share=shadow_share)
     auth = Authenticator(lambda text: read(lambda cur: token_by_secret(cur, text)))
 
     async def records(request: Request) -> Response:
@@ -81,6 +96,12 @@ def build_app(spec: SyncSpec, database_url: str, airtable: Callable[[], Api] | N
             rest = segments[2:]
             if (request.method == "GET" and not rest) or (request.method == "POST" and rest == ["listRecords"]):
                 body = await _json_body(request) if request.method == "POST" else None
+                mode = await run_in_threadpool(router.mode, served)
+                if mode != POSTGRES_PRIMARY:  # Airtable answers; in shadow the mirror's answer is compared later
+                    status, answer = await _relayed(request, writes, segments, body=body)
+                    if mode == SHADOW and status == 200:
+                        _shadow_list(router, served, request, body, answer)
+                    return AirtableJSON(answer, status_code=status)
                 try:
                     options = ListOptions.from_query(_query(request)) if body is None else ListOptions.from_body(body)
                     page = await run_in_threadpool(lambda: Listing(served, options, read).page())
@@ -94,6 +115,12 @@ def build_app(spec: SyncSpec, database_url: str, airtable: Callable[[], Api] | N
             if request.method == "GET" and len(rest) == 1:
                 query = {k: v for k, v in _query(request).items() if k in _GET_ONE_PARAMS}
                 options = ListOptions.from_query(query)
+                mode = await run_in_threadpool(router.mode, served)
+                if mode != POSTGRES_PRIMARY:
+                    status, answer = await _relayed(request, writes, segments)
+                    if mode == SHADOW and status == 200:
+                        router.after_get(served, rest[0], options.by_field_id, _described(request), answer)
+                    return AirtableJSON(answer, status_code=status)
                 owner, record = await run_in_threadpool(_find_record, read, catalog, served, rest[0])
                 return AirtableJSON(shape(owner, record, by_field_id=options.by_field_id, field_ids=None))
             if len(rest) <= 1 and not (request.method == "POST" and rest):
@@ -124,7 +151,13 @@ def build_app(spec: SyncSpec, database_url: str, airtable: Callable[[], Api] | N
         return AirtableJSON({"status": "ok"})
 
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
-    return Starlette(routes=[Route(HEALTH_PATH, health), Route("/v0/{path:path}", records, methods=methods)])
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        router.close()  # shadow comparisons still waiting end with the server
+
+    routes = [Route(HEALTH_PATH, health), Route("/v0/{path:path}", records, methods=methods)]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def _find_record(read: MirrorReader, catalog: Catalog, served: ServedTable, record_id: str) -> tuple[ServedTable, Any]:
@@ -148,6 +181,30 @@ def _relayed_base(segments: list[str]) -> str | None:
     return None
 
 
+def _shadow_list(router: Router, served: ServedTable, request: Request, body: Any | None, answer: Any) -> None:
+    try:
+        options = ListOptions.from_query(_query(request)) if body is None else ListOptions.from_body(body)
+    except ApiError:
+        return  # Airtable accepted what the mirror would refuse: nothing to compare
+    router.after_list(served, options, _described(request), answer)
+
+
+def _described(request: Request) -> str:
+    """The request as a mismatch record keeps it: method, path and query (a token never travels in either)."""
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{request.method} {request.url.path}" + (f"?{query}" if query else "")
+
+
+async def _relayed(
+    request: Request, writes: Forwarder, segments: list[str], *, body: Any | None = None
+) -> tuple[int, Any]:
+    """Airtable's answer to this request, passed through as it came (through the shared bucket)."""
+    if body is None and request.method in ("POST", "PATCH", "PUT"):
+        body = await _json_body(request)
+    query = [(k, v) for k, values in _query(request).items() for v in values]
+    return await run_in_threadpool(writes.relay, request.method, segments, query, body)
+
+
 async def _relay(
     request: Request,
     writes: Forwarder,
@@ -158,10 +215,7 @@ async def _relay(
 ) -> Response:
     """Pass a request through to Airtable; ``only_bases`` narrows the list of bases to the token's own; ``body``: the
     JSON body when it was already read."""
-    if body is None and request.method in ("POST", "PATCH", "PUT"):
-        body = await _json_body(request)
-    query = [(k, v) for k, values in _query(request).items() for v in values]
-    status, answer = await run_in_threadpool(writes.relay, request.method, segments, query, body)
+    status, answer = await _relayed(request, writes, segments, body=body)
     if only_bases is not None and status == 200 and isinstance(answer, dict):
         answer = {**answer, "bases": [b for b in answer.get("bases", []) if b.get("id") in only_bases]}
     return AirtableJSON(answer, status_code=status)

@@ -59,7 +59,7 @@ class Forwarder:
             raise ApiError(422, "INVALID_REQUEST_UNKNOWN", "Invalid request: the body must be a JSON object")
         by_field_id = body.get("returnFieldsByFieldId") is True
         forwarded = {**body, "returnFieldsByFieldId": True} if method != "DELETE" else None
-        api = self._client()
+        api = self.client()
         url = str(api.build_url(served.base.id, served.table.id, *rest))
         status, answer = self._send(api, method, url, query, forwarded)
         if status != 200:
@@ -71,7 +71,7 @@ class Forwarder:
     ) -> tuple[int, Any]:
         """Forward a request the mirror does not answer (metadata, webhooks, comments) as it came; Airtable's
         answer as it came. Same shared bucket, same token of airtable_pg's, which the app never sees."""
-        api = self._client()
+        api = self.client()
         path = [quote(segment, safe="") for segment in segments]  # a table called "a/b" stays one segment
         return self._send(api, method, str(api.build_url(*path)), query, body)
 
@@ -108,7 +108,8 @@ class Forwarder:
             return shaped[0]
         return {**{k: v for k, v in answer.items() if k != "records"}, "records": shaped}
 
-    def _client(self) -> Api:
+    def client(self) -> Api:
+        """The Airtable client requests are forwarded with (built once, on first use)."""
         if self._make_api is None:
             raise not_served("writes (no Airtable token is configured: AIRTABLE_API_KEY)")
         with self._lock:

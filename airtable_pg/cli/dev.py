@@ -536,7 +536,8 @@ def summary(
                 else []
             ),
             *(
-                [f"  Airtable API  {api}  (from Postgres: an app's endpoint URL; its token is api_token in dev.json)"]
+                [f"  Airtable API  {api}  (an app's endpoint URL, token api_token in dev.json; each table "
+                 "served where its backend flag says: Airtable until `airtable-pg flags` or `cutover` moves it)"]
                 if api
                 else []
             ),

@@ -33,7 +33,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 def uvicorn_server(app: Starlette) -> uvicorn.Server:
     """Our own log lines say what happened to each notification; uvicorn's access log would repeat them."""
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5)
+    # lifespan "auto": an app with a lifespan (the API closes its shadow readers) gets its shutdown; others need none
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="auto", timeout_graceful_shutdown=5)
     return uvicorn.Server(config)
 
 

@@ -55,7 +55,11 @@ class ShadowPolicy:
 class ShadowReads:
     def __init__(self, db: sa.Engine, spec: SyncSpec, policy: ShadowPolicy | None = None) -> None:
         self.db, self.spec, self.policy = db, spec, policy or ShadowPolicy()
-        self._sleep = threading.Event().wait
+        self._closing = threading.Event()
+
+    def close(self) -> None:
+        """Comparisons waiting for their re-check stop at once (a server shutting down does not wait for them)."""
+        self._closing.set()
 
     def compare(
         self,
@@ -92,7 +96,8 @@ class ShadowReads:
         first = compare_records(table, airtable, postgres, ordered=ordered)
         result = first
         if not first.matched and refetch is not None:
-            self._sleep(self.policy.recheck_seconds)
+            if self._closing.wait(self.policy.recheck_seconds):
+                return ShadowOutcome(entity, first.records, 0, 0)  # shutting down: nothing judged
             ids = first.record_ids()
             again_airtable, again_postgres = refetch(ids)
             result = compare_records(table, again_airtable, again_postgres, ordered=False)

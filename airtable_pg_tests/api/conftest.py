@@ -9,12 +9,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+import sqlalchemy as sa
 from pyairtable import Api
 
 from airtable_pg.postgres import api_tokens
 from airtable_pg.postgres.migrate import DEMO_VERSIONS, alembic_config, upgrade
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.receiver.server import ReceiverServer
+from airtable_pg.routing.flags import BackendFlags
 from airtable_pg.spec import SyncSpec, load_spec
 from airtable_pg_tests.sync_helpers import make_sync_engine, sandbox_runtime
 from airtable_sandbox.demo import DEMO_BASE_ID, HOSTILE_BASE_ID
@@ -43,12 +45,21 @@ class Served:
             return api_tokens.replace_token(cur, name, bases, can_write=can_write)[1]
 
 
+def serve_from_postgres(db: sa.Engine, spec: SyncSpec) -> None:
+    """Every entity on postgres_primary: these tests are about the mirror's answers (an entity left on its default,
+    airtable, is relayed to Airtable; tests/api/test_api_routing.py covers that)."""
+    flags = BackendFlags(db, spec, environ={})
+    for base, table in spec.tables():
+        flags.set(f"{base.key}.{table.key}", "postgres_primary", reason="API tests", force=True)
+
+
 def serve(sandbox: Sandbox, url: str, spec: SyncSpec, bases: list[str]) -> Iterator[Served]:
     with make_sync_engine(sandbox, url, spec) as engine:
         engine.sync_tables("full")  # raises if a table failed
     runtime = sandbox_runtime(sandbox, url, spec)
     with transaction(runtime.db) as cur:
         _, token = api_tokens.create_token(cur, "tests", bases, can_write=False)
+    serve_from_postgres(runtime.db, spec)
     with ReceiverServer(runtime.api_app()) as server:
         yield Served(sandbox, url, spec, server.url, token)
 

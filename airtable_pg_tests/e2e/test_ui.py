@@ -177,7 +177,7 @@ def test_dev_serves_the_airtable_api_from_postgres_beside_the_sandbox(dev_server
     from pyairtable import Api
 
     stack = json.loads((dev_server.log.parent / "state" / "dev.json").read_text())
-    assert f"Airtable API  {stack['api_url']}  (from Postgres" in dev_server.output()
+    assert f"Airtable API  {stack['api_url']}  (an app's endpoint URL" in dev_server.output()
     assert stack["api_token"] not in dev_server.output()
     mirror = Api(stack["api_token"], endpoint_url=stack["api_url"]).table(stack["base_id"], "users").all()
     sandbox = Api(stack["airtable_api_key"], endpoint_url=stack["airtable_api_url"]).table(stack["base_id"], "users")

@@ -1,0 +1,110 @@
+"""The API serves each entity where its backend flag says: Airtable (relayed), shadow (Airtable, with the mirror's
+answer compared off the request path) or the mirror; a flip reaches the running API within a second."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+from pyairtable import Api
+
+from airtable_pg.api.app import build_app
+from airtable_pg.postgres import api_tokens
+from airtable_pg.postgres import shadow_reads as shadow_store
+from airtable_pg.postgres.database import connection_pool, libpq_url
+from airtable_pg.postgres.transaction import transaction
+from airtable_pg.receiver.server import ReceiverServer
+from airtable_pg.routing import BackendFlags
+from airtable_pg.routing.shadow import ShadowPolicy
+from airtable_pg.spec import load_spec
+from airtable_pg_tests.sync_helpers import make_sync_engine, sandbox_runtime
+from airtable_pg_tests.waiting import wait_until
+from airtable_sandbox.demo import DEMO_BASE_ID
+
+SPEC = load_spec()
+USERS = SPEC.bases["coaching"].tables["users"]
+
+
+def served(sandbox, database_url: str, **options):
+    with make_sync_engine(sandbox, database_url) as engine:
+        engine.sync_table("coaching", "users", "full")
+    runtime = sandbox_runtime(sandbox, database_url, SPEC)
+    with transaction(runtime.db) as cur:
+        token = api_tokens.replace_token(cur, "routing", [DEMO_BASE_ID], can_write=False)[1]
+    return ReceiverServer(build_app(SPEC, database_url, runtime.api, **options)), token
+
+
+def make_mirror_differ(database_url: str) -> str:
+    """One user's name changed in the mirror only: which side answered shows in the answer."""
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        return conn.execute(
+            "update airtable.users set fields = jsonb_set(fields, '{fldUsrName0000000}', '\"Only In Postgres\"') "
+            "where airtable_id = (select min(airtable_id) from airtable.users) returning airtable_id"
+        ).fetchone()[0]
+
+
+def names(api: Api) -> set[str]:
+    return {r["fields"].get("name") for r in api.table(DEMO_BASE_ID, "users").all()}
+
+
+def test_airtable_serves_until_the_flag_moves_and_a_flip_reaches_the_api_within_a_second(
+    sandbox, database_url
+) -> None:
+    server, token = served(sandbox, database_url)
+    make_mirror_differ(database_url)
+    flags = BackendFlags(connection_pool(database_url), SPEC, environ={})
+    with server:
+        api = Api(token, endpoint_url=server.url)
+        before = sandbox.stats()["bases"][DEMO_BASE_ID]["served"]
+        assert "Only In Postgres" not in names(api)  # the default, airtable: Airtable's own answer, relayed
+        assert sandbox.stats()["bases"][DEMO_BASE_ID]["served"] > before
+
+        flags.set("users", "postgres_primary", reason="test", force=True)
+        wait_until(lambda: "Only In Postgres" in names(api), timeout=1.0, what="the API to serve the mirror")
+        before = sandbox.stats()["bases"][DEMO_BASE_ID]["served"]
+        api.table(DEMO_BASE_ID, "users").all()
+        assert sandbox.stats()["bases"][DEMO_BASE_ID]["served"] == before  # no Airtable request for a read
+
+
+def test_shadow_answers_from_airtable_and_finds_the_mirrors_difference_off_the_request_path(
+    sandbox, database_url
+) -> None:
+    slow = ShadowPolicy(recheck_seconds=60.0)  # the re-check waits a minute: the answer must not
+    server, token = served(sandbox, database_url, shadow_policy=slow)
+    differing = make_mirror_differ(database_url)
+    BackendFlags(connection_pool(database_url), SPEC, environ={}).set("users", "shadow", reason="test")
+    with server:
+        api = Api(token, endpoint_url=server.url)
+        assert "Only In Postgres" not in names(api)  # served from Airtable, at once
+        with transaction(connection_pool(database_url)) as cur:
+            assert shadow_store.tally(cur, "coaching.users", timedelta(hours=1)) == {}  # still re-checking
+
+    # The sync just applied a change to that record: within the in-flight window it would be set aside, rightly.
+    quick = ShadowPolicy(recheck_seconds=0.1, in_flight_seconds=0.0)
+    server, token = served(sandbox, database_url, shadow_policy=quick)  # its sync put Airtable's name back
+    assert make_mirror_differ(database_url) == differing
+    with server:
+        Api(token, endpoint_url=server.url).table(DEMO_BASE_ID, "users").all()  # one first page holds every user
+        db = connection_pool(database_url)
+
+        def recorded() -> list[shadow_store.StoredMismatch]:
+            with transaction(db) as cur:
+                return shadow_store.recent_mismatches(cur, "coaching.users", timedelta(hours=1), 10)
+
+        [mismatch] = wait_until(recorded, timeout=30, what="the shadow comparison")
+    assert mismatch.record_id == differing and mismatch.postgres == "Only In Postgres"
+    assert mismatch.request.startswith("GET /v0/") and "Bearer" not in mismatch.request
+
+
+@pytest.mark.parametrize("mode", ["airtable", "shadow"])
+def test_an_api_without_an_airtable_token_serves_the_mirror_whatever_the_flag(sandbox, database_url, mode) -> None:
+    with make_sync_engine(sandbox, database_url) as engine:
+        engine.sync_table("coaching", "users", "full")
+    make_mirror_differ(database_url)
+    db = connection_pool(database_url)
+    with transaction(db) as cur:
+        token = api_tokens.create_token(cur, "routing", [DEMO_BASE_ID], can_write=False)[1]
+    BackendFlags(db, SPEC, environ={}).set("users", mode, reason="test")
+    with ReceiverServer(build_app(SPEC, database_url, None)) as server:
+        assert "Only In Postgres" in names(Api(token, endpoint_url=server.url))
