@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
-from types import FrameType
 
 from airtable_pg.cli.output import EXIT_OK, command, command_settings, note, runtime_database
 from airtable_pg.cli.parsing import command_parser
+from airtable_pg.cli.serving import serve_foreground
+from airtable_pg.observability.http import METRICS_PATH
 from airtable_pg.receiver.app import DEFAULT_MAX_BODY_BYTES, HEALTH_PATH, WEBHOOK_PATH, build_app, require_webhook_table
-from airtable_pg.receiver.server import base_url, bind_socket, uvicorn_server
+from airtable_pg.receiver.server import base_url, bind_socket
+from airtable_pg.spec import load_spec
 
 DEFAULT_PORT = 8765
 
@@ -44,31 +44,17 @@ def main(argv: list[str]) -> int:
     settings = command_settings("receiver")
     url = runtime_database("receiver", settings)
     require_webhook_table(url)
-    app = build_app(url, max_body_bytes=args.max_body_bytes)
+    app = build_app(url, max_body_bytes=args.max_body_bytes, spec=load_spec(settings.spec_path))
     sock = bind_socket(args.host, args.port)
     address = base_url(args.host, sock.getsockname()[1])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"receiving Airtable webhook notifications at {address}{WEBHOOK_PATH}", flush=True)
-    note("receiver", f"health at {address}{HEALTH_PATH}; give Airtable the public HTTPS URL that reaches it")
-    # uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler it found; ours (and
-    # Ctrl-C's KeyboardInterrupt) end here, as does a signal that arrives before uvicorn took over: exit 0.
-    in_main_thread = threading.current_thread() is threading.main_thread()  # only there can signals be handled
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
-    try:
-        uvicorn_server(app).run(sockets=[sock])
-    except (KeyboardInterrupt, _Terminated):
-        pass
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
-        sock.close()
+    note(
+        "receiver",
+        f"health at {address}{HEALTH_PATH}, metrics at {address}{METRICS_PATH}; "
+        "give Airtable the public HTTPS URL that reaches it",
+    )
+    serve_foreground(app, sock)
     note("receiver", "stopped")
     return EXIT_OK
 
-
-class _Terminated(Exception):
-    """SIGTERM, outside uvicorn's own handling of it."""
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated
