@@ -21,7 +21,9 @@ def execute(url: str, query: str, params: tuple | dict = ()) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
-def apply_changes(url: str, table_id: str, source: str, latencies: list[float], *, ago: timedelta = timedelta()) -> None:
+def apply_changes(
+    url: str, table_id: str, source: str, latencies: list[float], *, ago: timedelta = timedelta()
+) -> None:
     """One statement of applied changes (as a writer's batch), each ``latency`` seconds after its Airtable time."""
     rows = [
         (BASE.id, table_id, f"rec{source}{i:014d}", "created", source, latency, ago.total_seconds())
