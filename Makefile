@@ -1,14 +1,15 @@
 # Two commands do all set-up on a fresh machine with Python 3.11+:
 #   make dev    start everything on embedded defaults (sandbox Airtable, embedded Postgres, Dagster UI);
 #               ARGS passes options to `airtable-pg dev`, e.g. make dev ARGS='--port 3130 --sandbox-port 8830'
-#   make test   run the whole test suite (installs what it needs: Chromium, and PostgreSQL with TLS for the TLS tests)
+#   make test   run the whole test suite (installs what it needs: Chromium, PostgreSQL with TLS for the TLS tests, and
+#               Prometheus for the observability tests)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: install dev test lint browser tls-postgres bench bench-fast-lane clean
+.PHONY: install dev test lint browser tls-postgres prometheus bench bench-fast-lane clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +29,14 @@ browser:
 tls-postgres: install
 	@scripts/ensure-postgres-tls.sh $(BIN)/python
 
+# The observability tests run promtool on the generated alert rules and a real Prometheus: Debian's, as root.
+prometheus:
+	@scripts/ensure-prometheus.sh
+
 lint: install
 	$(BIN)/ruff check .
 
-test: install browser tls-postgres lint
+test: install browser tls-postgres prometheus lint
 	$(BIN)/pytest
 
 bench: install

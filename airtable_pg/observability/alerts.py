@@ -11,6 +11,7 @@ a window with fewer than ``min_changes`` changes, so one slow sign-up on a quiet
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,7 +119,7 @@ class Alert:
     runbook: str = ""  # the anchor of its section in docs/operations.md
 
     def summary_for(self, labels: Labels, value: float | None) -> str:
-        return self.summary.format_map(_Blank({**labels, "value": "-" if value is None else f"{value:.4g}"}))
+        return self.summary.format_map(_Blank({**labels, "value": "-" if value is None else humanize(value)}))
 
     def prometheus_rule(self) -> dict | None:
         if self.condition is None:
@@ -131,6 +132,21 @@ class Alert:
         summary = re.sub(r"\{(\w+)\}", r"{{ $labels.\1 }}", summary)
         rule["annotations"] = {"summary": summary, "runbook": f"docs/operations.md#{self.runbook or self.name.lower()}"}
         return rule
+
+
+def humanize(value: float) -> str:
+    """Prometheus's ``humanize`` template function (SI prefixes, 4 significant digits), so a message of the
+    built-in alerter reads exactly as Alertmanager's would for the same value."""
+    if value == 0 or math.isnan(value) or math.isinf(value):
+        return f"{value:.4g}"
+    prefixes, scale = (("k", "M", "G", "T", "P", "E", "Z", "Y"), 1 / 1000) if abs(value) >= 1 else (
+        ("m", "u", "n", "p", "f", "a", "z", "y"), 1000)  # fmt: skip
+    prefix = ""
+    for candidate in prefixes:
+        if (abs(value) < 1000) if scale < 1 else (abs(value) >= 1):
+            break
+        prefix, value = candidate, value * scale
+    return f"{value:.4g}{prefix}"
 
 
 class _Blank(dict):
