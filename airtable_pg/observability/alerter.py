@@ -76,6 +76,7 @@ class TickReport:
     failed: list[str] = field(default_factory=list)
     open: int = 0
     skipped: str | None = None
+    samples: Samples | None = None  # the scrape the alerts were evaluated on (None: unreadable)
 
 
 def scope_of(labels: Labels) -> str:
@@ -167,7 +168,7 @@ def evaluate(
     if not result.ok:
         report.skipped = "the state schema could not be read: nothing evaluated"
         return report
-    samples = Samples(result.families)
+    samples = report.samples = Samples(result.families)
     quantiles = _quantile_source(db, spec)
     evaluated = [alert for alert in alerts if alert.condition is not None]
     current: dict[tuple[str, str], tuple[Alert, Breach]] = {}
