@@ -34,8 +34,8 @@ def timed(fn, times: int) -> list[float]:
 
 def summary(ms: list[float]) -> dict:
     ordered = sorted(ms)
-    return {"median_ms": round(statistics.median(ordered), 2), "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 2),
-            "max_ms": round(ordered[-1], 2)}  # fmt: skip
+    return {"median_ms": round(statistics.median(ordered), 2),
+            "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 2), "max_ms": round(ordered[-1], 2)}  # fmt: skip
 
 
 def measure_scrapes(database_url: str, scrapes: int) -> dict:
@@ -69,16 +69,57 @@ def add_live_changes(database_url: str, count: int) -> float:
         for offset in range(0, count, LIVE_BATCH):
             conn.execute(
                 "insert into airtable_sync.change_event (base_id, table_id, airtable_id, kind, source, source_time) "
-                "select 'appCoachingDemo01', (array['tblUsers000000001', 'tblPrograms000001'])[1 + n % 2], "
-                "'rec' || lpad(to_hex(n), 14, '0'), 'updated', (array['webhook', 'poll'])[1 + n % 2], "
-                "now() - make_interval(secs => (n % 90)) from generate_series(%s, %s) n",
+                "select 'appCoachingDemo01', (array['tblUsers000000001', 'tblPrograms000001'])[1 + n %% 2], "
+                "'rec' || lpad(to_hex(n), 14, '0'), 'updated', (array['webhook', 'poll'])[1 + n %% 2], "
+                "now() - make_interval(secs => (n %% 90)) from generate_series(%s::int, %s::int) n",
                 (offset, min(offset + LIVE_BATCH, count) - 1),
             )
     return round(time.perf_counter() - started, 1)
 
 
+def trigger_overhead(database_url: str, rows: int = 100_000) -> dict:
+    """What the latency trigger adds to a writer's inserts: ``rows`` change events in batches of 1,000, with the
+    trigger and without it (disabled inside a transaction that is rolled back, so nothing stays)."""
+    import psycopg
+
+    from airtable_pg.postgres.database import libpq_url
+
+    insert = ("insert into airtable_sync.change_event (base_id, table_id, airtable_id, kind, source, source_time) "
+              "select 'appBench', 'tblBench', 'rec' || n, 'updated', %s, now() - interval '2 seconds' "
+              "from generate_series(%s::int, %s::int) n")  # fmt: skip
+    found = {}
+    for label, source, disable in (("live_with_trigger", "webhook", False), ("live_without_trigger", "webhook", True),
+                                   ("full_with_trigger", "full", False), ("full_without_trigger", "full", True)):
+        with psycopg.connect(libpq_url(database_url)) as conn:
+            if disable:
+                conn.execute("alter table airtable_sync.change_event disable trigger change_event_latency")
+            started = time.perf_counter()
+            for offset in range(0, rows, LIVE_BATCH):
+                conn.execute(insert, (source, offset, offset + LIVE_BATCH - 1))
+            found[label] = round(time.perf_counter() - started, 2)
+            conn.rollback()
+    return {"rows": rows, "seconds": found}
+
+
 def run(args: argparse.Namespace, server_url: str) -> dict:
-    proc, sandbox_url = start_sandbox(args.records, 0, "--rate-limit", "0", "--token-rate-limit", "0")
+    if args.database:  # a database an earlier run of this benchmark synced (the sync takes minutes)
+        from airtable_pg.postgres.database import with_database
+
+        database_url = with_database(server_url, args.database)
+        result: dict = {"records": args.records, "sync_seconds": None, "database": args.database}
+    else:
+        database_url, seconds = synced_database(args.records, server_url)
+        result = {"records": args.records, "sync_seconds": seconds}
+    result["after_full_sync"] = measure_scrapes(database_url, args.scrapes)
+    result["live_changes"] = args.live_changes
+    result["live_changes_insert_seconds"] = add_live_changes(database_url, args.live_changes)
+    result["after_live_changes"] = measure_scrapes(database_url, args.scrapes)
+    result["trigger_overhead"] = trigger_overhead(database_url)
+    return result
+
+
+def synced_database(records: int, server_url: str) -> tuple[str, float]:
+    proc, sandbox_url = start_sandbox(records, 0, "--rate-limit", "0", "--token-rate-limit", "0")
     try:
         database_url = fresh_database(server_url, f"bench_metrics_{os.getpid()}")
         env = dict(os.environ, AIRTABLE_API_KEY=TOKEN, AIRTABLE_API_URL=sandbox_url, DATABASE_URL=database_url,
@@ -86,12 +127,7 @@ def run(args: argparse.Namespace, server_url: str) -> dict:
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "airtable_pg", "sync", "--full"], env=env, check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
-        result: dict = {"records": args.records, "sync_seconds": round(time.perf_counter() - started, 1)}
-        result["after_full_sync"] = measure_scrapes(database_url, args.scrapes)
-        result["live_changes"] = args.live_changes
-        result["live_changes_insert_seconds"] = add_live_changes(database_url, args.live_changes)
-        result["after_live_changes"] = measure_scrapes(database_url, args.scrapes)
-        return result
+        return database_url, round(time.perf_counter() - started, 1)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -99,7 +135,7 @@ def run(args: argparse.Namespace, server_url: str) -> dict:
 
 def render(report: dict) -> str:
     lines = [
-        f"`/metrics` on the {report['records']:,}-record demo base (full sync {report['sync_seconds']} s):",
+        f"`/metrics` on the {report['records']:,}-record demo base:",
         "",
         "| state | queries per scrape | collector median / p95 ms | HTTP GET median / p95 ms | series | bytes |",
         "|---|---|---|---|---|---|",
@@ -110,6 +146,12 @@ def render(report: dict) -> str:
         lines.append(f"| {label} | {r['queries_per_scrape']} | {r['collector']['median_ms']} / "
                      f"{r['collector']['p95_ms']} | {r['http']['median_ms']} / {r['http']['p95_ms']} | "
                      f"{r['series']} | {r['exposition_bytes']:,} |")  # fmt: skip
+    overhead = report["trigger_overhead"]
+    lines += ["", f"Inserting {overhead['rows']:,} change events in statements of 1,000 (the latency trigger's cost):",
+              "", "| events | with the trigger s | without s |", "|---|---|---|"]  # fmt: skip
+    for kind in ("live", "full"):
+        s = overhead["seconds"]
+        lines.append(f"| {kind} | {s[f'{kind}_with_trigger']} | {s[f'{kind}_without_trigger']} |")
     return "\n".join(lines)
 
 
@@ -118,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--scrapes", type=int, default=50)
     parser.add_argument("--live-changes", type=int, default=200_000)
+    parser.add_argument("--database", help="measure this already-synced database of the benchmarks' server instead")
     parser.add_argument("--burn", type=int, default=0, help="CPU burners beside the run (see benchmarks.burners)")
     parser.add_argument("--out", default="benchmarks/results/metrics_scrape.json")
     run_and_save(parser.parse_args(argv), run, render)

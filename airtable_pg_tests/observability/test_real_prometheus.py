@@ -45,8 +45,8 @@ def prometheus(tmp_path: Path):
 
     def start(target: str) -> str:
         port = free_port()
-        config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                  "scrape_configs": [{"job_name": "airtable_pg", "static_configs": [{"targets": [target]}]}]}  # fmt: skip
+        job = {"job_name": "airtable_pg", "static_configs": [{"targets": [target]}]}
+        config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"}, "scrape_configs": [job]}
         (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
         log = (tmp_path / "prometheus.log").open("w")
         started.append(subprocess.Popen(

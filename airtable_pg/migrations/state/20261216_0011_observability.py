@@ -26,19 +26,28 @@ depends_on: str | Sequence[str] | None = None
 BOUNDS = "array[0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 300, 600, 'Infinity']::double precision[]"
 
 # Rows are aggregated per statement (one update per table, source and bound per batch, not per record), and
-# written in key order so two batches of one table cannot deadlock on each other's bucket rows.
+# written in key order so two batches of one table cannot deadlock on each other's bucket rows. Each change is
+# binned once (width_bucket over the negated bounds counts the bounds ≥ its latency: the first of them is its
+# bucket, exact at a bound as Prometheus's inclusive le), then the few bins are summed into cumulative counts.
 COUNT_FUNCTION = f"""
 create or replace function airtable_sync.count_change_latency() returns trigger language plpgsql as $$
+declare
+  bounds double precision[] := {BOUNDS};
+  negated double precision[] := array(select -b from unnest(bounds) b order by 1);
+  n integer := array_length(bounds, 1);
 begin
   with live as (
-    select base_id, table_id, source, greatest(extract(epoch from applied_at - source_time), 0)::double precision
-      as seconds, applied_at
+    select base_id, table_id, source, applied_at,
+           greatest(extract(epoch from applied_at - source_time), 0)::double precision as seconds
     from new_events
     where source <> 'full' and source_time is not null and kind in ('created', 'updated')
+  ), binned as (
+    select base_id, table_id, source, bounds[n - width_bucket(-seconds, negated) + 1] as le, count(*) as changes
+    from live group by 1, 2, 3, 4
   )
   insert into airtable_sync.change_latency_bucket as b (base_id, table_id, source, le, observations)
-  select base_id, table_id, source, bound, count(*) filter (where seconds <= bound)
-  from live cross join unnest({BOUNDS}) bound
+  select base_id, table_id, source, bound, coalesce(sum(changes) filter (where le <= bound), 0)
+  from binned cross join unnest(bounds) bound
   group by base_id, table_id, source, bound
   order by base_id, table_id, source, bound
   on conflict (base_id, table_id, source, le) do update set observations = b.observations + excluded.observations;
