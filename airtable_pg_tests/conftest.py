@@ -25,7 +25,7 @@ from airtable_pg.postgres.schema import STATE_SCHEMA
 from airtable_pg_tests.sync_helpers import MIGRATIONS_BY_URL
 
 # The sandbox fixtures (a started sandbox, pyairtable clients for it) live in their own module.
-pytest_plugins = ["airtable_pg_tests.sandbox_fixtures"]
+pytest_plugins = ["airtable_sandbox.pytest_plugin"]
 
 _database_counter = itertools.count()
 _BASETEMP_PREFIX = "airtable_pg_tests_"

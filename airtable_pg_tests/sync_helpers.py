@@ -20,9 +20,9 @@ from airtable_pg.airtable.escaping import unescape_fields
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.postgres.migrate import DEMO_VERSIONS
 from airtable_pg.runtime import Runtime
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec, load_spec
 from airtable_pg.sync.engine import SyncEngine
+from airtable_sandbox.server import Sandbox
 
 
 def airtable_config(sandbox: Sandbox, **options: Any) -> AirtableConfig:

@@ -14,10 +14,10 @@ from airtable_pg.defs.assets import build_table_assets
 from airtable_pg.postgres.database import sqlalchemy_url
 from airtable_pg.postgres.migrate import DEMO_VERSIONS, alembic_config, upgrade
 from airtable_pg.postgres.revisions import at_code_heads, database_revisions, script_directory
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.settings import ConfigError, load_settings
 from airtable_pg.spec import load_spec
 from airtable_pg_tests.sync_helpers import mirror_rows
+from airtable_sandbox.server import Sandbox
 
 SPEC = load_spec()
 # Trust authentication on the embedded server ignores passwords: any URL password works, and must never show.

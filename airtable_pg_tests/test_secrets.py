@@ -24,9 +24,9 @@ from sqlalchemy.engine import make_url
 
 from airtable_pg.defs.jobs import FULL_SYNC_JOB
 from airtable_pg.postgres.database import libpq_url, sqlalchemy_url
-from airtable_pg.sandbox.demo import DEMO_BASE_ID, USER_FIELDS
 from airtable_pg.spec import load_spec
-from airtable_pg_tests.sandbox_fixtures import airtable_api_for
+from airtable_sandbox.demo import DEMO_BASE_ID, USER_FIELDS
+from airtable_sandbox.pytest_plugin import airtable_api_for
 
 TOKEN = "patSecretToken0x5EC.4f1d9b2e7a6c3d8e"
 WRONG_TOKEN = "patWrongSecret0xBAD.9a8b7c6d5e4f3a2b"

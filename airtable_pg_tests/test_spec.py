@@ -14,10 +14,10 @@ from alembic import command
 from airtable_pg.airtable.client import AirtableConfig
 from airtable_pg.names import MAX_IDENTIFIER_BYTES, RESERVED_COLUMNS, column_names, slug
 from airtable_pg.postgres.migrate import alembic_config, autogenerate, upgrade
-from airtable_pg.sandbox.demo import DEMO_BASE_ID, HOSTILE_BASE_ID, demo_schema, hostile_schema
 from airtable_pg.spec import SpecError, dump_spec, load_spec, parse_spec
 from airtable_pg.spec_pull import merge_base
 from airtable_pg.sync.engine import SyncEngine
+from airtable_sandbox.demo import DEMO_BASE_ID, HOSTILE_BASE_ID, demo_schema, hostile_schema
 
 
 def demo_raw() -> dict:

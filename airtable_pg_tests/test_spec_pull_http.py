@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,8 @@ import yaml
 
 from airtable_pg.cli import spec as spec_command
 from airtable_pg.names import MAX_IDENTIFIER_BYTES, RESERVED_COLUMNS
-from airtable_pg.sandbox.demo import (
+from airtable_pg.spec import KEY_PATTERN, load_spec
+from airtable_sandbox.demo import (
     DEMO_BASE_ID,
     DEMO_TABLE_IDS,
     HOSTILE_BASE_ID,
@@ -30,11 +30,11 @@ from airtable_pg.sandbox.demo import (
     HOSTILE_STUDENT_FIELDS,
     USER_FIELDS,
 )
-from airtable_pg.sandbox.server import Sandbox
-from airtable_pg.spec import KEY_PATTERN, load_spec
-from airtable_pg_tests.sandbox_fixtures import SandboxFactory
+from airtable_sandbox.demo_project import DEMO_SPEC
+from airtable_sandbox.pytest_plugin import SandboxFactory
+from airtable_sandbox.server import Sandbox
 
-SHIPPED_SPEC = Path(str(resources.files("airtable_pg").joinpath("demo_spec.yaml")))
+SHIPPED_SPEC = DEMO_SPEC
 USERS = DEMO_TABLE_IDS["users"]
 
 

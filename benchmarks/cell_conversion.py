@@ -14,8 +14,8 @@ import time
 from pyairtable import Api
 
 from airtable_pg.airtable.cells import RecordConverter
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
+from airtable_sandbox.server import Sandbox
 
 TOKEN = "patBenchmarkToken.local"
 

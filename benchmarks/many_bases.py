@@ -31,6 +31,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import yaml
 
+from airtable_sandbox.demo_project import DEMO_MIGRATIONS
 from benchmarks import burners, harness
 from benchmarks.fast_lane import ARRIVAL_TIMEOUT_SECONDS, load, start_live_children
 from benchmarks.full_sync import reset_stats, start_sandbox
@@ -41,13 +42,12 @@ WORK = Path(".airtable_pg/bench-many-bases").resolve()
 TOKEN_CEILING_RECORDS_PER_S = 50 * 100.0
 BACKFILL_LEAD_SECONDS = 3.0
 # The database is at the demo chain's heads; the copies' tables are made from the spec (create_mirrors).
-DEMO_MIGRATIONS = REPO / "airtable_pg" / "demo_migrations"
 
 
 def many_bases_spec(bases: int) -> dict:
     """The demo spec with ``bases`` copies of its base: base 01 keeps schema ``airtable``, the others their own."""
-    from airtable_pg.sandbox.demo import demo_base_id
     from airtable_pg.spec import load_spec, spec_to_dict
+    from airtable_sandbox.demo import demo_base_id
 
     demo = spec_to_dict(load_spec())
     ((key, body),) = demo["bases"].items()

@@ -23,7 +23,7 @@ import psycopg
 import requests
 
 from airtable_pg.postgres.database import libpq_url
-from airtable_pg.sandbox.demo import USER_FIELDS
+from airtable_sandbox.demo import USER_FIELDS
 from benchmarks.full_sync import DEMO_BASE_ID, TOKEN
 from benchmarks.outbound import percentile
 

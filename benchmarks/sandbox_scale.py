@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from airtable_pg.sandbox import demo
+from airtable_sandbox import demo
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from airtable_pg.airtable.api_pool import PAGE_SIZE
-from airtable_pg.sandbox.demo import demo_records
 from airtable_pg.sync import planner
 from airtable_pg.sync.planner import SAMPLE, ScanRange
+from airtable_sandbox.demo import demo_records
 
 SLOT_SECONDS = 0.2 + 0.008
 APPLY_SECONDS = 0.03  # converting and upserting one page, measured

@@ -21,9 +21,9 @@ from pathlib import Path
 import requests
 from pyairtable import Api
 
-from airtable_pg.sandbox.demo import DEMO_BASE_ID, USER_FIELDS
-from airtable_pg.sandbox.main import DEV_TOKEN
 from airtable_pg.spec import load_spec
+from airtable_sandbox.demo import DEMO_BASE_ID, USER_FIELDS
+from airtable_sandbox.main import DEV_TOKEN
 from benchmarks.dev_stack import REPO, running_dev_stack
 
 RESULTS = REPO / "benchmarks" / "results"

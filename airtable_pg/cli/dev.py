@@ -272,7 +272,7 @@ def airtable_endpoint(
         key = settings.airtable_api_key.get_secret_value()
         yield Airtable(api_url=settings.airtable_api_url, api_key=key, sandbox=False)
         return
-    from airtable_pg.sandbox.main import DEV_TOKEN
+    from airtable_sandbox.main import DEV_TOKEN
 
     port = args.sandbox_port or free_port(args.host)
     api_url = f"http://{args.host}:{port}"
@@ -458,7 +458,7 @@ def dev_stack_file(
     if dagster_home is not None:  # commands beside the stack record their syncs and checks on its instance
         stack |= {"dagster_home": str(dagster_home), "dagster_pg_url": dagster_storage_url(database)}
     if airtable.sandbox:
-        from airtable_pg.sandbox.demo import DEMO_BASE_ID
+        from airtable_sandbox.demo import DEMO_BASE_ID
 
         stack |= {"airtable_api_key": airtable.api_key, "base_id": DEMO_BASE_ID}
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

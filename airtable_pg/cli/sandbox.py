@@ -3,7 +3,7 @@ nothing of the product)."""
 
 from __future__ import annotations
 
-from airtable_pg.sandbox.main import build_parser, run_sandbox
+from airtable_sandbox.main import build_parser, run_sandbox
 
 __all__ = ["build_parser", "main"]
 

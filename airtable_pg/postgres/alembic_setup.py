@@ -1,6 +1,6 @@
 """Where the revisions live, and Alembic's configuration over them (no ini file).
 
-Two branches share one version table (see ``airtable_pg/migrations/env.py``): ``state`` (shipped in the package)
+Two branches share one version table (see ``airtable_pg/state_schema/env.py``): ``state`` (shipped in the package)
 and ``mirror`` (the user's directory; the demo spec's ship in the package). Both :mod:`.migrate` (which changes a
 database) and :mod:`.revisions` (which only reads where one stands) start from here.
 """
@@ -12,10 +12,12 @@ from pathlib import Path
 
 from alembic.config import Config
 
+from airtable_sandbox.demo_project import DEMO_MIGRATIONS
+
 PACKAGE = Path(__file__).resolve().parents[1]
-SCRIPT_LOCATION = PACKAGE / "migrations"
+SCRIPT_LOCATION = PACKAGE / "state_schema"
 STATE_VERSIONS = SCRIPT_LOCATION / "state"
-DEMO_VERSIONS = PACKAGE / "demo_migrations"
+DEMO_VERSIONS = DEMO_MIGRATIONS
 
 
 def alembic_config(url: str, *, versions: Path, spec_path: str | os.PathLike[str] | None = None) -> Config:

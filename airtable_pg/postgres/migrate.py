@@ -1,6 +1,6 @@
 """Alembic without an ini file: the package's state revisions plus the spec's mirror revisions, one database.
 
-Two branches share one version table (see ``airtable_pg/migrations/env.py``): ``state`` (shipped here) and
+Two branches share one version table (see ``airtable_pg/state_schema/env.py``): ``state`` (shipped here) and
 ``mirror`` (the user's directory, ``AIRTABLE_PG_MIGRATIONS``; the demo spec's ship in the package). Upgrading
 means ``heads``: both branches.
 """

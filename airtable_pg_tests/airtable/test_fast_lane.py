@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from airtable_pg.airtable.client import RequestStats, make_api
 from airtable_pg.airtable.rate_limit import RateLimiter, Slot, book, reserve_every
 from airtable_pg.postgres.database import sqlalchemy_url
-from airtable_pg.sandbox.demo import DEMO_BASE_ID
 from airtable_pg_tests.airtable.test_rate_limit import most_in_any_second
-from airtable_pg_tests.sandbox_fixtures import SandboxFactory
 from airtable_pg_tests.sync_helpers import airtable_config
+from airtable_sandbox.demo import DEMO_BASE_ID
+from airtable_sandbox.pytest_plugin import SandboxFactory
 
 SPACING = 0.208
 PERIOD = 5 * SPACING  # one reserved slot in five

@@ -16,10 +16,10 @@ from pyairtable import Api
 from airtable_pg.airtable.client import RequestStats, make_api
 from airtable_pg.airtable.rate_limit import Cancelled, RateLimiter
 from airtable_pg.postgres.database import sqlalchemy_url
-from airtable_pg.sandbox.demo import DEMO_BASE_ID
 from airtable_pg.spec import load_spec
-from airtable_pg_tests.sandbox_fixtures import SandboxFactory, airtable_api_for
 from airtable_pg_tests.sync_helpers import admin, airtable_config, assert_mirror_matches, make_sync_engine
+from airtable_sandbox.demo import DEMO_BASE_ID
+from airtable_sandbox.pytest_plugin import SandboxFactory, airtable_api_for
 
 PROJECT = Path(__file__).resolve().parents[2]
 SPEC = load_spec()

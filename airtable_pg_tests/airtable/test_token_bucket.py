@@ -17,9 +17,9 @@ from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.airtable.rate_limit import RateLimiter, Slot, book_on_calendar
 from airtable_pg.airtable.slot_grid import grid_unit, spacing_units, token_key
 from airtable_pg.postgres.database import sqlalchemy_url
-from airtable_pg.sandbox import demo
-from airtable_pg.sandbox.server import Sandbox
-from airtable_pg_tests.sandbox_fixtures import SandboxFactory
+from airtable_sandbox import demo
+from airtable_sandbox.pytest_plugin import SandboxFactory
+from airtable_sandbox.server import Sandbox
 
 PROJECT = Path(__file__).resolve().parents[2]
 BASES = ("appTokenShare0001", "appTokenShare0002", "appTokenShare0003")

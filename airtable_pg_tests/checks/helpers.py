@@ -11,9 +11,9 @@ from airtable_pg.checks.context import CheckContext
 from airtable_pg.checks.result import CheckResult
 from airtable_pg.checks.runner import run_check
 from airtable_pg.postgres.database import libpq_url
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import SyncSpec, load_spec
 from airtable_pg_tests.sync_helpers import make_sync_engine, sandbox_runtime
+from airtable_sandbox.server import Sandbox
 
 DEMO = load_spec()
 BASE = DEMO.bases["coaching"]

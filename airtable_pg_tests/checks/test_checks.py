@@ -8,9 +8,9 @@ import pytest
 from airtable_pg.checks import quality as quality_module
 from airtable_pg.checks.context import CheckContext
 from airtable_pg.checks.runner import CHECKS
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg_tests.checks.helpers import BASE, DEMO, any_live_id, check, context, execute, synced
 from airtable_pg_tests.sync_helpers import admin, make_sync_engine, records_path
+from airtable_sandbox.server import Sandbox
 
 USERS = BASE.tables["users"]
 GOALS = BASE.tables["personal_goals"]

@@ -8,10 +8,10 @@ import pytest
 
 from airtable_pg import cli
 from airtable_pg.checks.runner import CHECKS
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
 from airtable_pg_tests.checks.helpers import any_live_id, execute, synced
 from airtable_pg_tests.cli.test_sync import environment
+from airtable_sandbox.server import Sandbox
 
 TABLES = load_spec().bases["coaching"].tables
 

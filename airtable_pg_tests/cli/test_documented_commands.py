@@ -25,8 +25,8 @@ import pytest
 
 from airtable_pg import cli
 from airtable_pg.postgres.database import libpq_url
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg_tests.doc_commands import ROOT, DocCommand, blocks, doc_commands
+from airtable_sandbox.server import Sandbox
 
 COMMANDS = doc_commands()
 ON_PATH = "source .venv/bin/activate"

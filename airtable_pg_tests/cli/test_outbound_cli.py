@@ -12,9 +12,9 @@ import sys
 import pytest
 
 from airtable_pg import cli
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg_tests.cli.test_sync import environment
 from airtable_pg_tests.sync.outbound_helpers import BELIEFS, airtable_records_with_key, app_sql, insert_goal
+from airtable_sandbox.server import Sandbox
 
 INSERT_BELIEF = (
     "insert into airtable.persoonlijke_overtuigingen (omschrijving, status) values (%s, %s) returning id::text"

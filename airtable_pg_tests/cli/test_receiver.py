@@ -17,7 +17,7 @@ from airtable_pg import cli
 from airtable_pg.postgres.database import connection_pool, libpq_url
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.postgres.webhook_state import WebhookRecord, save_webhook
-from airtable_pg.sandbox.webhooks.delivery import content_mac, notification_body
+from airtable_sandbox.webhooks.delivery import content_mac, notification_body
 
 SECRET = base64.b64encode(b"receiver-cli-test-secret-0123456").decode()
 

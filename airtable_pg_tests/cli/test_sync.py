@@ -6,10 +6,10 @@ import pytest
 
 from airtable_pg import cli
 from airtable_pg.cli.sync import main as run
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
 from airtable_pg_tests.sync_helpers import mirror_rows
 from airtable_pg_tests.waiting import wait_until
+from airtable_sandbox.server import Sandbox
 
 COACHING = load_spec().bases["coaching"]
 WRONG_KEY = "patWrongToken.SuperSecretValue42"

@@ -12,8 +12,8 @@ import pytest
 
 from airtable_pg import cli
 from airtable_pg.postgres.database import libpq_url
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg_tests.cli.test_sync import environment
+from airtable_sandbox.server import Sandbox
 
 EXPLAINED = re.compile(r"^  coaching\.(\w+): (\d+) in '[^']+' \((fld\w+) → column (\w+) \w+\), e\.g\. (rec\w+) = (.+)$")
 

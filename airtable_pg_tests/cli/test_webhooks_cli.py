@@ -18,9 +18,9 @@ from airtable_pg import cli
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.postgres.webhook_state import load_webhook
-from airtable_pg.sandbox.demo import DEMO_BASE_ID
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg_tests.cli.test_sync import environment
+from airtable_sandbox.demo import DEMO_BASE_ID
+from airtable_sandbox.server import Sandbox
 
 DEV_RECEIVER = "http://127.0.0.1:1/airtable/webhook"  # never pinged here: nothing changes in the sandbox
 ELSEWHERE = "https://sync.example.com/airtable/webhook"

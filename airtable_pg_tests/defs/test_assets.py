@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,10 @@ from airtable_pg.defs.jobs import FULL_SYNC_JOB, INCREMENTAL_SYNC_JOB
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.spec import SyncSpec, load_spec, parse_spec
 from airtable_pg_tests.dagster_resources import runtime_resources
+from airtable_sandbox.demo_project import DEMO_SPEC
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_SPEC = load_spec(str(resources.files("airtable_pg").joinpath("demo_spec.yaml")))
+DEMO_SPEC = load_spec(str(DEMO_SPEC))
 SYNC_METADATA = (
     "rows_seen", "inserted", "updated", "unchanged", "tombstoned", "restored", "cell_errors",
     "requests", "throttled_429", "retried_5xx", "duration_s", "scan_ranges", "watermark",

@@ -3,7 +3,6 @@ downstream tables on a failed gate, explained in metadata, stored for `cutover s
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any
 
 from dagster import (
@@ -30,12 +29,13 @@ from airtable_pg.defs.jobs import FULL_SYNC_JOB, INCREMENTAL_SYNC_JOB
 from airtable_pg.defs.lineage import table_asset_key
 from airtable_pg.postgres.check_results import latest_results
 from airtable_pg.postgres.database import connection_pool
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
 from airtable_pg_tests.dagster_resources import runtime_resources
 from airtable_pg_tests.sync_helpers import admin, make_sync_engine
+from airtable_sandbox.demo_project import DEMO_SPEC
+from airtable_sandbox.server import Sandbox
 
-DEMO = load_spec(str(resources.files("airtable_pg").joinpath("demo_spec.yaml")))
+DEMO = load_spec(str(DEMO_SPEC))
 BASE = DEMO.bases["coaching"]
 
 

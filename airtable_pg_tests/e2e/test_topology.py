@@ -33,10 +33,10 @@ from airtable_pg.cli.dev import (
 )
 from airtable_pg.defs.jobs import FULL_SYNC_JOB
 from airtable_pg.postgres.migrate import DEMO_VERSIONS, alembic_config, upgrade
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
-from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import assert_mirror_matches
+from airtable_sandbox.pytest_plugin import airtable_api_for
+from airtable_sandbox.server import Sandbox
 
 pytestmark = [
     pytest.mark.e2e,

@@ -31,11 +31,12 @@ from airtable_pg.defs.jobs import FULL_SYNC_JOB, INCREMENTAL_SYNC_JOB
 from airtable_pg.defs.polls import poll_sensor_name
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.spec import load_spec
+from airtable_sandbox.demo_project import DEMO_SPEC
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC = load_spec(str(REPO / "airtable_pg" / "demo_spec.yaml"))
+SPEC = load_spec(str(DEMO_SPEC))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -206,7 +207,7 @@ LATEST_METADATA = """
 
 def sandbox_record_counts(server: DevServer) -> dict[str, int]:
     """Records per table id in the dev command's sandbox (its URL is in the command's output)."""
-    from airtable_pg.sandbox.main import DEV_TOKEN
+    from airtable_sandbox.main import DEV_TOKEN
 
     url = re.search(r"sandbox at (http://\S+)", server.output()).group(1)
     stats = requests.get(f"{url}/_sandbox/stats", headers={"Authorization": f"Bearer {DEV_TOKEN}"}, timeout=10)
@@ -414,8 +415,8 @@ def test_an_edit_through_pyairtable_reaches_postgres_by_webhook_and_the_ui_shows
 ):
     from pyairtable import Api
 
-    from airtable_pg.sandbox.demo import USER_FIELDS
-    from airtable_pg.sandbox.main import DEV_TOKEN
+    from airtable_sandbox.demo import USER_FIELDS
+    from airtable_sandbox.main import DEV_TOKEN
 
     sandbox_url = re.search(r"sandbox at (http://\S+)", dev_server.output()).group(1)
     assert "Receiver      http://127.0.0.1:" in dev_server.output()

@@ -22,8 +22,6 @@ from airtable_pg.postgres.transaction import transaction
 from airtable_pg.postgres.webhook_state import WebhookRecord, save_webhook
 from airtable_pg.receiver.app import build_app
 from airtable_pg.receiver.server import ReceiverServer
-from airtable_pg.sandbox.server import Sandbox
-from airtable_pg.sandbox.webhooks.delivery import content_mac, notification_body
 from airtable_pg.spec import load_spec
 from airtable_pg_tests.dagster_instance import store_a_run
 from airtable_pg_tests.postgres.tls_server import (
@@ -33,6 +31,8 @@ from airtable_pg_tests.postgres.tls_server import (
     tls_capable_bin,
 )
 from airtable_pg_tests.sync_helpers import mirror_rows
+from airtable_sandbox.server import Sandbox
+from airtable_sandbox.webhooks.delivery import content_mac, notification_body
 
 BASE = load_spec().bases["coaching"]
 TLS_BIN = tls_capable_bin()

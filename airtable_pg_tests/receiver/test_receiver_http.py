@@ -23,7 +23,7 @@ from airtable_pg.postgres.transaction import transaction
 from airtable_pg.postgres.webhook_state import WebhookRecord, save_webhook
 from airtable_pg.receiver.app import DEFAULT_MAX_BODY_BYTES, HEALTH_PATH, build_app
 from airtable_pg.receiver.server import ReceiverServer
-from airtable_pg.sandbox.webhooks.delivery import content_mac, notification_body
+from airtable_sandbox.webhooks.delivery import content_mac, notification_body
 
 BASE_ID = "appReceiverTest01"
 WEBHOOK_ID = "achReceiverTest01"

@@ -20,9 +20,9 @@ from airtable_pg.postgres.transaction import transaction
 from airtable_pg.postgres.webhook_state import WebhookRecord, save_webhook
 from airtable_pg.receiver.app import build_app
 from airtable_pg.receiver.server import ReceiverServer
-from airtable_pg.sandbox.demo import DEMO_BASE_ID
-from airtable_pg.sandbox.server import Sandbox
-from airtable_pg_tests.sandbox_fixtures import airtable_api_for
+from airtable_sandbox.demo import DEMO_BASE_ID
+from airtable_sandbox.pytest_plugin import airtable_api_for
+from airtable_sandbox.server import Sandbox
 
 SPECIFICATION = {"options": {"filters": {"dataTypes": ["tableData"]}}}
 

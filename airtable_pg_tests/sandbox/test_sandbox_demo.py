@@ -16,8 +16,8 @@ from pyairtable.api.types import AttachmentDict, CollaboratorDict
 from pyairtable.models.schema import BaseSchema, UnknownFieldSchema
 from pyairtable.utils import is_base_id, is_field_id, is_record_id, is_table_id, is_user_id
 
-from airtable_pg.sandbox import demo
 from airtable_pg_tests import SAMPLES
+from airtable_sandbox import demo
 
 REFERENCE = datetime(2026, 11, 1, tzinfo=UTC).timestamp()
 THREE_YEARS = 3 * 365 * 86_400
@@ -442,7 +442,7 @@ def test_goal_inputs_make_the_error_formulas_fire(records_10k: list[Any]) -> Non
 def test_formulas_evaluate_to_values_and_error_values(records_10k: list[Any]) -> None:
     """The formula engine (formula.py) evaluates the demo formulas on the demo data: plain values for most
     records, Airtable's error values for some."""
-    formula = pytest.importorskip("airtable_pg.sandbox.formula")
+    formula = pytest.importorskip("airtable_sandbox.formula")
     schema = demo.demo_schema()
     outcomes: dict[str, Counter[str]] = {}
     for table, spec in all_fields(schema):

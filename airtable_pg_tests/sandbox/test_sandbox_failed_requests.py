@@ -8,10 +8,10 @@ import pytest
 import requests
 from pyairtable import Api
 
-from airtable_pg.sandbox.events import Transaction
-from airtable_pg.sandbox.server import Sandbox
-from airtable_pg.sandbox.store import UI_ACTOR
-from airtable_pg_tests.sandbox_fixtures import SandboxFactory, airtable_api_for
+from airtable_sandbox.events import Transaction
+from airtable_sandbox.pytest_plugin import SandboxFactory, airtable_api_for
+from airtable_sandbox.server import Sandbox
+from airtable_sandbox.store import UI_ACTOR
 
 BASE = "appFailedRequests"
 TABLE = "tblFailedRequest"

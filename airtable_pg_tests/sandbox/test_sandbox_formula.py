@@ -23,7 +23,7 @@ from pyairtable.formulas import (
     to_formula_str,
 )
 
-from airtable_pg.sandbox.formula import ErrorValue, FormulaError, parse, to_cell_value
+from airtable_sandbox.formula import ErrorValue, FormulaError, parse, to_cell_value
 
 NOW = datetime(2024, 3, 10, 15, 30, 45, 123000, tzinfo=UTC)
 

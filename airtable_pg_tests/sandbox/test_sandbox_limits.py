@@ -10,12 +10,12 @@ import pytest
 import requests
 from pyairtable import Api, retry_strategy
 
-from airtable_pg.sandbox import demo
-from airtable_pg.sandbox.clock import Clock
-from airtable_pg.sandbox.http import Request, Response, Route
-from airtable_pg.sandbox.limits import Limits
-from airtable_pg.sandbox.server import Sandbox, SandboxApp
-from airtable_pg_tests.sandbox_fixtures import SandboxFactory, airtable_api_for
+from airtable_sandbox import demo
+from airtable_sandbox.clock import Clock
+from airtable_sandbox.http import Request, Response, Route
+from airtable_sandbox.limits import Limits
+from airtable_sandbox.pytest_plugin import SandboxFactory, airtable_api_for
+from airtable_sandbox.server import Sandbox, SandboxApp
 
 BASE = demo.DEMO_BASE_ID
 RATE_LIMITED = {"error": {"type": "RATE_LIMIT_REACHED", "message": "Rate limit exceeded. Please try again later"}}

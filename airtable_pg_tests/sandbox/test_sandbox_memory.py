@@ -1,6 +1,6 @@
 """The sandbox as a process: ``run_sandbox`` serves until SIGTERM, and a million records fit and list fast.
 
-Both tests start ``airtable_pg.sandbox.main.run_sandbox`` in a subprocess exactly as the CLI would, read
+Both tests start ``airtable_sandbox.main.run_sandbox`` in a subprocess exactly as the CLI would, read
 the endpoint it prints, talk to it over HTTP with pyairtable, and read the child's memory from /proc.
 """
 
@@ -22,11 +22,11 @@ import pytest
 from pyairtable import Api
 from pyairtable.formulas import IS_AFTER, LAST_MODIFIED_TIME
 
-from airtable_pg.sandbox import demo
+from airtable_sandbox import demo
 
 TOKEN = "patMemoryTest.0123456789"
 GIB = 1024**3
-LAUNCH = "import sys; from airtable_pg.sandbox.main import run_sandbox; sys.exit(run_sandbox(sys.argv[1:]))"
+LAUNCH = "import sys; from airtable_sandbox.main import run_sandbox; sys.exit(run_sandbox(sys.argv[1:]))"
 
 
 class RunningSandbox:

@@ -12,12 +12,12 @@ import requests
 from pyairtable import Api
 from pyairtable.formulas import AND, GT, IS_AFTER, LAST_MODIFIED_TIME, OR, RECORD_ID, Field, match
 
-from airtable_pg.sandbox import demo
-from airtable_pg.sandbox.events import Transaction
-from airtable_pg.sandbox.server import Sandbox
-from airtable_pg.sandbox.store import API_USER, UI_USER, SeedRecord
 from airtable_pg_tests import SAMPLES
-from airtable_pg_tests.sandbox_fixtures import SandboxFactory, airtable_api_for
+from airtable_sandbox import demo
+from airtable_sandbox.events import Transaction
+from airtable_sandbox.pytest_plugin import SandboxFactory, airtable_api_for
+from airtable_sandbox.server import Sandbox
+from airtable_sandbox.store import API_USER, UI_USER, SeedRecord
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 BASE = "appSandboxTests01"

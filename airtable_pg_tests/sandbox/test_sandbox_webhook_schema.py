@@ -12,7 +12,6 @@ import requests
 from pyairtable import Api
 from pyairtable.models.webhook import WebhookPayload
 
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg_tests.sandbox import test_sandbox_webhooks as webhook_tests
 from airtable_pg_tests.sandbox.test_sandbox_webhooks import (
     BASE_ID,
@@ -24,6 +23,7 @@ from airtable_pg_tests.sandbox.test_sandbox_webhooks import (
     TOKEN,
     _id,
 )
+from airtable_sandbox.server import Sandbox
 
 # The webhook tests' fixtures (a sandbox with their tasks/projects base), shared rather than copied.
 api = webhook_tests.api

@@ -21,12 +21,12 @@ import requests
 from pyairtable import Api
 from pyairtable.models.webhook import WebhookNotification, WebhookPayload
 
-from airtable_pg.sandbox import demo
-from airtable_pg.sandbox.clock import Clock
-from airtable_pg.sandbox.events import CreatedRecord, TableChanges, Transaction
-from airtable_pg.sandbox.server import Sandbox
-from airtable_pg.sandbox.store import UI_ACTOR
 from airtable_pg_tests.waiting import wait_until
+from airtable_sandbox import demo
+from airtable_sandbox.clock import Clock
+from airtable_sandbox.events import CreatedRecord, TableChanges, Transaction
+from airtable_sandbox.server import Sandbox
+from airtable_sandbox.store import UI_ACTOR
 
 # Top-level keys of Airtable's samples (pyairtable's tests/sample_data: Webhook.json, WebhookPayload.json without
 # its optional destroyedTableIds, WebhookNotification.json).

@@ -9,12 +9,12 @@ import psycopg
 from psycopg import sql
 
 from airtable_pg.postgres.database import libpq_url
-from airtable_pg.sandbox.demo import DEMO_BASE_ID
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import TableSpec, load_spec
 from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher
-from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import sandbox_runtime
+from airtable_sandbox.demo import DEMO_BASE_ID
+from airtable_sandbox.pytest_plugin import airtable_api_for
+from airtable_sandbox.server import Sandbox
 
 SPEC = load_spec()
 COACHING = SPEC.bases["coaching"]

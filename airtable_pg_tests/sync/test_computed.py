@@ -8,8 +8,8 @@ from psycopg.rows import dict_row
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.computed import merge_computed
-from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import make_sync_engine
+from airtable_sandbox.pytest_plugin import airtable_api_for
 
 SPEC = load_spec()
 BASE = SPEC.bases["coaching"]

@@ -6,10 +6,10 @@ from airtable_pg.postgres import dead_letters as letters
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.postgres.webhook_state import add_dead_letter
-from airtable_pg.sandbox.demo import DEMO_BASE_ID
 from airtable_pg.sync import dead_letters
-from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync.outbound_helpers import SPEC
+from airtable_sandbox.demo import DEMO_BASE_ID
+from airtable_sandbox.pytest_plugin import airtable_api_for
 
 MALFORMED = {"timestamp": "2026-12-07T10:00:00.000Z", "changedTablesById": {"tblUsers000000001": "not an object"}}
 

@@ -12,14 +12,14 @@ from pyairtable import Api
 from airtable_pg.airtable.rate_limit import Cancelled
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.postgres.table_store import TableStore
-from airtable_pg.sandbox.demo import DEMO_BASE_ID
-from airtable_pg.sandbox.server import Sandbox
-from airtable_pg.sandbox.store import ITERATOR_IDLE_SECONDS, SeedRecord
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.engine import ProgressEvent, SyncEngine
-from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import admin, assert_mirror_matches, make_sync_engine, mirror_rows, records_path
 from airtable_pg_tests.waiting import wait_until
+from airtable_sandbox.demo import DEMO_BASE_ID
+from airtable_sandbox.pytest_plugin import airtable_api_for
+from airtable_sandbox.server import Sandbox
+from airtable_sandbox.store import ITERATOR_IDLE_SECONDS, SeedRecord
 
 SPEC = load_spec()
 COACHING = SPEC.bases["coaching"]

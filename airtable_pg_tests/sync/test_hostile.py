@@ -11,12 +11,12 @@ import pytest
 from airtable_pg.airtable.escaping import unescape_fields
 from airtable_pg.airtable.meta import fetch_tables
 from airtable_pg.postgres.database import libpq_url
-from airtable_pg.sandbox.demo import HOSTILE_BASE_ID
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import SyncSpec, dump_spec, load_spec
 from airtable_pg.spec_pull import merge_base
-from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import assert_mirror_matches, make_sync_engine, mirror_rows
+from airtable_sandbox.demo import HOSTILE_BASE_ID
+from airtable_sandbox.pytest_plugin import airtable_api_for
+from airtable_sandbox.server import Sandbox
 
 HOSTILE_SCHEMA = 'we"ird; schema'
 HOSTILE_MIRROR = "Robert'); DROP TABLE students;--"
@@ -66,9 +66,9 @@ HOSTILE_VALUES = {
 
 def test_hostile_cell_values_round_trip_through_a_sync_and_a_webhook(sandbox_factory, database_url: str) -> None:
     """SQL-looking strings, NUL bytes, 100 kB texts, emoji, 255 characters: stored exactly, by poll and by webhook."""
-    from airtable_pg.sandbox.demo import DEMO_BASE_ID, USER_FIELDS
     from airtable_pg.sync.live import LiveSync
     from airtable_pg_tests.sync_helpers import airtable_config
+    from airtable_sandbox.demo import DEMO_BASE_ID, USER_FIELDS
 
     spec = load_spec()
     base = spec.bases["coaching"]

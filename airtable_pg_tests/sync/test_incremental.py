@@ -10,13 +10,13 @@ from pyairtable import Api
 
 from airtable_pg.airtable.errors import AirtableUnavailable
 from airtable_pg.postgres.database import libpq_url
-from airtable_pg.sandbox.demo import DEMO_BASE_ID
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.engine import NO_WATERMARK
 from airtable_pg.sync.incremental import DEFAULT_OVERLAP
 from airtable_pg_tests.sync_helpers import admin, assert_mirror_matches, make_sync_engine, mirror_rows, records_path
 from airtable_pg_tests.waiting import wait_until
+from airtable_sandbox.demo import DEMO_BASE_ID
+from airtable_sandbox.server import Sandbox
 
 SPEC = load_spec()
 COACHING = SPEC.bases["coaching"]

@@ -8,13 +8,13 @@ import pytest
 from airtable_pg.airtable.meta import fetch_tables
 from airtable_pg.postgres import webhook_state
 from airtable_pg.postgres.database import libpq_url
-from airtable_pg.sandbox.demo import DEMO_BASE_ID, GOAL_FIELDS, HOSTILE_BASE_ID, USER_FIELDS
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import SyncSpec, load_spec
 from airtable_pg.spec_pull import merge_base
 from airtable_pg.sync.live import LiveSync
-from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import admin, airtable_config, assert_mirror_matches, make_sync_engine, mirror_rows
+from airtable_sandbox.demo import DEMO_BASE_ID, GOAL_FIELDS, HOSTILE_BASE_ID, USER_FIELDS
+from airtable_sandbox.pytest_plugin import airtable_api_for
+from airtable_sandbox.server import Sandbox
 
 SPEC = load_spec()
 COACHING = SPEC.bases["coaching"]

@@ -9,9 +9,7 @@ from decimal import Decimal
 import pytest
 
 from airtable_pg.postgres import outbox
-from airtable_pg.sandbox.demo import DEMO_BASE_ID, GOAL_FIELDS, PERSOONLIJKE_OVERTUIGING_FIELDS
 from airtable_pg.sync.outbound import wait_until_pushed
-from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync.outbound_helpers import (
     BELIEFS,
     COACHING,
@@ -27,6 +25,8 @@ from airtable_pg_tests.sync.outbound_helpers import (
 )
 from airtable_pg_tests.sync_helpers import admin, make_sync_engine, mirror_rows, records_path
 from airtable_pg_tests.waiting import wait_until_listening
+from airtable_sandbox.demo import DEMO_BASE_ID, GOAL_FIELDS, PERSOONLIJKE_OVERTUIGING_FIELDS
+from airtable_sandbox.pytest_plugin import airtable_api_for
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from airtable_pg.airtable.cells import RecordConverter
 from airtable_pg.airtable.escaping import unescape_cell
 from airtable_pg.airtable.payload_cells import PayloadCells
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.live import LiveSync
 from airtable_pg.sync.webhook_applier import ApplyReport
 from airtable_pg_tests.sync_helpers import airtable_config, make_sync_engine
+from airtable_sandbox.server import Sandbox
 
 SPEC = load_spec()
 COACHING = SPEC.bases["coaching"]

@@ -13,13 +13,13 @@ import yaml
 from airtable_pg.airtable.api_pool import ApiPool
 from airtable_pg.airtable.client import RequestStats
 from airtable_pg.postgres.database import sqlalchemy_url
-from airtable_pg.sandbox.demo import DEMO_BASE_ID
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
 from airtable_pg.sync.engine import SyncFailed
 from airtable_pg.sync.spec_check import AirtableSpecCheck, SpecMismatch
-from airtable_pg_tests.sandbox_fixtures import airtable_api_for
 from airtable_pg_tests.sync_helpers import airtable_config, make_sync_engine, mirror_rows
+from airtable_sandbox.demo import DEMO_BASE_ID
+from airtable_sandbox.pytest_plugin import airtable_api_for
+from airtable_sandbox.server import Sandbox
 
 GHOST_FIELD = "fldGhost000000001"
 GHOST_TABLE = "tblGhost000000001"

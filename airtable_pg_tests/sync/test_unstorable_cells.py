@@ -5,9 +5,9 @@ from __future__ import annotations
 from pyairtable import Api
 
 from airtable_pg.airtable.escaping import ESCAPED_KEY, unescape_fields
-from airtable_pg.sandbox.server import Sandbox
 from airtable_pg.spec import load_spec
 from airtable_pg_tests.sync_helpers import assert_mirror_matches, make_sync_engine, mirror_rows
+from airtable_sandbox.server import Sandbox
 
 SPEC = load_spec()
 COACHING = SPEC.bases["coaching"]

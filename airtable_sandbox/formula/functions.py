@@ -1,0 +1,135 @@
+"""Every supported function, by name: arity, implementation or builder, and parse-time argument checks."""
+
+from __future__ import annotations
+
+from airtable_sandbox.formula.code import _Function
+from airtable_sandbox.formula.date_formats import _datetime_format
+from airtable_sandbox.formula.dates import _date_add, _datetime_diff, _is_after, _is_before, _is_same
+from airtable_sandbox.formula.logic import (
+    _build_and,
+    _build_constant,
+    _build_error,
+    _build_if,
+    _build_iserror,
+    _build_or,
+    _build_switch,
+    _not,
+    _xor,
+)
+from airtable_sandbox.formula.numbers import (
+    _abs,
+    _arraycompact,
+    _arrayflatten,
+    _arrayjoin,
+    _arrayunique,
+    _average,
+    _count,
+    _counta,
+    _countall,
+    _int,
+    _max,
+    _min,
+    _mod,
+    _round,
+    _rounddown,
+    _roundup,
+    _sum,
+    _value,
+)
+from airtable_sandbox.formula.record_functions import (
+    _build_created_time,
+    _build_datetime_parse,
+    _build_last_modified_time,
+    _build_now,
+    _build_record_id,
+    _build_today,
+    _check_output_format_argument,
+    _check_unit_at,
+)
+from airtable_sandbox.formula.text import (
+    _check_regex_argument,
+    _concatenate,
+    _find,
+    _left,
+    _len,
+    _lower,
+    _mid,
+    _regex_extract,
+    _regex_match,
+    _regex_replace,
+    _replace,
+    _right,
+    _search,
+    _substitute,
+    _t,
+    _trim,
+    _upper,
+)
+
+_FUNCTIONS: dict[str, _Function] = {
+    # logic
+    "AND": _Function(1, None, build=_build_and),
+    "OR": _Function(1, None, build=_build_or),
+    "NOT": _Function(1, 1, impl=_not),
+    "XOR": _Function(1, None, impl=_xor),
+    "IF": _Function(2, 3, build=_build_if),
+    "SWITCH": _Function(3, None, build=_build_switch),
+    "TRUE": _Function(0, 0, build=_build_constant(True)),
+    "FALSE": _Function(0, 0, build=_build_constant(False)),
+    "BLANK": _Function(0, 0, build=_build_constant(None)),
+    "ERROR": _Function(0, 0, build=_build_error),
+    "ISERROR": _Function(1, 1, build=_build_iserror),
+    # record
+    "RECORD_ID": _Function(0, 0, build=_build_record_id),
+    "CREATED_TIME": _Function(0, 0, build=_build_created_time),
+    "LAST_MODIFIED_TIME": _Function(0, None, build=_build_last_modified_time),
+    # dates
+    "DATETIME_PARSE": _Function(1, 3, build=_build_datetime_parse),
+    "IS_AFTER": _Function(2, 2, impl=_is_after),
+    "IS_BEFORE": _Function(2, 2, impl=_is_before),
+    "IS_SAME": _Function(2, 3, impl=_is_same, check=_check_unit_at(2)),
+    "DATETIME_DIFF": _Function(2, 3, impl=_datetime_diff, check=_check_unit_at(2)),
+    "DATEADD": _Function(3, 3, impl=_date_add, check=_check_unit_at(2)),
+    "NOW": _Function(0, 0, build=_build_now),
+    "TODAY": _Function(0, 0, build=_build_today),
+    "DATETIME_FORMAT": _Function(1, 2, impl=_datetime_format, check=_check_output_format_argument),
+    # text
+    "LEN": _Function(1, 1, impl=_len),
+    "LOWER": _Function(1, 1, impl=_lower),
+    "UPPER": _Function(1, 1, impl=_upper),
+    "TRIM": _Function(1, 1, impl=_trim),
+    "CONCATENATE": _Function(1, None, impl=_concatenate),
+    "FIND": _Function(2, 3, impl=_find),
+    "SEARCH": _Function(2, 3, impl=_search),
+    "REGEX_MATCH": _Function(2, 2, impl=_regex_match, check=_check_regex_argument),
+    "REGEX_EXTRACT": _Function(2, 2, impl=_regex_extract, check=_check_regex_argument),
+    "REGEX_REPLACE": _Function(3, 3, impl=_regex_replace, check=_check_regex_argument),
+    "LEFT": _Function(2, 2, impl=_left),
+    "RIGHT": _Function(2, 2, impl=_right),
+    "MID": _Function(3, 3, impl=_mid),
+    "SUBSTITUTE": _Function(3, 4, impl=_substitute),
+    "REPLACE": _Function(4, 4, impl=_replace),
+    "T": _Function(1, 1, impl=_t),
+    "VALUE": _Function(1, 1, impl=_value),
+    # numbers
+    "ROUND": _Function(1, 2, impl=_round),
+    "ROUNDUP": _Function(1, 2, impl=_roundup),
+    "ROUNDDOWN": _Function(1, 2, impl=_rounddown),
+    "INT": _Function(1, 1, impl=_int),
+    "ABS": _Function(1, 1, impl=_abs),
+    "MOD": _Function(2, 2, impl=_mod),
+    "SUM": _Function(1, None, impl=_sum),
+    "MIN": _Function(1, None, impl=_min),
+    "MAX": _Function(1, None, impl=_max),
+    "AVERAGE": _Function(1, None, impl=_average),
+    "COUNT": _Function(1, None, impl=_count),
+    "COUNTA": _Function(1, None, impl=_counta),
+    "COUNTALL": _Function(1, None, impl=_countall),
+    # arrays
+    "ARRAYJOIN": _Function(1, 2, impl=_arrayjoin),
+    "ARRAYUNIQUE": _Function(1, 1, impl=_arrayunique),
+    "ARRAYCOMPACT": _Function(1, 1, impl=_arraycompact),
+    "ARRAYFLATTEN": _Function(1, 1, impl=_arrayflatten),
+}
+
+SUPPORTED_FUNCTIONS: frozenset[str] = frozenset(_FUNCTIONS)

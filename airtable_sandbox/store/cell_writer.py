@@ -1,0 +1,251 @@
+"""Validating and normalizing written cells, Airtable's way, type by type."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from airtable_sandbox.clock import iso_millis
+from airtable_sandbox.http import ApiError, unprocessable
+from airtable_sandbox.store.cells import NUMBER_TYPES, TEXT_TYPES, _is_writable, is_empty, new_id
+from airtable_sandbox.store.computed import _plain_text, _tidy_number
+
+if TYPE_CHECKING:
+    from airtable_sandbox.store.cells import Cells
+    from airtable_sandbox.store.core import Store
+    from airtable_sandbox.store.tables import Base, Table
+
+
+class CellWriter:
+    """Validates and normalizes cells written to one table in one request, Airtable's way.
+
+    ``typecast`` converts strings and adds unknown select options; new options are collected and only
+    added to the schema by :meth:`commit` once the whole request has validated.
+    """
+
+    def __init__(self, store: Store, base: Base, table: Table, typecast: bool) -> None:
+        self._store = store
+        self._base = base
+        self.table = table
+        self.typecast = typecast
+        self.new_choices: dict[str, list[str]] = {}
+
+    def cells(self, fields: Any, current: Cells) -> Cells:
+        """``{name or id: value}`` → ``{field id: normalized value or None}``; raises 422 on bad input."""
+        if not isinstance(fields, dict):
+            raise unprocessable("INVALID_REQUEST_UNKNOWN", "Invalid request: parameter validation failed.")
+        result: Cells = {}
+        for ref, value in fields.items():
+            field_schema = self.table.field(ref)
+            if field_schema is None:
+                raise unprocessable("UNKNOWN_FIELD_NAME", f'Unknown field name: "{ref}"')
+            if not _is_writable(field_schema):
+                raise unprocessable(
+                    "INVALID_VALUE_FOR_COLUMN",
+                    f'Field "{field_schema["name"]}" cannot accept a value because the field is computed',
+                )
+            normalized = self.normalize(field_schema, value, current.get(field_schema["id"]))
+            result[field_schema["id"]] = None if is_empty(normalized) else normalized
+        try:
+            # Encoded now, while nothing has changed: a value the store cannot keep must fail the whole request.
+            self.table.encode(result)
+        except UnicodeEncodeError as exc:
+            raise unprocessable(
+                "INVALID_VALUE_FOR_COLUMN", "Cell values must be valid Unicode text (no unpaired surrogates)"
+            ) from exc
+        return result
+
+    def commit(self) -> None:
+        for field_id, names in self.new_choices.items():
+            choices = self.table.fields_by_id[field_id].setdefault("options", {}).setdefault("choices", [])
+            for name in names:
+                choices.append({"id": new_id("sel"), "name": name, "color": "grayLight2"})
+
+    # -- per type --------------------------------------------------------------------------------------
+
+    def normalize(self, field_schema: Mapping[str, Any], value: Any, current: Any) -> Any:
+        if value is None:
+            return None
+        field_type = field_schema["type"]
+        if field_type in TEXT_TYPES:
+            return self._text(field_schema, value)
+        if field_type in NUMBER_TYPES:
+            return self._number(field_schema, value)
+        handler = {
+            "checkbox": self._checkbox,
+            "rating": self._rating,
+            "date": self._date,
+            "dateTime": self._date_time,
+            "singleSelect": self._single_select,
+            "multipleSelects": self._multiple_selects,
+            "multipleRecordLinks": self._links,
+            "singleCollaborator": self._collaborator,
+            "multipleCollaborators": self._collaborators,
+            "barcode": self._barcode,
+        }.get(field_type)
+        if field_type == "multipleAttachments":
+            return self._attachments(field_schema, value, current)
+        if handler is None:
+            return value  # a type we do not know (Airtable adds types): keep the value as given
+        return handler(field_schema, value)
+
+    def _reject(self, field_schema: Mapping[str, Any]) -> ApiError:
+        return unprocessable(
+            "INVALID_VALUE_FOR_COLUMN", f'Field "{field_schema["name"]}" cannot accept the provided value'
+        )
+
+    def _text(self, field_schema: Mapping[str, Any], value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        if self.typecast and not isinstance(value, dict):
+            if isinstance(value, list):
+                return ", ".join(_plain_text(v) for v in value)
+            return _plain_text(value)
+        raise self._reject(field_schema)
+
+    def _number(self, field_schema: Mapping[str, Any], value: Any) -> float | int | None:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+        if self.typecast and isinstance(value, str):
+            text = value.strip().replace(",", "")
+            if not text:
+                return None
+            try:
+                return _tidy_number(float(text.rstrip("%")) / (100 if text.endswith("%") else 1))
+            except ValueError:
+                pass
+        raise self._reject(field_schema)
+
+    def _checkbox(self, field_schema: Mapping[str, Any], value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if self.typecast and isinstance(value, str | int | float):
+            return str(value).strip().lower() in {"true", "1", "yes", "y", "checked", "on"}
+        raise self._reject(field_schema)
+
+    def _rating(self, field_schema: Mapping[str, Any], value: Any) -> int | None:
+        number = self._number(field_schema, value)
+        maximum = int((field_schema.get("options") or {}).get("max", 5))
+        if number is None or number == 0:
+            return None
+        if float(number).is_integer() and 1 <= number <= maximum:
+            return int(number)
+        raise self._reject(field_schema)
+
+    def _date(self, field_schema: Mapping[str, Any], value: Any) -> str:
+        moment = self._parse_moment(field_schema, value)
+        return moment.strftime("%Y-%m-%d")
+
+    def _date_time(self, field_schema: Mapping[str, Any], value: Any) -> str:
+        return iso_millis(self._parse_moment(field_schema, value))
+
+    def _parse_moment(self, field_schema: Mapping[str, Any], value: Any) -> datetime:
+        moment = parse_moment(value, lenient=self.typecast) if isinstance(value, str) else None
+        if moment is None:
+            raise unprocessable(
+                "INVALID_VALUE_FOR_COLUMN", f'Cannot parse date value "{value}" for field {field_schema["name"]}'
+            )
+        return moment
+
+    def _choice(self, field_schema: Mapping[str, Any], value: Any) -> str:
+        if not isinstance(value, str):
+            if not (self.typecast and isinstance(value, int | float)):
+                raise self._reject(field_schema)
+            value = _plain_text(value)
+        choices = (field_schema.get("options") or {}).get("choices") or []
+        if any(choice["name"] == value for choice in choices):
+            return value
+        if self.typecast:
+            pending = self.new_choices.setdefault(field_schema["id"], [])
+            if value not in pending:
+                pending.append(value)
+            return value
+        raise unprocessable(
+            "INVALID_MULTIPLE_CHOICE_OPTIONS", f'Insufficient permissions to create new select option ""{value}""'
+        )
+
+    def _single_select(self, field_schema: Mapping[str, Any], value: Any) -> str | None:
+        return self._choice(field_schema, value) if value != "" else None
+
+    def _multiple_selects(self, field_schema: Mapping[str, Any], value: Any) -> list[str]:
+        if isinstance(value, str) and self.typecast:
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise self._reject(field_schema)
+        names = [self._choice(field_schema, item) for item in value]
+        return list(dict.fromkeys(names))
+
+    def _links(self, field_schema: Mapping[str, Any], value: Any) -> list[str]:
+        if isinstance(value, str) and self.typecast:
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise self._reject(field_schema)
+        ids = [item.get("id") if isinstance(item, dict) else item for item in value]
+        if not all(isinstance(record_id, str) for record_id in ids):
+            raise self._reject(field_schema)
+        linked = self._base.linked_table(field_schema)
+        for record_id in ids:
+            if linked is None or record_id not in linked.records:
+                raise unprocessable("ROW_DOES_NOT_EXIST", f"Record ID {record_id} does not exist in this table")
+        return list(dict.fromkeys(ids))
+
+    def _collaborator(self, field_schema: Mapping[str, Any], value: Any) -> str:
+        user = self._store.find_user(value)
+        if user is None:
+            raise self._reject(field_schema)
+        return user["id"]
+
+    def _collaborators(self, field_schema: Mapping[str, Any], value: Any) -> list[str]:
+        if not isinstance(value, list):
+            raise self._reject(field_schema)
+        return list(dict.fromkeys(self._collaborator(field_schema, item) for item in value))
+
+    def _barcode(self, field_schema: Mapping[str, Any], value: Any) -> dict[str, Any]:
+        if isinstance(value, str) and self.typecast:
+            value = {"text": value}
+        if not isinstance(value, dict) or not isinstance(value.get("text"), str):
+            raise self._reject(field_schema)
+        return {key: value[key] for key in ("text", "type") if value.get(key) is not None}
+
+    def _attachments(self, field_schema: Mapping[str, Any], value: Any, current: Any) -> list[dict[str, Any]]:
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise self._reject(field_schema)
+        existing = {item["id"]: item for item in current or [] if isinstance(item, dict) and "id" in item}
+        result = []
+        for item in value:
+            if item.get("id") in existing:
+                result.append(existing[item["id"]])
+            elif isinstance(item.get("url"), str):
+                result.append(_new_attachment(item["url"], item.get("filename")))
+            else:
+                raise self._reject(field_schema)
+        return result
+
+
+def _new_attachment(url: str, filename: str | None) -> dict[str, Any]:
+    name = filename or url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "file"
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return {"id": new_id("att"), "url": url, "filename": name, "size": 0, "type": content_type}
+
+
+_LENIENT_DATE_FORMATS = ("%m/%d/%Y", "%Y/%m/%d", "%m/%d/%Y %H:%M", "%d %B %Y", "%B %d, %Y")
+
+
+def parse_moment(text: str, *, lenient: bool = False) -> datetime | None:
+    """ISO 8601 date or date-time → aware UTC datetime (naive means UTC); ``lenient`` tries a few more forms."""
+    candidate = text.strip()
+    try:
+        moment = datetime.fromisoformat(candidate)
+    except ValueError:
+        moment = None
+        for fmt in _LENIENT_DATE_FORMATS if lenient else ():
+            try:
+                moment = datetime.strptime(candidate, fmt)
+                break
+            except ValueError:
+                continue
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
