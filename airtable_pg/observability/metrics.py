@@ -183,6 +183,9 @@ def _base_families(snapshot: StateSnapshot, spec: SyncSpec) -> Iterable[Metric]:
     throttled = CounterMetricFamily(
         PREFIX + "airtable_throttled", "Airtable's 429 answers (each stops the base for 30 s).", labels=["base"]
     )
+    server_errors = CounterMetricFamily(
+        PREFIX + "airtable_server_errors", "Airtable's 5xx answers (each retried, or given up on).", labels=["base"]
+    )
     for base in spec.bases.values():
         count, oldest = snapshot.waiting.get(base.id, (0, None))
         waiting.add_metric([base.key], float(count))
@@ -200,7 +203,8 @@ def _base_families(snapshot: StateSnapshot, spec: SyncSpec) -> Iterable[Metric]:
             requests.add_metric([base.key, "fast"], float(rate.fast_requests))
             requests.add_metric([base.key, "standard"], float(rate.requests - rate.fast_requests))
             throttled.add_metric([base.key], float(rate.throttled))
-    return (waiting, waiting_age, letters, created, healthy, expiry, requests, throttled)
+            server_errors.add_metric([base.key], float(rate.server_errors))
+    return (waiting, waiting_age, letters, created, healthy, expiry, requests, throttled, server_errors)
 
 
 def _checks_family(snapshot: StateSnapshot, spec: SyncSpec) -> Metric:

@@ -50,6 +50,7 @@ class RateRow:
     requests: int
     fast_requests: int
     throttled: int
+    server_errors: int
 
 
 @dataclass(frozen=True)
@@ -157,12 +158,12 @@ def _webhooks(cur: Cursor, snapshot: StateSnapshot) -> None:
 def _rate(cur: Cursor, snapshot: StateSnapshot) -> None:
     # Rows keyed 'token:<fingerprint>' are per-token buckets, not bases: not a label anyone could read.
     cur.execute(
-        sql.SQL("select base_id, requests, fast_requests, throttled from {} where base_id not like 'token:%'").format(
-            state_table("rate_limit")
-        )
+        sql.SQL(
+            "select base_id, requests, fast_requests, throttled, server_errors from {} where base_id not like 'token:%'"
+        ).format(state_table("rate_limit"))
     )
-    for base_id, requests, fast, throttled in cur.fetchall():
-        snapshot.rate[base_id] = RateRow(requests, fast, throttled)
+    for base_id, requests, fast, throttled, errors in cur.fetchall():
+        snapshot.rate[base_id] = RateRow(requests, fast, throttled, errors)
 
 
 def _checks(cur: Cursor, snapshot: StateSnapshot) -> None:

@@ -71,6 +71,13 @@ def add_state_tables(metadata: sa.MetaData) -> None:
             server_default="0",
             comment="Requests of the fast lane (also counted in requests).",
         ),
+        sa.Column(
+            "server_errors",
+            sa.BigInteger,
+            nullable=False,
+            server_default="0",
+            comment="Airtable's 5xx answers (each retried or given up on): the base's error rate beside requests.",
+        ),
         comment="One request bucket per Airtable base, shared by every process (5 requests/s).",
         schema=s,
     )

@@ -123,3 +123,26 @@ def test_an_unreadable_database_is_up_0_and_no_figures(new_database):
     assert names == {"airtable_pg_up", "airtable_pg_scrape_duration_seconds", "airtable_pg_scrape_queries"}
     up = next(f for f in result.families if f.name == "airtable_pg_up")
     assert up.samples[0].value == 0
+
+
+def test_airtable_5xx_answers_are_counted_per_base_as_the_sandbox_served_them(sandbox_factory, database_url):
+    from airtable_pg_tests.sync_helpers import make_sync_engine
+
+    sandbox = sandbox_factory(demo_records=200, fault_5xx_ratio=0.3, fault_seed=7, token_rate_limit_per_second=None)
+    with make_sync_engine(sandbox, database_url, workers=2, airtable={"max_attempts": 50}) as engine:
+        engine.sync_tables("full")
+    served = sandbox.stats()["bases"][BASE.id]
+    found = samples(generate_latest_text(database_url))
+    assert served["faults_5xx"] >= 1
+    assert value(found, "airtable_pg_airtable_server_errors_total", base=BASE.key) == served["faults_5xx"]
+    requests_total = sum(value(found, "airtable_pg_airtable_requests_total", base=BASE.key, lane=lane)
+                         for lane in ("fast", "standard"))  # fmt: skip
+    assert requests_total == served["requests"]
+
+
+def generate_latest_text(database_url: str) -> str:
+    from prometheus_client import generate_latest
+
+    from airtable_pg.observability.metrics import state_registry
+
+    return generate_latest(state_registry(connection_pool(database_url), SPEC)).decode()

@@ -1,4 +1,4 @@
-"""observability: change-latency histogram kept by a trigger; alert incidents and silences
+"""observability: change-latency histogram kept by a trigger; alert incidents and silences; 5xx per base
 
 Revision ID: 0011
 Revises: 0010
@@ -84,6 +84,14 @@ group by base_id, table_id, source;
 
 
 def upgrade() -> None:
+    op.add_column(
+        "rate_limit",
+        sa.Column(
+            "server_errors", sa.BigInteger(), server_default="0", nullable=False,
+            comment="Airtable's 5xx answers (each retried or given up on): the base's error rate beside requests.",
+        ),
+        schema="airtable_sync",
+    )
     op.create_table(
         "change_latency_bucket",
         sa.Column("base_id", sa.Text(), nullable=False),
@@ -152,3 +160,4 @@ def downgrade() -> None:
     op.drop_table("alert_incident", schema="airtable_sync")
     op.drop_table("change_latency", schema="airtable_sync")
     op.drop_table("change_latency_bucket", schema="airtable_sync")
+    op.drop_column("rate_limit", "server_errors", schema="airtable_sync")
