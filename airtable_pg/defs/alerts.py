@@ -75,8 +75,8 @@ def build_alert_definitions(spec: SyncSpec, names: Names = DEFAULT) -> Definitio
             return runtime
         settings = resource.load_settings()
         now = datetime.now(UTC)
-        report = evaluate(runtime.db, spec, alert_definitions(settings), _notifier(settings),
-                          link_for=_asset_link(settings, names, spec), now=now)  # fmt: skip
+        report = evaluate(runtime.db, spec, alert_definitions(settings), _notifier(settings), now=now,
+                          link_for=_asset_link(settings, names, spec), alerter=names(ALERTS_SENSOR))  # fmt: skip
         events: list[AssetObservation] = []
         cursor = context.cursor
         last = datetime.fromisoformat(cursor) if cursor else None

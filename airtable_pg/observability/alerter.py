@@ -160,8 +160,10 @@ def evaluate(
     *,
     link_for: LinkFor,
     now: datetime | None = None,
+    alerter: str = "alerts",
 ) -> TickReport:
-    """Every metric alert over one scrape: open, fire and resolve their incidents."""
+    """Every metric alert over one scrape: open, fire and resolve their incidents; ``alerter`` names this evaluator
+    in its heartbeat (a prefixed Dagster instance's sensor name)."""
     now = now or datetime.now(UTC)
     report = TickReport()
     result = scrape(db, spec)
@@ -184,6 +186,7 @@ def evaluate(
         apply(db, alert, labels, breach, now, notifier, link_for, report)
     with transaction(db) as cur:
         report.open = sum(1 for i in store.all_incidents(cur) if i.state == "firing")
+        store.record_evaluation(cur, alerter, report.open)
     return report
 
 

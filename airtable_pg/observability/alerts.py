@@ -234,6 +234,12 @@ def alert_definitions(settings: Settings | None = None) -> list[Alert]:
             "the state schema could not be read for /metrics: is Postgres up and migrated?",
             for_seconds=120,
         ),
+        Alert(
+            "AlerterSilent",
+            Threshold("airtable_pg_alerter_last_evaluation_age_seconds", ">", 300),
+            "page",
+            "the built-in alerter {alerter} has not evaluated for {value} s: is the Dagster daemon running?",
+        ),
         Alert(RUN_FAILED, None, "ticket", "run of {job} failed", runbook="runfailed"),
     ]
 

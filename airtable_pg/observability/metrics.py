@@ -88,6 +88,18 @@ def families_from(snapshot: StateSnapshot, spec: SyncSpec) -> Iterator[Metric]:
     yield _latency_family(snapshot, spec)
     yield from _base_families(snapshot, spec)
     yield _checks_family(snapshot, spec)
+    yield _alerter_family(snapshot)
+
+
+def _alerter_family(snapshot: StateSnapshot) -> Metric:
+    family = GaugeMetricFamily(
+        PREFIX + "alerter_last_evaluation_age_seconds",
+        "Seconds since the built-in alerter (Dagster's alerts sensor) last evaluated: its heartbeat.",
+        labels=["alerter"],
+    )
+    for alerter, moment in sorted(snapshot.alerters.items()):
+        family.add_metric([alerter], _age(snapshot.now, moment))
+    return family
 
 
 def _table_families(snapshot: StateSnapshot, spec: SyncSpec) -> Iterator[Metric]:

@@ -100,3 +100,14 @@ def silence(cur: Cursor, alert: str, until: datetime, reason: str) -> None:
 def unsilence(cur: Cursor, alert: str) -> bool:
     cur.execute(sql.SQL("delete from {} where alert = %s").format(state_table("alert_silence")), (alert,))
     return cur.rowcount > 0
+
+
+def record_evaluation(cur: Cursor, alerter: str, firing: int) -> None:
+    """The alerter's heartbeat: ``/metrics`` shows how long ago it last evaluated (``AlerterSilent``)."""
+    cur.execute(
+        sql.SQL(
+            "insert into {} (alerter, evaluated_at, firing) values (%s, now(), %s) on conflict (alerter) do update "
+            "set evaluated_at = excluded.evaluated_at, firing = excluded.firing"
+        ).format(state_table("alert_evaluation")),
+        (alerter, firing),
+    )

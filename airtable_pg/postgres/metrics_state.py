@@ -75,6 +75,7 @@ class StateSnapshot:
     webhooks: dict[str, WebhookRow] = field(default_factory=dict)
     rate: dict[str, RateRow] = field(default_factory=dict)
     checks: dict[tuple[str, str, str], CheckRow] = field(default_factory=dict)  # (base, table, check)
+    alerters: dict[str, datetime] = field(default_factory=dict)  # the built-in alerter's last evaluation
 
 
 def read_snapshot(cur: Cursor) -> StateSnapshot:
@@ -82,7 +83,7 @@ def read_snapshot(cur: Cursor) -> StateSnapshot:
     cur.execute(sql.SQL("set local statement_timeout = {}").format(sql.Literal(STATEMENT_TIMEOUT_MS)))
     cur.execute("select now()")
     snapshot = StateSnapshot(now=cur.fetchone()[0])
-    queries = [_tables, _latency, _waiting, _outbox, _dead_letters, _webhooks, _rate, _checks]
+    queries = [_tables, _latency, _waiting, _outbox, _dead_letters, _webhooks, _rate, _checks, _alerters]
     for query in queries:
         query(cur, snapshot)
     snapshot.queries = len(queries) + 1
@@ -174,3 +175,8 @@ def _checks(cur: Cursor, snapshot: StateSnapshot) -> None:
     )
     for base_id, table_id, check, passed, severity, checked_at in cur.fetchall():
         snapshot.checks[(base_id, table_id, check)] = CheckRow(passed, severity, checked_at)
+
+
+def _alerters(cur: Cursor, snapshot: StateSnapshot) -> None:
+    cur.execute(sql.SQL("select alerter, evaluated_at from {}").format(state_table("alert_evaluation")))
+    snapshot.alerters = dict(cur.fetchall())

@@ -241,6 +241,15 @@ def add_observability_tables(metadata: sa.MetaData) -> None:
         comment="An alert a person silenced until a moment: its incidents are still tracked, not posted.",
         schema=s,
     )
+    sa.Table(
+        "alert_evaluation",
+        metadata,
+        sa.Column("alerter", sa.Text, primary_key=True),
+        sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("firing", sa.Integer, nullable=False, server_default="0"),
+        comment="When the built-in alerter last evaluated (its heartbeat): an alerter that stopped is itself an alert.",
+        schema=s,
+    )
 
 
 def add_outbound_tables(metadata: sa.MetaData) -> None:

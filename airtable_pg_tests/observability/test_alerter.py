@@ -129,3 +129,12 @@ def test_a_silenced_alert_is_tracked_not_posted(database_url, sink):
     tick(database_url, sink, 180)  # the silence ran out while it still fires: announced now, once
     tick(database_url, sink, 181)
     assert len(sink.messages) == 1 and "FIRING* DeadLettersOpen" in sink.texts()[0]
+
+
+def test_each_evaluation_leaves_the_alerters_heartbeat_in_metrics(database_url, sink):
+    from airtable_pg.observability.metrics import scrape
+
+    tick(database_url, sink, 0)
+    found = scrape(connection_pool(database_url), SPEC).families
+    (family,) = [f for f in found if f.name == "airtable_pg_alerter_last_evaluation_age_seconds"]
+    assert [(s.labels, s.value < 30) for s in family.samples] == [({"alerter": "alerts"}, True)]

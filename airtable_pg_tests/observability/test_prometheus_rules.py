@@ -70,6 +70,10 @@ CASES = {
          series("airtable_pg_check_failing", {**TABLE, "check": "null_rate", "severity": "warn"}, "1 1 1")],
         ("2m", {**TABLE, "check": "reconcile", "severity": "error"}, 1.0), "0m",  # a warning alone is no alert
     ),
+    "AlerterSilent": (
+        [series("airtable_pg_alerter_last_evaluation_age_seconds", {"alerter": "alerts"}, "30 90 30 90 60+60x10")],
+        ("9m", {"alerter": "alerts"}, 360.0), "3m",  # ticking: never over 300 s; stopped at 4m: over at 9m
+    ),
     "MetricsUnreadable": (
         [series("airtable_pg_up", {}, "1 0 0 0 0")],
         ("4m", {}, 0.0), "2m",

@@ -145,6 +145,15 @@ def upgrade() -> None:
         schema="airtable_sync",
         comment="An alert a person silenced until a moment: its incidents are still tracked, not posted.",
     )
+    op.create_table(
+        "alert_evaluation",
+        sa.Column("alerter", sa.Text(), nullable=False),
+        sa.Column("evaluated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("firing", sa.Integer(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("alerter"),
+        schema="airtable_sync",
+        comment="When the built-in alerter last evaluated (its heartbeat): an alerter that stopped is itself an alert.",
+    )
     op.execute(COUNT_FUNCTION)
     op.execute(
         "create trigger change_event_latency after insert on airtable_sync.change_event "
@@ -156,6 +165,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("drop trigger if exists change_event_latency on airtable_sync.change_event")
     op.execute("drop function if exists airtable_sync.count_change_latency()")
+    op.drop_table("alert_evaluation", schema="airtable_sync")
     op.drop_table("alert_silence", schema="airtable_sync")
     op.drop_table("alert_incident", schema="airtable_sync")
     op.drop_table("change_latency", schema="airtable_sync")
