@@ -14,6 +14,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings, runtime_database
 from airtable_pg.cli.parsing import command_parser
 from airtable_pg.observability.metrics import freshness_age
@@ -46,7 +48,7 @@ def main(argv: list[str]) -> int:
     return EXIT_OK if figures["healthy"] else EXIT_FAILED
 
 
-def collect(db: Any, spec: SyncSpec, window: timedelta) -> dict[str, Any]:
+def collect(db: sa.Engine, spec: SyncSpec, window: timedelta) -> dict[str, Any]:
     """Every figure ``status`` shows, as plain data (what ``--json`` prints)."""
     with transaction(db) as cur:
         snapshot = read_snapshot(cur)

@@ -179,6 +179,9 @@ def evaluate(
             current[(alert.name, scope_of(breach.labels))] = (alert, breach)
     with transaction(db) as cur:
         known = store.open_incidents(cur, [alert.name for alert in evaluated])
+    # Another instance's alerter (a project with several specs on one database) keeps its own incidents: only this
+    # spec's may be resolved for not breaching here.
+    known = {key: incident for key, incident in known.items() if _ours(incident.labels, spec, alerter)}
     alerts_by_name = {alert.name: alert for alert in evaluated}
     for key in sorted(set(current) | set(known)):
         alert, breach = current.get(key, (alerts_by_name[key[0]], None))
@@ -188,6 +191,16 @@ def evaluate(
         report.open = sum(1 for i in store.all_incidents(cur) if i.state == "firing")
         store.record_evaluation(cur, alerter, report.open)
     return report
+
+
+def _ours(labels: Labels, spec: SyncSpec, alerter: str) -> bool:
+    if "alerter" in labels:
+        return labels["alerter"] == alerter
+    if "base" not in labels:
+        return True
+    if "table" in labels:
+        return (labels["base"], labels["table"]) in {(b.key, t.key) for b, t in spec.tables()}
+    return labels["base"] in {base.key for base in spec.bases.values()}
 
 
 def _quantile_source(db: sa.Engine, spec: SyncSpec) -> Callable[[str, float, timedelta], list]:

@@ -138,3 +138,16 @@ def test_each_evaluation_leaves_the_alerters_heartbeat_in_metrics(database_url, 
     found = scrape(connection_pool(database_url), SPEC).families
     (family,) = [f for f in found if f.name == "airtable_pg_alerter_last_evaluation_age_seconds"]
     assert [(s.labels, s.value < 30) for s in family.samples] == [({"alerter": "alerts"}, True)]
+
+
+def test_another_specs_incidents_are_left_to_its_own_alerter(database_url, sink):
+    from dataclasses import replace
+
+    dead_letter(database_url)
+    tick(database_url, sink, 0)
+    other = replace(SPEC, bases={})  # a second instance's spec sharing the database, without this base
+    evaluate(connection_pool(database_url), other, ALERTS, Notifier(sink.url), link_for=link,
+             now=T0 + timedelta(minutes=1), alerter="crm__alerts")  # fmt: skip
+    with transaction(connection_pool(database_url)) as cur:
+        assert [i.state for i in incidents.all_incidents(cur)] == ["firing"]  # not resolved by the other alerter
+    assert len(sink.messages) == 1
