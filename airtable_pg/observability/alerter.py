@@ -144,6 +144,8 @@ def apply(
             if after is None or after == incident:
                 return
             if status is not None and notifier is not None:
+                if report.failed:  # the webhook just failed: later messages wait for the next tick, not its timeout
+                    raise DeliveryFailed("deferred: an earlier message of this evaluation was not delivered")
                 notifier.post(message(alert, after, status, link_for(alert, after.labels)))
                 (report.fired if status == "firing" else report.resolved).append(f"{alert.name} {after.scope}")
             store.save_incident(cur, after)

@@ -111,9 +111,12 @@ def test_a_failed_post_leaves_the_incident_unannounced_and_the_next_tick_posts_i
     assert report.failed == [f"DeadLettersOpen base={BASE.key},direction=inbound"] and sink.messages == []
     with transaction(connection_pool(database_url)) as cur:
         assert incidents.all_incidents(cur) == []  # nothing committed: the decision waits for a delivered message
+    webhook(database_url, expires_in=timedelta(hours=1))  # a second incident: deferred with the first
+    report = tick(database_url, sink, 0.5)
+    assert len(report.failed) == 2 and sink.messages == []
     sink.status = 200
     tick(database_url, sink, 1)
-    assert len(sink.messages) == 1 and "FIRING* DeadLettersOpen" in sink.texts()[0]
+    assert sorted(t.split("*")[2].split()[0] for t in sink.texts()) == ["DeadLettersOpen", "WebhookExpiring"]
 
 
 def test_a_silenced_alert_is_tracked_not_posted(database_url, sink):
