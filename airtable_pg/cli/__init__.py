@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("airtable_pg.cli.config", "show the settings in effect (secrets masked)"),
     "checks": ("airtable_pg.cli.checks", "cutover gates now: run [--table T] [--check NAME] [--json]"),
     "cutover": ("airtable_pg.cli.cutover", "cutover status: every gate's latest result per table, ready or not"),
+    "flags": ("airtable_pg.cli.flags", "backend flags per entity: show, set ENTITY MODE --reason, history"),
 }
 
 

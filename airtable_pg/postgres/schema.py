@@ -72,13 +72,21 @@ def add_state_tables(metadata: sa.MetaData) -> None:
             comment="Requests of the fast lane (also counted in requests).",
         ),
         sa.Column(
+            "slots",
+            pg.ARRAY(sa.BigInteger),
+            nullable=False,
+            server_default="{}",
+            comment="Future booked slots, in grid units since the epoch: a base's own, or every base's of a token.",
+        ),
+        sa.Column(
             "server_errors",
             sa.BigInteger,
             nullable=False,
             server_default="0",
             comment="Airtable's 5xx answers (each retried or given up on): the base's error rate beside requests.",
         ),
-        comment="One request bucket per Airtable base, shared by every process (5 requests/s).",
+        comment="Request buckets shared by every process: one per Airtable base (5 requests/s), one per token "
+        "(50 requests/s, keyed token:<fingerprint>, never the token)",
         schema=s,
     )
     sa.Table(
@@ -184,10 +192,52 @@ def add_state_tables(metadata: sa.MetaData) -> None:
     add_webhook_tables(metadata)
     add_outbound_tables(metadata)
     add_observability_tables(metadata)
+    add_backend_flag_tables(metadata)
+
+
+BACKEND_MODES = ("airtable", "shadow", "postgres_primary")
+
+
+def add_backend_flag_tables(metadata: sa.MetaData) -> None:
+    """Where each entity's reads are served from during a cutover, and every change of it."""
+    s = STATE_SCHEMA
+    modes = ", ".join(f"'{mode}'" for mode in BACKEND_MODES)
+    sa.Table(
+        "backend_flag",
+        metadata,
+        sa.Column("entity", sa.Text, primary_key=True, comment="The spec's base.table key (airtable-pg flags show)."),
+        sa.Column("base_id", sa.Text, nullable=False),
+        sa.Column("table_id", sa.Text, nullable=False),
+        sa.Column("mode", sa.Text, nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("updated_by", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.CheckConstraint(f"mode in ({modes})", name="backend_flag_mode"),
+        sa.UniqueConstraint("base_id", "table_id", name="backend_flag_table"),
+        comment="Per entity: airtable | shadow | postgres_primary (no row: airtable). Changed only with an audit row.",
+        schema=s,
+    )
+    sa.Table(
+        "backend_flag_audit",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("entity", sa.Text, nullable=False),
+        sa.Column("from_mode", sa.Text, nullable=False),
+        sa.Column("to_mode", sa.Text, nullable=False),
+        sa.Column("actor", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("forced", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Index("backend_flag_audit_entity", "entity", "at"),
+        comment="Append-only: who changed which entity's backend, when, from what to what, and why.",
+        schema=s,
+    )
 
 
 def add_observability_tables(metadata: sa.MetaData) -> None:
-    """The change-latency histogram (kept by a trigger on change_event, 0011) and the alerter's incidents."""
+    """The change-latency histogram (kept by a trigger on change_event, 0012) and the alerter's incidents."""
     s = STATE_SCHEMA
     sa.Table(
         "change_latency_bucket",
