@@ -193,6 +193,39 @@ def add_state_tables(metadata: sa.MetaData) -> None:
     add_outbound_tables(metadata)
     add_observability_tables(metadata)
     add_backend_flag_tables(metadata)
+    add_shadow_tables(metadata)
+
+
+def add_shadow_tables(metadata: sa.MetaData) -> None:
+    """Shadow reads: how many reads of each entity were compared per minute, and the mismatches found (capped)."""
+    s = STATE_SCHEMA
+    sa.Table(
+        "shadow_stat",
+        metadata,
+        sa.Column("entity", sa.Text, primary_key=True),
+        sa.Column("minute", sa.DateTime(timezone=True), primary_key=True),
+        sa.Column("compared", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("mismatched", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("in_flight", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("errors", sa.BigInteger, nullable=False, server_default="0"),
+        comment="Per entity and minute: reads compared, those with a mismatch, those set aside as in flight.",
+        schema=s,
+    )
+    sa.Table(
+        "shadow_mismatch",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("entity", sa.Text, nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("request", sa.Text, nullable=False),
+        sa.Column("record_id", sa.Text, nullable=False),
+        sa.Column("field_id", sa.Text),
+        sa.Column("airtable", pg.JSONB),
+        sa.Column("postgres", pg.JSONB),
+        sa.Index("shadow_mismatch_entity", "entity", "id"),
+        comment="Mismatches that survived a re-check, the newest 1,000 per entity: both values, never a token.",
+        schema=s,
+    )
 
 
 BACKEND_MODES = ("airtable", "shadow", "postgres_primary")
@@ -237,7 +270,7 @@ def add_backend_flag_tables(metadata: sa.MetaData) -> None:
 
 
 def add_observability_tables(metadata: sa.MetaData) -> None:
-    """The change-latency histogram (kept by a trigger on change_event, 0012) and the alerter's incidents."""
+    """The change-latency histogram (kept by a trigger on change_event, 0013) and the alerter's incidents."""
     s = STATE_SCHEMA
     sa.Table(
         "change_latency_bucket",

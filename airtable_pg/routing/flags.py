@@ -136,18 +136,26 @@ class BackendFlags:
             return AIRTABLE  # fail safe: Airtable still holds every record
 
     def set(
-        self, name: str, mode: str, *, reason: str, actor: str | None = None, source: str = "cli", force: bool = False
+        self,
+        name: str,
+        mode: str,
+        *,
+        reason: str,
+        actor: str | None = None,
+        source: str = "cli",
+        force: bool = False,
+        gated: bool = False,
     ) -> tuple[str, EntityFlag]:
         """Store a new mode with its audit row; returns the mode it replaced and the entity's flag now.
 
-        ``postgres_primary`` is the cutover's to set (it checks the gates first): here only with ``force``, which
-        the audit row records."""
+        ``postgres_primary`` is the cutover's to set (``gated``: it checked the gates first); otherwise only with
+        ``force``, which the audit row records."""
         if mode not in BACKEND_MODES:
             raise FlagError(f"mode must be one of {', '.join(BACKEND_MODES)}, not {mode!r}")
         if not reason.strip():
             raise FlagError("say why (--reason): the audit trail keeps it")
         base, table = self.entity(name)
-        if mode == POSTGRES_PRIMARY and not force:
+        if mode == POSTGRES_PRIMARY and not (force or gated):
             key = entity_key(base, table)
             raise FlagError(
                 f"{key}: postgres_primary is set by `airtable-pg cutover {key}`, which checks every gate first "

@@ -1,7 +1,7 @@
 """observability: change-latency histogram kept by a trigger; alert incidents and silences; 5xx per base
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-16 09:00:00.000000
 
 ``change_latency_bucket`` and ``change_latency`` are Prometheus counters kept in the database: a statement trigger
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0012"
-down_revision: str | Sequence[str] | None = "0011"
+revision: str = "0013"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
