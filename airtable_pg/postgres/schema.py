@@ -270,7 +270,7 @@ def add_backend_flag_tables(metadata: sa.MetaData) -> None:
 
 
 def add_observability_tables(metadata: sa.MetaData) -> None:
-    """The change-latency histogram (kept by a trigger on change_event, 0013) and the alerter's incidents."""
+    """The change-latency histogram (kept by a trigger on change_event) and the alerter's incidents."""
     s = STATE_SCHEMA
     sa.Table(
         "change_latency_bucket",
