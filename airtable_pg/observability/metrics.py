@@ -21,8 +21,8 @@ from airtable_pg.postgres.metrics_state import StateSnapshot, read_snapshot
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
 
-# Bounds around the SLO (p95 ≤ 15 s, p99 ≤ 60 s): client_python's default buckets end at 10 s. The observability revision's
-# trigger counts into exactly these (a test keeps the two equal).
+# Bounds around the SLO (p95 ≤ 15 s, p99 ≤ 60 s): client_python's default buckets end at 10 s. The observability
+# revision's trigger counts into exactly these (a test keeps the two equal).
 LATENCY_BUCKETS = (0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 300, 600)
 
 PREFIX = "airtable_pg_"

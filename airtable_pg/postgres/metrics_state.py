@@ -1,8 +1,8 @@
 """What ``/metrics``, ``status --json`` and the alerter read from the state schema: one bounded read.
 
 Every query here touches a handful of rows per table or base whatever the size of the mirror: the latency
-histogram is kept by a trigger (``change_latency_bucket``, the observability revision) instead of being counted from
-``change_event``, the queues are read through their partial indexes (``inbox_pending``, ``outbox_due``,
+histogram is kept by a trigger (``change_latency_bucket``, the observability revision) instead of being counted
+from ``change_event``, the queues are read through their partial indexes (``inbox_pending``, ``outbox_due``,
 ``dead_letter_open``), and the rest are one-row-per-table or per-base tables. Ages are computed against the
 database's ``now()`` so a skewed exporter clock cannot make a queue look old or young. ``statement_timeout``
 bounds a scrape that meets a locked or slow database: the scrape fails (``airtable_pg_up 0``) instead of piling up.
