@@ -29,12 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="one JSON object per entity")
     change = subcommand(sub, "set", "store an entity's mode (with an audit row)")
     change.add_argument("entity", help="base.table, or a table key unique in the spec")
-    change.add_argument("mode", choices=BACKEND_MODES)
+    change.add_argument("mode", choices=BACKEND_MODES, help="airtable, shadow or postgres_primary")
     change.add_argument("--reason", required=True, help="why, quoted when it has spaces (kept in the audit trail)")
     change.add_argument("--force", action="store_true", help="allow postgres_primary without the cutover's gates")
     history = subcommand(sub, "history", "the audit trail, newest first")
-    history.add_argument("entity", nargs="?", help="only this entity")
-    history.add_argument("--limit", type=int, default=50)
+    history.add_argument("entity", nargs="?", help="only this entity (default: every one)")
+    history.add_argument("--limit", type=int, default=50, help="at most this many changes (default 50)")
     return parser
 
 
