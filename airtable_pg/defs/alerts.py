@@ -106,6 +106,8 @@ def build_alert_definitions(spec: SyncSpec, names: Names = DEFAULT) -> Definitio
             description=description,
             default_status=DefaultSensorStatus.RUNNING,
             required_resource_keys={names.resource},
+            # Dagster's default is 30 s; a run's failure a minute late costs nothing, two idle ticks a minute do.
+            minimum_interval_seconds=ALERTS_SECONDS,
         )
         for sensor_name, status, fn, description in (
             ("alert_on_run_failure", DagsterRunStatus.FAILURE, run_failed,

@@ -113,5 +113,5 @@ def test_a_failed_run_posts_one_message_per_incident_and_its_next_success_the_re
 
 
 def test_a_prefixed_instance_names_its_alert_sensors_apart():
-    names = {s.name for s in build_alert_definitions(SPEC, Names("crm")).sensors}
-    assert names == {"crm__alerts", "crm__alert_on_run_failure", "crm__resolve_run_failure"}
+    found = {s.name: s.minimum_interval_seconds for s in build_alert_definitions(SPEC, Names("crm")).sensors}
+    assert found == {"crm__alerts": 60, "crm__alert_on_run_failure": 60, "crm__resolve_run_failure": 60}
