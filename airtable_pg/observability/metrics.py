@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -26,6 +27,7 @@ from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
 LATENCY_BUCKETS = (0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 300, 600)
 
 PREFIX = "airtable_pg_"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -149,15 +151,21 @@ def _latency_family(snapshot: StateSnapshot, spec: SyncSpec) -> Metric:
         "Airtable's change → committed in Postgres, per live change (webhook or poll; full syncs are not live).",
         labels=["base", "table", "lane", "source"],
     )
-    for base, table in spec.tables():
-        for (base_id, table_id, source), series in sorted(snapshot.latency.items()):
-            if (base_id, table_id) != (base.id, table.id):
-                continue
-            buckets = [(_le(le), float(n)) for le, n in sorted(series.buckets.items())]
-            if not buckets or buckets[-1][0] != "+Inf":
-                buckets.append(("+Inf", float(series.count)))
-            family.add_metric([base.key, table.key, table.lane, source], buckets, series.seconds_sum)
+    for base, table, source, series in _per_table(snapshot.latency, spec):
+        buckets = [(_le(le), float(n)) for le, n in sorted(series.buckets.items())]
+        if not buckets or buckets[-1][0] != "+Inf":
+            buckets.append(("+Inf", float(series.count)))
+        family.add_metric([base.key, table.key, table.lane, source], buckets, series.seconds_sum)
     return family
+
+
+def _per_table(rows: dict[tuple[str, str, str], T], spec: SyncSpec) -> Iterator[tuple[BaseSpec, TableSpec, str, T]]:
+    """Rows keyed (base id, table id, third key) of the spec's tables, in spec order: others are left out."""
+    tables = {(base.id, table.id): (base, table) for base, table in spec.tables()}
+    order = {key: i for i, key in enumerate(tables)}
+    mine = [(key, row) for key, row in rows.items() if key[:2] in tables]
+    for (base_id, table_id, third), row in sorted(mine, key=lambda item: (order[item[0][:2]], item[0][2])):
+        yield (*tables[(base_id, table_id)], third, row)
 
 
 def _le(bound: float) -> str:
@@ -225,10 +233,8 @@ def _checks_family(snapshot: StateSnapshot, spec: SyncSpec) -> Metric:
         "1 when the check's latest result failed, else 0 (severity error: a blocking cutover gate).",
         labels=["base", "table", "check", "severity"],
     )
-    for base, table in spec.tables():
-        for (base_id, table_id, check), row in sorted(snapshot.checks.items()):
-            if (base_id, table_id) == (base.id, table.id):
-                family.add_metric([base.key, table.key, check, row.severity], 0.0 if row.passed else 1.0)
+    for base, table, check, row in _per_table(snapshot.checks, spec):
+        family.add_metric([base.key, table.key, check, row.severity], 0.0 if row.passed else 1.0)
     return family
 
 
