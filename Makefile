@@ -2,14 +2,14 @@
 #   make dev    start everything on embedded defaults (sandbox Airtable, embedded Postgres, Dagster UI);
 #               ARGS passes options to `airtable-pg dev`, e.g. make dev ARGS='--port 3130 --sandbox-port 8830'
 #   make test   run the whole test suite (installs what it needs: Chromium, PostgreSQL with TLS for the TLS tests,
-#               Node.js for the airtable.js client test)
+#               Node.js for the airtable.js client test, Prometheus for the observability tests)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: install dev test lint browser tls-postgres node bench bench-fast-lane clean
+.PHONY: install dev test lint browser tls-postgres node prometheus bench bench-fast-lane clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,14 @@ node:
 tls-postgres: install
 	@scripts/ensure-postgres-tls.sh $(BIN)/python
 
+# The observability tests run promtool on the generated alert rules and a real Prometheus: Debian's, as root.
+prometheus:
+	@scripts/ensure-prometheus.sh
+
 lint: install
 	$(BIN)/ruff check .
 
-test: install browser tls-postgres node lint
+test: install browser tls-postgres node prometheus lint
 	$(BIN)/pytest
 
 bench: install

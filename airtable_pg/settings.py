@@ -273,11 +273,47 @@ class Settings(BaseSettings):
         "that record syncs on the Dagster instance outside a run (`sync`, the webhook applier) put them on that "
         "instance's asset keys.",
     )
+    alert_webhook_url: SecretStr | None = _env(
+        "AIRTABLE_PG_ALERT_WEBHOOK_URL",
+        default=None,
+        default_text="none: incidents are tracked (`alerts list`), not posted",
+        description="Where the alerts sensor POSTs Slack-compatible JSON (`{\"text\": …}`): one message when an "
+        "incident fires, one when it recovers. A Slack incoming-webhook URL is a secret: never logged.",
+    )
+    ui_url: str = _env(
+        "AIRTABLE_PG_UI_URL",
+        default="http://127.0.0.1:3000",
+        description="The Dagster UI as the people who get alerts reach it: each message links to the asset or run.",
+    )
+    slo_p95_seconds: float = _env(
+        "AIRTABLE_PG_SLO_P95_SECONDS",
+        default=15.0,
+        gt=0,
+        description="Fast-lane (users) provisioning SLO: alert when the p95 latency over the window is above this.",
+    )
+    slo_p99_seconds: float = _env(
+        "AIRTABLE_PG_SLO_P99_SECONDS",
+        default=60.0,
+        gt=0,
+        description="Fast-lane (users) provisioning SLO: alert when the p99 latency over the window is above this.",
+    )
+    slo_window_minutes: int = _env(
+        "AIRTABLE_PG_SLO_WINDOW_MINUTES",
+        default=15,
+        ge=1,
+        description="The window the provisioning percentiles are taken over.",
+    )
+    slo_min_changes: int = _env(
+        "AIRTABLE_PG_SLO_MIN_CHANGES",
+        default=5,
+        ge=1,
+        description="Fewer fast-lane changes than this in the window: no provisioning alert (too few to judge).",
+    )
     # Not from the environment: where the values came from when a running dev stack filled them in.
     dev_stack: Path | None = Field(default=None, exclude=True)
 
     @field_validator("airtable_api_key", *_DATABASE_URLS, "migrator_password", "runtime_password", "dagster_password",
-                     "dagster_pg_url", mode="before")  # fmt: skip
+                     "dagster_pg_url", "alert_webhook_url", mode="before")  # fmt: skip
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -348,7 +384,8 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value in these settings: what error messages are scrubbed of before printing."""
-        values = [self.airtable_api_key, self.migrator_password, self.runtime_password, self.dagster_password]
+        values = [self.airtable_api_key, self.migrator_password, self.runtime_password, self.dagster_password,
+                  self.alert_webhook_url]  # fmt: skip
         found = [v.get_secret_value() for v in values if v is not None]
         for url in (*(getattr(self, name) for name in _DATABASE_URLS), self.dagster_pg_url):
             password = _password_in(url.get_secret_value()) if url is not None else None

@@ -18,6 +18,7 @@ A ``requests.Session`` is not guaranteed thread-safe: make one ``Api`` per worke
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 from collections.abc import Mapping
@@ -37,6 +38,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from airtable_pg.airtable.rate_limit import Cancelled, RateLimiter, Slot
 from airtable_pg.airtable.slot_grid import token_key
 from airtable_pg.settings import DEFAULT_API_URL, Settings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from airtable_pg.spec import SyncSpec
@@ -252,6 +255,8 @@ class RateLimitedAdapter(HTTPAdapter):
                 _release(response)
                 self._wait_out_penalty(base_id)
                 continue
+            if status >= 500 and base_id is not None and self.limiter is not None:
+                self._count_server_error(base_id)
             retriable = status in ALWAYS_RETRIABLE or (status in RETRIABLE_IF_RESENDABLE and resendable)
             if retriable and failures + 1 < self.config.max_attempts:
                 failures += 1
@@ -274,6 +279,13 @@ class RateLimitedAdapter(HTTPAdapter):
             return super().send(request, *args, **kwargs)
         finally:
             _WRITING.slot = None
+
+    def _count_server_error(self, base_id: str) -> None:
+        # A metric must never fail the request it counts: a database hiccup here loses one count, nothing more.
+        try:
+            self.limiter.server_error(base_id)  # type: ignore[union-attr]
+        except Exception:
+            log.warning("could not count a 5xx of base %s", base_id, exc_info=True)
 
     def _wait_out_penalty(self, base_id: str | None) -> None:
         if base_id is not None and self.limiter is not None:

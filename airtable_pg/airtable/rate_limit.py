@@ -128,6 +128,12 @@ _BLOCK = sa.text(
         throttled = bucket.throttled + 1
     """
 )
+_SERVER_ERROR = sa.text(
+    f"""
+    insert into {_BUCKETS} as bucket (base_id, next_slot, server_errors) values (:base_id, clock_timestamp(), 1)
+    on conflict (base_id) do update set server_errors = bucket.server_errors + 1
+    """
+)
 _COUNTERS = sa.text(
     f"select requests, throttled, next_slot, blocked_until, fast_requests from {_BUCKETS} where base_id = :base_id"
 )
@@ -315,6 +321,11 @@ class RateLimiter:
         """Airtable answered 429: block the base for every process for ``penalty_seconds``."""
         with self.db.begin() as conn:
             conn.execute(_BLOCK, {"base_id": base_id, "penalty": self.penalty_seconds})
+
+    def server_error(self, base_id: str) -> None:
+        """Airtable answered 5xx: counted where every process's requests are (``/metrics`` reads it)."""
+        with self.db.begin() as conn:
+            conn.execute(_SERVER_ERROR, {"base_id": base_id})
 
     def state(self, base_id: str) -> BucketState | None:
         """The counters of a base's bucket, or of the token's (``base_id=limiter.token_key``)."""

@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("airtable_pg.cli.db", "migrations and roles: upgrade, revision, check, current, url, roles"),
     "webhooks": ("airtable_pg.cli.webhooks", "the live sync's webhooks: ensure, list, refresh, delete, apply"),
     "status": ("airtable_pg.cli.status", "the live sync at a glance: latency p50/p95/p99, queues, dead letters"),
+    "metrics": ("airtable_pg.cli.metrics", "serve GET /metrics (Prometheus) without the receiver: --port N"),
+    "alerts": ("airtable_pg.cli.alerts", "alerts: rules (Prometheus rules file), list, silence NAME --for 2h"),
     "authority": ("airtable_pg.cli.authority", "the data authority matrix: who owns each table, which way it flows"),
     "outbound": ("airtable_pg.cli.outbound", "push Postgres-authoritative tables: setup, run [--follow], status"),
     "dlq": ("airtable_pg.cli.dlq", "dead letters: list, show ID, replay ID…|--all, discard ID --reason TEXT"),

@@ -10,8 +10,10 @@ import logging
 
 from airtable_pg.cli.output import EXIT_OK, command, command_settings, note, runtime_database
 from airtable_pg.cli.parsing import command_parser
+from airtable_pg.observability.http import METRICS_PATH
 from airtable_pg.receiver.app import DEFAULT_MAX_BODY_BYTES, HEALTH_PATH, WEBHOOK_PATH, build_app, require_webhook_table
 from airtable_pg.receiver.server import base_url, bind_socket, serve_in_foreground
+from airtable_pg.spec import load_spec
 
 DEFAULT_PORT = 8765
 
@@ -41,12 +43,16 @@ def main(argv: list[str]) -> int:
     settings = command_settings("receiver")
     url = runtime_database("receiver", settings)
     require_webhook_table(url)
-    app = build_app(url, max_body_bytes=args.max_body_bytes)
+    app = build_app(url, max_body_bytes=args.max_body_bytes, spec=load_spec(settings.spec_path))
     sock = bind_socket(args.host, args.port)
     address = base_url(args.host, sock.getsockname()[1])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"receiving Airtable webhook notifications at {address}{WEBHOOK_PATH}", flush=True)
-    note("receiver", f"health at {address}{HEALTH_PATH}; give Airtable the public HTTPS URL that reaches it")
+    note(
+        "receiver",
+        f"health at {address}{HEALTH_PATH}, metrics at {address}{METRICS_PATH}; "
+        "give Airtable the public HTTPS URL that reaches it",
+    )
     serve_in_foreground(app, sock)
     note("receiver", "stopped")
     return EXIT_OK

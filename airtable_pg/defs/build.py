@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dagster import Definitions
 
+from airtable_pg.defs.alerts import build_alert_definitions
 from airtable_pg.defs.assets import build_table_assets
 from airtable_pg.defs.checks import (
     FULL_SYNC_ONLY,
@@ -80,6 +81,7 @@ def build_defs(
         build_check_jobs(table_checks, names),
         build_webhook_definitions(sync_spec, names),
         build_outbound_definitions(sync_spec, names),
+        build_alert_definitions(sync_spec, names),
         build_cutover_jobs(sync_spec, names),
     )
 

@@ -82,3 +82,21 @@ def imports(cur: Cursor, window: timedelta) -> dict[tuple[str, str], TableImport
         (window,),
     )
     return {(base_id, table_id): TableImport(rows, last, imported) for base_id, table_id, rows, last, imported in cur}
+
+
+def latency_quantile(
+    cur: Cursor, quantile: float, window: timedelta, table_ids: list[tuple[str, str]]
+) -> list[tuple[str, str, float, int]]:
+    """Per table of ``table_ids``: the ``quantile`` of live changes' latency in the last ``window``, and their count
+    (the alerter's provisioning SLO; the same changes as :func:`latencies`, through the ``applied_at`` index)."""
+    cur.execute(
+        sql.SQL(
+            "select base_id, table_id, percentile_cont(%s) within group "
+            "(order by extract(epoch from applied_at - source_time)), count(*) from {} "
+            "where applied_at > now() - %s and source_time is not null and kind in ('created', 'updated') "
+            "and source <> 'full' and (base_id, table_id) in (select * from unnest(%s::text[], %s::text[])) "
+            "group by base_id, table_id"
+        ).format(state_table("change_event")),
+        (quantile, window, [b for b, _ in table_ids], [t for _, t in table_ids]),
+    )
+    return [(base_id, table_id, float(value), count) for base_id, table_id, value, count in cur.fetchall()]

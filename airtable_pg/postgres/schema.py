@@ -78,6 +78,13 @@ def add_state_tables(metadata: sa.MetaData) -> None:
             server_default="{}",
             comment="Future booked slots, in grid units since the epoch: a base's own, or every base's of a token.",
         ),
+        sa.Column(
+            "server_errors",
+            sa.BigInteger,
+            nullable=False,
+            server_default="0",
+            comment="Airtable's 5xx answers (each retried or given up on): the base's error rate beside requests.",
+        ),
         comment="Request buckets shared by every process: one per Airtable base (5 requests/s), one per token "
         "(50 requests/s, keyed token:<fingerprint>, never the token)",
         schema=s,
@@ -185,6 +192,7 @@ def add_state_tables(metadata: sa.MetaData) -> None:
     add_webhook_tables(metadata)
     add_outbound_tables(metadata)
     add_api_tables(metadata)
+    add_observability_tables(metadata)
     add_backend_flag_tables(metadata)
     add_shadow_tables(metadata)
 
@@ -275,6 +283,72 @@ def add_backend_flag_tables(metadata: sa.MetaData) -> None:
         sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
         sa.Index("backend_flag_audit_entity", "entity", "at"),
         comment="Append-only: who changed which entity's backend, when, from what to what, and why.",
+        schema=s,
+    )
+
+
+def add_observability_tables(metadata: sa.MetaData) -> None:
+    """The change-latency histogram (kept by a trigger on change_event) and the alerter's incidents."""
+    s = STATE_SCHEMA
+    sa.Table(
+        "change_latency_bucket",
+        metadata,
+        sa.Column("base_id", sa.Text, primary_key=True),
+        sa.Column("table_id", sa.Text, primary_key=True),
+        sa.Column("source", sa.Text, primary_key=True),
+        sa.Column("le", sa.Double, primary_key=True),
+        sa.Column("observations", sa.BigInteger, nullable=False, server_default="0"),
+        comment="Cumulative histogram of live changes' latency (Airtable's change → our commit): changes with "
+        "latency ≤ le seconds, ever. Kept by a trigger on change_event.",
+        schema=s,
+    )
+    sa.Table(
+        "change_latency",
+        metadata,
+        sa.Column("base_id", sa.Text, primary_key=True),
+        sa.Column("table_id", sa.Text, primary_key=True),
+        sa.Column("source", sa.Text, primary_key=True),
+        sa.Column("observations", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("seconds_sum", sa.Double, nullable=False, server_default="0"),
+        sa.Column("last_applied_at", sa.DateTime(timezone=True)),
+        comment="Per table and source: live changes applied ever, their summed latency, the last one's commit.",
+        schema=s,
+    )
+    sa.Table(
+        "alert_incident",
+        metadata,
+        sa.Column("alert", sa.Text, primary_key=True),
+        sa.Column("scope", sa.Text, primary_key=True),
+        sa.Column("labels", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.Column("since", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("last_true_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("value", sa.Double),
+        sa.Column("summary", sa.Text, nullable=False, server_default=""),
+        sa.Column("notified_at", sa.DateTime(timezone=True)),
+        sa.Column("resolved_at", sa.DateTime(timezone=True)),
+        sa.CheckConstraint("state in ('pending', 'firing', 'resolved')", name="alert_incident_state"),
+        comment="One row per alert and scope (table, base, job): pending until its `for` has passed, firing (one "
+        "message), resolved (one message). The built-in alerter's whole memory.",
+        schema=s,
+    )
+    sa.Table(
+        "alert_silence",
+        metadata,
+        sa.Column("alert", sa.Text, primary_key=True),
+        sa.Column("until", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False, server_default=""),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        comment="An alert a person silenced until a moment: its incidents are still tracked, not posted.",
+        schema=s,
+    )
+    sa.Table(
+        "alert_evaluation",
+        metadata,
+        sa.Column("alerter", sa.Text, primary_key=True),
+        sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("firing", sa.Integer, nullable=False, server_default="0"),
+        comment="When the built-in alerter last evaluated (its heartbeat): an alerter that stopped is itself an alert.",
         schema=s,
     )
 

@@ -1,4 +1,4 @@
-"""The receiver's ASGI app (Starlette): ``POST /airtable/webhook`` and ``GET /healthz``.
+"""The receiver's ASGI app (Starlette): ``POST /airtable/webhook``, ``GET /healthz``, ``GET /metrics`` (given a spec).
 
 A notification is only a ping ("payloads are waiting"), so the receiver verifies it, stores it in the inbox and
 answers 200 at once; the applier reads the payloads from the stored cursor. Refusals store nothing and log one
@@ -23,12 +23,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from airtable_pg.names import STATE_SCHEMA
+from airtable_pg.observability.http import metrics_route
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.errors import SchemaNotReady, describe_database_error
 from airtable_pg.postgres.sync_state import state_table
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.postgres.webhook_state import store_notification, webhook_by_id
 from airtable_pg.receiver.notification import MAC_HEADER, Notification, Rejection, mac_matches, parse_notification
+from airtable_pg.spec import SyncSpec
 
 WEBHOOK_PATH = "/airtable/webhook"
 HEALTH_PATH = "/healthz"
@@ -47,9 +49,11 @@ def build_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     on_notification: NotificationCallback | None = None,
+    spec: SyncSpec | None = None,
 ) -> Starlette:
     """The receiver for the hooks stored in ``database_url``; ``on_notification(base_id)`` runs after each stored
-    notification, once the 200 has been sent (it should only wake something up)."""
+    notification, once the 200 has been sent (it should only wake something up). With ``spec``, ``/metrics``
+    serves that spec's tables' metrics from the same database."""
     if max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
     db = connection_pool(database_url)
@@ -79,7 +83,10 @@ def build_app(
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[Route(WEBHOOK_PATH, receive, methods=["POST"]), Route(HEALTH_PATH, health)])
+    routes = [Route(WEBHOOK_PATH, receive, methods=["POST"]), Route(HEALTH_PATH, health)]
+    if spec is not None:
+        routes.append(metrics_route(db, spec))
+    return Starlette(routes=routes)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

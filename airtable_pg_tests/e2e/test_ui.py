@@ -9,6 +9,7 @@ test stops the command with SIGTERM and expects every child process gone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -484,6 +485,50 @@ def test_an_edit_through_pyairtable_reaches_postgres_by_webhook_and_the_ui_shows
         if healthy is None:
             time.sleep(2)
     assert healthy is True
+
+
+PLOTTED = """
+query Plotted($key: AssetKeyInput!) { assetNodes(assetKeys: [$key]) {
+  assetObservations(limit: 20) { metadataEntries { label ... on FloatMetadataEntry { floatValue } } } } }
+"""
+
+
+def test_the_table_assets_plot_freshness_and_queue_depth_without_a_run(dev_server: DevServer, tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    key = {"path": ["airtable", "coaching", "users"]}
+    deadline, figures = time.monotonic() + RUN_SECONDS, {}
+    while not figures and time.monotonic() < deadline:  # the daemon's first tick of the alerts sensor records them
+        for observation in graphql(dev_server.url, PLOTTED, {"key": key})["assetNodes"][0]["assetObservations"]:
+            entries = {e["label"]: e.get("floatValue") for e in observation["metadataEntries"]}
+            if "notifications_waiting" in entries:
+                figures = entries
+                break
+        else:
+            time.sleep(2)
+    assert figures, dev_server.output()[-3000:]
+    assert figures["notifications_waiting"] == 0 and figures["freshness_age_seconds"] is not None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1400})
+            page.goto(f"{dev_server.url}/assets/airtable/coaching/users", timeout=60_000)
+            skip = page.get_by_role("button", name="Skip")  # the UI's newsletter prompt, when it shows
+            with contextlib.suppress(Exception):
+                skip.click(timeout=5_000)
+            page.get_by_role("button", name="Plots").click(timeout=60_000)
+            page.wait_for_function("() => document.querySelectorAll('canvas').length >= 4", timeout=60_000)
+            metadata = page.inner_text("body")
+            screenshot = tmp_path / "users_plots.png"
+            page.screenshot(path=str(screenshot), full_page=True)
+            print(f"users plots screenshot: {screenshot}")
+        finally:
+            browser.close()
+    # One chart per numeric key: lag and queue depth among them, drawn over time as the sensor records them.
+    plotted = ["freshness_age_seconds", "notifications_waiting", "notifications_oldest_age_seconds"]
+    plotted.append("dead_letters_open")
+    for label in plotted:
+        assert label in metadata, label
 
 
 SENSOR_TICKS = """

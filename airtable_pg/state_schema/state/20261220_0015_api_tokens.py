@@ -1,7 +1,7 @@
 """api_token: the tokens apps use with `airtable-pg api`, stored as SHA-256 digests
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-20 09:00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0015"
-down_revision: str | Sequence[str] | None = "0012"
+down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,182 @@
+"""What ``/metrics``, ``status --json`` and the alerter read from the state schema: one bounded read.
+
+Every query here touches a handful of rows per table or base whatever the size of the mirror: the latency
+histogram is kept by a trigger (``change_latency_bucket``, the observability revision) instead of being counted
+from ``change_event``, the queues are read through their partial indexes (``inbox_pending``, ``outbox_due``,
+``dead_letter_open``), and the rest are one-row-per-table or per-base tables. Ages are computed against the
+database's ``now()`` so a skewed exporter clock cannot make a queue look old or young. ``statement_timeout``
+bounds a scrape that meets a locked or slow database: the scrape fails (``airtable_pg_up 0``) instead of piling up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from psycopg import Cursor, sql
+
+from airtable_pg.postgres.sync_state import state_table
+
+STATEMENT_TIMEOUT_MS = 2000
+
+
+@dataclass(frozen=True)
+class TableRow:
+    rows: int | None
+    last_full_sync_at: datetime | None
+    last_incremental_sync_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LatencySeries:
+    """One table's and source's cumulative histogram: ``buckets`` maps each bound ``le`` (seconds) to a count."""
+
+    buckets: dict[float, int]
+    count: int
+    seconds_sum: float
+    last_applied_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WebhookRow:
+    expires_at: datetime | None
+    last_notification_at: datetime | None
+    last_applied_at: datetime | None
+    healthy: bool  # no error recorded since the last successful pass
+
+
+@dataclass(frozen=True)
+class RateRow:
+    requests: int
+    fast_requests: int
+    throttled: int
+    server_errors: int
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    passed: bool
+    severity: str
+    checked_at: datetime
+
+
+@dataclass
+class StateSnapshot:
+    """The state schema at one moment (``now``, the database's clock); keys are Airtable base and table ids."""
+
+    now: datetime
+    queries: int = 0
+    tables: dict[tuple[str, str], TableRow] = field(default_factory=dict)
+    latency: dict[tuple[str, str, str], LatencySeries] = field(default_factory=dict)  # (base, table, source)
+    waiting: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # base → (count, oldest received)
+    outbox: dict[tuple[str, str], tuple[int, datetime]] = field(default_factory=dict)  # pending, oldest change
+    dead_letters_open: dict[tuple[str, str], int] = field(default_factory=dict)  # (base, direction)
+    dead_letters_created: dict[tuple[str, str], int] = field(default_factory=dict)  # (base, direction), ever
+    webhooks: dict[str, WebhookRow] = field(default_factory=dict)
+    rate: dict[str, RateRow] = field(default_factory=dict)
+    checks: dict[tuple[str, str, str], CheckRow] = field(default_factory=dict)  # (base, table, check)
+    alerters: dict[str, datetime] = field(default_factory=dict)  # the built-in alerter's last evaluation
+
+
+def read_snapshot(cur: Cursor) -> StateSnapshot:
+    """The whole snapshot, in the caller's transaction (one consistent ``now()``), in a fixed number of queries."""
+    cur.execute(sql.SQL("set local statement_timeout = {}").format(sql.Literal(STATEMENT_TIMEOUT_MS)))
+    cur.execute("select now()")
+    snapshot = StateSnapshot(now=cur.fetchone()[0])
+    queries = [_tables, _latency, _waiting, _outbox, _dead_letters, _webhooks, _rate, _checks, _alerters]
+    for query in queries:
+        query(cur, snapshot)
+    snapshot.queries = len(queries) + 1
+    return snapshot
+
+
+def _tables(cur: Cursor, snapshot: StateSnapshot) -> None:
+    cur.execute(
+        sql.SQL(
+            "select base_id, table_id, row_count, last_full_sync_completed_at, last_incremental_sync_at from {}"
+        ).format(state_table("table_state"))
+    )
+    for base_id, table_id, rows, full, incremental in cur.fetchall():
+        snapshot.tables[(base_id, table_id)] = TableRow(rows, full, incremental)
+
+
+def _latency(cur: Cursor, snapshot: StateSnapshot) -> None:
+    # One query for both tables: the summary row and its buckets, aggregated by key (a few dozen rows).
+    cur.execute(
+        sql.SQL(
+            "select l.base_id, l.table_id, l.source, l.observations, l.seconds_sum, l.last_applied_at, "
+            "coalesce((select array_agg(array[b.le, b.observations::double precision] order by b.le) from {buckets} b "
+            "where b.base_id = l.base_id and b.table_id = l.table_id and b.source = l.source), '{{}}') "
+            "from {summary} l"
+        ).format(buckets=state_table("change_latency_bucket"), summary=state_table("change_latency"))
+    )
+    for base_id, table_id, source, count, total, last, buckets in cur.fetchall():
+        snapshot.latency[(base_id, table_id, source)] = LatencySeries(
+            {le: int(n) for le, n in buckets}, count, total, last
+        )
+
+
+def _waiting(cur: Cursor, snapshot: StateSnapshot) -> None:
+    cur.execute(
+        sql.SQL(
+            "select base_id, count(*), min(received_at) from {} where processed_at is null group by base_id"
+        ).format(state_table("inbox"))
+    )
+    snapshot.waiting = {base_id: (count, oldest) for base_id, count, oldest in cur.fetchall()}
+
+
+def _outbox(cur: Cursor, snapshot: StateSnapshot) -> None:
+    cur.execute(
+        sql.SQL(
+            "select base_id, table_id, count(*), min(changed_at) from {} where status = 'pending' group by 1, 2"
+        ).format(state_table("outbox"))
+    )
+    snapshot.outbox = {(base_id, table_id): (count, oldest) for base_id, table_id, count, oldest in cur.fetchall()}
+
+
+def _dead_letters(cur: Cursor, snapshot: StateSnapshot) -> None:
+    # Dead letters are never deleted (triage sets a status), so the count of all rows is a true counter.
+    cur.execute(
+        sql.SQL(
+            "select base_id, direction, count(*) filter (where status = 'open'), count(*) from {} group by 1, 2"
+        ).format(state_table("dead_letter"))
+    )
+    for base_id, direction, open_count, total in cur.fetchall():
+        snapshot.dead_letters_open[(base_id, direction)] = open_count
+        snapshot.dead_letters_created[(base_id, direction)] = total
+
+
+def _webhooks(cur: Cursor, snapshot: StateSnapshot) -> None:
+    cur.execute(
+        sql.SQL(
+            "select base_id, expires_at, last_notification_at, last_applied_at, last_error is null from {}"
+        ).format(state_table("webhook"))
+    )
+    for base_id, expires, notified, applied, healthy in cur.fetchall():
+        snapshot.webhooks[base_id] = WebhookRow(expires, notified, applied, healthy)
+
+
+def _rate(cur: Cursor, snapshot: StateSnapshot) -> None:
+    # Rows keyed 'token:<fingerprint>' are per-token buckets, not bases: not a label anyone could read.
+    cur.execute(
+        sql.SQL(
+            "select base_id, requests, fast_requests, throttled, server_errors from {} where base_id not like 'token:%'"
+        ).format(state_table("rate_limit"))
+    )
+    for base_id, requests, fast, throttled, errors in cur.fetchall():
+        snapshot.rate[base_id] = RateRow(requests, fast, throttled, errors)
+
+
+def _checks(cur: Cursor, snapshot: StateSnapshot) -> None:
+    cur.execute(
+        sql.SQL("select base_id, table_id, check_name, passed, severity, checked_at from {}").format(
+            state_table("check_result")
+        )
+    )
+    for base_id, table_id, check, passed, severity, checked_at in cur.fetchall():
+        snapshot.checks[(base_id, table_id, check)] = CheckRow(passed, severity, checked_at)
+
+
+def _alerters(cur: Cursor, snapshot: StateSnapshot) -> None:
+    cur.execute(sql.SQL("select alerter, evaluated_at from {}").format(state_table("alert_evaluation")))
+    snapshot.alerters = dict(cur.fetchall())

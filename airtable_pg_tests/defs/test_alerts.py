@@ -1,0 +1,117 @@
+"""The alerter's Dagster sensors: the ``alerts`` sensor posts once per incident and records the table assets'
+plotted figures without a run; a job's final failure posts one RunFailed message and its next success the recovery."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from dagster import (
+    AssetObservation,
+    DagsterEventType,
+    build_run_status_sensor_context,
+    build_sensor_context,
+    instance_for_test,
+    job,
+    op,
+)
+
+from airtable_pg.defs.alerts import build_alert_definitions
+from airtable_pg.defs.names import RESOURCE, Names
+from airtable_pg.defs.resources import AirtablePgResource
+from airtable_pg.postgres.migrate import DEMO_VERSIONS
+from airtable_pg_tests.observability.state_seed import BASE, PROGRAMS, SPEC, USERS, apply_changes, dead_letter, synced
+from airtable_pg_tests.observability.webhook_sink import WebhookSink
+
+UI = "http://ui.test"
+
+
+def resources(database_url: str, sink: WebhookSink) -> dict[str, AirtablePgResource]:
+    return {RESOURCE: AirtablePgResource(
+        airtable_api_key="patNotUsed", database_url=database_url, migrations_path=str(DEMO_VERSIONS),
+        settings={"AIRTABLE_API_URL": "http://127.0.0.1:9", "AIRTABLE_PG_ALERT_WEBHOOK_URL": sink.url,
+                  "AIRTABLE_PG_UI_URL": UI},
+    )}  # fmt: skip
+
+
+@pytest.fixture
+def sink():
+    with WebhookSink() as sink:
+        yield sink
+
+
+def sensors():
+    return {s.name: s for s in build_alert_definitions(SPEC).sensors}
+
+
+def test_the_alerts_sensor_posts_once_and_plots_every_table_without_a_run(database_url, sink):
+    synced(database_url, PROGRAMS.id, rows=12, ago=timedelta(minutes=1))
+    apply_changes(database_url, USERS.id, "webhook", [2.0, 4.0, 6.0])
+    dead_letter(database_url)
+    alerts = sensors()["alerts"]
+    with instance_for_test() as instance:
+        with build_sensor_context(instance=instance, resources=resources(database_url, sink)) as context:
+            first = alerts(context)
+        with build_sensor_context(instance=instance, resources=resources(database_url, sink),
+                                  cursor=first.cursor) as context:  # fmt: skip
+            second = alerts(context)
+        assert not instance.get_runs()
+    assert len(sink.messages) == 1 and "FIRING* DeadLettersOpen" in sink.texts()[0]
+    assert f"<{UI}/overview/sensors|open in Dagster>" in sink.texts()[0]  # a base's alert: no one asset
+    observed = {e.asset_key.path[-1]: e.metadata for e in first.asset_events if isinstance(e, AssetObservation)}
+    assert set(observed) == set(BASE.tables)
+    assert observed["programs"]["rows"].value == 12
+    assert 55 <= observed["programs"]["freshness_age_seconds"].value <= 120
+    assert observed["users"]["latency_p50_seconds_15m"].value == pytest.approx(4.0, abs=0.05)
+    assert observed["users"]["changes_15m"].value == 3
+    assert observed["users"]["dead_letters_open"].value == 1 and observed["users"]["notifications_waiting"].value == 0
+    assert all(isinstance(m.value, int | float) for figures in observed.values() for m in figures.values())
+    assert second.asset_events == []  # the next minute's tick: figures are recorded every 5 minutes, not per tick
+    assert "DeadLettersOpen" not in second.skip_reason.skip_message  # nothing new fired
+    assert "1 incident(s) firing" in second.skip_reason.skip_message
+
+
+@op
+def flaky(context) -> None:
+    if context.run.tags.get("fail") == "yes":
+        raise RuntimeError("Airtable said no")
+
+
+@job
+def import_users() -> None:
+    flaky()
+
+
+def status_context(instance, run, event_type, database_url, sink, name):
+    event = next(iter(instance.all_logs(run.run_id, of_type=event_type))).dagster_event
+    return build_run_status_sensor_context(sensor_name=name, dagster_event=event, dagster_instance=instance,
+                                           dagster_run=run, resources=resources(database_url, sink))  # fmt: skip
+
+
+def test_a_failed_run_posts_one_message_per_incident_and_its_next_success_the_recovery(database_url, sink):
+    on_failure, on_success = sensors()["alert_on_run_failure"], sensors()["resolve_run_failure"]
+    with instance_for_test() as instance:
+        for _ in range(2):  # the same job fails twice: still one incident, one message
+            failed = import_users.execute_in_process(instance=instance, tags={"fail": "yes"}, raise_on_error=False)
+            run = instance.get_run_by_id(failed.run_id)
+            on_failure(status_context(instance, run, DagsterEventType.RUN_FAILURE, database_url, sink, on_failure.name))
+        retried = import_users.execute_in_process(instance=instance, raise_on_error=False,
+                                                  tags={"fail": "yes", "dagster/will_retry": "true"})  # fmt: skip
+        skipped = on_failure(status_context(instance, instance.get_run_by_id(retried.run_id),
+                                            DagsterEventType.RUN_FAILURE, database_url, sink, on_failure.name))
+        assert "Dagster retries it" in skipped.skip_message
+        assert len(sink.messages) == 1
+        first = sink.texts()[0]
+        assert "FIRING* RunFailed" in first and "run of import_users failed" in first
+        assert f"{UI}/runs/{failed.run_id}" not in first and f"{UI}/runs/" in first  # the first failed run's link
+        ok = import_users.execute_in_process(instance=instance)
+        on_success(status_context(instance, instance.get_run_by_id(ok.run_id), DagsterEventType.RUN_SUCCESS,
+                                  database_url, sink, on_success.name))  # fmt: skip
+        on_success(status_context(instance, instance.get_run_by_id(ok.run_id), DagsterEventType.RUN_SUCCESS,
+                                  database_url, sink, on_success.name))  # fmt: skip
+    assert len(sink.messages) == 2 and "RESOLVED* RunFailed" in sink.texts()[1]
+
+
+def test_a_prefixed_instance_names_its_alert_sensors_apart():
+    found = {s.name: s.minimum_interval_seconds for s in build_alert_definitions(SPEC, Names("crm")).sensors}
+    assert found == {"crm__alerts": 60, "crm__alert_on_run_failure": 60, "crm__resolve_run_failure": 60}
