@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from pyairtable import Api
 
 from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
+from airtable_pg.archive.config import ArchiveConfig
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.migrate import mirror_versions
 from airtable_pg.postgres.revisions import require_migrated
@@ -29,6 +30,7 @@ from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher
 if TYPE_CHECKING:  # the engines import what they need only when a command asks for them
     from collections.abc import Callable
 
+    from airtable_pg.archive.archiver import Archiver
     from airtable_pg.checks.context import CheckContext
     from airtable_pg.sync.engine import SyncEngine
     from airtable_pg.sync.live import LiveSync
@@ -45,6 +47,7 @@ class Runtime:
     workers: int = Settings.model_fields["workers"].default
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     receiver_url: str | None = None
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
 
     @classmethod
     def open(
@@ -57,11 +60,13 @@ class Runtime:
         workers: int = Settings.model_fields["workers"].default,
         outbound: OutboundConfig | None = None,
         receiver_url: str | None = None,
+        archive: ArchiveConfig | None = None,
     ) -> Runtime:
         """A runtime on ``database_url``, once it is at the heads of ``migrations`` and the state branch."""
         require_migrated(database_url, migrations)
         airtable = airtable.for_spec(spec) if airtable is not None else None  # the spec's share of each base
-        return cls(spec, database_url, airtable, workers, outbound or OutboundConfig(), receiver_url)
+        outbound, archive = outbound or OutboundConfig(), archive or ArchiveConfig()
+        return cls(spec, database_url, airtable, workers, outbound, receiver_url, archive)
 
     @classmethod
     def from_settings(
@@ -82,6 +87,7 @@ class Runtime:
             workers=settings.workers,
             outbound=OutboundConfig.from_settings(settings),
             receiver_url=settings.receiver_url,
+            archive=ArchiveConfig.from_settings(settings),
         )
 
     # -- the parts -------------------------------------------------------------------------------------
@@ -125,3 +131,10 @@ class Runtime:
         from airtable_pg.checks.context import CheckContext
 
         return CheckContext(self.spec, self.db, self.airtable)
+
+    def archiver(self) -> Archiver:
+        """The attachment archive; with a token, it re-reads records for fresh URLs through the shared bucket."""
+        from airtable_pg.archive.archiver import Archiver
+
+        api = self.api if self.airtable_config is not None else None
+        return Archiver(self.spec, self.db, self.archive, api)

@@ -1,10 +1,11 @@
 """Attachment content at URLs that expire, as Airtable serves it (``v5.airtableusercontent.com``).
 
-Airtable returns each attachment's ``url`` (and its thumbnails' URLs) signed and valid for about two hours from
-the read that returned it (API.md §1.3); after that the URL answers an error and a client must read the record
-again for a fresh one. The sandbox does the same: every record read, and every webhook payload carrying
-attachment cells, gets freshly signed URLs under ``/_content/…`` on the sandbox's own address, valid for
-``ttl_seconds`` on the sandbox's clock (tests advance it instead of waiting). The signature covers the attachment
+Airtable returns each attachment's ``url`` (and its thumbnails' URLs) signed and valid for at least two hours
+from the read that returned it (API.md §1.3); after that the URL answers an error and a client must read the
+record again for a fresh one. The sandbox does the same: record reads and webhook payloads carrying attachment
+cells get signed URLs under ``/_content/…`` on the sandbox's own address, valid for ``ttl_seconds`` or more on
+the sandbox's clock (tests advance it instead of waiting); a URL is handed out again until half its life is
+gone, then a new one. The signature covers the attachment
 id, the variant (the file or a thumbnail), the byte count and the expiry, so a URL cannot be extended or pointed
 at other bytes.
 
@@ -24,6 +25,7 @@ import hashlib
 import hmac
 import random
 import secrets
+import threading
 from typing import Any
 from urllib.parse import quote
 
@@ -47,6 +49,8 @@ class AttachmentContent:
         self.ttl_seconds = ttl_seconds
         self.base_url = ""  # the sandbox's own address, set once its server is bound
         self._secret = secret or secrets.token_bytes(32)
+        self._issued: dict[str, int] = {}  # attachment id → the expiry of its current URL (epoch ms)
+        self._lock = threading.Lock()
 
     # -- signing (on every read) -----------------------------------------------------------------------
 
@@ -57,8 +61,8 @@ class AttachmentContent:
         return [self.sign(item) if is_attachment(item) else item for item in value]
 
     def sign(self, attachment: dict[str, Any]) -> dict[str, Any]:
-        expires_ms = int((self.clock.time() + self.ttl_seconds) * 1000)
         att_id = attachment["id"]
+        expires_ms = self._expiry(att_id)
         size = content_size(attachment)
         signed = {**attachment, "size": size, "url": self._url(att_id, _FILE, size, expires_ms, attachment["filename"])}
         if isinstance(attachment.get("thumbnails"), dict):
@@ -68,6 +72,20 @@ class AttachmentContent:
                 if isinstance(thumb, dict)
             }
         return signed
+
+    def _expiry(self, att_id: str) -> int:
+        """The attachment's current expiry: reused while at least half its life is left, then a new one.
+
+        Reads close together return the same URL (as Airtable's, whose expiry moments are coarse), so a record read
+        twice in a row, or read and sent in a webhook payload, carries equal cells; URLs change as time passes.
+        """
+        now_ms = self.clock.time() * 1000
+        ttl_ms = self.ttl_seconds * 1000
+        with self._lock:
+            expires = self._issued.get(att_id)
+            if expires is None or expires - now_ms < ttl_ms / 2:
+                expires = self._issued[att_id] = int(now_ms + ttl_ms)
+            return expires
 
     def _url(self, att_id: str, variant: str, size: int, expires_ms: int, filename: str) -> str:
         signature = self._signature(att_id, variant, size, expires_ms)
