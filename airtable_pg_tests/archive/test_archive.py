@@ -1,0 +1,249 @@
+"""The attachment archive against the sandbox, the session's Postgres, and each store (a directory, moto's S3)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from airtable_pg.archive.archiver import Archiver, attachment_fields
+from airtable_pg.archive.config import ArchiveConfig
+from airtable_pg.postgres.database import libpq_url
+from airtable_pg.spec import load_spec
+from airtable_pg.sync.live import LiveSync
+from airtable_pg_tests.sync_helpers import airtable_config, make_sync_engine, mirror_rows, sandbox_runtime
+from airtable_pg_tests.waiting import wait_until
+from airtable_sandbox.attachments import content_bytes
+from airtable_sandbox.demo import DEMO_BASE_ID, USER_FIELDS
+from airtable_sandbox.pytest_plugin import airtable_api_for
+from airtable_sandbox.server import Sandbox
+
+SPEC = load_spec()
+COACHING = SPEC.bases["coaching"]
+USERS = COACHING.tables["users"]
+AVATAR = USER_FIELDS["avatar"]
+DEMO_RECORDS = 40
+
+
+def make_archiver(sandbox: Sandbox, database_url: str, config: ArchiveConfig) -> Archiver:
+    return dataclasses.replace(sandbox_runtime(sandbox, database_url), archive=config).archiver()
+
+
+def full_sync(sandbox: Sandbox, database_url: str) -> None:
+    with make_sync_engine(sandbox, database_url, workers=4) as engine:
+        engine.sync_tables("full")
+
+
+def state(database_url: str) -> dict[str, dict[str, Any]]:
+    with psycopg.connect(libpq_url(database_url), row_factory=dict_row) as conn:
+        rows = conn.execute("select * from airtable_sync.attachment").fetchall()
+    return {row["attachment_id"]: row for row in rows}
+
+
+def view(database_url: str) -> dict[str, dict[str, Any]]:
+    with psycopg.connect(libpq_url(database_url), row_factory=dict_row) as conn:
+        rows = conn.execute("select * from airtable_sync.attachment_archive").fetchall()
+    return {row["attachment_id"]: row for row in rows}
+
+
+def mirrored_attachments(database_url: str) -> dict[str, dict[str, Any]]:
+    """Every attachment object in the mirror's live rows, read straight from the mirror tables."""
+    found = {}
+    for _, table in SPEC.tables():
+        for row in mirror_rows(database_url, COACHING, table).values():
+            for field_id in attachment_fields(table):
+                for attachment in row["fields"].get(field_id) or []:
+                    found[attachment["id"]] = attachment
+    return found
+
+
+def assert_every_copy_is_the_file(archiver: Archiver, database_url: str) -> dict[str, dict[str, Any]]:
+    """Each live attachment archived once, its copy the sandbox's very bytes, its checksum theirs."""
+    expected = mirrored_attachments(database_url)
+    rows = state(database_url)
+    live = {key: row for key, row in rows.items() if row["tombstoned_at"] is None}
+    assert set(live) == set(expected)
+    for attachment_id, row in live.items():
+        assert row["status"] == "archived", row["last_error"]
+        assert row["attempts"] >= 1 and row["claimed_until"] is None
+        copy = archiver.store.read(row["store_key"])
+        assert copy == content_bytes(attachment_id, "file", expected[attachment_id]["size"])
+        assert hashlib.sha256(copy).hexdigest() == row["sha256"] and len(copy) == row["stored_bytes"]
+        assert row["filename"] == expected[attachment_id]["filename"]
+    return live
+
+
+def test_a_full_sync_is_archived_once_with_verified_copies_and_stable_urls(
+    sandbox_factory, database_url: str, archive_config: ArchiveConfig
+) -> None:
+    sandbox = sandbox_factory(demo_records=DEMO_RECORDS)
+    full_sync(sandbox, database_url)
+    archiver = make_archiver(sandbox, database_url, archive_config)
+
+    report = archiver.run()
+    live = assert_every_copy_is_the_file(archiver, database_url)
+    assert report.archived == len(live) > 5 and report.failed == 0 and report.refreshed == 0
+    assert report.bytes == sum(row["stored_bytes"] for row in live.values())
+    for attachment_id, row in view(database_url).items():  # the app's view: a stable URL per attachment
+        assert row["url"] == archiver.store.url(row["path"]) and attachment_id in row["path"]
+        assert row["url"].startswith("s3://" if archive_config.store_url.startswith("s3://") else "file://")
+    counts = archiver.counts()[DEMO_BASE_ID]
+    assert (counts.live, counts.archived, counts.backlog, counts.failed) == (len(live), len(live), 0, 0)
+    assert archiver.unverified(DEMO_BASE_ID) == (0, [])
+
+    # Each once: a second run copies nothing.
+    again = archiver.run()
+    assert again.archived == 0 and again.refreshed == 0
+    assert {k: r["archived_at"] for k, r in state(database_url).items()} == {
+        k: r["archived_at"] for k, r in live.items()
+    }
+
+
+def test_an_attachment_added_in_airtable_is_archived_after_the_webhook_lands(
+    sandbox_factory, database_url: str, archive_config: ArchiveConfig
+) -> None:
+    sandbox = sandbox_factory(demo_records=DEMO_RECORDS)
+    full_sync(sandbox, database_url)
+    live = LiveSync(SPEC, database_url, airtable_config(sandbox), workers=4)
+    live.care(notification_url=None)
+    archiver = make_archiver(sandbox, database_url, archive_config)
+    archiver.run()
+
+    users = airtable_api_for(sandbox).table(DEMO_BASE_ID, USERS.id)
+    user = next(r for r in users.all(use_field_ids=True) if r["fields"].get(AVATAR))
+    replaced = user["fields"][AVATAR][0]["id"]
+    updated = users.update(user["id"], {AVATAR: [{"url": "https://example.com/new-face.png"}]}, use_field_ids=True)
+    added = updated["fields"][AVATAR][0]["id"]
+    live.apply_all()  # the webhook payload lands in the mirror; the archive then follows on its own time
+
+    report = archiver.run()
+    assert report.archived == 1
+    rows = assert_every_copy_is_the_file(archiver, database_url)
+    assert rows[added]["record_id"] == user["id"] and rows[added]["field_id"] == AVATAR
+    assert state(database_url)[replaced]["tombstoned_at"] is not None  # the avatar it replaced left Airtable
+
+
+def test_an_expired_url_is_read_again_through_the_rate_limiter_and_the_copy_still_made(
+    sandbox_factory, database_url: str, archive_config: ArchiveConfig
+) -> None:
+    sandbox = sandbox_factory(demo_records=DEMO_RECORDS, attachment_url_ttl_seconds=60)
+    full_sync(sandbox, database_url)
+    sandbox.clock.advance(120)  # every URL the mirror holds has expired
+    archiver = make_archiver(sandbox, database_url, archive_config)
+    requests_before = _requests(database_url)
+
+    report = archiver.run()
+    live = assert_every_copy_is_the_file(archiver, database_url)
+    assert report.archived == len(live) and report.failed == 0
+    assert report.refreshed == len(live)  # one fresh read per attachment
+    # Each fresh URL cost one record read, and each took its slot from the shared bucket.
+    assert _requests(database_url) - requests_before >= report.refreshed
+
+
+def _requests(database_url: str) -> int:
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        row = conn.execute(
+            "select coalesce(sum(requests), 0) from airtable_sync.rate_limit where base_id = %s", (DEMO_BASE_ID,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_deleted_attachments_are_tombstoned_and_their_bytes_purged_after_retention(
+    sandbox_factory, database_url: str, archive_config: ArchiveConfig
+) -> None:
+    sandbox = sandbox_factory(demo_records=DEMO_RECORDS)
+    full_sync(sandbox, database_url)
+    archiver = make_archiver(sandbox, database_url, archive_config)
+    archiver.run()
+    users = airtable_api_for(sandbox).table(DEMO_BASE_ID, USERS.id)
+    with_avatar = [r for r in users.all(use_field_ids=True) if r["fields"].get(AVATAR)]
+    deleted_record, emptied = with_avatar[0], with_avatar[1]
+    users.delete(deleted_record["id"])
+    users.update(emptied["id"], {AVATAR: []}, use_field_ids=True)
+    gone = {deleted_record["fields"][AVATAR][0]["id"], emptied["fields"][AVATAR][0]["id"]}
+    full_sync(sandbox, database_url)
+
+    archiver.run()
+    rows = state(database_url)
+    assert {k for k, r in rows.items() if r["tombstoned_at"] is not None} == gone
+    keys = {k: rows[k]["store_key"] for k in gone}
+    assert archiver.purge().purged == 0  # within retention: the bytes stay, still served by the view
+    assert all(archiver.store.size(key) for key in keys.values())
+    assert set(view(database_url)) >= gone
+
+    expired = dataclasses.replace(archive_config, retention_seconds=0)
+    report = Archiver(archiver.spec, archiver.db, expired).purge()
+    assert report.purged == 2
+    assert all(archiver.store.size(key) is None for key in keys.values())
+    rows = state(database_url)
+    assert all(rows[k]["purged_at"] is not None for k in gone) and not set(view(database_url)) & gone
+    assert_every_copy_is_the_file(archiver, database_url)  # the live ones untouched
+
+
+_KILLED_COPIER = textwrap.dedent(
+    """
+    import dataclasses, os, signal, sys
+    from airtable_pg.archive import copier
+    from airtable_pg.archive.config import ArchiveConfig
+    from airtable_pg.runtime import Runtime
+    from airtable_pg.spec import load_spec
+    from airtable_pg.airtable.client import AirtableConfig
+    from airtable_pg.postgres.migrate import DEMO_VERSIONS
+
+    real_download = copier.download
+    copies = 0
+
+    def download_then_die(url, sink):
+        # The third copy dies after its first chunk: a partial file on the store, its row still claimed.
+        global copies
+        copies += 1
+        def dying_sink(chunk):
+            sink(chunk)
+            if copies >= 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+        real_download(url, dying_sink)
+
+    copier.download = download_then_die
+    store_url, endpoint, database_url, api_url, token = sys.argv[1:6]
+    config = ArchiveConfig(store_url=store_url, s3_endpoint_url=endpoint or None, workers=1, lease_seconds=2.0)
+    airtable = AirtableConfig(api_key=token, api_url=api_url)
+    runtime = Runtime.open(load_spec(), database_url, airtable, migrations=DEMO_VERSIONS, archive=config)
+    runtime.archiver().run()
+    """
+)
+
+
+def test_a_copier_killed_mid_copy_counts_no_partial_file_as_done(
+    sandbox_factory, database_url: str, archive_config: ArchiveConfig
+) -> None:
+    sandbox = sandbox_factory(demo_records=DEMO_RECORDS)
+    full_sync(sandbox, database_url)
+    args = [archive_config.store_url, archive_config.s3_endpoint_url or "", database_url, sandbox.url, sandbox.token]
+    child = subprocess.run([sys.executable, "-c", _KILLED_COPIER, *args], env=os.environ.copy(), timeout=120)
+    assert child.returncode == -signal.SIGKILL
+
+    archiver = make_archiver(sandbox, database_url, archive_config)
+    rows = state(database_url)
+    done = {k for k, r in rows.items() if r["status"] == "archived"}
+    assert len(done) == 2  # the two copies finished before the kill; the third was cut short
+    claimed = [r for r in rows.values() if r["claimed_until"] is not None]
+    assert len(claimed) >= 1 and all(r["status"] == "pending" for r in claimed)
+    if not archive_config.store_url.startswith("s3://"):  # s3fs uploads on close: a killed write leaves nothing
+        assert len(archiver.store.stale_partials(0)) == 1  # the cut-short copy's partial file, never committed
+    for row in claimed:
+        assert archiver.store.size(archiver.store.key(row["base_id"], row["attachment_id"], row["filename"])) is None
+
+    # Once the killed copier's lease runs out, the next run copies what it left; the purge sweeps its partial.
+    wait_until(lambda: archiver.run().archived > 0, timeout=30, what="the killed copier's lease to run out")
+    archiver.run()
+    assert_every_copy_is_the_file(archiver, database_url)
+    assert archiver.purge().partials_removed == (0 if archive_config.store_url.startswith("s3://") else 1)
+    assert not archiver.store.stale_partials(0)
