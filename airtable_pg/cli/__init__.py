@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("airtable_pg.cli.status", "the live sync at a glance: latency p50/p95/p99, queues, dead letters"),
     "authority": ("airtable_pg.cli.authority", "the data authority matrix: who owns each table, which way it flows"),
     "outbound": ("airtable_pg.cli.outbound", "push Postgres-authoritative tables: setup, run [--follow], status"),
+    "archive": ("airtable_pg.cli.archive", "attachment copies that never expire: run [--follow], status, purge"),
     "dlq": ("airtable_pg.cli.dlq", "dead letters: list, show ID, replay ID…|--all, discard ID --reason TEXT"),
     "config": ("airtable_pg.cli.config", "show the settings in effect (secrets masked)"),
     "checks": ("airtable_pg.cli.checks", "cutover gates now: run [--table T] [--check NAME] [--json]"),
