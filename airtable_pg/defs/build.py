@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dagster import Definitions
 
+from airtable_pg.defs.archive import build_archive_definitions
 from airtable_pg.defs.assets import build_table_assets
 from airtable_pg.defs.checks import (
     FULL_SYNC_ONLY,
@@ -77,6 +78,7 @@ def build_defs(
         build_check_jobs(table_checks, names),
         build_webhook_definitions(sync_spec, names),
         build_outbound_definitions(sync_spec, names),
+        build_archive_definitions(sync_spec, names),
     )
 
 
