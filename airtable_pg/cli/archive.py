@@ -15,6 +15,7 @@ import threading
 from types import FrameType
 
 from airtable_pg.archive.archiver import ArchiveReport
+from airtable_pg.archive.priority import yield_cpu
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_runtime, command_settings
 from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.runtime import Runtime
@@ -43,6 +44,7 @@ def main(argv: list[str]) -> int:
         report = archiver.purge()
         print(f"purged {report.purged} copies; removed {report.partials_removed} partial files of killed copiers")
         return EXIT_OK
+    yield_cpu()  # background work: the sync and the fast lane come first (archive/priority.py)
     if not args.follow:
         print(summary(archiver.run(args.base)))
         return _status(runtime, quiet=True)

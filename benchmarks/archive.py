@@ -1,0 +1,183 @@
+"""Attachment archive benchmark: copy throughput from the sandbox, and the sync's pace while the archive runs.
+
+Run: ``python -m benchmarks.archive`` (``--records 10000 --latency-ms 300``).
+
+A sandbox child process with Airtable's limits (5 requests/s per base) and a fixed latency per API request (content
+URLs are served without it, as a CDN would); fresh databases migrated with the demo chain; a local-directory store.
+
+1. ``sync alone``: a full sync of the demo base into database A (records/s).
+2. ``archive alone``: ``Archiver.run()`` copies every attachment A holds (attachments/s, MB/s; each copy is
+   downloaded, written, read back and hashed, and moved).
+3. ``sync beside the archive``: a full sync into a fresh database B while a separate process copies A's
+   attachments over and over (its archive state and store are reset after each pass, so it copies for the whole
+   sync). The sync's records/s is compared with (1).
+
+Results: ``benchmarks/results/archive.json`` and a markdown table on stdout. Exit 1 on any 429.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benchmarks.full_sync import fresh_database, reset_stats, sandbox_runtime, sandbox_stats, start_sandbox
+
+if TYPE_CHECKING:
+    from airtable_pg.archive.archiver import Archiver
+
+
+def _sync(database_url: str, sandbox_url: str, workers: int) -> dict:
+    runtime = sandbox_runtime(database_url, sandbox_url)
+    started = time.perf_counter()
+    with runtime.sync_engine(workers=workers) as engine:
+        results = engine.sync_tables("full")
+    seconds = time.perf_counter() - started
+    records = sum(r.rows_seen for r in results)
+    return {"records": records, "seconds": round(seconds, 2), "records_per_s": round(records / seconds, 1)}
+
+
+def _archiver(database_url: str, sandbox_url: str, store: Path, workers: int) -> Archiver:
+    import dataclasses
+
+    from airtable_pg.archive.config import ArchiveConfig
+
+    runtime = sandbox_runtime(database_url, sandbox_url)
+    return dataclasses.replace(runtime, archive=ArchiveConfig(store_url=str(store), workers=workers)).archiver()
+
+
+def _reset(database_url: str, store: Path) -> None:
+    import psycopg
+
+    from airtable_pg.postgres.database import libpq_url
+
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        conn.execute("truncate airtable_sync.attachment")
+    shutil.rmtree(store, ignore_errors=True)
+
+
+def archive_forever(database_url: str, sandbox_url: str, store: str, workers: int) -> None:
+    """The child of (3): copy everything, reset, again, until SIGTERM; prints passes and bytes at the end."""
+    from airtable_pg.archive.priority import yield_cpu
+
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    if not os.environ.get("BENCH_ARCHIVE_FULL_PRIORITY"):
+        yield_cpu()  # as `airtable-pg archive run` does
+    archiver = _archiver(database_url, sandbox_url, Path(store), workers)
+    passes, copied, started = 0, 0, time.perf_counter()
+    while not stop["now"]:
+        report = archiver.run()
+        copied += report.bytes
+        passes += 1
+        _reset(database_url, Path(store))
+    print(json.dumps({"passes": passes, "bytes": copied, "seconds": time.perf_counter() - started}), flush=True)
+
+
+def run(records: int, latency_ms: int, workers: int, archive_workers: int, server_url: str) -> dict:
+    proc, url = start_sandbox(records, latency_ms)
+    scratch = Path(tempfile.mkdtemp(prefix="bench_archive_"))
+    try:
+        stamp = int(time.time())
+        a = fresh_database(server_url, f"bench_archive_a_{stamp}")
+        reset_stats(url)
+        alone = _sync(a, url, workers)
+
+        archiver = _archiver(a, url, scratch / "store", archive_workers)
+        report = archiver.run()
+        copy = {
+            "attachments": report.archived,
+            "bytes": report.bytes,
+            "seconds": round(report.seconds, 2),
+            "attachments_per_s": round(report.archived / report.seconds, 1),
+            "mb_per_s": round(report.bytes / 1e6 / report.seconds, 1),
+            "failed": report.failed,
+        }
+        _reset(a, scratch / "store")
+
+        b = fresh_database(server_url, f"bench_archive_b_{stamp}")
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+        command = ["--child", a, url, str(scratch / "busy"), str(archive_workers)]
+        child = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.archive", *command],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(2.0)  # the child is copying before the sync starts
+        beside = _sync(b, url, workers)
+        child.send_signal(signal.SIGTERM)
+        out, _ = child.communicate(timeout=300)
+        busy = json.loads(out.strip().splitlines()[-1])
+        stats = sandbox_stats(url)
+        return {
+            "records": records,
+            "latency_ms": latency_ms,
+            "sync_alone": alone,
+            "archive_alone": copy,
+            "sync_beside_archive": beside,
+            "archive_beside_sync": {
+                "passes": busy["passes"],
+                "mb_per_s": round(busy["bytes"] / 1e6 / busy["seconds"], 1),
+            },
+            "sync_rate_change": round(beside["records_per_s"] / alone["records_per_s"] - 1, 3),
+            "rate_limited_429": stats.get("rate_limited", 0),
+            "cpus": os.cpu_count(),
+        }
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def render(result: dict) -> str:
+    alone, copy, beside = result["sync_alone"], result["archive_alone"], result["sync_beside_archive"]
+    return "\n".join([
+        f"| {result['records']:,} demo records, {result['latency_ms']} ms latency, {result['cpus']} CPUs | value |",
+        "|---|---|",
+        f"| archive alone: attachments, MB | {copy['attachments']:,}, {copy['bytes'] / 1e6:.1f} MB |",
+        f"| archive alone: attachments/s, MB/s | {copy['attachments_per_s']}, {copy['mb_per_s']} |",
+        f"| full sync alone: records/s | {alone['records_per_s']} ({alone['records']:,} in {alone['seconds']} s) |",
+        f"| full sync beside the archive: records/s | {beside['records_per_s']} ({beside['seconds']} s) |",
+        f"| change | {result['sync_rate_change']:+.1%} |",
+        f"| archive beside the sync: MB/s | {result['archive_beside_sync']['mb_per_s']} |",
+        f"| 429s | {result['rate_limited_429']} |",
+    ])  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        database_url, sandbox_url, store, workers = argv[1:5]
+        archive_forever(database_url, sandbox_url, store, int(workers))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--latency-ms", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--archive-workers", type=int, default=4)
+    parser.add_argument("--out", default="benchmarks/results/archive.json")
+    args = parser.parse_args(argv)
+    from airtable_pg.postgres.embedded import start_embedded
+
+    server_url = start_embedded(Path(".airtable_pg/bench-pgdata").resolve())
+    result = run(args.records, args.latency_ms, args.workers, args.archive_workers, server_url)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(render(result))
+    if result["rate_limited_429"]:
+        print("\nNOT A VALID RESULT: the sandbox answered 429 (the rate limit was exceeded)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
