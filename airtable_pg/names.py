@@ -20,6 +20,10 @@ MAX_IDENTIFIER_BYTES = 63
 # The schema holding every piece of sync state (runs, watermarks, rate-limit buckets, webhooks, queues).
 STATE_SCHEMA = "airtable_sync"
 
+# A Dagster instance prefix (build_defs' ``prefix``): Dagster names and resource keys (Python identifiers in ops'
+# signatures) allow no more than this.
+DAGSTER_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
 # Columns every mirror table has; a spec field may not take these names.
 RESERVED_COLUMNS = FIXED_COLUMN_NAMES
 

@@ -27,6 +27,8 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
+from airtable_pg.names import DAGSTER_PREFIX
+
 DEFAULT_API_URL = "https://api.airtable.com"
 DEV_STACK_FILE = "dev.json"
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://", "postgresql+psycopg2://")
@@ -295,6 +297,14 @@ class Settings(BaseSettings):
         "(dagster-postgres uses psycopg2). `airtable-pg dev` points it at a database `dagster` on the same "
         "server and creates it.",
     )
+    dagster_prefix: str | None = _env(
+        "AIRTABLE_PG_DAGSTER_PREFIX",
+        default=None,
+        default_text="none",
+        description="The `prefix` your Dagster project gave `build_defs` (or the Component), if any: the commands "
+        "that record syncs on the Dagster instance outside a run (`sync`, the webhook applier) put them on that "
+        "instance's asset keys.",
+    )
     # Not from the environment: where the values came from when a running dev stack filled them in.
     dev_stack: Path | None = Field(default=None, exclude=True)
 
@@ -309,6 +319,15 @@ class Settings(BaseSettings):
     def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith(_POSTGRES_SCHEMES):
             raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("dagster_prefix", mode="before")
+    @classmethod
+    def _a_dagster_name(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not DAGSTER_PREFIX.match(str(value)):
+            raise ValueError("must be letters, digits and underscores, starting with a letter")
         return value
 
     @field_validator("airtable_api_url", mode="before")

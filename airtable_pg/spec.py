@@ -29,6 +29,8 @@ by Airtable **field id**, so a field renamed in Airtable keeps its column: the n
                                   unique: true, required: true}   # optional data-quality rules
               fldYYYYYYYYYYYYYY: {name: Goals, type: multipleRecordLinks, column: goals, pg_type: text[],
                                   linked_table: tblGoals000000001, lineage: false}
+              fldZZZZZZZZZZZZZZ: {name: Goal count, type: count, column: goal_count, pg_type: bigint,
+                                  changes_with: [tblGoals000000001]}  # spec pull: what can move it (or time)
 
 Invalid specs fail at load with a message naming the file, the table and the field; a key repeated
 anywhere in the YAML (a field id pasted twice) fails with the file, its line and the key.
@@ -70,6 +72,7 @@ DEFAULT_FAST_FRESHNESS_SECONDS = 120  # the users' lane: a new user must reach P
 DEFAULT_COMPUTED_REFRESH_SECONDS = {"fast": 900, "standard": 3600}
 # Field types whose values Airtable computes, and may change when another record changes.
 RECOMPUTED_TYPES = frozenset({"formula", "rollup", "multipleLookupValues", "count"})
+CHANGES_WITH_TIME = "time"
 
 
 class SpecError(ValueError):
@@ -95,6 +98,10 @@ class FieldSpec:
     linked_table: str | None = None  # multipleRecordLinks: the linked table's Airtable id
     lineage: bool = True  # multipleRecordLinks: draw an asset dependency on the linked table
     result_type: str | None = None  # formula/rollup/lookup: the type of value produced
+    # formula/rollup/lookup/count: the tables whose records' changes can move its cells, and ``time`` when the clock
+    # can (NOW(), TODAY()); written by `spec pull` (airtable.computed_dependencies). None: not known, so the table's
+    # computed cells are re-read on every interval.
+    changes_with: frozenset[str] | None = None
     # Data-quality rules a person adds (``airtable_pg.checks.quality``); Airtable itself enforces neither.
     unique: bool = False  # no two live rows share a value (case-insensitive for text)
     required: bool = False  # every live row has a non-empty value
@@ -127,6 +134,19 @@ class TableSpec:
     def computed_field_ids(self) -> list[str]:
         """Fields whose values Airtable computes (formula, rollup, lookup, count), in spec order."""
         return [f.id for f in self.fields.values() if f.type in RECOMPUTED_TYPES]
+
+    @property
+    def computed_changes_with(self) -> frozenset[str] | None:
+        """What can move this table's computed cells without their records changing: table ids; ``None`` when
+        the clock can (``time``) or when a computed field's dependencies are not known."""
+        found: set[str] = set()
+        for f in self.fields.values():
+            if f.type not in RECOMPUTED_TYPES:
+                continue
+            if f.changes_with is None or CHANGES_WITH_TIME in f.changes_with:
+                return None
+            found |= f.changes_with
+        return frozenset(found)
 
     @property
     def computed_refresh_interval(self) -> int:
@@ -174,6 +194,16 @@ class BaseSpec:
 
     def table_by_id(self, table_id: str) -> TableSpec | None:
         return next((t for t in self.tables.values() if t.id == table_id), None)
+
+    def computed_refresh_watch(self, table: TableSpec) -> list[TableSpec] | None:
+        """The mirrored tables whose applied changes call for a refresh of ``table``'s computed cells (none: they
+        move only with their own records); ``None``: refresh on every interval (the clock moves them, what moves
+        them is not known, or a table they read is not mirrored, so its changes are never seen here)."""
+        watched = table.computed_changes_with
+        if watched is None:
+            return None
+        tables = [self.table_by_id(table_id) for table_id in sorted(watched)]
+        return None if any(t is None for t in tables) else tables  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -412,6 +442,7 @@ def _parse_field(path: str, table: str, field_id: Any, body: Any) -> FieldSpec:
     lineage = body.get("lineage", True)
     if not isinstance(lineage, bool):
         raise SpecError(path, f"lineage must be true or false, got {lineage!r}", table=table, field_id=field_id)
+    changes_with = _parse_changes_with(path, table, field_id, airtable_type, body.get("changes_with"))
     rules = {}
     for rule in ("unique", "required"):
         value = body.get(rule, False)
@@ -427,8 +458,28 @@ def _parse_field(path: str, table: str, field_id: Any, body: Any) -> FieldSpec:
         linked_table=linked,
         lineage=lineage,
         result_type=body.get("result_type"),
+        changes_with=changes_with,
         **rules,
     )
+
+
+def _parse_changes_with(path: str, table: str, field_id: str, airtable_type: str, value: Any) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if airtable_type not in RECOMPUTED_TYPES:
+        raise SpecError(
+            path, f"changes_with belongs to {', '.join(sorted(RECOMPUTED_TYPES))} fields only", table=table,
+            field_id=field_id,
+        )  # fmt: skip
+    if not isinstance(value, list) or not all(
+        isinstance(item, str) and (item == CHANGES_WITH_TIME or (item.startswith("tbl") and AIRTABLE_ID.match(item)))
+        for item in value
+    ):
+        raise SpecError(
+            path, f"changes_with must list table ids (tbl…) and/or {CHANGES_WITH_TIME!r}, got {value!r}", table=table,
+            field_id=field_id,
+        )  # fmt: skip
+    return frozenset(value)
 
 
 def _check_cross_references(path: str, bases: dict[str, BaseSpec]) -> None:
@@ -459,6 +510,8 @@ def spec_to_dict(spec: SyncSpec) -> dict[str, Any]:
                     entry["lineage"] = f.lineage
                 if f.result_type:
                     entry["result_type"] = f.result_type
+                if f.changes_with is not None:
+                    entry["changes_with"] = sorted(f.changes_with, key=lambda item: (item != CHANGES_WITH_TIME, item))
                 for rule in ("unique", "required"):
                     if getattr(f, rule):
                         entry[rule] = True

@@ -8,11 +8,13 @@ Fields are matched by id, so a field renamed in Airtable keeps its column and it
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pyairtable import Api
 
+from airtable_pg.airtable.computed_dependencies import Dependence, changes_with
 from airtable_pg.airtable.meta import fetch_tables
 from airtable_pg.airtable.outbound import KEY_FIELD_DESCRIPTION
 from airtable_pg.airtable.types import pg_type_for, result_type_of
@@ -36,11 +38,12 @@ def merge_base(existing: BaseSpec | None, base_key: str, base_id: str, tables: l
     # A new table's key is also its mirror name, so it must avoid the mirror names people chose too.
     taken_keys = {t.key for t in kept} | {t.mirror for t in kept}
     lineage = _default_lineage(tables)
+    dependencies = changes_with(tables)
     merged: dict[str, TableSpec] = {}
     for raw in tables:
         old = previous.get(raw["id"])
         key = old.key if old else unique_name(slug(raw["name"], fallback="table"), key=raw["id"], taken=taken_keys)
-        merged[key] = _merge_table(old, key, raw, lineage)
+        merged[key] = _merge_table(old, key, raw, lineage, dependencies)
     return BaseSpec(
         key=base_key,
         id=base_id,
@@ -50,7 +53,9 @@ def merge_base(existing: BaseSpec | None, base_key: str, base_id: str, tables: l
     )  # a person's choice
 
 
-def _merge_table(old: TableSpec | None, key: str, raw: dict[str, Any], lineage: dict[str, bool]) -> TableSpec:
+def _merge_table(
+    old: TableSpec | None, key: str, raw: dict[str, Any], lineage: dict[str, bool], dependencies: dict[str, Dependence]
+) -> TableSpec:
     old_fields = old.fields if old else {}
     taken = set(RESERVED_COLUMNS) | {
         f.column for fid, f in old_fields.items() if fid in {x["id"] for x in raw["fields"]}
@@ -60,7 +65,8 @@ def _merge_table(old: TableSpec | None, key: str, raw: dict[str, Any], lineage: 
     for raw_field in raw["fields"]:
         if _is_key_field(raw_field, key_field):  # airtable_pg's own idempotency key, not the app's data
             continue
-        fields[raw_field["id"]] = _merge_field(old_fields.get(raw_field["id"]), raw_field, taken, lineage)
+        merged = _merge_field(old_fields.get(raw_field["id"]), raw_field, taken, lineage)
+        fields[raw_field["id"]] = replace(merged, changes_with=dependencies.get(raw_field["id"]))
     lane = old.lane if old else "standard"
     return TableSpec(
         key=key,

@@ -20,7 +20,8 @@ the backfill below.
 2. **Idle**: ``--idle-users`` more users at ``--idle-rate`` (0.5/s: each one alone, its ping not shared), nothing
    else running.
 3. **Requests per hour on the idle base** (``benchmarks.live_costs``): the applier over a ``--window``, then one
-   tick of every Dagster sensor and schedule multiplied by its ticks per hour.
+   tick of every Dagster sensor and schedule multiplied by its ticks per hour (after a settling pass that answers
+   what the benchmark's own users changed).
 
 Results: ``benchmarks/results/fast_lane.json`` and a markdown table on stdout. Exit 1 on any 429 (the run is not
 a result) or a user that never arrived.
@@ -196,11 +197,12 @@ def cost_phase(args: argparse.Namespace, stack: Stack) -> dict:
     applier = applier_window(stack.sandbox_url, args.window)
     stack.stop()  # the ticks below are counted alone
     os.environ.update(stack.env)  # the code location, loaded in this process, reads its settings from there
-    ticks = measure_ticks(stack.sandbox_url)
-    rows = [applier, *ticks]
+    passes = measure_ticks(stack.sandbox_url, stack.database_url)
+    rows = [applier, *passes["idle"]]
     total = sum(row["per_hour"] for row in rows)
     return {
         "rows": rows,
+        "settling_rows": passes["settling"],
         "per_hour": total,
         "share_of_base_limit": total / REQUESTS_PER_HOUR_CEILING,
         "sandbox": sandbox_stats(stack.sandbox_url),

@@ -8,9 +8,11 @@ else fails the gate, since the typed columns no longer say what Airtable holds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airtable_pg.airtable.computed_dependencies import Dependence, changes_with
 from airtable_pg.airtable.types import result_type_of
 from airtable_pg.checks.context import CheckContext, table_name
 from airtable_pg.checks.result import CheckResult, first
@@ -29,7 +31,7 @@ MIGRATE = "airtable-pg db revision -m '…' && airtable-pg db upgrade"
 
 @dataclass(frozen=True)
 class Drift:
-    kind: str  # new | removed | renamed | retyped | column_missing | column_retyped | column_extra
+    kind: str  # new | removed | renamed | retyped | dependencies | column_missing | column_retyped | column_extra
     field: str | None  # field id
     message: str
 
@@ -42,6 +44,7 @@ def schema_drift(ctx: CheckContext, base: BaseSpec, table: TableSpec) -> CheckRe
     pool = ctx.api_pool()
     try:
         airtable = ctx.airtable_fields(base, table, pool)
+        dependencies = changes_with(ctx.airtable_tables(base, pool))  # answered from the same cached metadata
     finally:
         pool.close()
     with transaction(ctx.db) as cur:
@@ -50,11 +53,11 @@ def schema_drift(ctx: CheckContext, base: BaseSpec, table: TableSpec) -> CheckRe
             (base.schema, table.mirror),
         )
         columns = dict(cur.fetchall())
-    drifts = airtable_vs_spec(table, airtable) + spec_vs_database(table, columns)
+    drifts = airtable_vs_spec(table, airtable, dependencies) + spec_vs_database(table, columns)
     remedies = []
-    if any(d.kind in {"new", "removed", "renamed", "retyped"} for d in drifts):
+    if any(d.kind in {"new", "removed", "renamed", "retyped", "dependencies"} for d in drifts):
         remedies.append(PULL.format(base=base.id))
-    if drifts and not all(d.only_a_rename for d in drifts):
+    if any(not d.only_a_rename and d.kind != "dependencies" for d in drifts):
         remedies.append(MIGRATE)
     if drifts:
         reason = f"{len(drifts)} difference(s); first: {drifts[0].message}; remedy: " + ", then ".join(remedies)
@@ -77,7 +80,9 @@ def schema_drift(ctx: CheckContext, base: BaseSpec, table: TableSpec) -> CheckRe
     )
 
 
-def airtable_vs_spec(table: TableSpec, airtable: dict[str, dict[str, Any]] | None) -> list[Drift]:
+def airtable_vs_spec(
+    table: TableSpec, airtable: dict[str, dict[str, Any]] | None, dependencies: Mapping[str, Dependence] | None = None
+) -> list[Drift]:
     if airtable is None:
         return [Drift("removed", None, f"table {table.airtable_name!r} ({table.id}) is gone from Airtable")]
     drifts = []
@@ -99,6 +104,13 @@ def airtable_vs_spec(table: TableSpec, airtable: dict[str, dict[str, Any]] | Non
             was = spec.type + (f" ({spec.result_type})" if spec.result_type else "")
             now = raw["type"] + (f" ({result_type})" if result_type else "")
             drifts.append(Drift("retyped", field_id, f"field {spec.name!r} ({field_id}) retyped {was} → {now}"))
+        elif spec.changes_with is not None and dependencies is not None:
+            # A refresh is skipped on the spec's word: a formula that now reads NOW() or another table must say so.
+            reads = dependencies.get(field_id)
+            if reads != spec.changes_with:
+                now_reads = "(not known)" if reads is None else sorted(reads)
+                message = f"field {spec.name!r} ({field_id}) changes with {now_reads}, the spec says "
+                drifts.append(Drift("dependencies", field_id, message + str(sorted(spec.changes_with))))
     for field_id, spec in table.fields.items():
         if field_id not in airtable:
             drifts.append(Drift("removed", field_id, f"field {spec.name!r} ({field_id}) is gone from Airtable"))

@@ -40,7 +40,7 @@ from airtable_pg.checks.context import CheckContext
 from airtable_pg.checks.result import CheckResult
 from airtable_pg.defs.assets import materialization_metadata
 from airtable_pg.defs.checks import evaluation, latest_materialization
-from airtable_pg.defs.lineage import table_asset_key
+from airtable_pg.defs.names import DEFAULT, Names
 from airtable_pg.postgres.check_results import StoredResult
 from airtable_pg.settings import Settings
 from airtable_pg.spec import BaseSpec, TableSpec
@@ -64,13 +64,14 @@ def tally_changed(tally: Mapping[str, int]) -> bool:
 class DagsterRecorder:
     """Runless events on one Dagster instance; every method is safe to call from a worker thread."""
 
-    def __init__(self, instance: DagsterInstance) -> None:
+    def __init__(self, instance: DagsterInstance, names: Names = DEFAULT) -> None:
         self.instance = instance
+        self.names = names  # the prefix build_defs was given, so events land on that instance's assets
 
     def sync(self, base: BaseSpec, table: TableSpec, result: SyncResult, *, source: str) -> bool:
         """Record one table's sync; returns whether it was a materialization (else an observation)."""
         metadata = {**materialization_metadata(result, base, table), "source": MetadataValue.text(source)}
-        asset_key = table_asset_key(base.key, table.key)
+        asset_key = self.names.table_asset_key(base.key, table.key)
         if changed_rows(result):
             description = f"{result.mode} sync by {source} (no Dagster run)."
             self.instance.report_runless_asset_event(AssetMaterialization(asset_key, description, metadata))
@@ -84,7 +85,7 @@ class DagsterRecorder:
         metadata: dict[str, Any] = {name: MetadataValue.int(count) for name, count in tally.items()}
         metadata["mode"] = MetadataValue.text("webhook")
         metadata["webhook_cursor"] = MetadataValue.int(cursor or 0)
-        asset_key = table_asset_key(base_key, table_key)
+        asset_key = self.names.table_asset_key(base_key, table_key)
         if tally_changed(tally):
             description = "Changes applied from Airtable's webhook payloads (no run)."
             self.instance.report_runless_asset_event(AssetMaterialization(asset_key, description, metadata))
@@ -95,7 +96,7 @@ class DagsterRecorder:
 
     def gates(self, base: BaseSpec, table: TableSpec, verdicts: GateVerdicts) -> None:
         """A verdict per gate, aimed at the table's latest materialization."""
-        asset_key = table_asset_key(base.key, table.key)
+        asset_key = self.names.table_asset_key(base.key, table.key)
         target = latest_materialization(self.instance, asset_key)
         for result in verdicts.evaluated:
             self.instance.report_runless_asset_event(evaluation(asset_key, result, target))
@@ -105,7 +106,7 @@ class DagsterRecorder:
 
     def check_results(self, base: BaseSpec, table: TableSpec, results: list[CheckResult]) -> None:
         """Verdicts evaluated outside a run (``airtable-pg checks run``), so the UI agrees with ``cutover status``."""
-        asset_key = table_asset_key(base.key, table.key)
+        asset_key = self.names.table_asset_key(base.key, table.key)
         target = latest_materialization(self.instance, asset_key)
         for result in results:
             self.instance.report_runless_asset_event(evaluation(asset_key, result, target))
@@ -144,10 +145,10 @@ def recorder_for(settings: Settings) -> DagsterRecorder | None:
     if settings.dagster_home is None:
         return None
     storage = settings.dagster_pg_url.get_secret_value() if settings.dagster_pg_url is not None else None
-    return recorder_at(settings.dagster_home, storage)
+    return recorder_at(settings.dagster_home, storage, Names(settings.dagster_prefix))
 
 
-def recorder_at(dagster_home: Path, storage_url: str | None) -> DagsterRecorder | None:
+def recorder_at(dagster_home: Path, storage_url: str | None, names: Names = DEFAULT) -> DagsterRecorder | None:
     """The recorder of the instance configured in ``dagster_home``; ``None`` (and a warning) if it cannot open.
 
     dagster.yaml reads its storage URL from ``DAGSTER_PG_URL``; a command beside ``airtable-pg dev`` learns it from
@@ -156,7 +157,7 @@ def recorder_at(dagster_home: Path, storage_url: str | None) -> DagsterRecorder 
     if storage_url is not None and not os.environ.get("DAGSTER_PG_URL"):
         os.environ["DAGSTER_PG_URL"] = storage_url
     try:
-        return DagsterRecorder(DagsterInstance.from_config(str(dagster_home)))
+        return DagsterRecorder(DagsterInstance.from_config(str(dagster_home)), names)
     except Exception as error:  # noqa: BLE001 - the sync stands; only its record in the UI is missing
         log.warning("cannot open the Dagster instance at %s (nothing recorded there): %s", dagster_home, error)
         return None

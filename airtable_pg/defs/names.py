@@ -8,15 +8,13 @@ are the plain ones the docs and the UI tests use: ``full_sync_all``, ``poll_coac
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from dagster import AssetKey
 
 from airtable_pg.defs.lineage import ASSET_PREFIX
+from airtable_pg.names import DAGSTER_PREFIX as _PREFIX
 
-# Dagster names (and resource keys, which are Python identifiers in ops' signatures) allow no more than this.
-_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 RESOURCE = "airtable_pg"
 
 

@@ -17,7 +17,10 @@ sensor (``poll_<base>__<table>``, running by default) ticking every ``poll_inter
 * The same machinery refreshes computed cells (``computed_refresh_<base>__<table>``, tag
   ``airtable_pg/trigger: computed_refresh``, run config ``mode: computed``) every ``computed_refresh_seconds``
   (fast lane 15 minutes, else hourly) for tables with formula, rollup, lookup or count fields: Airtable does
-  not say when those change, so each refresh is a run.
+  not say when those change, so each refresh is a run. A tick skips the refresh, asking Postgres only, when
+  nothing that can move the cells changed since they were last read: the spec's ``changes_with`` (from
+  ``spec pull``) names the linked tables a lookup, rollup, count or formula reads, and ``time`` for ``NOW()``
+  and ``TODAY()`` (those refresh on every interval, as do fields whose dependencies the spec does not know).
 * A tick skips a table whose last full sync (or poll, or refresh) ended less than half an interval ago: right
   after an import, nothing is due. A table never synced is skipped: a poll of it would be a full first
   import, which stays a deliberate step (``Materialize all``, ``airtable-pg sync --full``, ``airtable-pg dev``).
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from dagster import (
     AssetCheckKey,
     AssetKey,
@@ -191,6 +195,10 @@ def _interval_sensor(
                 probe = engine.probe_poll(base.key, table.key)
             if probe is not None and not probe.changed:
                 return _nothing_changed(label, asset_key, probe)
+        if trigger is COMPUTED_REFRESH:
+            quiet = _no_computed_change(runtime.db, base, table, label)
+            if quiet is not None:
+                return quiet
         window = int(time.time() // interval)
         return RunRequest(
             run_key=f"{trigger.name}:{label}:{window}",
@@ -201,6 +209,28 @@ def _interval_sensor(
         )
 
     return request_sync
+
+
+def _no_computed_change(db: sa.Engine, base: BaseSpec, table: TableSpec, label: str) -> SkipReason | None:
+    """A refresh re-reads every record of the table: skip it when nothing that can move its computed cells changed
+    since they were last read (the spec's ``changes_with``; the table's own records are the poll's and the hooks')."""
+    watched = base.computed_refresh_watch(table)
+    if watched is None:
+        return None  # the clock moves them, or what moves them is not known: refresh on the interval
+    if not watched:
+        return SkipReason(f"{label}'s computed cells change only with their own records (the poll and webhooks)")
+    with transaction(db) as cur:
+        read_at = sync_state.computed_cells_read_at(cur, base, table)
+        if read_at is None:
+            return None
+        changed = sync_state.tables_changed_since(cur, base.id, [t.id for t in watched], read_at)
+    if changed:
+        return None
+    since = read_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return SkipReason(
+        f"nothing {label}'s computed cells read changed since they were read at {since} "
+        f"({', '.join(t.key for t in watched)})"
+    )
 
 
 def _nothing_changed(label: str, asset_key: AssetKey, probe: PollProbe) -> SensorResult:

@@ -241,6 +241,31 @@ def write_catalog(cur: Cursor, base: BaseSpec, table: TableSpec) -> None:
     )
 
 
+def computed_cells_read_at(cur: Cursor, base: BaseSpec, table: TableSpec) -> datetime | None:
+    """When the latest successful read of the table's computed cells (a full sync or a refresh) started: a change
+    applied after that moment may not be in what it read."""
+    cur.execute(
+        sql.SQL(
+            "select max(started_at) from {} where base_id = %s and table_id = %s and status = 'succeeded' "
+            "and kind in ('full', 'computed')"
+        ).format(state_table("sync_run")),
+        (base.id, table.id),
+    )
+    return cur.fetchone()[0]
+
+
+def tables_changed_since(cur: Cursor, base_id: str, table_ids: list[str], since: datetime) -> list[str]:
+    """Which of these tables had a change applied (any source) after ``since``; walks the applied-at index."""
+    cur.execute(
+        sql.SQL(
+            "select distinct table_id from {} where applied_at > %s and base_id = %s and table_id = any(%s) "
+            "order by table_id"
+        ).format(state_table("change_event")),
+        (since, base_id, table_ids),
+    )
+    return [table_id for (table_id,) in cur.fetchall()]
+
+
 def last_successes(cur: Cursor, base: BaseSpec, table: TableSpec) -> dict[str, datetime]:
     """When the table's latest successful run of each kind (full, incremental, computed) finished."""
     cur.execute(

@@ -61,3 +61,25 @@ def test_a_sync_outside_dagster_is_a_materialization_with_every_gate_aimed_at_it
             assert carried == (name not in EVALUATED_WITH_EVERY_CHANGE), name
             if carried:
                 assert "carried forward" in verdict.description and verdict.metadata["age_seconds"].value >= 0
+
+
+def test_a_prefixed_instance_gets_the_sync_on_its_own_asset(sandbox, database_url, tmp_path):
+    """A project that called ``build_defs(prefix="coaching_app")`` sets AIRTABLE_PG_DAGSTER_PREFIX: the commands'
+    records land on ``coaching_app/airtable/coaching/users``, the asset its UI shows, not on an unknown key."""
+    from airtable_pg.defs.instance_events import recorder_at
+    from airtable_pg.defs.names import Names
+    from airtable_pg.settings import load_settings
+
+    settings = load_settings({"AIRTABLE_PG_DAGSTER_PREFIX": "coaching_app"}, use_dev_stack=False)
+    names = Names(settings.dagster_prefix)
+    prefixed = names.table_asset_key("coaching", "users")
+    assert prefixed.path == ["coaching_app", *USERS_KEY.path]
+    checks = CheckContext(SPEC, connection_pool(database_url), airtable_config(sandbox))
+    with instance_for_test(temp_dir=str(tmp_path)) as instance, make_sync_engine(sandbox, database_url) as engine:
+        recorder = recorder_at(tmp_path, None, names)
+        assert recorder is not None
+        record_syncs(recorder, checks, [engine.sync_table("coaching", "users")], source="test")
+        assert len(instance.fetch_materializations(prefixed, limit=5).records) == 1
+        assert not instance.fetch_materializations(USERS_KEY, limit=5).records
+        [record] = instance.event_log_storage.get_asset_check_execution_history(AssetCheckKey(prefixed, "freshness"), 1)
+        assert record.event.dagster_event.event_specific_data.passed

@@ -46,7 +46,7 @@ from airtable_pg.defs.polls import (
 from airtable_pg.defs.resources import AirtablePgResource
 from airtable_pg.postgres.database import libpq_url
 from airtable_pg.postgres.migrate import DEMO_VERSIONS
-from airtable_pg.spec import load_spec
+from airtable_pg.spec import SyncSpec, load_spec
 from airtable_pg_tests.dagster_resources import runtime_resource
 from airtable_pg_tests.sync_helpers import make_sync_engine
 from airtable_sandbox.demo_project import DEMO_SPEC
@@ -131,9 +131,32 @@ def test_poll_requests_an_incremental_run_tagged_with_its_trigger_and_never_pile
         assert isinstance(evaluate(sensor, instance, resource), RunRequest)
 
 
-def test_computed_cells_are_refreshed_on_their_own_schedule_per_table(sandbox_factory, database_url):
+def spec_with(tmp_path: Path, change) -> SyncSpec:
+    raw = yaml.safe_load(DEMO_SPEC.read_text(encoding="utf-8"))
+    change(raw["bases"]["coaching"]["tables"])
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return load_spec(path)
+
+
+def reads_the_clock(tables) -> None:
+    """users.full_name as if its formula called NOW(): the clock moves it, so it refreshes on every interval."""
+    tables["users"]["fields"]["fldUsrFullName000"]["changes_with"] = ["time"]
+
+
+def forget_dependencies(tables) -> None:
+    """A spec pulled before `changes_with` existed: what moves the users' computed cells is not known."""
+    for field in tables["users"]["fields"].values():
+        field.pop("changes_with", None)
+
+
+@pytest.mark.parametrize("variant", ["reads the clock", "dependencies not in the spec"])
+def test_computed_cells_the_clock_moves_are_refreshed_on_their_own_schedule(
+    sandbox_factory, database_url, tmp_path, variant
+):
+    spec = spec_with(tmp_path, reads_the_clock if variant == "reads the clock" else forget_dependencies)
     sandbox = sandbox_factory(demo_records=10)
-    refreshes = {s.name: s for s in build_computed_refresh_sensors(SPEC)}
+    refreshes = {s.name: s for s in build_computed_refresh_sensors(spec)}
     users = refreshes[refresh_sensor_name(BASE, USERS)]
     assert users.minimum_interval_seconds == 900  # the fast lane: every 15 minutes
     assert refreshes[refresh_sensor_name(BASE, BASE.tables["programs"])].minimum_interval_seconds == 3600
@@ -153,6 +176,35 @@ def test_computed_cells_are_refreshed_on_their_own_schedule_per_table(sandbox_fa
     assert isinstance(request, RunRequest)
     assert request.tags[TRIGGER_TAG] == "computed_refresh" and request.tags[SYNC_TAG] == "computed"
     assert request.run_config == {"ops": {"airtable__coaching__users": {"config": {"mode": "computed"}}}}
+
+
+def test_a_refresh_waits_for_a_change_in_the_tables_its_computed_cells_read(sandbox_factory, database_url):
+    """users' goal_count, minutes_practiced_total and goal_progress read personal_goals (the spec's changes_with):
+    an idle base costs no refresh, and a goal's change brings the users' refresh on the next tick."""
+    assert [t.key for t in BASE.computed_refresh_watch(USERS)] == ["personal_goals"]
+    sandbox = sandbox_factory(demo_records=10)
+    users = next(s for s in build_computed_refresh_sensors(SPEC) if s.name == refresh_sensor_name(BASE, USERS))
+    goals = BASE.tables["personal_goals"]
+    with make_sync_engine(sandbox, database_url, workers=2) as engine:
+        engine.sync_table("coaching", "personal_goals", "full")
+        engine.sync_table("coaching", "users", "full")
+    age_runs(database_url, seconds=3600)
+    with instance_for_test() as instance:
+        served = sandbox.stats()["bases"][BASE.id]["served"]
+        idle = evaluate(users, instance, engine_resource(sandbox, database_url))
+        assert isinstance(idle, SkipReason), idle
+        assert idle.skip_message.startswith("nothing coaching.users's computed cells read changed since")
+        assert "(personal_goals)" in idle.skip_message
+        assert sandbox.stats()["bases"][BASE.id]["served"] == served  # Postgres alone answered
+
+        goal = airtable_api_for(sandbox).table(BASE.id, goals.id).first()
+        airtable_api_for(sandbox).table(BASE.id, goals.id).update(goal["id"], {"fldGolTimeSpent00": 999})
+        with make_sync_engine(sandbox, database_url, workers=2) as engine:
+            engine.sync_table("coaching", "personal_goals", "incremental")  # the poll (or a webhook) applies it
+        age_runs(database_url, seconds=3600)
+        request = evaluate(users, instance, engine_resource(sandbox, database_url))
+    assert isinstance(request, RunRequest), request
+    assert request.tags[TRIGGER_TAG] == "computed_refresh"
 
 
 @pytest.fixture
