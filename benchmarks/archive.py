@@ -12,7 +12,8 @@ URLs are served without it, as a CDN would); fresh databases migrated with the d
    attachments over and over (its archive state and store are reset after each pass, so it copies for the whole
    sync). The sync's records/s is compared with (1).
 
-Results: ``benchmarks/results/archive.json`` and a markdown table on stdout. Exit 1 on any 429.
+Results: ``benchmarks/results/archive.json`` and a markdown table on stdout (``--burn`` as the other benchmarks).
+Exit 1 on any 429.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchmarks import burners, harness
 from benchmarks.full_sync import fresh_database, reset_stats, sandbox_runtime, sandbox_stats, start_sandbox
 
 if TYPE_CHECKING:
@@ -165,18 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--archive-workers", type=int, default=4)
     parser.add_argument("--out", default="benchmarks/results/archive.json")
+    burners.add_argument(parser)
     args = parser.parse_args(argv)
-    from airtable_pg.postgres.embedded import start_embedded
 
-    server_url = start_embedded(Path(".airtable_pg/bench-pgdata").resolve())
-    result = run(args.records, args.latency_ms, args.workers, args.archive_workers, server_url)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
-    print(render(result))
-    if result["rate_limited_429"]:
-        print("\nNOT A VALID RESULT: the sandbox answered 429 (the rate limit was exceeded)", file=sys.stderr)
-        return 1
-    return 0
+    def measure(args: argparse.Namespace, server_url: str) -> dict:
+        return run(args.records, args.latency_ms, args.workers, args.archive_workers, server_url)
+
+    result = harness.run_and_save(args, measure, render)
+    throttled = ["the sandbox answered 429 (the rate limit was exceeded)"] if result["rate_limited_429"] else []
+    return harness.verdict(throttled)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,15 @@ def full_sync(sandbox: Sandbox, database_url: str) -> None:
         engine.sync_tables("full")
 
 
+def synced(
+    sandbox_factory, database_url: str, config: ArchiveConfig, **sandbox_options: Any
+) -> tuple[Sandbox, Archiver]:
+    """A sandbox with the demo base, the mirror after a full sync of it, and an archiver for ``config``."""
+    sandbox = sandbox_factory(demo_records=DEMO_RECORDS, **sandbox_options)
+    full_sync(sandbox, database_url)
+    return sandbox, make_archiver(sandbox, database_url, config)
+
+
 def state(database_url: str) -> dict[str, dict[str, Any]]:
     with psycopg.connect(libpq_url(database_url), row_factory=dict_row) as conn:
         rows = conn.execute("select * from airtable_sync.attachment").fetchall()
@@ -84,9 +93,7 @@ def assert_every_copy_is_the_file(archiver: Archiver, database_url: str) -> dict
 def test_a_full_sync_is_archived_once_with_verified_copies_and_stable_urls(
     sandbox_factory, database_url: str, archive_config: ArchiveConfig
 ) -> None:
-    sandbox = sandbox_factory(demo_records=DEMO_RECORDS)
-    full_sync(sandbox, database_url)
-    archiver = make_archiver(sandbox, database_url, archive_config)
+    _, archiver = synced(sandbox_factory, database_url, archive_config)
 
     report = archiver.run()
     live = assert_every_copy_is_the_file(archiver, database_url)
@@ -110,11 +117,9 @@ def test_a_full_sync_is_archived_once_with_verified_copies_and_stable_urls(
 def test_an_attachment_added_in_airtable_is_archived_after_the_webhook_lands(
     sandbox_factory, database_url: str, archive_config: ArchiveConfig
 ) -> None:
-    sandbox = sandbox_factory(demo_records=DEMO_RECORDS)
-    full_sync(sandbox, database_url)
+    sandbox, archiver = synced(sandbox_factory, database_url, archive_config)
     live = LiveSync(SPEC, database_url, airtable_config(sandbox), workers=4)
     live.care(notification_url=None)
-    archiver = make_archiver(sandbox, database_url, archive_config)
     archiver.run()
 
     users = airtable_api_for(sandbox).table(DEMO_BASE_ID, USERS.id)
@@ -134,10 +139,8 @@ def test_an_attachment_added_in_airtable_is_archived_after_the_webhook_lands(
 def test_an_expired_url_is_read_again_through_the_rate_limiter_and_the_copy_still_made(
     sandbox_factory, database_url: str, archive_config: ArchiveConfig
 ) -> None:
-    sandbox = sandbox_factory(demo_records=DEMO_RECORDS, attachment_url_ttl_seconds=60)
-    full_sync(sandbox, database_url)
+    sandbox, archiver = synced(sandbox_factory, database_url, archive_config, attachment_url_ttl_seconds=60)
     sandbox.clock.advance(120)  # every URL the mirror holds has expired
-    archiver = make_archiver(sandbox, database_url, archive_config)
     requests_before = _requests(database_url)
 
     report = archiver.run()
@@ -159,9 +162,7 @@ def _requests(database_url: str) -> int:
 def test_deleted_attachments_are_tombstoned_and_their_bytes_purged_after_retention(
     sandbox_factory, database_url: str, archive_config: ArchiveConfig
 ) -> None:
-    sandbox = sandbox_factory(demo_records=DEMO_RECORDS)
-    full_sync(sandbox, database_url)
-    archiver = make_archiver(sandbox, database_url, archive_config)
+    sandbox, archiver = synced(sandbox_factory, database_url, archive_config)
     archiver.run()
     users = airtable_api_for(sandbox).table(DEMO_BASE_ID, USERS.id)
     with_avatar = [r for r in users.all(use_field_ids=True) if r["fields"].get(AVATAR)]
@@ -224,13 +225,11 @@ _KILLED_COPIER = textwrap.dedent(
 def test_a_copier_killed_mid_copy_counts_no_partial_file_as_done(
     sandbox_factory, database_url: str, archive_config: ArchiveConfig
 ) -> None:
-    sandbox = sandbox_factory(demo_records=DEMO_RECORDS)
-    full_sync(sandbox, database_url)
+    sandbox, archiver = synced(sandbox_factory, database_url, archive_config)
     args = [archive_config.store_url, archive_config.s3_endpoint_url or "", database_url, sandbox.url, sandbox.token]
     child = subprocess.run([sys.executable, "-c", _KILLED_COPIER, *args], env=os.environ.copy(), timeout=120)
     assert child.returncode == -signal.SIGKILL
 
-    archiver = make_archiver(sandbox, database_url, archive_config)
     rows = state(database_url)
     done = {k for k, r in rows.items() if r["status"] == "archived"}
     assert len(done) == 2  # the two copies finished before the kill; the third was cut short
