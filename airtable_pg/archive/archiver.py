@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from psycopg import sql
@@ -24,7 +25,7 @@ from pyairtable import Api
 from airtable_pg.airtable.content import DownloadFailed, UrlExpired
 from airtable_pg.airtable.errors import AirtableError, AirtableNotFound, airtable_errors
 from airtable_pg.archive.config import ArchiveConfig
-from airtable_pg.archive.copier import VerifyFailed, copy_attachment
+from airtable_pg.archive.copier import VerifyFailed, copy_attachment, copy_thumbnails
 from airtable_pg.archive.store import ArchiveStore
 from airtable_pg.postgres import attachments
 from airtable_pg.postgres.attachments import Attachment, BaseCounts
@@ -41,10 +42,18 @@ def attachment_fields(table: TableSpec) -> list[str]:
     return [f.id for f in table.fields.values() if f.type == ATTACHMENT_TYPE]
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where to download an attachment from now: its URL and its thumbnails' (all expire together)."""
+
+    url: str
+    thumbnails: dict[str, Any] | None
+
+
 @dataclass
 class ArchiveReport:
     archived: int = 0
-    bytes: int = 0
+    bytes: int = 0  # files and thumbnails
     refreshed: int = 0  # URLs that had expired, read again from Airtable
     tombstoned: int = 0  # found gone from Airtable while copying
     failed: int = 0  # attempts that failed (each retried later, or given up)
@@ -120,17 +129,18 @@ class Archiver:
 
     def _copy_one(self, item: Attachment) -> ArchiveReport:
         report = ArchiveReport()
-        url = item.source_url
+        source: Source | None = Source(item.source_url, item.source_thumbnails) if item.source_url else None
         try:
             for fresh in (False, True):
-                if url is None or fresh:
-                    url = self._fresh_url(item)
+                if source is None or fresh:
+                    source = self._fresh_source(item)
                     report.refreshed += 1
-                    if url is None:
+                    if source is None:
                         report.tombstoned += 1
                         return report
                 try:
-                    copied = copy_attachment(self.store, item, url)
+                    copied = copy_attachment(self.store, item, source.url)
+                    thumbnails = copy_thumbnails(self.store, item, source.thumbnails)
                     break
                 except UrlExpired:
                     if fresh:
@@ -149,13 +159,15 @@ class Archiver:
             return report
         with transaction(self.db) as cur:
             attachments.mark_archived(
-                cur, item, store_key=copied.key, store_url=copied.url, sha256=copied.sha256, stored_bytes=copied.size
-            )
-        report.archived, report.bytes, report.by_base = 1, copied.size, {item.base_id: 1}
+                cur, item, store_key=copied.key, store_url=copied.url, sha256=copied.sha256, stored_bytes=copied.size,
+                thumbnails=thumbnails,
+            )  # fmt: skip
+        report.archived, report.by_base = 1, {item.base_id: 1}
+        report.bytes = copied.size + sum(t["size"] for t in thumbnails.values())
         return report
 
-    def _fresh_url(self, item: Attachment) -> str | None:
-        """Read the record again (through the shared bucket) for a fresh URL; ``None``: tombstoned, it is gone."""
+    def _fresh_source(self, item: Attachment) -> Source | None:
+        """Read the record again (through the shared bucket) for fresh URLs; ``None``: tombstoned, it is gone."""
         if self._make_api is None:
             raise UrlExpired("the URL expired and no Airtable token is configured to read a fresh one")
         api = getattr(self._local, "api", None)
@@ -170,9 +182,10 @@ class Archiver:
         cell = record.get("fields", {}).get(item.field_id)
         for candidate in cell if isinstance(cell, list) else []:
             if isinstance(candidate, dict) and candidate.get("id") == item.attachment_id and candidate.get("url"):
+                thumbnails = candidate.get("thumbnails") if isinstance(candidate.get("thumbnails"), dict) else None
                 with transaction(self.db) as cur:
-                    attachments.refresh_url(cur, item, candidate["url"])
-                return str(candidate["url"])
+                    attachments.refresh_url(cur, item, candidate["url"], thumbnails)
+                return Source(str(candidate["url"]), thumbnails)
         self._tombstone(item, "the attachment is no longer in its cell")
         return None
 
@@ -188,8 +201,9 @@ class Archiver:
         with transaction(self.db) as cur:
             due = attachments.purgeable(cur, self.config.retention_seconds, limit)
         for item in due:
-            if item.store_key:
-                self.store.delete(item.store_key)
+            for key in [item.store_key, *item.thumbnail_keys]:
+                if key:
+                    self.store.delete(key)
             with transaction(self.db) as cur:
                 attachments.mark_purged(cur, item)
             report.purged += 1

@@ -1,6 +1,7 @@
 """Where copies live: a local directory, or any S3-compatible bucket, through fsspec (s3fs for ``s3://``).
 
-Layout: ``<root>/<base id>/<attachment id>/<filename>``, so a copy is found by its Airtable attachment id alone.
+Layout: ``<root>/<base id>/<attachment id>/<filename>`` (thumbnails in ``…/thumbnails/<variant>``), so a copy is
+found by its Airtable attachment id alone.
 A copy is written under ``<root>/.partial/`` first, verified, then moved to its key: the key never holds a
 partial file (a local rename is atomic; an S3 object appears whole when its copy completes), and a copier killed
 mid-write leaves only a partial that no state row points at (the purge removes old ones).
@@ -54,6 +55,10 @@ class ArchiveStore:
 
     def key(self, base_id: str, attachment_id: str, filename: str) -> str:
         return f"{base_id}/{attachment_id}/{safe_filename(filename)}"
+
+    def thumbnail_key(self, base_id: str, attachment_id: str, variant: str) -> str:
+        # A folder no file can take: safe_filename never leaves a "/" in a filename.
+        return f"{base_id}/{attachment_id}/thumbnails/{safe_filename(variant)}"
 
     def path(self, key: str) -> str:
         return f"{self.root}/{key}"

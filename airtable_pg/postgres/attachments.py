@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from psycopg import Cursor, sql
+from psycopg.types.json import Jsonb
 
 from airtable_pg.postgres.sync_state import MAX_ERROR_CHARS, state_table
 
@@ -34,6 +36,7 @@ class Attachment:
     content_type: str | None
     size: int | None
     source_url: str | None
+    source_thumbnails: dict[str, Any] | None  # variant → {url, width, height}, as Airtable gave them
     attempts: int
 
 
@@ -42,9 +45,13 @@ class Purgeable:
     base_id: str
     attachment_id: str
     store_key: str | None
+    thumbnail_keys: list[str]
 
 
-_CLAIMED = "base_id, attachment_id, table_id, record_id, field_id, filename, content_type, size, source_url, attempts"
+_CLAIMED = (
+    "base_id, attachment_id, table_id, record_id, field_id, filename, content_type, size, source_url, "
+    "source_thumbnails, attempts"
+)
 
 
 def reconcile(cur: Cursor, base_id: str, table_id: str, mirror: sql.Composable, field_ids: list[str]) -> None:
@@ -58,11 +65,12 @@ def reconcile(cur: Cursor, base_id: str, table_id: str, mirror: sql.Composable, 
             sql.SQL(
                 """
                 insert into {state} as a (base_id, attachment_id, table_id, record_id, field_id, filename,
-                                          content_type, size, source_url, seen_at)
+                                          content_type, size, source_url, source_thumbnails, seen_at)
                 select distinct on (att->>'id') %(base)s, att->>'id', %(table)s, m.airtable_id, %(field)s,
                        coalesce(nullif(att->>'filename', ''), 'file'), att->>'type',
                        case when jsonb_typeof(att->'size') = 'number' then (att->>'size')::numeric::bigint end,
-                       att->>'url', now()
+                       att->>'url', case when jsonb_typeof(att->'thumbnails') = 'object' then att->'thumbnails' end,
+                       now()
                   from {mirror} m
                  cross join lateral jsonb_array_elements(
                          case when jsonb_typeof(m.fields->%(field)s) = 'array' then m.fields->%(field)s
@@ -73,7 +81,8 @@ def reconcile(cur: Cursor, base_id: str, table_id: str, mirror: sql.Composable, 
                 on conflict (base_id, attachment_id) do update set
                   table_id = excluded.table_id, record_id = excluded.record_id, field_id = excluded.field_id,
                   filename = excluded.filename, content_type = excluded.content_type,
-                  size = coalesce(excluded.size, a.size), source_url = excluded.source_url, seen_at = now(),
+                  size = coalesce(excluded.size, a.size), source_url = excluded.source_url,
+                  source_thumbnails = excluded.source_thumbnails, seen_at = now(),
                   tombstoned_at = null,
                   -- a copy purged while tombstoned, now back in Airtable: copy it again
                   status = case when a.purged_at is not null then 'pending' else a.status end,
@@ -116,15 +125,24 @@ def claim(cur: Cursor, base_ids: list[str], limit: int, lease_seconds: float) ->
 
 
 def mark_archived(
-    cur: Cursor, item: Attachment, *, store_key: str, store_url: str, sha256: str, stored_bytes: int
+    cur: Cursor,
+    item: Attachment,
+    *,
+    store_key: str,
+    store_url: str,
+    sha256: str,
+    stored_bytes: int,
+    thumbnails: dict[str, Any] | None,
 ) -> None:
     cur.execute(
         sql.SQL(
             "update {} set status = 'archived', store_key = %s, store_url = %s, sha256 = %s, stored_bytes = %s, "
-            "archived_at = now(), claimed_until = null, last_error = null where base_id = %s and attachment_id = %s"
+            "thumbnails = %s, archived_at = now(), claimed_until = null, last_error = null "
+            "where base_id = %s and attachment_id = %s"
         ).format(_TABLE),
-        (store_key, store_url, sha256, stored_bytes, item.base_id, item.attachment_id),
-    )
+        (store_key, store_url, sha256, stored_bytes, Jsonb(thumbnails) if thumbnails else None, item.base_id,
+         item.attachment_id),
+    )  # fmt: skip
 
 
 def mark_failed(cur: Cursor, item: Attachment, error: str, *, retry_in_seconds: float, give_up: bool) -> None:
@@ -138,10 +156,12 @@ def mark_failed(cur: Cursor, item: Attachment, error: str, *, retry_in_seconds: 
     )
 
 
-def refresh_url(cur: Cursor, item: Attachment, url: str) -> None:
+def refresh_url(cur: Cursor, item: Attachment, url: str, thumbnails: dict[str, Any] | None) -> None:
     cur.execute(
-        sql.SQL("update {} set source_url = %s where base_id = %s and attachment_id = %s").format(_TABLE),
-        (url, item.base_id, item.attachment_id),
+        sql.SQL(
+            "update {} set source_url = %s, source_thumbnails = %s where base_id = %s and attachment_id = %s"
+        ).format(_TABLE),
+        (url, Jsonb(thumbnails) if thumbnails else None, item.base_id, item.attachment_id),
     )
 
 
@@ -160,7 +180,9 @@ def purgeable(cur: Cursor, retention_seconds: float, limit: int) -> list[Purgeab
     """Tombstoned entries past retention whose bytes are still kept (or were never copied)."""
     cur.execute(
         sql.SQL(
-            "select base_id, attachment_id, store_key from {} where tombstoned_at is not null and purged_at is null "
+            "select base_id, attachment_id, store_key, "
+            "coalesce(array(select t->>'key' from jsonb_each(thumbnails) e(v, t) where t ? 'key'), '{{}}') "
+            "from {} where tombstoned_at is not null and purged_at is null "
             "and tombstoned_at < now() - make_interval(secs => %s) order by tombstoned_at limit %s"
         ).format(_TABLE),
         (retention_seconds, limit),
@@ -186,7 +208,7 @@ class BaseCounts:
     failed: int
     tombstoned: int
     purged: int
-    archived_bytes: int
+    archived_bytes: int  # files and thumbnails, as kept in the store
     oldest_pending_at: datetime | None
 
 
@@ -201,7 +223,9 @@ def counts(cur: Cursor, base_ids: list[str]) -> dict[str, BaseCounts]:
                    count(a.*) filter (where a.tombstoned_at is null and a.status = 'failed'),
                    count(a.*) filter (where a.tombstoned_at is not null and a.purged_at is null),
                    count(a.*) filter (where a.purged_at is not null),
-                   coalesce(sum(a.stored_bytes) filter (where a.status = 'archived' and a.purged_at is null), 0),
+                   coalesce(sum(a.stored_bytes + coalesce(
+                       (select sum((t.value->>'size')::bigint) from jsonb_each(a.thumbnails) t), 0))
+                     filter (where a.status = 'archived' and a.purged_at is null), 0),
                    min(a.first_seen_at) filter (where a.tombstoned_at is null and a.status = 'pending')
               from unnest(%s::text[]) b(base_id) left join {} a on a.base_id = b.base_id
              group by b.base_id

@@ -21,7 +21,7 @@ from airtable_pg.spec import load_spec
 from airtable_pg.sync.live import LiveSync
 from airtable_pg_tests.sync_helpers import airtable_config, make_sync_engine, mirror_rows, sandbox_runtime
 from airtable_pg_tests.waiting import wait_until
-from airtable_sandbox.attachments import content_bytes
+from airtable_sandbox.attachments import content_bytes, thumbnail_size
 from airtable_sandbox.demo import DEMO_BASE_ID, USER_FIELDS
 from airtable_sandbox.pytest_plugin import airtable_api_for
 from airtable_sandbox.server import Sandbox
@@ -87,7 +87,19 @@ def assert_every_copy_is_the_file(archiver: Archiver, database_url: str) -> dict
         assert copy == content_bytes(attachment_id, "file", expected[attachment_id]["size"])
         assert hashlib.sha256(copy).hexdigest() == row["sha256"] and len(copy) == row["stored_bytes"]
         assert row["filename"] == expected[attachment_id]["filename"]
+        offered = expected[attachment_id].get("thumbnails") or {}
+        assert set(row["thumbnails"] or {}) == set(offered)  # small, large, full for the demo's images
+        for variant, thumb in (row["thumbnails"] or {}).items():
+            size = thumbnail_size(expected[attachment_id]["size"], offered[variant])
+            thumbnail = archiver.store.read(thumb["key"])
+            assert thumbnail == content_bytes(attachment_id, variant, size)
+            assert hashlib.sha256(thumbnail).hexdigest() == thumb["sha256"] and thumb["url"].endswith(thumb["key"])
+            assert (thumb["width"], thumb["height"]) == (offered[variant]["width"], offered[variant]["height"])
     return live
+
+
+def stored_bytes(row: dict[str, Any]) -> int:
+    return row["stored_bytes"] + sum(t["size"] for t in (row["thumbnails"] or {}).values())
 
 
 def test_a_full_sync_is_archived_once_with_verified_copies_and_stable_urls(
@@ -98,7 +110,8 @@ def test_a_full_sync_is_archived_once_with_verified_copies_and_stable_urls(
     report = archiver.run()
     live = assert_every_copy_is_the_file(archiver, database_url)
     assert report.archived == len(live) > 5 and report.failed == 0 and report.refreshed == 0
-    assert report.bytes == sum(row["stored_bytes"] for row in live.values())
+    assert report.bytes == sum(stored_bytes(row) for row in live.values())
+    assert any(row["thumbnails"] for row in live.values())
     for attachment_id, row in view(database_url).items():  # the app's view: a stable URL per attachment
         assert row["url"] == archiver.store.url(row["path"]) and attachment_id in row["path"]
         assert row["url"].startswith("s3://" if archive_config.store_url.startswith("s3://") else "file://")
@@ -175,7 +188,10 @@ def test_deleted_attachments_are_tombstoned_and_their_bytes_purged_after_retenti
     archiver.run()
     rows = state(database_url)
     assert {k for k, r in rows.items() if r["tombstoned_at"] is not None} == gone
-    keys = {k: rows[k]["store_key"] for k in gone}
+    keys = {k: rows[k]["store_key"] for k in gone} | {
+        f"{k}/{variant}": thumb["key"] for k in gone for variant, thumb in (rows[k]["thumbnails"] or {}).items()
+    }
+    assert len(keys) > len(gone)  # the demo's avatars are images: their thumbnails were copied too
     assert archiver.purge().purged == 0  # within retention: the bytes stay, still served by the view
     assert all(archiver.store.size(key) for key in keys.values())
     assert set(view(database_url)) >= gone
@@ -203,9 +219,10 @@ _KILLED_COPIER = textwrap.dedent(
     copies = 0
 
     def download_then_die(url, sink):
-        # The third copy dies after its first chunk: a partial file on the store, its row still claimed.
+        # The third attachment's file (the sandbox's URLs say which variant they serve) dies after its first chunk:
+        # a partial file on the store, its row still claimed. The first two, thumbnails and all, are done.
         global copies
-        copies += 1
+        copies += "/file/" in url
         def dying_sink(chunk):
             sink(chunk)
             if copies >= 3:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0011"
 down_revision: str | Sequence[str] | None = "0010"
@@ -20,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 VIEW = """
 create view airtable_sync.attachment_archive as
 select base_id, table_id, record_id, field_id, attachment_id, filename, content_type, stored_bytes as size, sha256,
-       store_url as url, store_key as path, archived_at, tombstoned_at
+       store_url as url, store_key as path, thumbnails, archived_at, tombstoned_at
   from airtable_sync.attachment
  where status = 'archived' and purged_at is null
 """
@@ -40,6 +41,8 @@ def upgrade() -> None:
                   comment="The byte count Airtable reports; the copy must match it."),
         sa.Column("source_url", sa.Text(), nullable=True,
                   comment="The latest Airtable URL seen (expires ~2 h after it was read)."),
+        sa.Column("source_thumbnails", postgresql.JSONB(astext_type=sa.Text()), nullable=True,
+                  comment="The thumbnails Airtable offered with it (URLs expire too)."),
         sa.Column("status", sa.Text(), server_default="pending", nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
@@ -52,6 +55,8 @@ def upgrade() -> None:
         sa.Column("sha256", sa.Text(), nullable=True,
                   comment="Of the bytes downloaded, verified against the stored copy."),
         sa.Column("stored_bytes", sa.BigInteger(), nullable=True),
+        sa.Column("thumbnails", postgresql.JSONB(astext_type=sa.Text()), nullable=True,
+                  comment="Copies of its thumbnails: variant → key, url, sha256, size, …"),
         sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("seen_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
