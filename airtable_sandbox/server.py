@@ -58,7 +58,7 @@ class SandboxApp:
     """Request → Response: auth, limits and faults, routing, and errors in Airtable's shapes."""
 
     def __init__(
-        self, limits: Limits, routes: list[Route], admin_routes: list[Route], content: AttachmentContent
+        self, limits: Limits, routes: list[Route], admin_routes: list[Route], content: AttachmentContent | None = None
     ) -> None:
         self._limits = limits
         self._routes = routes
@@ -68,7 +68,7 @@ class SandboxApp:
     def handle(self, request: Request) -> Response:
         try:
             segments = request.segments
-            if segments[:1] == [ROUTE]:  # attachment content: public signed URLs, outside the API's limits
+            if segments[:1] == [ROUTE] and self._content is not None:  # public signed URLs, outside the limits
                 return self._content.serve(segments)
             self._limits.authenticate(request.headers)
             if segments[:1] == ["_sandbox"]:
