@@ -1,12 +1,12 @@
 """The attachment archive in Dagster: an asset per base, a blocking check, the backlog sensor, the purge job.
 
-``archive/<base>`` (one per base with attachment fields) copies the base's attachments not yet archived
-(``airtable_pg.archive``) and records counts, bytes, backlog and failures as metadata; it depends on the base's
-tables that hold attachments, so lineage shows where the files come from. Its blocking check fails while a live
-attachment lacks a verified copy. ``archive_backlog`` looks every 60 s (Postgres only: it compares the archive with
-the mirror) and requests an ``archive_attachments`` run while attachments wait, so copies follow each sync on their
-own time, never inside it. ``archive_purge`` (daily) removes the bytes of attachments deleted in Airtable longer
-ago than the retention.
+``archive/<base>/attachments`` (one per base with attachment fields, drawn in the base's group) copies the base's
+attachments not yet archived (``airtable_pg.archive``) and records counts, bytes, backlog and failures as
+metadata; it depends on the base's tables that hold attachments, so lineage shows where the files come from.
+Its blocking check fails while a live attachment lacks a verified copy. ``archive_backlog`` looks every 60 s
+(Postgres only: it compares the archive with the mirror) and requests an ``archive_attachments`` run while
+attachments wait, so copies follow each sync on their own time, never inside it. ``archive_purge`` (daily)
+removes the bytes of attachments deleted in Airtable longer ago than the retention.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context parameters' annotations at definition time.
@@ -52,7 +52,8 @@ CHECK_NAME = "every_attachment_archived"
 
 
 def archive_asset_key(names: Names, base_key: str) -> AssetKey:
-    return AssetKey([*([names.prefix] if names.prefix else []), ARCHIVE_PREFIX, base_key])
+    # Drawn as "attachments" in the base's group, beside the tables it copies from.
+    return AssetKey([*([names.prefix] if names.prefix else []), ARCHIVE_PREFIX, base_key, "attachments"])
 
 
 def archive_metadata(counts: BaseCounts, report: ArchiveReport | None = None) -> dict[str, MetadataValue]:
@@ -88,7 +89,7 @@ def _archive_asset(spec: SyncSpec, base: BaseSpec, names: Names) -> tuple[Assets
     @asset(
         key=key,
         deps=deps,
-        group_name=ARCHIVE_PREFIX,
+        group_name=base.key,
         description=f"Copies of every attachment in base {base.key} ({base.id}), by Airtable attachment id, that "
         "outlive Airtable's expiring URLs.",
         **needs,

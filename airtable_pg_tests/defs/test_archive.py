@@ -59,7 +59,7 @@ def test_the_backlog_sensor_asks_for_a_run_whose_asset_reports_counts_and_whose_
         for e in result.all_events
         if e.event_type == DagsterEventType.ASSET_MATERIALIZATION
     ]
-    assert materialization.asset_key.path == ["archive", "coaching"]
+    assert materialization.asset_key.path == ["archive", "coaching", "attachments"]
     metadata = {key: value.value for key, value in materialization.metadata.items()}
     assert metadata["live"] == metadata["archived"] == metadata["copied_now"] == len(live)
     assert metadata["backlog"] == metadata["failed"] == 0 and metadata["archived_bytes"] > 0
