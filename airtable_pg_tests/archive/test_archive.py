@@ -263,3 +263,47 @@ def test_a_copier_killed_mid_copy_counts_no_partial_file_as_done(
     assert_every_copy_is_the_file(archiver, database_url)
     assert archiver.purge().partials_removed == (0 if archive_config.store_url.startswith("s3://") else 1)
     assert not archiver.store.stale_partials(0)
+
+
+def _set(database_url: str, attachment_id: str, assignments: str, *params: Any) -> None:
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        conn.execute(f"update airtable_sync.attachment set {assignments} where attachment_id = %s",
+                     (*params, attachment_id))  # fmt: skip
+
+
+def test_a_copy_that_does_not_match_airtables_size_is_never_committed(
+    sandbox_factory, database_url: str, archive_config: ArchiveConfig
+) -> None:
+    _, archiver = synced(sandbox_factory, database_url, dataclasses.replace(archive_config, max_attempts=1))
+    archiver.reconcile()
+    victim, row = next(iter(state(database_url).items()))
+    _set(database_url, victim, "size = size + 1")  # Airtable "reports" one byte more than the file has
+
+    report = archiver.copy_due()
+    rows = state(database_url)
+    assert report.failed == 1 and rows[victim]["status"] == "failed"
+    assert rows[victim]["last_error"].startswith("VerifyFailed") and rows[victim]["sha256"] is None
+    assert archiver.store.size(archiver.store.key(row["base_id"], victim, row["filename"])) is None
+    assert not archiver.store.stale_partials(0)  # the partial was removed, not left behind
+    assert archiver.unverified(DEMO_BASE_ID) == (1, [victim])
+    assert sum(r["status"] == "archived" for r in rows.values()) == len(rows) - 1
+
+
+def test_a_failing_download_is_retried_then_marked_failed_without_naming_its_url(
+    sandbox_factory, database_url: str, archive_config: ArchiveConfig
+) -> None:
+    config = dataclasses.replace(archive_config, max_attempts=2, backoff_seconds=3.0)
+    _, archiver = synced(sandbox_factory, database_url, config)
+    archiver.reconcile()
+    victim = next(iter(state(database_url)))
+    dead_url = "http://127.0.0.1:9/never-answers?signature=secret-part"  # port 9 (discard): refused
+    _set(database_url, victim, "source_url = %s", dead_url)
+
+    first = archiver.copy_due()
+    assert first.failed == 1 and state(database_url)[victim]["status"] == "pending"  # due again after the backoff
+    wait_until(lambda: archiver.copy_due().failed, timeout=15, what="the retry after the backoff", interval=0.2)
+    row = state(database_url)[victim]
+    assert row["status"] == "failed" and row["attempts"] == 2
+    assert row["last_error"].startswith("DownloadFailed") and "secret-part" not in row["last_error"]
+    assert archiver.counts()[DEMO_BASE_ID].failed == 1
+    assert archiver.copy_due().failed == 0  # given up: no more attempts
