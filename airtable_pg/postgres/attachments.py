@@ -57,20 +57,23 @@ _CLAIMED = (
 def reconcile(cur: Cursor, base_id: str, table_id: str, mirror: sql.Composable, field_ids: list[str]) -> None:
     """Record every live attachment in ``field_ids`` of the mirror table; tombstone this table's others.
 
-    One statement per field, then one tombstoning pass, in one transaction: ``seen_at`` is the transaction's
-    ``now()``, so whatever this pass did not see is exactly what left Airtable (a record deleted, a cell emptied).
+    Run every minute by the backlog sensor, so it writes only what changed: a new attachment, one whose record,
+    field, name or type moved, one back from a tombstone, or a newer URL. A URL is newer when its mirror row was
+    written (``synced_at``) after the URL the archive holds was read (``source_changed_at``, also set when the
+    archive re-reads a record itself): a fresh URL is never replaced by the mirror's older one. Then every entry
+    of the table whose record is gone or no longer holds it in its cell is tombstoned.
     """
     for field_id in field_ids:
         cur.execute(
             sql.SQL(
                 """
                 insert into {state} as a (base_id, attachment_id, table_id, record_id, field_id, filename,
-                                          content_type, size, source_url, source_thumbnails, seen_at)
+                                          content_type, size, source_url, source_thumbnails, source_changed_at)
                 select distinct on (att->>'id') %(base)s, att->>'id', %(table)s, m.airtable_id, %(field)s,
                        coalesce(nullif(att->>'filename', ''), 'file'), att->>'type',
                        case when jsonb_typeof(att->'size') = 'number' then (att->>'size')::numeric::bigint end,
                        att->>'url', case when jsonb_typeof(att->'thumbnails') = 'object' then att->'thumbnails' end,
-                       now()
+                       m.synced_at
                   from {mirror} m
                  cross join lateral jsonb_array_elements(
                          case when jsonb_typeof(m.fields->%(field)s) = 'array' then m.fields->%(field)s
@@ -81,23 +84,38 @@ def reconcile(cur: Cursor, base_id: str, table_id: str, mirror: sql.Composable, 
                 on conflict (base_id, attachment_id) do update set
                   table_id = excluded.table_id, record_id = excluded.record_id, field_id = excluded.field_id,
                   filename = excluded.filename, content_type = excluded.content_type,
-                  size = coalesce(excluded.size, a.size), source_url = excluded.source_url,
-                  source_thumbnails = excluded.source_thumbnails, seen_at = now(),
+                  size = coalesce(excluded.size, a.size),
+                  source_url = case when excluded.source_changed_at > a.source_changed_at
+                                    then excluded.source_url else a.source_url end,
+                  source_thumbnails = case when excluded.source_changed_at > a.source_changed_at
+                                           then excluded.source_thumbnails else a.source_thumbnails end,
+                  source_changed_at = greatest(a.source_changed_at, excluded.source_changed_at),
                   tombstoned_at = null,
                   -- a copy purged while tombstoned, now back in Airtable: copy it again
                   status = case when a.purged_at is not null then 'pending' else a.status end,
                   next_attempt_at = case when a.purged_at is not null then now() else a.next_attempt_at end,
                   attempts = case when a.purged_at is not null then 0 else a.attempts end,
                   purged_at = null
+                where a.tombstoned_at is not null or excluded.source_changed_at > a.source_changed_at
+                   or (a.table_id, a.record_id, a.field_id, a.filename, a.content_type, a.size)
+                      is distinct from (excluded.table_id, excluded.record_id, excluded.field_id, excluded.filename,
+                                        excluded.content_type, coalesce(excluded.size, a.size))
                 """
             ).format(state=_TABLE, mirror=mirror),
             {"base": base_id, "table": table_id, "field": field_id},
         )
     cur.execute(
         sql.SQL(
-            "update {} set tombstoned_at = now() where base_id = %s and table_id = %s and tombstoned_at is null "
-            "and seen_at < now()"
-        ).format(_TABLE),
+            """
+            update {state} a set tombstoned_at = now()
+             where a.base_id = %s and a.table_id = %s and a.tombstoned_at is null
+               and not exists (
+                   select 1 from {mirror} m
+                    where m.airtable_id = a.record_id and m.deleted_at is null
+                      and jsonb_typeof(m.fields->a.field_id) = 'array'
+                      and m.fields->a.field_id @> jsonb_build_array(jsonb_build_object('id', a.attachment_id)))
+            """
+        ).format(state=_TABLE, mirror=mirror),
         (base_id, table_id),
     )
 
@@ -159,7 +177,8 @@ def mark_failed(cur: Cursor, item: Attachment, error: str, *, retry_in_seconds: 
 def refresh_url(cur: Cursor, item: Attachment, url: str, thumbnails: dict[str, Any] | None) -> None:
     cur.execute(
         sql.SQL(
-            "update {} set source_url = %s, source_thumbnails = %s where base_id = %s and attachment_id = %s"
+            "update {} set source_url = %s, source_thumbnails = %s, source_changed_at = now() "
+            "where base_id = %s and attachment_id = %s"
         ).format(_TABLE),
         (url, Jsonb(thumbnails) if thumbnails else None, item.base_id, item.attachment_id),
     )

@@ -119,12 +119,20 @@ def test_a_full_sync_is_archived_once_with_verified_copies_and_stable_urls(
     assert (counts.live, counts.archived, counts.backlog, counts.failed) == (len(live), len(live), 0, 0)
     assert archiver.unverified(DEMO_BASE_ID) == (0, [])
 
-    # Each once: a second run copies nothing.
+    # Each once: a second run copies nothing, and its look at the mirror rewrites no row (the sensor runs it often).
+    versions = _row_versions(database_url)
     again = archiver.run()
+    assert _row_versions(database_url) == versions
     assert again.archived == 0 and again.refreshed == 0
     assert {k: r["archived_at"] for k, r in state(database_url).items()} == {
         k: r["archived_at"] for k, r in live.items()
     }
+
+
+def _row_versions(database_url: str) -> dict[str, str]:
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        rows = conn.execute("select attachment_id, xmin::text from airtable_sync.attachment").fetchall()
+    return dict(rows)
 
 
 def test_an_attachment_added_in_airtable_is_archived_after_the_webhook_lands(
