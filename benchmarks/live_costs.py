@@ -32,7 +32,6 @@ from benchmarks.full_sync import TOKEN
 CHECKS_RESULTS = Path("benchmarks/results/checks.json")
 SECONDS_PER_HOUR = 3600.0
 NIGHTLY_RUNS_PER_HOUR = 1 / 24
-FIVE_MINUTE_RUNS_PER_HOUR = 12.0
 
 
 def token_served(sandbox_url: str) -> int:
@@ -134,21 +133,6 @@ def measure_ticks_once(sandbox_url: str) -> list[dict]:
                         "seconds": seconds + run_seconds, "run_success": run.success}  # fmt: skip
             row["per_hour"] = row["requests"] * SECONDS_PER_HOUR / row["interval_s"]
             rows.append(row)
-        freshness = next(s for s in defs.schedules if s.name.startswith("freshness"))
-        freshness_job = defs.resolve_job_def(freshness.job_name)
-        spent, seconds, run = counted(
-            sandbox_url, lambda: freshness_job.execute_in_process(instance=instance, raise_on_error=False)
-        )
-        rows.append(
-            {
-                "what": f"schedule {freshness.name}",
-                "requests": spent,
-                "seconds": seconds,
-                "every": "5 min",
-                "per_hour": spent * FIVE_MINUTE_RUNS_PER_HOUR,
-                "run_success": run.success,
-            }
-        )
     rows.append(nightly_gates())
     return rows
 

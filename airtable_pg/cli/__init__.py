@@ -37,6 +37,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("airtable_pg.cli.config", "show the settings in effect (secrets masked)"),
     "checks": ("airtable_pg.cli.checks", "cutover gates now: run [--table T] [--check NAME] [--json]"),
     "cutover": ("airtable_pg.cli.cutover", "cutover status: every gate's latest result per table, ready or not"),
+    "flags": ("airtable_pg.cli.flags", "backend flags per entity: show, set ENTITY MODE --reason, history"),
+    "shadow": ("airtable_pg.cli.shadow", "shadow reads: report [ENTITY] (compared, mismatch rate, examples)"),
+    "rollback": ("airtable_pg.cli.rollback", "serve an entity from Airtable again, after the outbox pushed it all"),
 }
 
 

@@ -28,8 +28,10 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
+def command_parser(
+    prog: str, description: str, *, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
+) -> argparse.ArgumentParser:
+    return parser_class(prog=prog, description=description, formatter_class=HelpFormatter)
 
 
 def subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:

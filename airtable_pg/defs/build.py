@@ -23,6 +23,7 @@ from airtable_pg.defs.checks import (
     check_keys,
 )
 from airtable_pg.defs.cutover import build_readiness_sensor
+from airtable_pg.defs.flags import build_flags_sensor
 from airtable_pg.defs.instance_config import check_instance_config
 from airtable_pg.defs.jobs import build_sync_jobs
 from airtable_pg.defs.names import Names
@@ -67,6 +68,7 @@ def build_defs(
             *build_computed_refresh_sensors(sync_spec, names),
             build_readiness_sensor(sync_spec, names),
             build_freshness_sensor(sync_spec, names),
+            build_flags_sensor(sync_spec, names),
         ],
         resources={names.resource: resource or runtime_resource(versions, settings)},
     )

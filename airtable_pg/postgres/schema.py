@@ -71,7 +71,15 @@ def add_state_tables(metadata: sa.MetaData) -> None:
             server_default="0",
             comment="Requests of the fast lane (also counted in requests).",
         ),
-        comment="One request bucket per Airtable base, shared by every process (5 requests/s).",
+        sa.Column(
+            "slots",
+            pg.ARRAY(sa.BigInteger),
+            nullable=False,
+            server_default="{}",
+            comment="Future booked slots, in grid units since the epoch: a base's own, or every base's of a token.",
+        ),
+        comment="Request buckets shared by every process: one per Airtable base (5 requests/s), one per token "
+        "(50 requests/s, keyed token:<fingerprint>, never the token)",
         schema=s,
     )
     sa.Table(
@@ -176,7 +184,82 @@ def add_state_tables(metadata: sa.MetaData) -> None:
     )
     add_webhook_tables(metadata)
     add_outbound_tables(metadata)
+    add_backend_flag_tables(metadata)
+    add_shadow_tables(metadata)
     add_archive_tables(metadata)
+
+
+def add_shadow_tables(metadata: sa.MetaData) -> None:
+    """Shadow reads: how many reads of each entity were compared per minute, and the mismatches found (capped)."""
+    s = STATE_SCHEMA
+    sa.Table(
+        "shadow_stat",
+        metadata,
+        sa.Column("entity", sa.Text, primary_key=True),
+        sa.Column("minute", sa.DateTime(timezone=True), primary_key=True),
+        sa.Column("compared", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("mismatched", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("in_flight", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("errors", sa.BigInteger, nullable=False, server_default="0"),
+        comment="Per entity and minute: reads compared, those with a mismatch, those set aside as in flight.",
+        schema=s,
+    )
+    sa.Table(
+        "shadow_mismatch",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("entity", sa.Text, nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("request", sa.Text, nullable=False),
+        sa.Column("record_id", sa.Text, nullable=False),
+        sa.Column("field_id", sa.Text),
+        sa.Column("airtable", pg.JSONB),
+        sa.Column("postgres", pg.JSONB),
+        sa.Index("shadow_mismatch_entity", "entity", "id"),
+        comment="Mismatches that survived a re-check, the newest 1,000 per entity: both values, never a token.",
+        schema=s,
+    )
+
+
+BACKEND_MODES = ("airtable", "shadow", "postgres_primary")
+
+
+def add_backend_flag_tables(metadata: sa.MetaData) -> None:
+    """Where each entity's reads are served from during a cutover, and every change of it."""
+    s = STATE_SCHEMA
+    modes = ", ".join(f"'{mode}'" for mode in BACKEND_MODES)
+    sa.Table(
+        "backend_flag",
+        metadata,
+        sa.Column("entity", sa.Text, primary_key=True, comment="The spec's base.table key (airtable-pg flags show)."),
+        sa.Column("base_id", sa.Text, nullable=False),
+        sa.Column("table_id", sa.Text, nullable=False),
+        sa.Column("mode", sa.Text, nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("updated_by", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.CheckConstraint(f"mode in ({modes})", name="backend_flag_mode"),
+        sa.UniqueConstraint("base_id", "table_id", name="backend_flag_table"),
+        comment="Per entity: airtable | shadow | postgres_primary (no row: airtable). Changed only with an audit row.",
+        schema=s,
+    )
+    sa.Table(
+        "backend_flag_audit",
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("entity", sa.Text, nullable=False),
+        sa.Column("from_mode", sa.Text, nullable=False),
+        sa.Column("to_mode", sa.Text, nullable=False),
+        sa.Column("actor", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("forced", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Index("backend_flag_audit_entity", "entity", "at"),
+        comment="Append-only: who changed which entity's backend, when, from what to what, and why.",
+        schema=s,
+    )
 
 
 def add_archive_tables(metadata: sa.MetaData) -> None:
@@ -358,13 +441,7 @@ def add_webhook_tables(metadata: sa.MetaData) -> None:
         sa.Column("field_id", sa.Text),
         sa.Column("kind", sa.Text, nullable=False),
         sa.Column("detail", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
-        sa.Column(
-            "source_changed_at",
-            sa.DateTime(timezone=True),
-            nullable=False,
-            server_default=NOW,
-            comment="When the URL held was read: its mirror row's synced_at, or the archive's own re-read.",
-        ),
+        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
         comment="Table and field changes Airtable reported by webhook (for the schema-drift check).",
         schema=s,
     )

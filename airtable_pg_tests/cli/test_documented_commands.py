@@ -38,6 +38,7 @@ RUNS = {
     ("sync",), ("status",), ("config",), ("authority", "show"), ("cutover", "status"), ("checks", "run"),
     ("webhooks", "list"), ("webhooks", "apply"), ("webhooks", "refresh"), ("outbound", "run"), ("outbound", "status"),
     ("dlq", "list"), ("db", "upgrade"), ("db", "check"), ("db", "current"), ("db", "url"), ("spec", "check"),
+    ("flags", "show"), ("flags", "set"), ("flags", "history"), ("shadow", "report"),
 }  # fmt: skip
 # Exit codes other than 0 the docs give for a healthy stack (none today: a stack after its first import and a
 # `checks run` is ready on every gate).

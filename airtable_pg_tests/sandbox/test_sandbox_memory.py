@@ -7,6 +7,7 @@ the endpoint it prints, talk to it over HTTP with pyairtable, and read the child
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import signal
@@ -58,6 +59,12 @@ class RunningSandbox:
                 if line.startswith(f"{key}:"):
                     return int(line.split()[1]) * 1024
         raise AssertionError(f"{key} not in /proc/{self.process.pid}/status")
+
+    def cpu_seconds(self) -> float:
+        """CPU time the sandbox process has used: unlike wall time, it does not grow when the machine is busy."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
     def stop(self) -> int:
         """SIGTERM, wait for the exit code, and collect everything the process printed."""
@@ -111,11 +118,12 @@ def test_a_million_demo_records_fit_in_two_gib_and_list_fast() -> None:
         rss_loaded = sandbox.memory_bytes("VmRSS")
 
         table = Api(TOKEN, endpoint_url=url, retry_strategy=None).table(demo.DEMO_BASE_ID, "personal_goals")
-        rates, pages = [], table.iterate(page_size=100)
-        for _ in range(4):  # four stretches of 100 pages: resuming deep offsets must stay as fast as the first
-            began = time.monotonic()
+        rates, cpu_per_page, pages = [], [], table.iterate(page_size=100)
+        for _ in range(4):  # four stretches of 100 pages: resuming deep offsets must stay as cheap as the first
+            began, cpu_began = time.monotonic(), sandbox.cpu_seconds()
             assert all(len(next(pages)) == 100 for _ in range(100))
             rates.append(100 / (time.monotonic() - began))
+            cpu_per_page.append((sandbox.cpu_seconds() - cpu_began) / 100)
 
         since = datetime(2026, 10, 25, tzinfo=UTC)
         began = time.monotonic()
@@ -127,10 +135,15 @@ def test_a_million_demo_records_fit_in_two_gib_and_list_fast() -> None:
             "rss_loaded_mib": rss_loaded // 2**20,
             "peak_rss_mib": peak // 2**20,
             "pages_per_second": [round(rate) for rate in rates],
+            "sandbox_cpu_ms_per_page": [round(cpu * 1000, 1) for cpu in cpu_per_page],
             "poll_first_page_seconds": round(poll_seconds, 3),
         }
         print("sandbox with 1,000,000 records:", json.dumps(report))
         assert recent is not None
         assert peak < 2 * GIB
-        assert min(rates) > 5
+        # Measured in the sandbox's own CPU time, which a loaded machine does not stretch (wall-clock pages/s, printed
+        # above, fell below 5 at load 12): each page costs it under 200 ms, and the deepest stretch no more than
+        # three times the first (resuming an offset by scanning from the start would cost ~7× at 35,000 records).
+        assert max(cpu_per_page) < 0.2, cpu_per_page
+        assert cpu_per_page[-1] <= 3 * max(cpu_per_page[0], 0.002), cpu_per_page
         assert sandbox.stop() == 0
