@@ -315,3 +315,15 @@ def test_a_failing_download_is_retried_then_marked_failed_without_naming_its_url
     assert row["last_error"].startswith("DownloadFailed") and "secret-part" not in row["last_error"]
     assert archiver.counts()[DEMO_BASE_ID].failed == 1
     assert archiver.copy_due().failed == 0  # given up: no more attempts
+
+
+def test_with_a_public_url_the_view_gives_each_copy_under_it(sandbox_factory, database_url: str, tmp_path) -> None:
+    config = ArchiveConfig(store_url=str(tmp_path / "store"), public_url="https://files.example.com/airtable/")
+    _, archiver = synced(sandbox_factory, database_url, config)
+    archiver.run()
+    rows = view(database_url)
+    assert rows and all(row["url"] == f"https://files.example.com/airtable/{row['path']}" for row in rows.values())
+    assert all(
+        thumb["url"] == f"https://files.example.com/airtable/{thumb['key']}"
+        for row in rows.values() for thumb in (row["thumbnails"] or {}).values()
+    )  # fmt: skip
