@@ -46,7 +46,7 @@ class CutoverParser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
 
-SUBCOMMANDS = ("status", "to")
+SUBCOMMANDS = ("status", "to", "drill")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     to = subcommand(sub, "to", "cutover ENTITY: serve it from Postgres, if every gate and the shadow reads pass")
     to.add_argument("entity", help="base.table, or a table key unique in the spec")
     to.add_argument("--reason", required=True, help="why, quoted when it has spaces (kept in the audit trail)")
+    drill = subcommand(sub, "drill", "the rollback drill, end to end (staging): probe row → rollback → Airtable")
+    drill.add_argument("entity", help="a Postgres-authoritative table: base.table, or a unique table key")
     return parser
 
 
@@ -68,6 +70,8 @@ def main(argv: Sequence[str]) -> int:
     settings = command_settings("cutover")
     if args.action == "to":
         return _cut_over(args, settings)
+    if args.action == "drill":
+        return _drill(args, settings)
     spec = load_spec(settings.spec_path)
     entities = cutover_status(
         spec, latest_results(connection_pool(runtime_database("cutover", settings))), datetime.now(UTC)
@@ -95,6 +99,27 @@ def _cut_over(args: argparse.Namespace, settings: Settings) -> int:
         fail("cutover", str(refused))
         return EXIT_FAILED
     print(f"{flag.entity}: {previous} → {flag.stored}, by {flag.updated_by}: {flag.reason}")
+    return EXIT_OK
+
+
+def _drill(args: argparse.Namespace, settings: Settings) -> int:
+    from airtable_pg.routing.drill import DrillFailed, drill
+    from airtable_pg.routing.flags import BackendFlags
+
+    runtime = command_runtime("cutover", settings)
+    pusher = runtime.pusher()
+    pusher.ensure_key_fields()
+    try:
+        report = drill(BackendFlags(runtime.db, runtime.spec), pusher, args.entity)
+    except KeyError as error:
+        fail("cutover", str(error).strip("'\""))
+        return EXIT_USAGE
+    except DrillFailed as failed:
+        fail("cutover", f"drill failed: {failed}")
+        return EXIT_FAILED
+    for what, seconds in report.steps:
+        print(f"{seconds:7.2f} s  {what}")
+    print(f"{report.entity}: drill passed")
     return EXIT_OK
 
 

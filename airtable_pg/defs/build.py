@@ -23,6 +23,7 @@ from airtable_pg.defs.checks import (
     check_keys,
 )
 from airtable_pg.defs.cutover import build_readiness_sensor
+from airtable_pg.defs.cutover_jobs import build_cutover_jobs
 from airtable_pg.defs.flags import build_flags_sensor
 from airtable_pg.defs.instance_config import check_instance_config
 from airtable_pg.defs.jobs import build_sync_jobs
@@ -80,6 +81,7 @@ def build_defs(
         build_check_jobs(table_checks, names),
         build_webhook_definitions(sync_spec, names),
         build_outbound_definitions(sync_spec, names),
+        build_cutover_jobs(sync_spec, names),
         build_archive_definitions(sync_spec, names),
     )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from airtable_pg import cli
 from airtable_pg_tests.cli.test_outbound_cli import INSERT_BELIEF, env, run
 from airtable_pg_tests.sync.outbound_helpers import BELIEFS, airtable_records_with_key, app_sql
+from airtable_sandbox.demo import DEMO_BASE_ID as BELIEFS_BASE
+from airtable_sandbox.pytest_plugin import airtable_api_for
 
 __all__ = ["env"]  # the fixture, used by name
 
@@ -39,3 +41,18 @@ def test_an_airtable_authoritative_entity_flips_at_once(env, capsys) -> None:
     run(capsys, "flags", "set", "users", "shadow", "--reason", "compare")
     code, out = run(capsys, "rollback", "users", "--reason", "mismatches")
     assert code == 0 and "coaching.users: shadow → airtable" in out and "pushed 0 change(s) first" in out
+
+
+def test_the_drill_runs_the_rollback_end_to_end_and_leaves_no_trace(env, database_url, capsys) -> None:
+    run(capsys, "flags", "set", "persoonlijke_overtuigingen", "shadow", "--reason", "before the drill")
+    before = len(airtable_api_for(env).table(BELIEFS_BASE, BELIEFS.id).all())
+    code, out = run(capsys, "cutover", "drill", "persoonlijke_overtuigingen")
+    assert code == 0, out
+    steps = out.splitlines()
+    assert "probe found in Airtable (rec" in out and "probe deleted in Postgres and gone from Airtable" in out
+    assert steps[-2].endswith("flag put back → shadow") and steps[-1].endswith("drill passed")
+    assert len(airtable_api_for(env).table(BELIEFS_BASE, BELIEFS.id).all()) == before  # the probe is gone
+    code, out = run(capsys, "flags", "show", "--json")
+    assert '"entity": "coaching.persoonlijke_overtuigingen", "mode": "shadow"' in out
+    code = cli.main(["cutover", "drill", "users"])
+    assert code == 1 and "Airtable-authoritative" in capsys.readouterr().err
