@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from pyairtable import Api
 
 from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
+from airtable_pg.archive.config import ArchiveConfig
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.migrate import mirror_versions
 from airtable_pg.postgres.revisions import require_migrated
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # the engines import what they need only when a command asks 
 
     from starlette.applications import Starlette
 
+    from airtable_pg.archive.archiver import Archiver
     from airtable_pg.checks.context import CheckContext
     from airtable_pg.sync.engine import SyncEngine
     from airtable_pg.sync.live import LiveSync
@@ -48,6 +50,7 @@ class Runtime:
     outbound: OutboundConfig = field(default_factory=OutboundConfig)
     receiver_url: str | None = None
     shadow_share: float = Settings.model_fields["shadow_share"].default
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
 
     @classmethod
     def open(
@@ -61,11 +64,13 @@ class Runtime:
         outbound: OutboundConfig | None = None,
         receiver_url: str | None = None,
         shadow_share: float = Settings.model_fields["shadow_share"].default,
+        archive: ArchiveConfig | None = None,
     ) -> Runtime:
         """A runtime on ``database_url``, once it is at the heads of ``migrations`` and the state branch."""
         require_migrated(database_url, migrations)
         airtable = airtable.for_spec(spec) if airtable is not None else None  # the spec's share of each base
-        return cls(spec, database_url, airtable, workers, outbound or OutboundConfig(), receiver_url, shadow_share)
+        outbound, archive = outbound or OutboundConfig(), archive or ArchiveConfig()
+        return cls(spec, database_url, airtable, workers, outbound, receiver_url, shadow_share, archive)
 
     @classmethod
     def from_settings(
@@ -87,6 +92,7 @@ class Runtime:
             outbound=OutboundConfig.from_settings(settings),
             receiver_url=settings.receiver_url,
             shadow_share=settings.shadow_share,
+            archive=ArchiveConfig.from_settings(settings),
         )
 
     # -- the parts -------------------------------------------------------------------------------------
@@ -138,3 +144,10 @@ class Runtime:
 
         airtable = self.api if self.airtable_config is not None else None
         return build_app(self.spec, self.database_url, airtable, shadow_share=self.shadow_share)
+
+    def archiver(self) -> Archiver:
+        """The attachment archive; with a token, it re-reads records for fresh URLs through the shared bucket."""
+        from airtable_pg.archive.archiver import Archiver
+
+        api = self.api if self.airtable_config is not None else None
+        return Archiver(self.spec, self.db, self.archive, api)

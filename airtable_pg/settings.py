@@ -209,6 +209,46 @@ class Settings(BaseSettings):
         gt=0,
         description="The longest wait between two pushes of one failing outbox change.",
     )
+    archive_url: str | None = _env(
+        "AIRTABLE_PG_ARCHIVE_URL",
+        default=None,
+        default_text="`$AIRTABLE_PG_HOME/archive`",
+        description="Where the attachment archive keeps its copies: a directory, or `s3://bucket/prefix` (any "
+        "S3-compatible store; credentials from the usual AWS variables or profile, never from airtable_pg).",
+    )
+    archive_s3_endpoint_url: str | None = _env(
+        "AIRTABLE_PG_ARCHIVE_S3_ENDPOINT_URL",
+        default=None,
+        default_text="AWS",
+        description="The endpoint of an S3-compatible service (MinIO, Cloudflare R2, …) for an `s3://` archive.",
+    )
+    archive_public_url: str | None = _env(
+        "AIRTABLE_PG_ARCHIVE_PUBLIC_URL",
+        default=None,
+        default_text="the store's own URL",
+        description="The URL the archive store is served at (a CDN or bucket website): each copy's stable URL in "
+        "`airtable_sync.attachment_archive` is this plus its key.",
+    )
+    archive_retention_days: float = _env(
+        "AIRTABLE_PG_ARCHIVE_RETENTION_DAYS",
+        default=30.0,
+        ge=0,
+        description="How long the copy of an attachment deleted in Airtable (or whose record was) is kept before "
+        "`airtable-pg archive purge` (or the Dagster purge job) removes its bytes.",
+    )
+    archive_workers: int = _env(
+        "AIRTABLE_PG_ARCHIVE_WORKERS",
+        default=4,
+        ge=1,
+        description="Attachment downloads in flight. Content downloads are not API requests and take no rate-limit "
+        "slot; re-reading a record whose URL expired does.",
+    )
+    archive_max_attempts: int = _env(
+        "AIRTABLE_PG_ARCHIVE_MAX_ATTEMPTS",
+        default=8,
+        ge=1,
+        description="Failed copies of one attachment (with growing waits) before it is marked failed.",
+    )
     migrator_role: str = _env(
         "AIRTABLE_PG_MIGRATOR_ROLE",
         default="airtable_pg_migrator",

@@ -10,6 +10,7 @@ import threading
 import time
 from types import FrameType
 
+from airtable_sandbox.attachments import DEFAULT_TTL_SECONDS
 from airtable_sandbox.server import Sandbox
 
 DEV_TOKEN = "patSandboxDevToken.local"
@@ -71,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="webhook payloads also list records whose lookups/rollups/counts a write changed (Airtable: undocumented)",
     )
+    parser.add_argument(
+        "--attachment-url-ttl",
+        type=_non_negative,
+        default=DEFAULT_TTL_SECONDS,
+        help="seconds an attachment URL stays valid after the read that returned it (default 7200, as Airtable)",
+    )
     return parser
 
 
@@ -90,6 +97,7 @@ def run_sandbox(argv: list[str] | None = None) -> int:
         drop_notification_ratio=args.drop_notifications,
         notification_delay_ms=args.notification_delay_ms,
         report_lookup_changes_in_other_records=args.report_lookup_changes_in_other_records,
+        attachment_url_ttl_seconds=args.attachment_url_ttl,
     )
     stop = threading.Event()
 

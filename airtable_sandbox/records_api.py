@@ -203,6 +203,8 @@ class RecordFormatter:
             if field_schema is None:
                 continue
             key = field_id if self._by_field_id else field_schema["name"]
+            if field_schema["type"] == "multipleAttachments" and self._store.attachments is not None:
+                value = self._store.attachments.sign_cell(value)  # URLs valid ~2 h from this read, as Airtable's
             fields[key] = self._string(field_schema, value) if self._as_string else value
         shaped: dict[str, Any] = {"id": record["id"], "createdTime": record["createdTime"], "fields": fields}
         if self._comment_count:

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from airtable_sandbox import demo
 from airtable_sandbox.admin_api import AdminApi
+from airtable_sandbox.attachments import DEFAULT_TTL_SECONDS, ROUTE, AttachmentContent
 from airtable_sandbox.clock import Clock
 from airtable_sandbox.http import ApiError, Request, Response, Route
 from airtable_sandbox.limits import Limits, LimitsConfig
@@ -56,14 +57,19 @@ def base_id_of(segments: list[str]) -> str | None:
 class SandboxApp:
     """Request → Response: auth, limits and faults, routing, and errors in Airtable's shapes."""
 
-    def __init__(self, limits: Limits, routes: list[Route], admin_routes: list[Route]) -> None:
+    def __init__(
+        self, limits: Limits, routes: list[Route], admin_routes: list[Route], content: AttachmentContent | None = None
+    ) -> None:
         self._limits = limits
         self._routes = routes
         self._admin_routes = admin_routes
+        self._content = content
 
     def handle(self, request: Request) -> Response:
         try:
             segments = request.segments
+            if segments[:1] == [ROUTE] and self._content is not None:  # public signed URLs, outside the limits
+                return self._content.serve(segments)
             self._limits.authenticate(request.headers)
             if segments[:1] == ["_sandbox"]:
                 return self._dispatch(self._admin_routes, request, segments)
@@ -154,9 +160,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(response)
 
     def _send(self, response: Response) -> None:
-        payload = b"" if response.body is None else _encode(response.body)
+        raw = isinstance(response.body, bytes)  # attachment content; everything else is JSON
+        payload = response.body if raw else b"" if response.body is None else _encode(response.body)
         self.send_response(response.status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        if not raw:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         for name, value in response.headers.items():
             self.send_header(name, value)
@@ -196,11 +204,13 @@ class Sandbox:
         notification_timeout_seconds: float = 25.0,
         notification_delay_ms: float = 0.0,
         report_lookup_changes_in_other_records: bool = False,
+        attachment_url_ttl_seconds: float = DEFAULT_TTL_SECONDS,
         clock: Clock | None = None,
     ) -> None:
         self.token = token
         self.clock = clock or Clock()
         self.store = Store(self.clock, report_lookup_changes_in_other_records=report_lookup_changes_in_other_records)
+        self.attachments = self.store.attachments = AttachmentContent(self.clock, attachment_url_ttl_seconds)
         config = LimitsConfig(
             rate_limit_per_second=rate_limit_per_second,
             token_rate_limit_per_second=token_rate_limit_per_second,
@@ -224,7 +234,8 @@ class Sandbox:
         self.store.add_listener(self.webhooks.on_transaction)
         routes = [*MetaApi(self.store).routes(), *self.webhooks.routes(), *RecordsApi(self.store).routes()]
         admin_routes = AdminApi(self.store, self.limits, self.clock, self.webhooks).routes()
-        self._server = _Server((host, port), SandboxApp(self.limits, routes, admin_routes))
+        self._server = _Server((host, port), SandboxApp(self.limits, routes, admin_routes, self.attachments))
+        self.attachments.base_url = self.url
         self._thread: threading.Thread | None = None
         self._stopped = False
 

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("airtable_pg.cli.alerts", "alerts: rules (Prometheus rules file), list, silence NAME --for 2h"),
     "authority": ("airtable_pg.cli.authority", "the data authority matrix: who owns each table, which way it flows"),
     "outbound": ("airtable_pg.cli.outbound", "push Postgres-authoritative tables: setup, run [--follow], status"),
+    "archive": ("airtable_pg.cli.archive", "attachment copies that never expire: run [--follow], status, purge"),
     "dlq": ("airtable_pg.cli.dlq", "dead letters: list, show ID, replay ID…|--all, discard ID --reason TEXT"),
     "config": ("airtable_pg.cli.config", "show the settings in effect (secrets masked)"),
     "checks": ("airtable_pg.cli.checks", "cutover gates now: run [--table T] [--check NAME] [--json]"),

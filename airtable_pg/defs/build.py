@@ -14,6 +14,7 @@ from pathlib import Path
 from dagster import Definitions
 
 from airtable_pg.defs.alerts import build_alert_definitions
+from airtable_pg.defs.archive import build_archive_definitions
 from airtable_pg.defs.assets import build_table_assets
 from airtable_pg.defs.checks import (
     FULL_SYNC_ONLY,
@@ -83,6 +84,7 @@ def build_defs(
         build_outbound_definitions(sync_spec, names),
         build_alert_definitions(sync_spec, names),
         build_cutover_jobs(sync_spec, names),
+        build_archive_definitions(sync_spec, names),
     )
 
 

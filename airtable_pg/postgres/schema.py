@@ -195,6 +195,7 @@ def add_state_tables(metadata: sa.MetaData) -> None:
     add_observability_tables(metadata)
     add_backend_flag_tables(metadata)
     add_shadow_tables(metadata)
+    add_archive_tables(metadata)
 
 
 def add_shadow_tables(metadata: sa.MetaData) -> None:
@@ -350,6 +351,54 @@ def add_observability_tables(metadata: sa.MetaData) -> None:
         sa.Column("firing", sa.Integer, nullable=False, server_default="0"),
         comment="When the built-in alerter last evaluated (its heartbeat): an alerter that stopped is itself an alert.",
         schema=s,
+    )
+
+
+def add_archive_tables(metadata: sa.MetaData) -> None:
+    """The attachment archive (``airtable_pg.archive``): one row per Airtable attachment the mirror holds."""
+    sa.Table(
+        "attachment",
+        metadata,
+        sa.Column("base_id", sa.Text, primary_key=True),
+        sa.Column("attachment_id", sa.Text, primary_key=True),
+        sa.Column("table_id", sa.Text, nullable=False),
+        sa.Column("record_id", sa.Text, nullable=False),
+        sa.Column("field_id", sa.Text, nullable=False),
+        sa.Column("filename", sa.Text, nullable=False),
+        sa.Column("content_type", sa.Text),
+        sa.Column("size", sa.BigInteger, comment="The byte count Airtable reports; the copy must match it."),
+        sa.Column("source_url", sa.Text, comment="The latest Airtable URL seen (expires ~2 h after it was read)."),
+        sa.Column("source_thumbnails", pg.JSONB, comment="The thumbnails Airtable offered with it (URLs expire too)."),
+        sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("claimed_until", sa.DateTime(timezone=True), comment="A copier's lease; a killed one's expires."),
+        sa.Column("last_error", sa.Text),
+        sa.Column("store_key", sa.Text, comment="Where the copy is, inside the archive store."),
+        sa.Column("store_url", sa.Text, comment="The copy's stable URL (or path): what the app serves."),
+        sa.Column("sha256", sa.Text, comment="Of the bytes downloaded, verified against the stored copy."),
+        sa.Column("stored_bytes", sa.BigInteger),
+        sa.Column("thumbnails", pg.JSONB, comment="Copies of its thumbnails: variant → key, url, sha256, size, …"),
+        sa.Column("archived_at", sa.DateTime(timezone=True)),
+        sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column(
+            "source_changed_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=NOW,
+            comment="When the URL held was read: its mirror row's synced_at, or the archive's own re-read.",
+        ),
+        sa.Column("tombstoned_at", sa.DateTime(timezone=True), comment="Its record or the attachment left Airtable."),
+        sa.Column("purged_at", sa.DateTime(timezone=True), comment="The copy's bytes were removed (after retention)."),
+        sa.CheckConstraint("status in ('pending', 'archived', 'failed')", name="attachment_status"),
+        sa.Index(
+            "attachment_due",
+            "next_attempt_at",
+            postgresql_where=sa.text("status = 'pending' and tombstoned_at is null"),
+        ),
+        sa.Index("attachment_record", "base_id", "table_id", "record_id"),
+        comment="Each attachment the mirror holds, by Airtable attachment id: its archived copy, checksum, state.",
+        schema=STATE_SCHEMA,
     )
 
 

@@ -69,8 +69,10 @@ def cyclic_spec() -> SyncSpec:
 def test_every_spec_table_is_one_asset_grouped_by_base():
     graph = build_definitions(DEMO_SPEC).resolve_asset_graph()
     expected = {table_asset_key(base.key, table.key) for base, table in DEMO_SPEC.tables()}
-    assert set(graph.get_all_asset_keys()) == expected
-    assert all(graph.get(k).group_name == "coaching" for k in expected)
+    # Beside the tables: one attachment archive per base with attachment fields (defs.archive), in the base's group.
+    archives = {AssetKey(["archive", "coaching", "attachments"])}
+    assert set(graph.get_all_asset_keys()) == expected | archives
+    assert all(graph.get(k).group_name == "coaching" for k in expected | archives)
 
 
 def test_asset_dependencies_are_the_spec_link_fields_with_lineage():

@@ -68,7 +68,8 @@ def test_jobs_and_schedules_run_the_gates():
     assert names[INCREMENTAL_SYNC_JOB] == set(CHECKS) - {"reconcile_counts"}  # records / 100 requests: not per poll
     assert names[FRESHNESS_JOB] == {"freshness"}
     crons = {s.job_name: s.cron_schedule for s in defs.schedules}
-    assert crons == {GATES_JOB: "0 3 * * *"}  # freshness: a sensor evaluates it without a run
+    # freshness: a sensor evaluates it without a run; the archive's purge has its own daily schedule (defs.archive)
+    assert crons == {GATES_JOB: "0 3 * * *", "archive_purge": "17 3 * * *"}
     assert defs.resolve_sensor_def(FRESHNESS_SENSOR).minimum_interval_seconds == 300
 
 

@@ -27,6 +27,7 @@ import pytest
 import requests
 from psycopg import sql
 
+from airtable_pg.archive.archiver import attachment_fields
 from airtable_pg.defs.assets import base_lineage
 from airtable_pg.defs.jobs import FULL_SYNC_JOB, INCREMENTAL_SYNC_JOB
 from airtable_pg.defs.polls import poll_sensor_name
@@ -190,7 +191,13 @@ def test_graphql_lists_every_table_with_its_upstream_tables(dev_server: DevServe
         dev_server.url,
         "{ assetNodes { assetKey { path } dependencyKeys { path } groupName jobNames } }",
     )
-    nodes = {tuple(node["assetKey"]["path"]): node for node in data["assetNodes"]}
+    every = {tuple(node["assetKey"]["path"]): node for node in data["assetNodes"]}
+    # Beside the tables, one attachment archive per base (defs.archive), fed by the tables holding attachments.
+    archive = every.pop(("archive", "coaching", "attachments"))
+    assert archive["groupName"] == "coaching" and {tuple(d["path"]) for d in archive["dependencyKeys"]} == {
+        ("airtable", base.key, table.key) for base, table in SPEC.tables() if attachment_fields(table)
+    }
+    nodes = every
     assert set(nodes) == {("airtable", base.key, table.key) for base, table in SPEC.tables()}
     edges = expected_edges()
     for (_, base_key, table_key), node in nodes.items():
@@ -244,7 +251,7 @@ def test_the_first_import_is_materialized_with_its_row_count_and_every_gate_eval
     """Right after `airtable-pg dev`, before any run: the UI shows the imported data and its gates, none blank."""
     in_sandbox = sandbox_record_counts(dev_server)
     base = SPEC.bases["coaching"]
-    for node in graphql(dev_server.url, FIRST_IMPORT)["assetNodes"]:
+    for node in table_nodes(graphql(dev_server.url, FIRST_IMPORT)["assetNodes"]):
         table = base.tables[node["assetKey"]["path"][-1]]
         [materialization] = node["assetMaterializations"]
         assert materialization["runId"] == "", table.key  # recorded by the dev command, not by a run
@@ -309,7 +316,7 @@ def test_full_sync_job_launched_like_the_ui_does_runs_through_the_queue_and_daem
 ):
     run_id = full_sync_run_id
     in_sandbox = sandbox_record_counts(dev_server)
-    nodes = graphql(dev_server.url, LATEST_METADATA)["assetNodes"]
+    nodes = table_nodes(graphql(dev_server.url, LATEST_METADATA)["assetNodes"])
     base = SPEC.bases["coaching"]
     for node in nodes:
         table = base.tables[node["assetKey"]["path"][-1]]
@@ -370,6 +377,11 @@ def test_the_full_sync_ran_every_cutover_gate_and_the_ui_shows_them(
             browser.close()
 
 
+def table_nodes(nodes: list[dict]) -> list[dict]:
+    """The tables' asset nodes (not the attachment archive's, ``archive/<base>``)."""
+    return [node for node in nodes if node["assetKey"]["path"][0] == "airtable"]
+
+
 def node_at(nodes: list[dict], point: list[float], margin: float = 12) -> str:
     """The node whose box (grown by ``margin``: arrows stop just short of it) holds ``point``."""
     x, y = point
@@ -384,7 +396,10 @@ def node_at(nodes: list[dict], point: list[float], margin: float = 12) -> str:
 def test_asset_graph_page_shows_every_table_and_the_lineage_edges(dev_server: DevServer, tmp_path: Path):
     from playwright.sync_api import sync_playwright
 
-    tables = {table.key for _, table in SPEC.tables()}
+    # The tables, and the attachment archive drawn in their group (defs.archive) with an edge from each table it
+    # copies from.
+    tables = {table.key for _, table in SPEC.tables()} | {"attachments"}
+    archive_edges = {(table.key, "attachments") for _, table in SPEC.tables() if attachment_fields(table)}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -394,7 +409,7 @@ def test_asset_graph_page_shows_every_table_and_the_lineage_edges(dev_server: De
                 page.locator(f'svg foreignObject [data-tooltip="{table}"]').wait_for(timeout=60_000)
             page.wait_for_function(
                 "n => document.querySelectorAll('svg[class*=\"svgContainer\"] path[marker-end]').length >= n",
-                arg=len(expected_edges()), timeout=30_000,
+                arg=len(expected_edges() | archive_edges), timeout=30_000,
             )  # fmt: skip
             # Each node's status row loads from the instance's (Postgres) event log: proof that storage answers.
             page.wait_for_function(
@@ -409,7 +424,7 @@ def test_asset_graph_page_shows_every_table_and_the_lineage_edges(dev_server: De
             browser.close()
     assert {node["name"] for node in drawn["nodes"]} == tables
     edges = {(node_at(drawn["nodes"], e["start"]), node_at(drawn["nodes"], e["end"])) for e in drawn["edges"]}
-    assert edges == expected_edges(), json.dumps(drawn)
+    assert edges == expected_edges() | archive_edges, json.dumps(drawn)
 
 
 WEBHOOK_MATERIALIZATIONS = """

@@ -20,6 +20,7 @@ from airtable_sandbox.store.users import API_USER, UI_ACTOR, UI_USER, Actor
 from airtable_sandbox.store.writes import UpsertResult
 
 if TYPE_CHECKING:
+    from airtable_sandbox.attachments import AttachmentContent
     from airtable_sandbox.store.listing import _ListIterator
     from airtable_sandbox.store.tables import Record, Table
 
@@ -33,6 +34,8 @@ class Store:
 
     def __init__(self, clock: Clock | None = None, *, report_lookup_changes_in_other_records: bool = False) -> None:
         self.clock = clock or Clock()
+        # Signs attachment URLs on every read (attachments.py); none: cells keep the URLs they were stored with.
+        self.attachments: AttachmentContent | None = None
         # Whether a write reports the records whose lookups, rollups or counts it changed, besides the records it
         # wrote and their inverse links. Airtable does not document it; off by default (see docs/sandbox.md).
         self.report_lookup_changes_in_other_records = report_lookup_changes_in_other_records

@@ -66,6 +66,8 @@ class CellConverter:
             return self._links(schema, value, linked)
         if field_type == "multipleCollaborators":
             return [_collaborator(item) for item in value]
+        if field_type == "multipleAttachments" and self._store.attachments is not None:
+            return self._store.attachments.sign_cell(value)
         if field_type == "multipleLookupValues" and not nested:
             return self._lookup(table_id, schema, value, record_cells, linked)
         return value
