@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cutover": ("airtable_pg.cli.cutover", "cutover status: every gate's latest result per table, ready or not"),
     "flags": ("airtable_pg.cli.flags", "backend flags per entity: show, set ENTITY MODE --reason, history"),
     "shadow": ("airtable_pg.cli.shadow", "shadow reads: report [ENTITY] (compared, mismatch rate, examples)"),
+    "bench": ("airtable_pg.cli.bench", "latency baseline: api (p50/p95 per entity, Airtable vs the mirror)"),
     "rollback": ("airtable_pg.cli.rollback", "serve an entity from Airtable again, after the outbox pushed it all"),
 }
 

@@ -1,0 +1,123 @@
+"""The latency baseline of a cutover: each entity's reads answered by Airtable and by the mirror, p50/p95 of both.
+
+Per entity two endpoints, the reads an app makes most: its first page of 100 records, and one record by id. Each
+endpoint is read ``reads`` times from each backend, open loop at ``rate`` reads a second (below the base's 5
+requests/s, through the shared bucket, so the sync and the app's other clients keep their share). Latency is timed
+from the moment a read was *scheduled*, not from when it was sent: a backend that stalls makes the reads behind it
+late, and that lateness is counted (no coordinated omission).
+
+The Airtable side is pyairtable through airtable_pg's client (the shared per-base bucket); the Postgres side is the
+read path of ``airtable-pg api`` (its listing and record shaping on its own read pool), in process.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pyairtable import Api
+
+from airtable_pg.api.listing import Listing
+from airtable_pg.api.params import ListOptions
+from airtable_pg.api.records import shape
+from airtable_pg.api.tables import Catalog, ServedTable
+from airtable_pg.postgres.api_reads import MirrorReader, records_by_id
+from airtable_pg.routing.flags import entity_key
+from airtable_pg.spec import SyncSpec
+
+ENDPOINTS = ("list first page", "get one record")
+
+
+@dataclass(frozen=True)
+class Figures:
+    reads: int
+    p50_ms: float
+    p95_ms: float
+
+
+@dataclass(frozen=True)
+class EndpointBaseline:
+    entity: str
+    endpoint: str
+    airtable: Figures
+    postgres: Figures
+
+    @property
+    def p95_delta_ms(self) -> float:
+        return self.postgres.p95_ms - self.airtable.p95_ms
+
+
+def figures(seconds: list[float]) -> Figures:
+    ordered = sorted(seconds)
+    p95 = ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
+    return Figures(len(ordered), round(statistics.median(ordered) * 1000, 2), round(p95 * 1000, 2))
+
+
+def open_loop(read: Callable[[], Any], reads: int, rate: float, stop: threading.Event) -> list[float]:
+    """``reads`` calls scheduled ``1/rate`` s apart; each one's latency from its scheduled start."""
+    latencies, start = [], time.monotonic()
+    for index in range(reads):
+        scheduled = start + index / rate
+        wait = scheduled - time.monotonic()
+        if wait > 0 and stop.wait(wait):
+            break
+        read()
+        latencies.append(time.monotonic() - scheduled)
+    return latencies
+
+
+def measure(
+    spec: SyncSpec,
+    api: Api,
+    database_url: str,
+    *,
+    entities: list[str] | None = None,
+    reads: int = 20,
+    rate: float = 2.0,
+    stop: threading.Event | None = None,
+    on_result: Callable[[EndpointBaseline], None] = lambda result: None,
+) -> list[EndpointBaseline]:
+    stop = stop or threading.Event()
+    catalog, mirror = Catalog(spec), MirrorReader(database_url)
+    wanted = [spec.find_table(name) for name in entities] if entities else list(spec.tables())
+    results = []
+    for base, table in wanted:
+        served = catalog.table(base.id, table.id)
+        record_id = _some_record(mirror, served)
+        if record_id is None:
+            continue  # an empty mirror: nothing to read
+        airtable_table = api.table(base.id, table.id)
+        pairs: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
+            "list first page": (
+                lambda t=airtable_table: next(t.iterate(page_size=100)),
+                lambda s=served: Listing(s, ListOptions(), mirror).page(),
+            ),
+            "get one record": (
+                lambda t=airtable_table, r=record_id: t.get(r),
+                lambda s=served, r=record_id: _get_one(mirror, s, r),
+            ),
+        }
+        for endpoint, (from_airtable, from_postgres) in pairs.items():
+            result = EndpointBaseline(
+                entity_key(base, table),
+                endpoint,
+                figures(open_loop(from_airtable, reads, rate, stop)),
+                figures(open_loop(from_postgres, reads, rate, stop)),
+            )
+            on_result(result)
+            results.append(result)
+    return results
+
+
+def _some_record(mirror: MirrorReader, served: ServedTable) -> str | None:
+    page = Listing(served, ListOptions(page_size=1, max_records=1), mirror).page()
+    return page.records[0]["id"] if page.records else None
+
+
+def _get_one(mirror: MirrorReader, served: ServedTable, record_id: str) -> dict[str, Any]:
+    found = mirror(lambda cur: records_by_id(cur, served.base, served.table, [record_id]))
+    return shape(served, found[record_id], by_field_id=False, field_ids=None)

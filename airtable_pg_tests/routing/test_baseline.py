@@ -1,0 +1,52 @@
+"""The latency baseline: both backends read open loop, timed from each read's scheduled start."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from airtable_pg import cli
+from airtable_pg.routing.baseline import figures, measure, open_loop
+from airtable_pg.spec import load_spec
+from airtable_pg_tests.cli.test_sync import environment
+from airtable_pg_tests.sync_helpers import make_sync_engine, sandbox_runtime
+
+SPEC = load_spec()
+
+
+def test_a_stalled_read_makes_the_reads_behind_it_late_and_that_is_counted() -> None:
+    """Coordinated omission: a closed loop would report the 0.3 s stall once; open loop, the reads scheduled
+    during it waited too."""
+    stalls = iter([0.3] + [0.0] * 9)
+    latencies = open_loop(lambda: time.sleep(next(stalls)), 10, 20.0, threading.Event())
+    assert len(latencies) == 10 and latencies[0] >= 0.3
+    assert sum(1 for seconds in latencies if seconds >= 0.1) >= 4  # the reads due at 50, 100, 150, 200 ms waited
+    assert figures([0.001 * n for n in range(1, 21)]).p95_ms == 19.0
+
+
+def test_the_mirror_answers_faster_than_an_airtable_that_takes_100_ms(
+    sandbox_factory, database_url, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = sandbox_factory(demo_records=20, latency_ms=100)
+    with make_sync_engine(sandbox, database_url) as engine:
+        engine.sync_table("coaching", "users", "full")
+        engine.sync_table("coaching", "programs", "full")
+    runtime = sandbox_runtime(sandbox, database_url, SPEC)
+    results = measure(SPEC, runtime.api(), database_url, entities=["users", "programs"], reads=4, rate=20.0)
+    assert [(r.entity, r.endpoint) for r in results] == [
+        ("coaching.users", "list first page"), ("coaching.users", "get one record"),
+        ("coaching.programs", "list first page"), ("coaching.programs", "get one record"),
+    ]  # fmt: skip
+    for result in results:
+        assert result.airtable.reads == result.postgres.reads == 4
+        assert result.airtable.p50_ms >= 100 and result.postgres.p95_ms < result.airtable.p95_ms, result
+
+    for name, value in environment(sandbox, database_url).items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["bench", "api", "--entity", "users", "--reads", "3", "--rate", "20", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["endpoint"] for line in lines] == ["list first page", "get one record"]
+    assert all(line["p95_delta_ms"] < 0 for line in lines)
