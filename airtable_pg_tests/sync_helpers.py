@@ -6,7 +6,7 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import psycopg
@@ -22,10 +22,18 @@ from airtable_pg.postgres.migrate import DEMO_VERSIONS
 from airtable_pg.runtime import Runtime
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec, load_spec
 from airtable_pg.sync.engine import SyncEngine
-from airtable_sandbox.server import Sandbox
 
 
-def airtable_config(sandbox: Sandbox, **options: Any) -> AirtableConfig:
+class SandboxEndpoint(Protocol):
+    """Where a sandbox answers: one in this process (``Sandbox``) or in its own (``sandbox_process``)."""
+
+    @property
+    def url(self) -> str: ...
+
+    token: str
+
+
+def airtable_config(sandbox: SandboxEndpoint, **options: Any) -> AirtableConfig:
     """Client settings for ``sandbox``: quick retries, and 50 requests/s unless a test is about the rate limit.
 
     The sandbox's own limit is off by default; tests of behaviour need not wait at Airtable's pace.
@@ -42,7 +50,7 @@ MIGRATIONS_BY_URL: dict[str, Path] = {}
 
 
 def sandbox_runtime(
-    sandbox: Sandbox, database_url: str, spec: SyncSpec | None = None, *, airtable: dict | None = None
+    sandbox: SandboxEndpoint, database_url: str, spec: SyncSpec | None = None, *, airtable: dict | None = None
 ) -> Runtime:
     """The runtime (``airtable_pg.runtime``) of a test: ``sandbox`` as Airtable, a migrated test database."""
     migrations = MIGRATIONS_BY_URL.get(database_url, DEMO_VERSIONS)
@@ -51,14 +59,19 @@ def sandbox_runtime(
 
 
 def make_sync_engine(
-    sandbox: Sandbox, database_url: str, spec: SyncSpec | None = None, *, airtable: dict | None = None, **options: Any
+    sandbox: SandboxEndpoint,
+    database_url: str,
+    spec: SyncSpec | None = None,
+    *,
+    airtable: dict | None = None,
+    **options: Any,
 ) -> SyncEngine:
     """A ``SyncEngine`` (the sync engine, not a SQLAlchemy engine) for ``sandbox`` and ``database_url``."""
     options.setdefault("workers", 8)
     return sandbox_runtime(sandbox, database_url, spec, airtable=airtable).sync_engine(**options)
 
 
-def admin(sandbox: Sandbox, method: str, path: str, **kwargs: Any) -> Any:
+def admin(sandbox: SandboxEndpoint, method: str, path: str, **kwargs: Any) -> Any:
     """Call the sandbox's admin API (edits as a person in the Airtable UI); returns the JSON answer."""
     response = requests.request(
         method,

@@ -7,106 +7,28 @@ the endpoint it prints, talk to it over HTTP with pyairtable, and read the child
 from __future__ import annotations
 
 import json
-import os
-import queue
-import re
-import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
 from pyairtable import Api
 from pyairtable.formulas import IS_AFTER, LAST_MODIFIED_TIME
 
+from airtable_pg_tests.sandbox_process import running_sandbox
 from airtable_sandbox import demo
 
-TOKEN = "patMemoryTest.0123456789"
 GIB = 1024**3
-LAUNCH = "import sys; from airtable_sandbox.main import run_sandbox; sys.exit(run_sandbox(sys.argv[1:]))"
-
-
-class RunningSandbox:
-    def __init__(self, process: subprocess.Popen[str], lines: queue.Queue[str], pump: threading.Thread) -> None:
-        self.process = process
-        self.lines = lines
-        self.pump = pump
-        self.output: list[str] = []
-        self.url = ""
-
-    def wait_for_url(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            self.output.append(line)
-            match = re.search(r"listening on (http://\S+)", line)
-            if match:
-                self.url = match.group(1)
-                return self.url
-        raise AssertionError(f"the sandbox did not start in {timeout} s; output: {self.output}")
-
-    def memory_bytes(self, key: str) -> int:
-        """``VmRSS`` (now) or ``VmHWM`` (peak) of the sandbox process."""
-        with open(f"/proc/{self.process.pid}/status") as status:
-            for line in status:
-                if line.startswith(f"{key}:"):
-                    return int(line.split()[1]) * 1024
-        raise AssertionError(f"{key} not in /proc/{self.process.pid}/status")
-
-    def cpu_seconds(self) -> float:
-        """CPU time the sandbox process has used: unlike wall time, it does not grow when the machine is busy."""
-        with open(f"/proc/{self.process.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-    def stop(self, timeout: float = 20) -> int:
-        """SIGTERM, wait for the exit code, and collect everything the process printed."""
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=timeout)
-        self.pump.join(timeout=5)
-        while not self.lines.empty():
-            self.output.append(self.lines.get())
-        return code
-
-
-@contextmanager
-def running_sandbox(*args: str) -> Iterator[RunningSandbox]:
-    command = [sys.executable, "-c", LAUNCH, "--port", "0", "--token", TOKEN, *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line.rstrip("\n"))
-
-    pump_thread = threading.Thread(target=pump, daemon=True)
-    pump_thread.start()
-    running = RunningSandbox(process, lines, pump_thread)
-    try:
-        yield running
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def test_run_sandbox_prints_its_endpoint_and_stops_on_sigterm() -> None:
     with running_sandbox("--records", "50", "--seed", "3", "--rate-limit", "0") as sandbox:
         url = sandbox.wait_for_url(timeout=30)
-        api = Api(TOKEN, endpoint_url=url)
+        api = Api(sandbox.token, endpoint_url=url)
         assert api.whoami()["id"].startswith("usr")
         assert sum(len(api.table(demo.DEMO_BASE_ID, t["id"]).all()) for t in demo.demo_schema()) == 50
         assert sandbox.stop() == 0
         printed = "\n".join(sandbox.output)
-        assert demo.DEMO_BASE_ID in printed and TOKEN in printed
+        assert demo.DEMO_BASE_ID in printed and sandbox.token in printed
 
 
 @pytest.mark.slow
@@ -117,7 +39,7 @@ def test_a_million_demo_records_fit_in_two_gib_and_list_fast() -> None:
         load_seconds = time.monotonic() - started
         rss_loaded = sandbox.memory_bytes("VmRSS")
 
-        table = Api(TOKEN, endpoint_url=url, retry_strategy=None).table(demo.DEMO_BASE_ID, "personal_goals")
+        table = Api(sandbox.token, endpoint_url=url, retry_strategy=None).table(demo.DEMO_BASE_ID, "personal_goals")
         rates, cpu_per_page, pages = [], [], table.iterate(page_size=100)
         for _ in range(4):  # four stretches of 100 pages: resuming deep offsets must stay as cheap as the first
             began, cpu_began = time.monotonic(), sandbox.cpu_seconds()
