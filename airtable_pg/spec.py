@@ -75,6 +75,16 @@ RECOMPUTED_TYPES = frozenset({"formula", "rollup", "multipleLookupValues", "coun
 CHANGES_WITH_TIME = "time"
 
 
+class UnknownTable(KeyError):
+    """A table name the spec does not know (or knows twice); its message names the tables it does know.
+
+    A KeyError, so code looking tables up by key keeps working; ``str()`` is the message itself (a plain KeyError
+    quotes it), which the CLI prints as its one line."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class SpecError(ValueError):
     """A spec problem, located: ``spec.yaml: table coaching.users, field fldX: <problem>``."""
 
@@ -221,7 +231,7 @@ class SyncSpec:
             base = self.bases[base_key]
             return base, base.tables[table_key]
         except KeyError:
-            raise KeyError(f"no table {base_key}.{table_key} in {self.path}") from None
+            raise UnknownTable(f"no table {base_key}.{table_key} in {self.path}") from None
 
     def find_table(self, name: str) -> tuple[BaseSpec, TableSpec]:
         """A table by ``base.table``, table key, mirror name or Airtable id/name (for ``--table``)."""
@@ -231,7 +241,7 @@ class SyncSpec:
         if len(matches) != 1:
             known = ", ".join(f"{b.key}.{t.key}" for b, t in self.tables())
             problem = "is ambiguous" if matches else "matches no table"
-            raise KeyError(f"table {name!r} {problem} in {self.path} (tables: {known})")
+            raise UnknownTable(f"table {name!r} {problem} in {self.path} (tables: {known})")
         return matches[0]
 
     def base_rates(self) -> dict[str, float]:

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from airtable_pg.cli.output import EXIT_OK, EXIT_USAGE, command, command_runtime, command_settings, fail
+from airtable_pg.cli.output import EXIT_OK, command, command_runtime, command_settings
 from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.routing.baseline import EndpointBaseline, measure
 
@@ -33,22 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     runtime = command_runtime(NAME, command_settings(NAME))
+    for name in args.entity or []:
+        runtime.spec.find_table(name)  # an unknown entity is refused before the header
     if not args.json:
-        print(f"{'entity':<38} {'endpoint':<16} {'Airtable p50/p95 ms':>20} {'Postgres p50/p95 ms':>20} "
+        print(f"{'entity':<38} {'endpoint':<30} {'Airtable p50/p95 ms':>20} {'Postgres p50/p95 ms':>20} "
               f"{'p95 Δ ms':>9}")  # fmt: skip
-    try:
-        measure(
-            runtime.spec,
-            runtime.api(),
-            runtime.database_url,
-            entities=args.entity,
-            reads=args.reads,
-            rate=args.rate,
-            on_result=lambda result: print(line(result, as_json=args.json), flush=True),
-        )
-    except KeyError as error:
-        fail(NAME, str(error).strip("'\""))
-        return EXIT_USAGE
+    measure(
+        runtime.spec,
+        runtime.api(),
+        runtime.database_url,
+        entities=args.entity,
+        reads=args.reads,
+        rate=args.rate,
+        on_result=lambda result: print(line(result, as_json=args.json), flush=True),
+    )
     return EXIT_OK
 
 
@@ -56,5 +54,5 @@ def line(result: EndpointBaseline, *, as_json: bool) -> str:
     if as_json:
         return json.dumps({**asdict(result), "p95_delta_ms": result.p95_delta_ms})
     a, p = result.airtable, result.postgres
-    return (f"{result.entity:<38} {result.endpoint:<16} {f'{a.p50_ms:.1f} / {a.p95_ms:.1f}':>20} "
+    return (f"{result.entity:<38} {result.endpoint:<30} {f'{a.p50_ms:.1f} / {a.p95_ms:.1f}':>20} "
             f"{f'{p.p50_ms:.1f} / {p.p95_ms:.1f}':>20} {result.p95_delta_ms:>9.1f}")  # fmt: skip

@@ -21,7 +21,7 @@ from airtable_pg.checks.runner import CHECKS, run_checks
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_runtime, command_settings, note
 from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.postgres.check_results import store_results
-from airtable_pg.settings import ConfigError, Settings
+from airtable_pg.settings import Settings
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec, load_spec
 
 
@@ -45,10 +45,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def selected(spec: SyncSpec, names: list[str]) -> list[tuple[BaseSpec, TableSpec]]:
     if not names:
         return list(spec.tables())
-    try:
-        found = [spec.find_table(name) for name in names]
-    except KeyError as error:
-        raise ConfigError(str(error.args[0])) from None
+    found = [spec.find_table(name) for name in names]
     return list({(base.key, table.key): (base, table) for base, table in found}.values())
 
 

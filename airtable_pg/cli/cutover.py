@@ -92,8 +92,8 @@ def _cut_over(args: argparse.Namespace, settings: Settings) -> int:
     runtime = command_runtime("cutover", settings)
     try:
         previous, flag = cut_over(BackendFlags(runtime.db, runtime.spec), args.entity, reason=args.reason)
-    except (FlagError, KeyError) as error:
-        fail("cutover", str(error).strip("'\""))
+    except FlagError as error:
+        fail("cutover", str(error))
         return EXIT_USAGE
     except CutoverRefused as refused:
         fail("cutover", str(refused))
@@ -111,9 +111,6 @@ def _drill(args: argparse.Namespace, settings: Settings) -> int:
     pusher.ensure_key_fields()
     try:
         report = drill(BackendFlags(runtime.db, runtime.spec), pusher, args.entity)
-    except KeyError as error:
-        fail("cutover", str(error).strip("'\""))
-        return EXIT_USAGE
     except DrillFailed as failed:
         fail("cutover", f"drill failed: {failed}")
         return EXIT_FAILED

@@ -48,8 +48,8 @@ def main(argv: Sequence[str]) -> int:
             return set_flag(flags, args)
         if args.action == "history":
             return show_history(flags, args.entity, args.limit)
-    except (FlagError, KeyError) as error:
-        fail(NAME, str(error).strip("'\""))
+    except FlagError as error:
+        fail(NAME, str(error))
         return EXIT_USAGE
     entities = flags.all()
     if args.json:

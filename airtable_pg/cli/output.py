@@ -124,9 +124,9 @@ def known_failure(error: BaseException) -> KnownFailure | None:
     """A one-line reason and exit code for the failures a user can act on; ``None`` for the unexpected."""
     from airtable_pg.airtable.errors import AirtableAuthError, AirtableError
     from airtable_pg.postgres.errors import DatabaseUnavailable, SchemaNotReady, describe_database_error
-    from airtable_pg.spec import SpecError
+    from airtable_pg.spec import SpecError, UnknownTable
 
-    if isinstance(error, ConfigError | SpecError | SchemaNotReady):
+    if isinstance(error, ConfigError | SpecError | SchemaNotReady | UnknownTable):
         return KnownFailure(str(error), EXIT_USAGE)
     if isinstance(error, AirtableAuthError):
         return KnownFailure(str(error), EXIT_USAGE)

@@ -44,8 +44,8 @@ def main(argv: Sequence[str]) -> int:
             accept_dead_letters=args.accept_dead_letters,
             on_progress=lambda line: print(line, flush=True),
         )
-    except (FlagError, KeyError) as error:
-        fail(NAME, str(error).strip("'\""))
+    except FlagError as error:
+        fail(NAME, str(error))
         return EXIT_USAGE
     except RollbackRefused as refused:
         fail(NAME, str(refused))

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import timedelta
 
-from airtable_pg.cli.output import EXIT_OK, EXIT_USAGE, command, command_runtime, command_settings, fail
+from airtable_pg.cli.output import EXIT_OK, command, command_runtime, command_settings
 from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
 from airtable_pg.postgres import shadow_reads as store
 from airtable_pg.postgres.transaction import transaction
@@ -35,11 +35,7 @@ def main(argv: Sequence[str]) -> int:
     runtime = command_runtime(NAME, command_settings(NAME))
     entity = None
     if args.entity:
-        try:
-            entity = entity_key(*runtime.spec.find_table(args.entity))
-        except KeyError as error:
-            fail(NAME, str(error).strip("'\""))
-            return EXIT_USAGE
+        entity = entity_key(*runtime.spec.find_table(args.entity))
     window = timedelta(hours=args.hours)
     with transaction(runtime.db) as cur:
         tallies = store.tally(cur, entity, window)

@@ -85,10 +85,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def selected_tables(spec: SyncSpec, names: list[str]) -> list[tuple[str, str]] | None:
     if not names:
         return None
-    try:
-        found = [spec.find_table(name) for name in names]
-    except KeyError as error:
-        raise ConfigError(str(error.args[0])) from None
+    found = [spec.find_table(name) for name in names]
     return list(dict.fromkeys((base.key, table.key) for base, table in found))
 
 

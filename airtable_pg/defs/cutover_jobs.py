@@ -15,7 +15,7 @@ from airtable_pg.defs.resources import instance_resource
 from airtable_pg.routing.cutover import CutoverRefused, cut_over
 from airtable_pg.routing.flags import BackendFlags
 from airtable_pg.routing.rollback import RollbackRefused, rollback
-from airtable_pg.spec import SyncSpec
+from airtable_pg.spec import SyncSpec, UnknownTable
 
 CUTOVER_JOB, ROLLBACK_JOB = "cutover_entity", "rollback_entity"
 
@@ -46,8 +46,8 @@ def build_cutover_jobs(spec: SyncSpec, names: Names = DEFAULT) -> Definitions:
                 reason=config.reason,
                 actor=f"dagster run {context.run_id}",
             )
-        except (CutoverRefused, KeyError) as refused:
-            raise Failure(str(refused).strip("'\"")) from None
+        except (CutoverRefused, UnknownTable) as refused:
+            raise Failure(str(refused)) from None
         context.log.info(f"{flag.entity}: {previous} → {flag.stored}")
 
     @op(name=names("roll_back"), description="Serve an entity from Airtable again, after pushing its every write.",
@@ -65,8 +65,8 @@ def build_cutover_jobs(spec: SyncSpec, names: Names = DEFAULT) -> Definitions:
                 actor=f"dagster run {context.run_id}",
                 on_progress=context.log.info,
             )
-        except (RollbackRefused, KeyError) as refused:
-            raise Failure(str(refused).strip("'\"")) from None
+        except (RollbackRefused, UnknownTable) as refused:
+            raise Failure(str(refused)) from None
         context.log.info(
             f"{report.entity}: {report.previous_mode} → airtable; pushed {report.pushed_before} first and "
             f"{report.pushed_after} meanwhile; {report.pending_after} still pending"
