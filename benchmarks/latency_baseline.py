@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from airtable_pg.routing.baseline import measure
+from airtable_pg.routing.baseline import markdown_table, measure
 from benchmarks.full_sync import fresh_database, sandbox_runtime, start_sandbox
 
 
@@ -48,11 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": [{**asdict(r), "p95_delta_ms": r.p95_delta_ms} for r in results],
     }
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-    print("| entity | endpoint | Airtable p50 / p95 ms | Postgres p50 / p95 ms | p95 Δ ms |")
-    print("|---|---|---|---|---|")
-    for r in results:
-        print(f"| {r.entity} | {r.endpoint} | {r.airtable.p50_ms:.0f} / {r.airtable.p95_ms:.0f} | "
-              f"{r.postgres.p50_ms:.1f} / {r.postgres.p95_ms:.1f} | {r.p95_delta_ms:.0f} |")  # fmt: skip
+    print(markdown_table(results))
     return 0
 
 

@@ -16,6 +16,7 @@ from dagster import Definitions
 from airtable_pg.defs.alerts import build_alert_definitions
 from airtable_pg.defs.archive import build_archive_definitions
 from airtable_pg.defs.assets import build_table_assets
+from airtable_pg.defs.baseline import build_baseline_definitions
 from airtable_pg.defs.checks import (
     FULL_SYNC_ONLY,
     build_check_jobs,
@@ -85,6 +86,7 @@ def build_defs(
         build_alert_definitions(sync_spec, names),
         build_cutover_jobs(sync_spec, names),
         build_archive_definitions(sync_spec, names),
+        build_baseline_definitions(sync_spec, names),
     )
 
 
