@@ -17,14 +17,20 @@ from airtable_pg_tests.sync_helpers import make_sync_engine, sandbox_runtime
 SPEC = load_spec()
 
 
-def test_a_stalled_read_makes_the_reads_behind_it_late_and_that_is_counted() -> None:
-    """Coordinated omission: a closed loop would report the 0.3 s stall once; open loop, the reads scheduled
-    during it waited too."""
-    stalls = iter([0.3] + [0.0] * 9)
-    latencies = open_loop(lambda: time.sleep(next(stalls)), 10, 20.0, threading.Event())
-    assert len(latencies) == 10 and latencies[0] >= 0.3
-    assert sum(1 for seconds in latencies if seconds >= 0.1) >= 4  # the reads due at 50, 100, 150, 200 ms waited
+def test_a_stalled_backend_makes_every_read_sent_meanwhile_late_and_that_is_counted() -> None:
+    """Coordinated omission: a client waiting for each answer before sending the next would report a 0.3 s stall
+    once; here the reads go out on schedule, and each one sent during the stall waited for its end."""
+    stalled_until = time.monotonic() + 0.3
+    latencies = open_loop(lambda: time.sleep(max(0.0, stalled_until - time.monotonic())), 10, 20.0, threading.Event())
+    assert len(latencies) == 10 and max(latencies) >= 0.29
+    assert sum(1 for seconds in latencies if seconds >= 0.1) >= 4  # the reads due at 0, 50, 100, 150 ms waited
     assert figures([0.001 * n for n in range(1, 21)]).p95_ms == 19.0
+
+
+def test_reads_slower_than_the_schedule_overlap_instead_of_piling_up() -> None:
+    """A read of 0.2 s at 20 reads a second: one at a time, the tenth would start 1.5 s late."""
+    latencies = open_loop(lambda: time.sleep(0.2), 10, 20.0, threading.Event())
+    assert len(latencies) == 10 and max(latencies) < 0.6
 
 
 def test_the_mirror_answers_faster_than_an_airtable_that_takes_100_ms(
