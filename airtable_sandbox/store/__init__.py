@@ -43,7 +43,7 @@ from airtable_sandbox.store.seeding import SeedRecord
 from airtable_sandbox.store.store import Store
 from airtable_sandbox.store.tables import NOT_FOUND_MESSAGE
 from airtable_sandbox.store.users import API_ACTOR, API_USER, UI_ACTOR, UI_USER, Actor
-from airtable_sandbox.store.writes import UpsertResult
+from airtable_sandbox.store.writes import AddedAttachment, UpsertResult
 
 __all__ = [
     "API_ACTOR",
@@ -53,6 +53,7 @@ __all__ = [
     "UI_ACTOR",
     "UI_USER",
     "Actor",
+    "AddedAttachment",
     "RecordPage",
     "SeedRecord",
     "Store",

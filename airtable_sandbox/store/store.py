@@ -15,7 +15,7 @@ from airtable_sandbox.store.listing import Listings, RecordPage
 from airtable_sandbox.store.seeding import SeedRecord
 from airtable_sandbox.store.state import Listener, StoreState
 from airtable_sandbox.store.users import UI_ACTOR, Actor
-from airtable_sandbox.store.writes import UpsertResult
+from airtable_sandbox.store.writes import AddedAttachment, UpsertResult
 
 if TYPE_CHECKING:
     from airtable_sandbox.attachments import AttachmentContent
@@ -215,6 +215,18 @@ class Store:
         return writes.delete_records(
             self.state, base_id, table_ref, record_ids, actor=actor, missing_status=missing_status
         )
+
+    def add_attachment(
+        self,
+        base_id: str,
+        record_id: str,
+        field_ref: str,
+        attachment: Mapping[str, Any],
+        *,
+        actor: Actor = UI_ACTOR,
+    ) -> AddedAttachment:
+        """Append an uploaded attachment object to a record's attachment cell (found in any table of the base)."""
+        return writes.add_attachment(self.state, base_id, record_id, field_ref, attachment, actor=actor)
 
     def load_records(self, base_id: str, table_id: str | None, seeds: Iterable[SeedRecord]) -> int:
         """Bulk-load seeded records without emitting transactions; fills inverse link sides (see ``load_seeds``)."""

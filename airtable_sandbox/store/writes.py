@@ -1,4 +1,4 @@
-"""The record writes of the API and the admin routes: create, update, upsert, delete."""
+"""The record writes of the API and the admin routes: create, update, upsert, delete, and an uploaded attachment."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ class UpsertResult:
     records: list[dict[str, Any]]
     created_ids: list[str]
     updated_ids: list[str]
+
+
+@dataclass
+class AddedAttachment:
+    record: dict[str, Any]  # the V1 record after the write, keyed by field id
+    field_id: str  # the attachment field the upload named (by id or by name)
 
 
 def create_records(
@@ -109,6 +115,40 @@ def upsert_records(
         commit_change(state, base, change)
         result = _written_records(state, base, table, change)
         return UpsertResult(result, created, updated)
+
+
+def add_attachment(
+    state: StoreState,
+    base_id: str,
+    record_id: str,
+    field_ref: str,
+    attachment: Mapping[str, Any],
+    *,
+    actor: Actor = UI_ACTOR,
+) -> AddedAttachment:
+    """Append an uploaded attachment to a record's attachment cell (the upload endpoint names no table).
+
+    Like the single-record routes, an unknown record answers 403; a field
+    that is not an attachment field answers the 422 a write of an attachment object to it would.
+    """
+    base = state.base(base_id)
+    with base.lock:
+        table = next((t for t in base.tables.values() if record_id in t.records), None)
+        if table is None:
+            raise ApiError(403, "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND", NOT_FOUND_MESSAGE)
+        field_schema = table.field(field_ref)
+        if field_schema is None:
+            raise unprocessable("UNKNOWN_FIELD_NAME", f'Unknown field name: "{field_ref}"')
+        if field_schema["type"] != "multipleAttachments":
+            raise unprocessable(
+                "INVALID_VALUE_FOR_COLUMN", f'Field "{field_schema["name"]}" cannot accept the provided value'
+            )
+        record = table.records[record_id]
+        current = table.decode(record).get(field_schema["id"]) or []
+        change = Change(actor, _change_time(state))
+        change.writes.append(RecordWrite(table, record, {field_schema["id"]: [*current, dict(attachment)]}))
+        commit_change(state, base, change)
+        return AddedAttachment(_written_records(state, base, table, change)[0], field_schema["id"])
 
 
 def delete_records(
