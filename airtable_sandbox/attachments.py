@@ -11,7 +11,9 @@ at other bytes.
 
 The bytes themselves are made up: deterministic for an attachment id and size (a seeded stream), so a copy can be
 verified byte for byte against a second download. The sandbox does not fetch URLs written into attachment cells;
-an attachment added by URL gets a made-up size derived from its id.
+an attachment added by URL gets a made-up size derived from its id. An attachment uploaded through the upload
+endpoint (``uploadAttachment``, at most ``MAX_UPLOAD_BYTES``) is served with the bytes that were uploaded, kept in
+memory for the sandbox's life.
 
 What an expired URL answers: the shared Airtable facts do not record it; public reports quote the page's text
 "This URL has expired", and the sandbox answers it with 410 Gone (``EXPIRED_STATUS``). Clients should treat any
@@ -39,6 +41,9 @@ NOT_FOUND_BODY = b"Not Found"
 ROUTE = "_content"
 THUMBNAIL_VARIANTS = ("small", "large", "full")
 _FILE = "file"
+# Airtable: "Upload an attachment up to 5 MB". Whether it means 10^6 or 2^20 bytes is not documented: the sandbox
+# takes the stricter reading, so what it accepts Airtable accepts too.
+MAX_UPLOAD_BYTES = 5_000_000
 
 
 class AttachmentContent:
@@ -50,6 +55,7 @@ class AttachmentContent:
         self.base_url = ""  # the sandbox's own address, set once its server is bound
         self._secret = secret or secrets.token_bytes(32)
         self._issued: dict[str, int] = {}  # attachment id → the expiry of its current URL (epoch ms)
+        self._uploaded: dict[str, bytes] = {}  # attachment id → the bytes uploaded for it
         self._lock = threading.Lock()
 
     # -- signing (on every read) -----------------------------------------------------------------------
@@ -96,6 +102,21 @@ class AttachmentContent:
         digest = hmac.new(self._secret, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:18]).decode("ascii")
 
+    # -- uploaded content ------------------------------------------------------------------------------
+
+    def keep_upload(self, att_id: str, content: bytes) -> None:
+        """Serve ``content`` as the attachment's file from now on.
+
+        Called before the cell is written, so a reader who sees the attachment never downloads other bytes.
+        """
+        with self._lock:
+            self._uploaded[att_id] = content
+
+    def forget_upload(self, att_id: str) -> None:
+        """The upload's write failed: nothing will ever name the attachment."""
+        with self._lock:
+            self._uploaded.pop(att_id, None)
+
     # -- serving ---------------------------------------------------------------------------------------
 
     def serve(self, segments: list[str]) -> Response:
@@ -110,7 +131,9 @@ class AttachmentContent:
             return _text(404, NOT_FOUND_BODY)
         if self.clock.time() * 1000 >= int(expires):
             return _text(EXPIRED_STATUS, EXPIRED_BODY)
-        body = content_bytes(att_id, variant, int(size_text))
+        with self._lock:
+            uploaded = self._uploaded.get(att_id) if variant == _FILE else None
+        body = uploaded if uploaded is not None else content_bytes(att_id, variant, int(size_text))
         return Response(200, body, {"Content-Type": "application/octet-stream", "Cache-Control": "private"})
 
 

@@ -9,7 +9,8 @@ so tests just name them:
   ``Sandbox(...)``. The rate limit is **off** unless you pass ``rate_limit_per_second`` — most tests
   are about behaviour, not throttling; pass ``rate_limit_per_second=5`` for Airtable's real limit.
 * ``sandbox`` → ``sandbox_factory()`` with the defaults.
-* ``airtable_api`` → a pyairtable ``Api`` pointed at ``sandbox`` (``airtable_api_for(sandbox)`` for others).
+* ``airtable_api`` → a pyairtable ``Api`` pointed at ``sandbox`` (``airtable_api_for(sandbox)`` for others), its
+  attachment uploads (which pyairtable sends to ``content.airtable.com``) sent to the sandbox too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 from pyairtable import Api
 
+from airtable_sandbox.content_host import send_content_host_to
 from airtable_sandbox.server import Sandbox
 
 SANDBOX_TOKEN = "patSandboxTests.0123456789abcdef"
@@ -29,7 +31,9 @@ SandboxFactory = Callable[..., Sandbox]
 
 def airtable_api_for(sandbox: Sandbox, **options: Any) -> Api:
     """A pyairtable client for ``sandbox`` (``options`` go to ``Api``, e.g. ``retry_strategy=None``)."""
-    return Api(sandbox.token, endpoint_url=sandbox.url, **options)
+    api = Api(sandbox.token, endpoint_url=sandbox.url, **options)
+    send_content_host_to(api.session, sandbox.url)
+    return api
 
 
 @pytest.fixture

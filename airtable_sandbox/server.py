@@ -34,6 +34,7 @@ from airtable_sandbox.limits import Limits, LimitsConfig
 from airtable_sandbox.meta_api import MetaApi
 from airtable_sandbox.records_api import RecordsApi
 from airtable_sandbox.store import Store
+from airtable_sandbox.upload_api import UploadApi
 from airtable_sandbox.webhooks import WebhookService
 
 log = logging.getLogger(__name__)
@@ -232,7 +233,12 @@ class Sandbox:
             notification_delay_ms=notification_delay_ms,
         )
         self.store.add_listener(self.webhooks.on_transaction)
-        routes = [*MetaApi(self.store).routes(), *self.webhooks.routes(), *RecordsApi(self.store).routes()]
+        routes = [
+            *MetaApi(self.store).routes(),
+            *self.webhooks.routes(),
+            *RecordsApi(self.store).routes(),
+            *UploadApi(self.store).routes(),
+        ]
         admin_routes = AdminApi(self.store, self.limits, self.clock, self.webhooks).routes()
         self._server = _Server((host, port), SandboxApp(self.limits, routes, admin_routes, self.attachments))
         self.attachments.base_url = self.url

@@ -22,14 +22,28 @@ Design choices that matter:
 
 Errors are raised as :class:`~airtable_sandbox.http.ApiError` with Airtable's types and messages,
 because the store is where Airtable's validation rules live.
+
+The layout, from the ground up; a module imports only from the lines above it, so none reaches into another's
+private members and each can be read with the ones below it alone:
+
+* ``cells`` (field types and the rules for their values) and ``users`` (actors, the collaborators directory);
+* ``tables``: ``Record``, ``Table``, ``Base``, the stored data itself;
+* ``state``: ``StoreState``, the bases with their collaborators, listeners, clock and settings. Every module that
+  reads or changes records takes it, and nothing else of the store;
+* ``record_view`` (reading a record, computed cells included), ``cell_writer`` (validating written cells) and
+  ``change`` (one call's change, as data);
+* ``assigned`` and ``links``: the rules a change obeys as it is applied (assigned values, two-way links);
+* ``transactions``: applying a change and publishing it as one transaction;
+* the jobs: ``reads``, ``listing`` (with its own live iterators), ``writes``, ``schema``, ``seeding``;
+* ``store``: ``Store``, the one door, which hands each call to the job's module and decides nothing itself.
 """
 
-from airtable_sandbox.store.core import Store
 from airtable_sandbox.store.listing import ITERATOR_IDLE_SECONDS, RecordPage
 from airtable_sandbox.store.seeding import SeedRecord
+from airtable_sandbox.store.store import Store
 from airtable_sandbox.store.tables import NOT_FOUND_MESSAGE
 from airtable_sandbox.store.users import API_ACTOR, API_USER, UI_ACTOR, UI_USER, Actor
-from airtable_sandbox.store.writes import UpsertResult
+from airtable_sandbox.store.writes import AddedAttachment, UpsertResult
 
 __all__ = [
     "API_ACTOR",
@@ -39,6 +53,7 @@ __all__ = [
     "UI_ACTOR",
     "UI_USER",
     "Actor",
+    "AddedAttachment",
     "RecordPage",
     "SeedRecord",
     "Store",

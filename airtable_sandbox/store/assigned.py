@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airtable_sandbox.store.cells import _is_stored, _referenced_ids
+from airtable_sandbox.store.cells import is_stored, referenced_field_ids
 
 if TYPE_CHECKING:
     from airtable_sandbox.store.cells import Cells
-    from airtable_sandbox.store.core import Store
+    from airtable_sandbox.store.change import Change
     from airtable_sandbox.store.tables import Table
-    from airtable_sandbox.store.transactions import _Change
 
 
-def assign_on_create(store: Store, table: Table, cells: Cells, change: _Change) -> None:
+def assign_on_create(table: Table, cells: Cells, change: Change) -> None:
     for field_schema in table.schema["fields"]:
         if field_schema["type"] == "autoNumber":
             cells[field_schema["id"]] = table.next_autonumber
@@ -23,14 +22,12 @@ def assign_on_create(store: Store, table: Table, cells: Cells, change: _Change) 
         table.next_autonumber += 1
 
 
-def stamp_modification(
-    store: Store, table: Table, cells: Cells, changed: set[str], change: _Change, *, is_new: bool
-) -> None:
+def stamp_modification(table: Table, cells: Cells, changed: set[str], change: Change, *, is_new: bool) -> None:
     """lastModifiedBy / field-limited lastModifiedTime follow changes of the fields they watch."""
     for field_schema in table.schema["fields"]:
-        if field_schema["type"] not in ("lastModifiedBy", "lastModifiedTime") or not _is_stored(field_schema):
+        if field_schema["type"] not in ("lastModifiedBy", "lastModifiedTime") or not is_stored(field_schema):
             continue
-        watched = _referenced_ids(field_schema)
+        watched = referenced_field_ids(field_schema)
         if is_new:
             # A new record counts as modified by its creator, unless the watched fields are all empty.
             touched = not watched or any(cells.get(fid) is not None for fid in watched)

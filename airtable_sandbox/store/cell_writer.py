@@ -9,13 +9,20 @@ from typing import TYPE_CHECKING, Any
 
 from airtable_sandbox.clock import iso_millis
 from airtable_sandbox.http import ApiError, unprocessable
-from airtable_sandbox.store.cells import NUMBER_TYPES, TEXT_TYPES, _is_writable, is_empty, new_id
-from airtable_sandbox.store.computed import _plain_text, _tidy_number
+from airtable_sandbox.store.cells import (
+    NUMBER_TYPES,
+    TEXT_TYPES,
+    is_empty,
+    is_writable,
+    new_id,
+    plain_text,
+    tidy_number,
+)
 
 if TYPE_CHECKING:
     from airtable_sandbox.store.cells import Cells
-    from airtable_sandbox.store.core import Store
     from airtable_sandbox.store.tables import Base, Table
+    from airtable_sandbox.store.users import Collaborators
 
 
 class CellWriter:
@@ -25,8 +32,8 @@ class CellWriter:
     added to the schema by :meth:`commit` once the whole request has validated.
     """
 
-    def __init__(self, store: Store, base: Base, table: Table, typecast: bool) -> None:
-        self._store = store
+    def __init__(self, collaborators: Collaborators, base: Base, table: Table, typecast: bool) -> None:
+        self._collaborators = collaborators
         self._base = base
         self.table = table
         self.typecast = typecast
@@ -41,7 +48,7 @@ class CellWriter:
             field_schema = self.table.field(ref)
             if field_schema is None:
                 raise unprocessable("UNKNOWN_FIELD_NAME", f'Unknown field name: "{ref}"')
-            if not _is_writable(field_schema):
+            if not is_writable(field_schema):
                 raise unprocessable(
                     "INVALID_VALUE_FOR_COLUMN",
                     f'Field "{field_schema["name"]}" cannot accept a value because the field is computed',
@@ -101,8 +108,8 @@ class CellWriter:
             return value
         if self.typecast and not isinstance(value, dict):
             if isinstance(value, list):
-                return ", ".join(_plain_text(v) for v in value)
-            return _plain_text(value)
+                return ", ".join(plain_text(v) for v in value)
+            return plain_text(value)
         raise self._reject(field_schema)
 
     def _number(self, field_schema: Mapping[str, Any], value: Any) -> float | int | None:
@@ -113,7 +120,7 @@ class CellWriter:
             if not text:
                 return None
             try:
-                return _tidy_number(float(text.rstrip("%")) / (100 if text.endswith("%") else 1))
+                return tidy_number(float(text.rstrip("%")) / (100 if text.endswith("%") else 1))
             except ValueError:
                 pass
         raise self._reject(field_schema)
@@ -153,7 +160,7 @@ class CellWriter:
         if not isinstance(value, str):
             if not (self.typecast and isinstance(value, int | float)):
                 raise self._reject(field_schema)
-            value = _plain_text(value)
+            value = plain_text(value)
         choices = (field_schema.get("options") or {}).get("choices") or []
         if any(choice["name"] == value for choice in choices):
             return value
@@ -192,7 +199,7 @@ class CellWriter:
         return list(dict.fromkeys(ids))
 
     def _collaborator(self, field_schema: Mapping[str, Any], value: Any) -> str:
-        user = self._store.find_user(value)
+        user = self._collaborators.find(value)
         if user is None:
             raise self._reject(field_schema)
         return user["id"]

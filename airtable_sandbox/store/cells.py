@@ -1,4 +1,8 @@
-"""Field types and the rules for their cells: which are computed, stored or writable; empty values; ids."""
+"""Field types and the rules for their cells: which are computed, stored or writable; empty values; ids.
+
+The ground floor of the store: plain functions of a field's schema or a cell's value, used both when a record is
+read (computed cells, rollups) and when one is written (validation, typecast), so it imports nothing of the store.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ NUMBER_TYPES = frozenset({"number", "currency", "percent", "duration"})
 COLLABORATOR_TYPES = frozenset({"singleCollaborator", "multipleCollaborators"})
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
 def new_id(prefix: str, rng: random.Random | None = None) -> str:
@@ -55,18 +59,32 @@ def is_error_value(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and ("error" in value or "specialValue" in value)
 
 
-def _is_stored(field_schema: Mapping[str, Any]) -> bool:
+def is_stored(field_schema: Mapping[str, Any]) -> bool:
     field_type = field_schema["type"]
     if field_type in ASSIGNED_TYPES:
         return True
     if field_type == "lastModifiedTime":
-        return bool(_referenced_ids(field_schema))
+        return bool(referenced_field_ids(field_schema))
     return field_type not in COMPUTED_TYPES
 
 
-def _referenced_ids(field_schema: Mapping[str, Any]) -> list[str]:
+def referenced_field_ids(field_schema: Mapping[str, Any]) -> list[str]:
     return list((field_schema.get("options") or {}).get("referencedFieldIds") or [])
 
 
-def _is_writable(field_schema: Mapping[str, Any]) -> bool:
+def is_writable(field_schema: Mapping[str, Any]) -> bool:
     return field_schema["type"] not in COMPUTED_TYPES
+
+
+def tidy_number(value: float) -> float | int:
+    """``3.0`` → ``3``: Airtable shows a whole float as an integer (rollups, typecast numbers)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def plain_text(value: Any) -> str:
+    """A cell value as one piece of text, as ARRAYJOIN rollups and typecast to text show it."""
+    if isinstance(value, dict):
+        return str(value.get("name") or value.get("filename") or value.get("text") or value.get("id") or value)
+    if value is True:
+        return "checked"
+    return str(tidy_number(value) if isinstance(value, float) else value)

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Any
 from airtable_sandbox.store.assigned import stamp_modification
 
 if TYPE_CHECKING:
-    from airtable_sandbox.store.core import Store
+    from airtable_sandbox.store.change import Change
     from airtable_sandbox.store.tables import Base, Record, Table
-    from airtable_sandbox.store.transactions import _Change
 
 
 def inverse_targets(base: Base, table: Table, field_id: str, old: Any, new: Any) -> list[tuple[Table, str]]:
@@ -23,9 +22,7 @@ def inverse_targets(base: Base, table: Table, field_id: str, old: Any, new: Any)
     return [(linked, record_id) for record_id in set(old or []) ^ set(new or [])]
 
 
-def sync_inverse(
-    store: Store, base: Base, change: _Change, table: Table, record_id: str, field_id: str, old: Any, new: Any
-) -> None:
+def sync_inverse(base: Base, change: Change, table: Table, record_id: str, field_id: str, old: Any, new: Any) -> None:
     field_schema = table.fields_by_id[field_id]
     if field_schema["type"] != "multipleRecordLinks":
         return
@@ -37,12 +34,10 @@ def sync_inverse(
     for target_id in old_ids ^ new_ids:
         target = linked.records.get(target_id)
         if target is not None:
-            _set_membership(store, linked, target, inverse_id, record_id, target_id in new_ids, change)
+            _set_membership(linked, target, inverse_id, record_id, target_id in new_ids, change)
 
 
-def _set_membership(
-    store: Store, table: Table, record: Record, field_id: str, member_id: str, present: bool, change: _Change
-) -> None:
+def _set_membership(table: Table, record: Record, field_id: str, member_id: str, present: bool, change: Change) -> None:
     old = table.decode(record)
     ids = list(old.get(field_id) or [])
     if (member_id in ids) == present:
@@ -53,7 +48,7 @@ def _set_membership(
         new[field_id] = ids
     else:
         new.pop(field_id, None)
-    stamp_modification(store, table, new, {field_id}, change, is_new=False)
+    stamp_modification(table, new, {field_id}, change, is_new=False)
     record.modified = change.now
     table.put_cells(record, old, new)
 

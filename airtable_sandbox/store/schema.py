@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from airtable_sandbox.events import ChangedField, ChangedMetadata, CreatedTable, FieldInfo, TableChanges
 from airtable_sandbox.http import ApiError, unprocessable
 from airtable_sandbox.store.cell_writer import CellWriter
-from airtable_sandbox.store.cells import _is_stored, is_empty, new_id
+from airtable_sandbox.store.cells import is_empty, is_stored, new_id
 from airtable_sandbox.store.tables import Table
 from airtable_sandbox.store.transactions import new_transaction
 from airtable_sandbox.store.users import UI_ACTOR, Actor
 
 if TYPE_CHECKING:
-    from airtable_sandbox.store.core import Store
+    from airtable_sandbox.store.state import StoreState
     from airtable_sandbox.store.tables import Base
 
 FIELD_KEYS = frozenset({"name", "type", "options", "description", "_sandbox"})  # _sandbox: e.g. a rollup's function
@@ -32,28 +32,28 @@ def field_info(field_schema: Mapping[str, Any]) -> FieldInfo:
 
 
 def add_field(
-    store: Store, base_id: str, table_ref: str, field_schema: Mapping[str, Any], actor: Actor = UI_ACTOR
+    state: StoreState, base_id: str, table_ref: str, field_schema: Mapping[str, Any], actor: Actor = UI_ACTOR
 ) -> dict[str, Any]:
     """Add a field; returns its schema."""
-    base = store.base(base_id)
+    base = state.base(base_id)
     with base.lock:
         table = base.table(table_ref)
         created = _new_field(field_schema, taken=set(table.fields_by_name))
         table.schema["fields"].append(created)
         table.reindex()
         changes = TableChanges(table.id, created_fields={created["id"]: field_info(created)})
-        _emit(store, base, actor, [changes])
+        _publish(state, base, actor, [changes])
         return copy.deepcopy(created)
 
 
 def update_field(
-    store: Store, base_id: str, table_ref: str, field_id: str, changes: Mapping[str, Any], actor: Actor = UI_ACTOR
+    state: StoreState, base_id: str, table_ref: str, field_id: str, changes: Mapping[str, Any], actor: Actor = UI_ACTOR
 ) -> dict[str, Any]:
     """Rename a field, change its description, or (admin routes) its type and options; returns its schema.
 
     A new type converts the stored cells the way ``typecast`` would and clears the ones it cannot convert.
     """
-    base = store.base(base_id)
+    base = state.base(base_id)
     with base.lock:
         table = base.table(table_ref)
         field_schema = table.fields_by_id.get(field_id)
@@ -73,37 +73,37 @@ def update_field(
             field_schema["options"] = copy.deepcopy(changes["options"])
         table.reindex()
         if before["type"] != field_schema["type"] or before.get("options") != field_schema.get("options"):
-            _convert_cells(store, base, table, before, field_schema)
+            _convert_cells(state, base, table, before, field_schema)
         info_before, info_after = field_info(before), field_info(field_schema)
         changed = {key for key in info_after if info_after[key] != info_before[key]}
         if changed:  # a description or options alone are not in Airtable's field payloads (name and type only)
             current = {key: info_after[key] for key in changed}
             previous = {key: info_before[key] for key in changed}
             field_change = ChangedField(current, previous)
-            _emit(store, base, actor, [TableChanges(table.id, changed_fields={field_id: field_change})])
+            _publish(state, base, actor, [TableChanges(table.id, changed_fields={field_id: field_change})])
         return copy.deepcopy(field_schema)
 
 
-def delete_field(store: Store, base_id: str, table_ref: str, field_id: str, actor: Actor = UI_ACTOR) -> None:
+def delete_field(state: StoreState, base_id: str, table_ref: str, field_id: str, actor: Actor = UI_ACTOR) -> None:
     """Destroy a field and its cells; the primary field cannot be destroyed (as on Airtable)."""
-    base = store.base(base_id)
+    base = state.base(base_id)
     with base.lock:
         table = base.table(table_ref)
         if field_id not in table.fields_by_id:
             raise ApiError(404, "NOT_FOUND", f"Field {field_id} not found")
         if field_id == table.schema["primaryFieldId"]:
             raise unprocessable("CANNOT_DELETE_PRIMARY_FIELD", "The primary field of a table cannot be deleted")
-        was_stored = _is_stored(table.fields_by_id[field_id])
+        was_stored = is_stored(table.fields_by_id[field_id])
         table.schema["fields"] = [f for f in table.schema["fields"] if f["id"] != field_id]
         table.reindex()
         if was_stored:
             table.rewrite_cells(field_id, lambda value: None)
-        _emit(store, base, actor, [TableChanges(table.id, destroyed_fields=[field_id])])
+        _publish(state, base, actor, [TableChanges(table.id, destroyed_fields=[field_id])])
 
 
-def create_table(store: Store, base_id: str, spec: Mapping[str, Any], actor: Actor = UI_ACTOR) -> dict[str, Any]:
+def create_table(state: StoreState, base_id: str, spec: Mapping[str, Any], actor: Actor = UI_ACTOR) -> dict[str, Any]:
     """Create a table ``{"name", "description"?, "fields": [...]}``; the first field is its primary field."""
-    base = store.base(base_id)
+    base = state.base(base_id)
     with base.lock:
         name = _table_name(base, spec.get("name"))
         fields = spec.get("fields")
@@ -128,15 +128,15 @@ def create_table(store: Store, base_id: str, spec: Mapping[str, Any], actor: Act
         base.tables[table.id] = table
         metadata = {"name": name, "description": schema.get("description")}
         created_table = CreatedTable(table.id, metadata, {f["id"]: field_info(f) for f in created_fields})
-        _emit(store, base, actor, [], created_tables=[created_table])
+        _publish(state, base, actor, [], created_tables=[created_table])
         return copy.deepcopy(schema)
 
 
 def update_table(
-    store: Store, base_id: str, table_ref: str, changes: Mapping[str, Any], actor: Actor = UI_ACTOR
+    state: StoreState, base_id: str, table_ref: str, changes: Mapping[str, Any], actor: Actor = UI_ACTOR
 ) -> dict[str, Any]:
     """Rename a table and/or change its description; returns its schema."""
-    base = store.base(base_id)
+    base = state.base(base_id)
     with base.lock:
         table = base.table(table_ref)
         before = {"name": table.name, "description": table.schema.get("description")}
@@ -147,19 +147,19 @@ def update_table(
         after = {"name": table.name, "description": table.schema.get("description")}
         if after != before:
             metadata = ChangedMetadata(current=after, previous=before)
-            _emit(store, base, actor, [TableChanges(table.id, changed_metadata=metadata)])
+            _publish(state, base, actor, [TableChanges(table.id, changed_metadata=metadata)])
         return copy.deepcopy(table.schema)
 
 
-def delete_table(store: Store, base_id: str, table_ref: str, actor: Actor = UI_ACTOR) -> None:
+def delete_table(state: StoreState, base_id: str, table_ref: str, actor: Actor = UI_ACTOR) -> None:
     """Destroy a table and its records (admin routes only: Airtable's Web API has no such endpoint)."""
-    base = store.base(base_id)
+    base = state.base(base_id)
     with base.lock:
         table = base.table(table_ref)
         if len(base.tables) == 1:
             raise unprocessable("CANNOT_DELETE_LAST_TABLE", "A base keeps at least one table")
         del base.tables[table.id]
-        _emit(store, base, actor, [], destroyed_tables=[table.id])
+        _publish(state, base, actor, [], destroyed_tables=[table.id])
 
 
 def _new_field(field_schema: Any, taken: set[str]) -> dict[str, Any]:
@@ -183,14 +183,14 @@ def _table_name(base: Base, name: Any) -> str:
     return name
 
 
-def _convert_cells(store: Store, base: Base, table: Table, before: dict[str, Any], after: dict[str, Any]) -> None:
+def _convert_cells(state: StoreState, base: Base, table: Table, before: dict[str, Any], after: dict[str, Any]) -> None:
     """Re-type a field's stored cells: converted as ``typecast`` would, cleared where that fails."""
-    if not _is_stored(before):
+    if not is_stored(before):
         return
-    if not _is_stored(after):
+    if not is_stored(after):
         table.rewrite_cells(after["id"], lambda value: None)
         return
-    writer = CellWriter(store, base, table, typecast=True)
+    writer = CellWriter(state.collaborators, base, table, typecast=True)
 
     def convert(value: Any) -> Any:
         try:
@@ -203,5 +203,5 @@ def _convert_cells(store: Store, base: Base, table: Table, before: dict[str, Any
     writer.commit()
 
 
-def _emit(store: Store, base: Base, actor: Actor, tables: list[TableChanges], **schema: Any) -> None:
-    store._emit(new_transaction(base, actor, store.clock.time(), tables, **schema))
+def _publish(state: StoreState, base: Base, actor: Actor, tables: list[TableChanges], **schema: Any) -> None:
+    state.publish(new_transaction(base, actor, state.clock.time(), tables, **schema))

@@ -6,19 +6,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airtable_sandbox.store.cells import COLLABORATOR_TYPES, _is_stored, _referenced_ids, is_empty
+from airtable_sandbox.store.cells import COLLABORATOR_TYPES, is_empty, is_stored, referenced_field_ids
 from airtable_sandbox.store.tables import Record
 from airtable_sandbox.store.users import UI_USER
 
 if TYPE_CHECKING:
     from airtable_sandbox.store.cells import Cells
-    from airtable_sandbox.store.core import Store
+    from airtable_sandbox.store.state import StoreState
     from airtable_sandbox.store.tables import Base, Table
+    from airtable_sandbox.store.users import Collaborators
 
 
 @dataclass(frozen=True)
 class SeedRecord:
-    """One record for :meth:`Store.load_records`: stored cells only, forward side of two-way links only."""
+    """One record for ``Store.load_records``: stored cells only, forward side of two-way links only."""
 
     table_id: str
     record_id: str
@@ -27,17 +28,17 @@ class SeedRecord:
     cells: dict
 
 
-def load_seeds(store: Store, base_id: str, table_id: str | None, seeds: Iterable[SeedRecord]) -> int:
+def load_seeds(state: StoreState, base_id: str, table_id: str | None, seeds: Iterable[SeedRecord]) -> int:
     """Bulk-load seeded records without emitting transactions; fills inverse link sides.
 
     ``table_id`` restricts the seeds to one table (``None`` accepts seeds of every table of the base).
     Inverse sides whose target record is not loaded yet are kept and applied when it arrives.
     Returns the number of records loaded.
     """
-    base = store.base(base_id)
+    base = state.base(base_id)
     loaded = 0
     with base.lock:
-        plans = {table.id: _SeedPlan(base, table, store) for table in base.tables.values()}
+        plans = {table.id: _SeedPlan(base, table, state.collaborators) for table in base.tables.values()}
         for seed in seeds:
             if table_id is not None and seed.table_id != table_id:
                 raise ValueError(f"seed {seed.record_id} belongs to {seed.table_id}, not {table_id}")
@@ -48,11 +49,11 @@ def load_seeds(store: Store, base_id: str, table_id: str | None, seeds: Iterable
             loaded += 1
         for table in base.tables.values():
             table.merge_indexes.clear()
-        _apply_pending_inverse(store, base)
+        _apply_pending_inverse(base)
     return loaded
 
 
-def _apply_pending_inverse(store: Store, base: Base) -> None:
+def _apply_pending_inverse(base: Base) -> None:
     for table_id, by_field in base.pending_inverse.items():
         table = base.tables[table_id]
         for field_id, by_record in by_field.items():
@@ -66,15 +67,15 @@ def _apply_pending_inverse(store: Store, base: Base) -> None:
 class _SeedPlan:
     """Per-table precomputed work for fast bulk loading."""
 
-    def __init__(self, base: Base, table: Table, store: Store) -> None:
+    def __init__(self, base: Base, table: Table, collaborators: Collaborators) -> None:
         self.base = base
         self.table = table
-        self.store = store
+        self.collaborators = collaborators
         fields = table.schema["fields"]
         self.autonumber_ids = [f["id"] for f in fields if f["type"] == "autoNumber"]
         self.user_ids = [f["id"] for f in fields if f["type"] in ("createdBy", "lastModifiedBy")]
         self.collaborator_ids = [f["id"] for f in fields if f["type"] in COLLABORATOR_TYPES]
-        self.stamped_ids = [f for f in fields if f["type"] == "lastModifiedTime" and _is_stored(f)]
+        self.stamped_ids = [f for f in fields if f["type"] == "lastModifiedTime" and is_stored(f)]
         self.inverse = {
             f["id"]: (f["options"]["linkedTableId"], f["options"]["inverseLinkFieldId"])
             for f in fields
@@ -99,7 +100,7 @@ class _SeedPlan:
         for field_id in self.user_ids:
             cells[field_id] = UI_USER["id"]  # seeded records were made by a person in the UI
         for field_schema in self.stamped_ids:
-            if any(fid in cells for fid in _referenced_ids(field_schema)):
+            if any(fid in cells for fid in referenced_field_ids(field_schema)):
                 cells[field_schema["id"]] = seed.last_modified_time
         for field_id, (linked_table_id, inverse_id) in self.inverse.items():
             for target_id in cells.get(field_id) or []:
@@ -115,7 +116,7 @@ class _SeedPlan:
             return None
         if isinstance(value, list):
             for user in value:
-                self.store.register_user(user)
+                self.collaborators.register(user)
             return [user["id"] for user in value]
-        self.store.register_user(value)
+        self.collaborators.register(value)
         return value["id"]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import airtable_formula as formulas
 from airtable_sandbox.http import ApiError
-from airtable_sandbox.store.cells import _ENCODER, _is_stored
+from airtable_sandbox.store.cells import COMPACT_JSON, is_stored
 
 if TYPE_CHECKING:
     from airtable_sandbox.store.cells import Cells
@@ -65,7 +65,7 @@ class Table:
         self.fields_by_id = {f["id"]: f for f in self.schema["fields"]}
         self.fields_by_name = {f["name"]: f for f in self.schema["fields"]}
         for field_schema in self.schema["fields"]:
-            if _is_stored(field_schema) and field_schema["id"] not in self.stored_ids:
+            if is_stored(field_schema) and field_schema["id"] not in self.stored_ids:
                 self.stored_ids.append(field_schema["id"])
         self._formulas.clear()
 
@@ -99,13 +99,13 @@ class Table:
         values = [cells.get(field_id) for field_id in self.stored_ids]
         while values and values[-1] is None:
             values.pop()
-        return _ENCODER.encode(values).encode("utf-8") if values else None
+        return COMPACT_JSON.encode(values).encode("utf-8") if values else None
 
     def put_cells(self, record: Record, old: Cells, new: Cells) -> None:
         """Store ``new`` as the record's cells, keeping merge indexes (upsert) in step."""
         record.cells = self.encode(new)
         for key_fields, index in self.merge_indexes.items():
-            old_key, new_key = _merge_key(old, key_fields), _merge_key(new, key_fields)
+            old_key, new_key = merge_key(old, key_fields), merge_key(new, key_fields)
             if old_key != new_key:
                 _index_discard(index, old_key, record.id)
                 index.setdefault(new_key, {})[record.id] = None
@@ -128,12 +128,12 @@ class Table:
         self.records[record.id] = record
         self.order.append(record.id)
         for key_fields, index in self.merge_indexes.items():
-            index.setdefault(_merge_key(cells, key_fields), {})[record.id] = None
+            index.setdefault(merge_key(cells, key_fields), {})[record.id] = None
 
     def remove_record(self, record: Record, cells: Cells) -> None:
         del self.records[record.id]
         for key_fields, index in self.merge_indexes.items():
-            _index_discard(index, _merge_key(cells, key_fields), record.id)
+            _index_discard(index, merge_key(cells, key_fields), record.id)
         if len(self.order) > 2 * len(self.records) + 1024:
             # A new list, so iterators holding the old one keep their positions.
             self.order = [record_id for record_id in self.order if record_id in self.records]
@@ -143,13 +143,13 @@ class Table:
         if key_fields not in self.merge_indexes:
             index: dict[str, dict[str, None]] = {}
             for record in self.records.values():
-                index.setdefault(_merge_key(self.decode(record), key_fields), {})[record.id] = None
+                index.setdefault(merge_key(self.decode(record), key_fields), {})[record.id] = None
             self.merge_indexes[key_fields] = index
         return self.merge_indexes[key_fields]
 
 
-def _merge_key(cells: Cells, key_fields: tuple[str, ...]) -> str:
-    return _ENCODER.encode([cells.get(field_id) for field_id in key_fields])
+def merge_key(cells: Cells, key_fields: tuple[str, ...]) -> str:
+    return COMPACT_JSON.encode([cells.get(field_id) for field_id in key_fields])
 
 
 def _index_discard(index: dict[str, dict[str, None]], key: str, record_id: str) -> None:

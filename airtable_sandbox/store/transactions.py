@@ -1,61 +1,39 @@
-"""Applying one store call's change and reporting it as one transaction."""
+"""Applying one store call's change and reporting it as one transaction to the store's listeners."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airtable_sandbox.clock import iso_millis
 from airtable_sandbox.events import ChangedRecord, CreatedRecord, TableChanges, Transaction
 from airtable_sandbox.store.assigned import assign_on_create, stamp_modification
-from airtable_sandbox.store.cells import _is_writable
-from airtable_sandbox.store.computed import RecordView
+from airtable_sandbox.store.cells import is_writable
 from airtable_sandbox.store.links import dependents, inverse_targets, sync_inverse
+from airtable_sandbox.store.record_view import RecordView
 
 if TYPE_CHECKING:
     from airtable_sandbox.store.cells import Cells
-    from airtable_sandbox.store.core import Store
+    from airtable_sandbox.store.change import Change, RecordWrite
+    from airtable_sandbox.store.state import StoreState
     from airtable_sandbox.store.tables import Base, Record, Table
     from airtable_sandbox.store.users import Actor
 
 
-@dataclass
-class _Write:
-    table: Table
-    record: Record
-    cells: Cells  # field id → new value, None clears
-    replace: bool = False
-    is_new: bool = False
-
-
-@dataclass
-class _Change:
-    """What one store call does, applied and reported as one transaction."""
-
-    actor: Actor
-    now: float
-    writes: list[_Write] = field(default_factory=list)
-    deletes: list[tuple[Table, Record]] = field(default_factory=list)
-    touched: dict[tuple[str, str], Cells] = field(default_factory=dict)  # (table id, record id) → cells before
-    # (table id, record id) → link/lookup field → linked record → its primary or looked-up value, before
-    touched_links: dict[tuple[str, str], dict[str, dict[str, Any]]] = field(default_factory=dict)
-
-
-def commit_change(store: Store, base: Base, change: _Change) -> None:
+def commit_change(state: StoreState, base: Base, change: Change) -> None:
     """Snapshot what will change, apply, then emit one transaction (if anything changed)."""
-    _snapshot_before(store, base, change)
+    _snapshot_before(state, base, change)
     for write in change.writes:
-        _apply_write(store, base, change, write)
+        _apply_write(base, change, write)
     for table, record in change.deletes:
-        _apply_delete(store, base, change, table, record)
-    transaction = _transaction(store, base, change)
+        _apply_delete(base, change, table, record)
+    transaction = _transaction(state, base, change)
     if transaction is not None:
-        store._emit(transaction)
+        state.publish(transaction)
 
 
-def _snapshot_before(store: Store, base: Base, change: _Change) -> None:
+def _snapshot_before(state: StoreState, base: Base, change: Change) -> None:
     """Full V1 cells, before any mutation, of every existing record this change may touch."""
-    now = store.clock.now()
+    now = state.clock.now()
     keys: list[tuple[Table, str]] = []
     for write in change.writes:
         if not write.is_new:
@@ -69,24 +47,24 @@ def _snapshot_before(store: Store, base: Base, change: _Change) -> None:
         cells = table.decode(record)
         for field_id, value in cells.items():
             keys.extend(inverse_targets(base, table, field_id, value, None))
-    if store.report_lookup_changes_in_other_records:
+    if state.report_lookup_changes_in_other_records:
         keys.extend(dependent for table, record_id in list(keys) for dependent in dependents(base, table, record_id))
     for table, record_id in keys:
         key = (table.id, record_id)
         if key not in change.touched and record_id in table.records:
-            view = RecordView(store, base, table, table.records[record_id], now)
+            view = RecordView(state.collaborators, base, table, table.records[record_id], now)
             change.touched[key] = view.cells()
             change.touched_links[key] = view.linked_values()
 
 
-def _apply_write(store: Store, base: Base, change: _Change, write: _Write) -> None:
+def _apply_write(base: Base, change: Change, write: RecordWrite) -> None:
     table, record = write.table, write.record
     if write.is_new and record.id in table.records:
         return  # the same new record listed twice in one upsert
     old = {} if write.is_new else table.decode(record)
     new = {} if write.replace else dict(old)
     if write.replace:  # PUT clears every writable cell not named; assigned values (autoNumber…) stay
-        new.update({fid: value for fid, value in old.items() if not _is_writable(table.fields_by_id[fid])})
+        new.update({fid: value for fid, value in old.items() if not is_writable(table.fields_by_id[fid])})
     for field_id, value in write.cells.items():
         if value is None:
             new.pop(field_id, None)
@@ -94,30 +72,30 @@ def _apply_write(store: Store, base: Base, change: _Change, write: _Write) -> No
             new[field_id] = value
     changed = {fid for fid in old.keys() | new.keys() if old.get(fid) != new.get(fid)}
     if write.is_new:
-        assign_on_create(store, table, new, change)
+        assign_on_create(table, new, change)
     elif not changed:
         return
-    stamp_modification(store, table, new, changed, change, is_new=write.is_new)
+    stamp_modification(table, new, changed, change, is_new=write.is_new)
     record.modified = change.now
     if write.is_new:
         table.add_record(record, new)
     else:
         table.put_cells(record, old, new)
     for field_id in changed:
-        sync_inverse(store, base, change, table, record.id, field_id, old.get(field_id), new.get(field_id))
+        sync_inverse(base, change, table, record.id, field_id, old.get(field_id), new.get(field_id))
 
 
-def _apply_delete(store: Store, base: Base, change: _Change, table: Table, record: Record) -> None:
+def _apply_delete(base: Base, change: Change, table: Table, record: Record) -> None:
     if record.id not in table.records:
         return
     cells = table.decode(record)
     table.remove_record(record, cells)
     for field_id, value in cells.items():
-        sync_inverse(store, base, change, table, record.id, field_id, value, None)
+        sync_inverse(base, change, table, record.id, field_id, value, None)
 
 
-def _transaction(store: Store, base: Base, change: _Change) -> Transaction | None:
-    now = store.clock.now()
+def _transaction(state: StoreState, base: Base, change: Change) -> Transaction | None:
+    now = state.clock.now()
     tables: dict[str, TableChanges] = {}
 
     def changes_of(table_id: str) -> TableChanges:
@@ -128,7 +106,7 @@ def _transaction(store: Store, base: Base, change: _Change) -> Transaction | Non
         key = (write.table.id, write.record.id)
         if write.is_new and write.record.id in write.table.records and key not in created_keys:
             created_keys.add(key)
-            cells = RecordView(store, base, write.table, write.record, now).cells()
+            cells = RecordView(state.collaborators, base, write.table, write.record, now).cells()
             created = CreatedRecord(write.record.id, iso_millis(write.record.created), cells)
             changes_of(write.table.id).created.append(created)
     for table, record in change.deletes:
@@ -138,7 +116,7 @@ def _transaction(store: Store, base: Base, change: _Change) -> Transaction | Non
         record = table.records.get(record_id)
         if record is None or (table_id, record_id) in created_keys:
             continue
-        after = RecordView(store, base, table, record, now).cells()
+        after = RecordView(state.collaborators, base, table, record, now).cells()
         changed = _diff(record_id, before, after, change.touched_links.get((table_id, record_id), {}))
         if changed is not None:
             changes_of(table_id).changed.append(changed)

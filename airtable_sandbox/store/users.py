@@ -1,9 +1,10 @@
-"""Who makes a change: the sandbox's API user and its UI user, as actors of transactions."""
+"""Who makes a change and who a collaborator cell names: the sandbox's users, as actors and as collaborators."""
 
 from __future__ import annotations
 
 import random
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,3 +58,39 @@ def actor_for_source(source: str, metadata: dict[str, Any] | None = None) -> Act
     if set(metadata) != {key} or not isinstance(metadata[key], str):
         raise ValueError(f'sourceMetadata of {source!r} is {{"{key}": "…"}}')
     return Actor(source, UI_USER, dict(metadata))
+
+
+class Collaborators:
+    """The users a collaborator cell can name: the API and UI users, and everyone seeds or writes introduce.
+
+    Cells store a collaborator's id only (compact, and a user renamed later reads with the new name); a read
+    expands the id through this directory.
+    """
+
+    def __init__(self) -> None:
+        self._users: dict[str, dict[str, str]] = {API_USER["id"]: dict(API_USER), UI_USER["id"]: dict(UI_USER)}
+
+    def register(self, user: Mapping[str, Any]) -> None:
+        if isinstance(user.get("id"), str):
+            known = self._users.setdefault(user["id"], {"id": user["id"]})
+            known.update({key: user[key] for key in ("email", "name") if isinstance(user.get(key), str)})
+
+    def find(self, value: Any) -> dict[str, str] | None:
+        """A collaborator written as ``{"id"}``, ``{"email"}`` or a bare id/email string."""
+        if isinstance(value, str):
+            value = {"email": value} if "@" in value else {"id": value}
+        if not isinstance(value, dict):
+            return None
+        if isinstance(value.get("id"), str) and value["id"].startswith("usr"):
+            self.register(value)
+            return self._users[value["id"]]
+        email = value.get("email")
+        return next((user for user in self._users.values() if email and user.get("email") == email), None)
+
+    def expand(self, stored: Any) -> Any:
+        """Stored collaborator ids → collaborator dicts ``{"id","email","name"}``."""
+        if stored is None:
+            return None
+        if isinstance(stored, list):
+            return [dict(self._users.get(user_id, {"id": user_id})) for user_id in stored] or None
+        return dict(self._users.get(stored, {"id": stored}))

@@ -1,4 +1,4 @@
-"""The record writes of the API and the admin routes: create, update, upsert, delete."""
+"""The record writes of the API and the admin routes: create, update, upsert, delete, and an uploaded attachment."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from airtable_sandbox.http import ApiError, unprocessable
 from airtable_sandbox.store.cell_writer import CellWriter
-from airtable_sandbox.store.cells import _is_writable, new_id
-from airtable_sandbox.store.tables import NOT_FOUND_MESSAGE, Record, _merge_key
-from airtable_sandbox.store.transactions import _Change, _Write, commit_change
+from airtable_sandbox.store.cells import is_writable, new_id
+from airtable_sandbox.store.change import Change, RecordWrite
+from airtable_sandbox.store.record_view import RecordView
+from airtable_sandbox.store.tables import NOT_FOUND_MESSAGE, Record, merge_key
+from airtable_sandbox.store.transactions import commit_change
 from airtable_sandbox.store.users import UI_ACTOR
 
 if TYPE_CHECKING:
-    from airtable_sandbox.store.core import Store
-    from airtable_sandbox.store.tables import Table
+    from airtable_sandbox.store.state import StoreState
+    from airtable_sandbox.store.tables import Base, Table
     from airtable_sandbox.store.users import Actor
 
 
@@ -26,8 +28,14 @@ class UpsertResult:
     updated_ids: list[str]
 
 
+@dataclass
+class AddedAttachment:
+    record: dict[str, Any]  # the V1 record after the write, keyed by field id
+    field_id: str  # the attachment field the upload named (by id or by name)
+
+
 def create_records(
-    store: Store,
+    state: StoreState,
     base_id: str,
     table_ref: str,
     records: Sequence[Mapping[str, Any]],
@@ -36,21 +44,21 @@ def create_records(
     actor: Actor = UI_ACTOR,
 ) -> list[dict[str, Any]]:
     """Create records from ``{name or id: value}`` dicts; returns the V1 records in input order."""
-    base = store.base(base_id)
+    base = state.base(base_id)
     with base.lock:
         table = base.table(table_ref)
-        writer = CellWriter(store, base, table, typecast)
-        change = _Change(actor, _change_time(store))
+        writer = CellWriter(state.collaborators, base, table, typecast)
+        change = Change(actor, _change_time(state))
         for fields in records:
             record = Record(_unused_record_id(table), change.now, change.now, None)
-            change.writes.append(_Write(table, record, writer.cells(fields, {}), is_new=True))
+            change.writes.append(RecordWrite(table, record, writer.cells(fields, {}), is_new=True))
         writer.commit()
-        commit_change(store, base, change)
-        return [store._view(base, table, write.record).as_record() for write in change.writes]
+        commit_change(state, base, change)
+        return _written_records(state, base, table, change)
 
 
 def update_records(
-    store: Store,
+    state: StoreState,
     base_id: str,
     table_ref: str,
     updates: Sequence[Mapping[str, Any]],
@@ -61,22 +69,22 @@ def update_records(
     missing_status: int = 422,
 ) -> list[dict[str, Any]]:
     """Update records from ``{"id", "fields"}`` dicts (``replace`` clears unnamed cells, like PUT)."""
-    base = store.base(base_id)
+    base = state.base(base_id)
     with base.lock:
         table = base.table(table_ref)
-        writer = CellWriter(store, base, table, typecast)
-        change = _Change(actor, _change_time(store))
+        writer = CellWriter(state.collaborators, base, table, typecast)
+        change = Change(actor, _change_time(state))
         for update in updates:
             record = _existing(table, update.get("id"), missing_status)
             cells = writer.cells(update.get("fields"), table.decode(record))
-            change.writes.append(_Write(table, record, cells, replace=replace))
+            change.writes.append(RecordWrite(table, record, cells, replace=replace))
         writer.commit()
-        commit_change(store, base, change)
-        return [store._view(base, table, write.record).as_record() for write in change.writes]
+        commit_change(state, base, change)
+        return _written_records(state, base, table, change)
 
 
 def upsert_records(
-    store: Store,
+    state: StoreState,
     base_id: str,
     table_ref: str,
     records: Sequence[Mapping[str, Any]],
@@ -87,30 +95,64 @@ def upsert_records(
     actor: Actor = UI_ACTOR,
 ) -> UpsertResult:
     """Update records matched by ``id`` or by the values of ``merge_on`` fields; create the unmatched."""
-    base = store.base(base_id)
+    base = state.base(base_id)
     with base.lock:
         table = base.table(table_ref)
         key_fields = _merge_fields(table, merge_on)
-        writer = CellWriter(store, base, table, typecast)
-        change = _Change(actor, _change_time(store))
+        writer = CellWriter(state.collaborators, base, table, typecast)
+        change = Change(actor, _change_time(state))
         created: list[str] = []
         updated: list[str] = []
-        new_by_key: dict[str, _Write] = {}  # records this request creates, so a repeated key updates them
+        new_by_key: dict[str, RecordWrite] = {}  # records this request creates, so a repeated key updates them
         for item in records:
-            write = _upsert_write(store, table, writer, key_fields, item, new_by_key, change.now, replace)
+            write = _upsert_write(table, writer, key_fields, item, new_by_key, change.now, replace)
             if write.is_new and write.record.id not in created:
                 created.append(write.record.id)
             elif not write.is_new:
                 updated.append(write.record.id)
             change.writes.append(write)
         writer.commit()
-        commit_change(store, base, change)
-        result = [store._view(base, table, write.record).as_record() for write in change.writes]
+        commit_change(state, base, change)
+        result = _written_records(state, base, table, change)
         return UpsertResult(result, created, updated)
 
 
+def add_attachment(
+    state: StoreState,
+    base_id: str,
+    record_id: str,
+    field_ref: str,
+    attachment: Mapping[str, Any],
+    *,
+    actor: Actor = UI_ACTOR,
+) -> AddedAttachment:
+    """Append an uploaded attachment to a record's attachment cell (the upload endpoint names no table).
+
+    Like the single-record routes, an unknown record answers 403; a field
+    that is not an attachment field answers the 422 a write of an attachment object to it would.
+    """
+    base = state.base(base_id)
+    with base.lock:
+        table = next((t for t in base.tables.values() if record_id in t.records), None)
+        if table is None:
+            raise ApiError(403, "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND", NOT_FOUND_MESSAGE)
+        field_schema = table.field(field_ref)
+        if field_schema is None:
+            raise unprocessable("UNKNOWN_FIELD_NAME", f'Unknown field name: "{field_ref}"')
+        if field_schema["type"] != "multipleAttachments":
+            raise unprocessable(
+                "INVALID_VALUE_FOR_COLUMN", f'Field "{field_schema["name"]}" cannot accept the provided value'
+            )
+        record = table.records[record_id]
+        current = table.decode(record).get(field_schema["id"]) or []
+        change = Change(actor, _change_time(state))
+        change.writes.append(RecordWrite(table, record, {field_schema["id"]: [*current, dict(attachment)]}))
+        commit_change(state, base, change)
+        return AddedAttachment(_written_records(state, base, table, change)[0], field_schema["id"])
+
+
 def delete_records(
-    store: Store,
+    state: StoreState,
     base_id: str,
     table_ref: str,
     record_ids: Sequence[str],
@@ -119,10 +161,10 @@ def delete_records(
     missing_status: int = 404,
 ) -> list[str]:
     """Delete records (and their ids from the inverse links pointing at them)."""
-    base = store.base(base_id)
+    base = state.base(base_id)
     with base.lock:
         table = base.table(table_ref)
-        change = _Change(actor, _change_time(store))
+        change = Change(actor, _change_time(state))
         for record_id in dict.fromkeys(record_ids):
             record = table.records.get(record_id)
             if record is None:
@@ -130,12 +172,20 @@ def delete_records(
                     raise ApiError(403, "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND", NOT_FOUND_MESSAGE)
                 raise ApiError(404, "NOT_FOUND", f'Could not find a record with ID "{record_id}".')
             change.deletes.append((table, record))
-        commit_change(store, base, change)
+        commit_change(state, base, change)
         return list(record_ids)
 
 
-def _change_time(store) -> float:
-    return round(store.clock.time(), 3)
+def _change_time(state: StoreState) -> float:
+    return round(state.clock.time(), 3)
+
+
+def _written_records(state: StoreState, base: Base, table: Table, change: Change) -> list[dict[str, Any]]:
+    """The V1 records as the write left them, in request order."""
+    return [
+        RecordView(state.collaborators, base, table, write.record, state.clock.now()).as_record()
+        for write in change.writes
+    ]
 
 
 def _unused_record_id(table: Table) -> str:
@@ -162,7 +212,7 @@ def _merge_fields(table: Table, merge_on: Sequence[str]) -> tuple[str, ...]:
         field_schema = table.field(ref) if isinstance(ref, str) else None
         if field_schema is None:
             raise unprocessable("UNKNOWN_FIELD_NAME", f'Unknown field name: "{ref}"')
-        if not _is_writable(field_schema):
+        if not is_writable(field_schema):
             raise unprocessable(
                 "INVALID_VALUE_FOR_COLUMN",
                 f'Field "{field_schema["name"]}" is computed and cannot be used in fieldsToMergeOn',
@@ -172,20 +222,19 @@ def _merge_fields(table: Table, merge_on: Sequence[str]) -> tuple[str, ...]:
 
 
 def _upsert_write(
-    store: Store,
     table: Table,
     writer: CellWriter,
     key_fields: tuple[str, ...],
     item: Mapping[str, Any],
-    new_by_key: dict[str, _Write],
+    new_by_key: dict[str, RecordWrite],
     now: float,
     replace: bool,
-) -> _Write:
+) -> RecordWrite:
     if item.get("id") is not None:
         record = _existing(table, item["id"], 422)
-        return _Write(table, record, writer.cells(item.get("fields"), table.decode(record)), replace=replace)
+        return RecordWrite(table, record, writer.cells(item.get("fields"), table.decode(record)), replace=replace)
     cells = writer.cells(item.get("fields"), {})
-    key = _merge_key(cells, key_fields)
+    key = merge_key(cells, key_fields)
     if key in new_by_key:
         new_by_key[key].cells.update(cells)
         return new_by_key[key]
@@ -198,7 +247,7 @@ def _upsert_write(
         )
     if matches:
         record = table.records[matches[0]]
-        return _Write(table, record, writer.cells(item.get("fields"), table.decode(record)), replace=replace)
-    write = _Write(table, Record(_unused_record_id(table), now, now, None), cells, is_new=True)
+        return RecordWrite(table, record, writer.cells(item.get("fields"), table.decode(record)), replace=replace)
+    write = RecordWrite(table, Record(_unused_record_id(table), now, now, None), cells, is_new=True)
     new_by_key[key] = write
     return write

@@ -15,6 +15,16 @@ from one background thread, never from the store's listener call: a slow receive
 
 Every duration (expiry, retention, retry backoff) is measured on the sandbox ``Clock`` so tests can
 jump a week ahead. Values the docs leave open are chosen here and marked "sandbox choice".
+
+The layout, from the ground up; a module imports only from the lines above it:
+
+* ``specification`` (what a hook asks for), ``store_reads`` (what the webhooks read from the record store, which
+  they never import: the store publishes to them) and ``hooks`` (one hook: payloads, expiry, pending ping);
+* ``cells``, ``schema_changes`` and ``payloads``: a transaction turned into a hook's payload bodies;
+* ``state``: ``WebhooksState``, every base's hooks under one lock, with the ping settings. The routes, the
+  recording of payloads and the ping thread each take it, and nothing of each other;
+* ``api`` (the routes) and ``delivery`` (the ping thread);
+* ``service``: ``WebhookService``, the one door, which builds them and records each transaction's payloads.
 """
 
 from airtable_sandbox.webhooks.delivery import content_mac, notification_body

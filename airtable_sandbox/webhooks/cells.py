@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airtable_sandbox.events import Cells
-from airtable_sandbox.http import ApiError
+from airtable_sandbox.webhooks import store_reads
+
+if TYPE_CHECKING:
+    from airtable_sandbox.webhooks.store_reads import RecordStore
 
 LinkedValues = dict[str, dict[str, Any]]  # link or lookup field → linked record → value
 
@@ -19,7 +22,7 @@ class CellConverter:
     Made fresh per transaction: the schema cache then sees choices that ``typecast`` just added.
     """
 
-    def __init__(self, store: Any, base_id: str):
+    def __init__(self, store: RecordStore, base_id: str):
         self._store = store
         self._base_id = base_id
         self._fields_by_table: dict[str, dict[str, dict[str, Any]]] = {}
@@ -74,7 +77,7 @@ class CellConverter:
 
     def _field(self, table_id: str, field_id: str) -> dict[str, Any] | None:
         if table_id not in self._fields_by_table:
-            schema = _table_schema(self._store, self._base_id, table_id)
+            schema = store_reads.table_schema(self._store, self._base_id, table_id)
             self._fields_by_table[table_id] = {f["id"]: f for f in (schema or {}).get("fields", [])}
         return self._fields_by_table[table_id].get(field_id)
 
@@ -99,10 +102,7 @@ class CellConverter:
         if names is not None and record_id in names:
             name = names[record_id]
         else:
-            try:
-                name = self._store.primary_value(self._base_id, table_id, record_id) if table_id else None
-            except (ApiError, KeyError, LookupError):
-                name = None  # the linked record was destroyed in the same transaction
+            name = store_reads.primary_value(self._store, self._base_id, table_id, record_id) if table_id else None
         return "" if name is None else name if isinstance(name, str) else json.dumps(name)
 
     def _lookup(
@@ -128,7 +128,7 @@ class CellConverter:
         if known is not None and record_id in known:
             raw, linked_cells = known[record_id], {}
         else:
-            record = _read_record(self._store, self._base_id, table_id, record_id)
+            record = store_reads.read_record(self._store, self._base_id, table_id, record_id)
             if record is None:
                 return []
             linked_cells = record.get("fields", {})
@@ -143,17 +143,3 @@ def _collaborator(value: Any) -> Any:
     if isinstance(value, dict) and "permissionLevel" not in value:
         return {**value, "permissionLevel": DEFAULT_PERMISSION_LEVEL}
     return value
-
-
-def _table_schema(store: Any, base_id: str, table_id: str) -> dict[str, Any] | None:
-    try:
-        return store.table_schema(base_id, table_id)
-    except (ApiError, KeyError, LookupError):
-        return None
-
-
-def _read_record(store: Any, base_id: str, table_id: str, record_id: str) -> dict[str, Any] | None:
-    try:
-        return store.read_record(base_id, table_id, record_id)
-    except (ApiError, KeyError, LookupError):
-        return None

@@ -23,7 +23,7 @@ EXPIRED_HOOK_RETENTION_SECONDS = 7 * DAY_SECONDS  # metadata and past payloads s
 ID_ALPHABET = string.ascii_letters + string.digits
 
 
-def _new_webhook_id() -> str:
+def new_webhook_id() -> str:
     return "ach" + "".join(secrets.choice(ID_ALPHABET) for _ in range(14))
 
 

@@ -30,7 +30,8 @@ INCLUDES_KEYS = frozenset(
 )
 
 
-def _invalid(message: str) -> ApiError:
+def invalid_request(message: str) -> ApiError:
+    """Airtable's answer to a malformed webhooks request: 422 ``INVALID_REQUEST_UNKNOWN``."""
     return ApiError(422, "INVALID_REQUEST_UNKNOWN", f"Invalid request: {message}")
 
 
@@ -85,29 +86,30 @@ class HookSpec:
 
 def _string_list(value: Any, name: str, allowed: frozenset[str] | None = None) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise _invalid(f'"{name}" must be an array of strings')
+        raise invalid_request(f'"{name}" must be an array of strings')
     if allowed is not None and (unknown := [item for item in value if item not in allowed]):
-        raise _invalid(f'"{name}" has unsupported values {unknown}; allowed: {sorted(allowed)}')
+        raise invalid_request(f'"{name}" has unsupported values {unknown}; allowed: {sorted(allowed)}')
     return value
 
 
-def _object(value: Any, name: str, allowed_keys: frozenset[str]) -> dict[str, Any]:
+def checked_object(value: Any, name: str, allowed_keys: frozenset[str]) -> dict[str, Any]:
+    """``value`` when it is a JSON object with no key beyond ``allowed_keys``; else a 422 naming it."""
     if not isinstance(value, dict):
-        raise _invalid(f'"{name}" must be an object')
+        raise invalid_request(f'"{name}" must be an object')
     if unknown := sorted(set(value) - allowed_keys):
-        raise _invalid(f'"{name}" has unknown keys {unknown}')
+        raise invalid_request(f'"{name}" has unknown keys {unknown}')
     return value
 
 
 def _parse_filters(filters: dict[str, Any]) -> dict[str, Any]:
     if "dataTypes" not in filters:
-        raise _invalid('"specification.options.filters.dataTypes" is required')
+        raise invalid_request('"specification.options.filters.dataTypes" is required')
     data_types = _string_list(filters["dataTypes"], "dataTypes", DATA_TYPES)
     if not data_types:
-        raise _invalid('"specification.options.filters.dataTypes" must not be empty')
+        raise invalid_request('"specification.options.filters.dataTypes" must not be empty')
     scope = filters.get("recordChangeScope")
     if scope is not None and not isinstance(scope, str):
-        raise _invalid('"recordChangeScope" must be a table id')
+        raise invalid_request('"recordChangeScope" must be a table id')
     return {
         "data_types": frozenset(data_types),
         "record_change_scope": scope,
@@ -126,7 +128,7 @@ def _parse_includes(includes: dict[str, Any]) -> dict[str, Any]:
         cell_values = frozenset(_string_list(cell_values, "includeCellValuesInFieldIds"))
     for flag in ("includePreviousCellValues", "includePreviousFieldDefinitions"):
         if not isinstance(includes.get(flag, False), bool):
-            raise _invalid(f'"{flag}" must be a boolean')
+            raise invalid_request(f'"{flag}" must be a boolean')
     return {
         "include_cell_values": cell_values,
         "include_previous_values": includes.get("includePreviousCellValues", False),
@@ -136,8 +138,8 @@ def _parse_includes(includes: dict[str, Any]) -> dict[str, Any]:
 
 def parse_specification(specification: Any) -> HookSpec:
     """Validate a create request's ``specification`` like Airtable does (422 on anything malformed)."""
-    spec = _object(specification, "specification", frozenset({"options"}))
-    options = _object(spec.get("options"), "specification.options", OPTIONS_KEYS)
-    filters = _object(options.get("filters"), "specification.options.filters", FILTER_KEYS)
-    includes = _object(options.get("includes", {}), "specification.options.includes", INCLUDES_KEYS)
+    spec = checked_object(specification, "specification", frozenset({"options"}))
+    options = checked_object(spec.get("options"), "specification.options", OPTIONS_KEYS)
+    filters = checked_object(options.get("filters"), "specification.options.filters", FILTER_KEYS)
+    includes = checked_object(options.get("includes", {}), "specification.options.includes", INCLUDES_KEYS)
     return HookSpec(**_parse_filters(filters), **_parse_includes(includes))

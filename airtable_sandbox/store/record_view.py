@@ -1,4 +1,8 @@
-"""Reading a record as Airtable shows it: stored cells decoded lazily, computed cells derived on demand."""
+"""Reading a record as Airtable shows it: stored cells decoded lazily, computed cells derived on demand.
+
+A view needs the record's base (links, lookups) and the collaborators (to expand collaborator ids), not the store:
+writes, listings and transactions all read records through it.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,20 @@ from typing import TYPE_CHECKING, Any
 
 import airtable_formula as formulas
 from airtable_sandbox.clock import iso_millis
-from airtable_sandbox.store.cells import COLLABORATOR_TYPES, NUMBER_TYPES, _is_stored, is_empty, is_error_value
+from airtable_sandbox.store.cells import (
+    COLLABORATOR_TYPES,
+    NUMBER_TYPES,
+    is_empty,
+    is_error_value,
+    is_stored,
+    plain_text,
+    tidy_number,
+)
 
 if TYPE_CHECKING:
     from airtable_sandbox.store.cells import Cells
-    from airtable_sandbox.store.core import Store
     from airtable_sandbox.store.tables import Base, Record, Table
+    from airtable_sandbox.store.users import Collaborators
 
 
 MAX_NESTED_READS = 6  # lookups of lookups of …; Airtable forbids cycles, we just refuse to recurse forever
@@ -26,10 +38,12 @@ class RecordView:
     ``created_time``, ``last_modified_time``, ``cell(name_or_id)``).
     """
 
-    __slots__ = ("_base", "_busy", "_computed", "_depth", "_now", "_store", "_stored", "record", "table")
+    __slots__ = ("_base", "_busy", "_collaborators", "_computed", "_depth", "_now", "_stored", "record", "table")
 
-    def __init__(self, store: Store, base: Base, table: Table, record: Record, now: datetime, depth: int = 0) -> None:
-        self._store = store
+    def __init__(
+        self, collaborators: Collaborators, base: Base, table: Table, record: Record, now: datetime, depth: int = 0
+    ) -> None:
+        self._collaborators = collaborators
         self._base = base
         self.table = table
         self.record = record
@@ -69,11 +83,11 @@ class RecordView:
         if field_type == "multipleRecordLinks":
             return self._existing_links(field_schema)
         if field_type in COLLABORATOR_TYPES or field_type in ("createdBy", "lastModifiedBy"):
-            return self._store.expand_users(self.stored().get(field_id))
-        if field_type == "lastModifiedTime" and _is_stored(field_schema):  # stored as epoch seconds
+            return self._collaborators.expand(self.stored().get(field_id))
+        if field_type == "lastModifiedTime" and is_stored(field_schema):  # stored as epoch seconds
             moment = self.stored().get(field_id)
             return None if moment is None else _time_value(moment, field_schema.get("options") or {})
-        if _is_stored(field_schema):
+        if is_stored(field_schema):
             return self.stored().get(field_id)
         if field_id in self._computed:
             return self._computed[field_id]
@@ -121,7 +135,9 @@ class RecordView:
         return result
 
     def _linked(self, linked: Table, record_id: str) -> RecordView:
-        return RecordView(self._store, self._base, linked, linked.records[record_id], self._now, self._depth + 1)
+        return RecordView(
+            self._collaborators, self._base, linked, linked.records[record_id], self._now, self._depth + 1
+        )
 
     # -- computed fields -------------------------------------------------------------------------------
 
@@ -195,7 +211,7 @@ def _rollup(values: list[Any], function: str | None, result: Mapping[str, Any]) 
     numeric_result = result.get("type") in NUMBER_TYPES or result.get("type") is None
     function = (function or ("SUM" if numeric_result else "ARRAYJOIN")).upper()
     if function == "ARRAYJOIN":
-        return ", ".join(_plain_text(v) for v in values)
+        return ", ".join(plain_text(v) for v in values)
     if function == "COUNTA":
         return len(values)
     errors = [v for v in values if is_error_value(v)]
@@ -203,11 +219,11 @@ def _rollup(values: list[Any], function: str | None, result: Mapping[str, Any]) 
         return errors[0]
     numbers = [v for v in (_as_number(v) for v in values) if v is not None]
     if function == "SUM":
-        return _tidy_number(sum(numbers))
+        return tidy_number(sum(numbers))
     if function in ("MAX", "MIN"):
-        return _tidy_number((max if function == "MAX" else min)(numbers)) if numbers else 0
+        return tidy_number((max if function == "MAX" else min)(numbers)) if numbers else 0
     if function == "AVERAGE":
-        return _tidy_number(sum(numbers) / len(numbers)) if numbers else {"specialValue": "NaN"}
+        return tidy_number(sum(numbers) / len(numbers)) if numbers else {"specialValue": "NaN"}
     return {"error": "#ERROR!"}
 
 
@@ -222,15 +238,3 @@ def _as_number(value: Any) -> float | None:
         except ValueError:
             return None
     return None
-
-
-def _tidy_number(value: float) -> float | int:
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _plain_text(value: Any) -> str:
-    if isinstance(value, dict):
-        return str(value.get("name") or value.get("filename") or value.get("text") or value.get("id") or value)
-    if value is True:
-        return "checked"
-    return str(_tidy_number(value) if isinstance(value, float) else value)
