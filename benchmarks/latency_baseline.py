@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from airtable_pg.routing.baseline import markdown_table, measure
+from airtable_pg.api.baseline import markdown_table, measure
 from benchmarks.full_sync import fresh_database, sandbox_runtime, start_sandbox
 
 

@@ -10,10 +10,23 @@ from __future__ import annotations
 import argparse
 import logging
 
-from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command, command_runtime, command_settings, note
+from starlette.applications import Starlette
+
+from airtable_pg.cli.output import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    command,
+    command_runtime,
+    command_settings,
+    note,
+    runtime_database,
+)
 from airtable_pg.cli.parsing import command_parser, subcommand
 from airtable_pg.postgres import api_tokens
 from airtable_pg.postgres.transaction import transaction
+from airtable_pg.runtime import Runtime
+from airtable_pg.settings import load_settings
 
 DEFAULT_PORT = 8766
 
@@ -77,6 +90,12 @@ def _tokens(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def create_app() -> Starlette:
+    """The app each uvicorn worker process builds for itself (``--workers N``), from the same settings and gate."""
+    settings = load_settings()
+    return Runtime.from_settings(settings, database_url=runtime_database("api", settings)).api_app()
+
+
 def _serve(host: str, port: int, workers: int) -> int:
     from airtable_pg.receiver.server import base_url, bind_socket, serve_in_foreground
 
@@ -87,7 +106,7 @@ def _serve(host: str, port: int, workers: int) -> int:
 
         print(f"serving the Airtable API at {base_url(host, port)}/v0 ({workers} workers)", flush=True)
         uvicorn.run(
-            "airtable_pg.api.factory:create_app", factory=True, host=host, port=port, workers=workers, log_config=None
+            "airtable_pg.cli.api:create_app", factory=True, host=host, port=port, workers=workers, log_config=None
         )
         return EXIT_OK
     app = runtime.api_app()

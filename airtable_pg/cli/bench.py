@@ -1,7 +1,7 @@
 """``airtable-pg bench api [--entity E]… [--reads N] [--rate R] [--json]``: the cutover's latency baseline.
 
 Per entity, its first page and one record, read from Airtable (through the shared bucket) and from the mirror (the
-read path of ``airtable-pg api``): p50/p95 of each and the p95 delta. See ``airtable_pg.routing.baseline``; the
+read path of ``airtable-pg api``): p50/p95 of each and the p95 delta. See ``airtable_pg.api.baseline``; the
 Dagster asset ``latency_baseline`` records the same figures over time.
 """
 
@@ -12,9 +12,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from airtable_pg.api.baseline import EndpointBaseline, measure
 from airtable_pg.cli.output import EXIT_OK, command, command_runtime, command_settings
 from airtable_pg.cli.parsing import command_parser, subcommand, subcommands
-from airtable_pg.routing.baseline import EndpointBaseline, measure
 
 NAME = "bench"
 

@@ -1,6 +1,6 @@
 """The cutover's latency baseline as a Dagster asset, so the UI plots each endpoint's figures over time.
 
-``cutover/latency_baseline`` measures what ``airtable-pg bench api`` measures (``airtable_pg.routing.baseline``: per
+``cutover/latency_baseline`` measures what ``airtable-pg bench api`` measures (``airtable_pg.api.baseline``: per
 entity its first page, one record and one record's linked records, from Airtable and from the mirror, open loop)
 and records p50/p95 of both backends and the p95 delta per endpoint as numeric metadata: Dagster draws each as a
 plot across materializations. It reads Airtable (about ``reads`` × 2 requests per endpoint, through the shared
@@ -24,10 +24,10 @@ from dagster import (
 )
 from pydantic import Field
 
+from airtable_pg.api.baseline import EndpointBaseline, markdown_table, measure
 from airtable_pg.defs.jobs import SYNC_EXECUTOR
 from airtable_pg.defs.names import DEFAULT, Names
 from airtable_pg.defs.resources import instance_resource
-from airtable_pg.routing.baseline import EndpointBaseline, markdown_table, measure
 from airtable_pg.spec import SyncSpec
 
 GROUP = "cutover"

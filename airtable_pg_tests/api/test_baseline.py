@@ -9,7 +9,7 @@ import time
 import pytest
 
 from airtable_pg import cli
-from airtable_pg.routing.baseline import figures, measure, open_loop
+from airtable_pg.api.baseline import figures, measure, open_loop
 from airtable_pg.spec import load_spec
 from airtable_pg_tests.cli.test_sync import environment
 from airtable_pg_tests.sync_helpers import make_sync_engine, sandbox_runtime
