@@ -11,23 +11,25 @@ import sys
 import threading
 from pathlib import Path
 
+import requests
 import sqlalchemy as sa
 
 from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.airtable.rate_limit import RateLimiter, Slot, book_on_calendar
 from airtable_pg.airtable.slot_grid import grid_unit, spacing_units, token_key
 from airtable_pg.postgres.database import sqlalchemy_url
+from airtable_pg_tests.sandbox_process import running_sandbox
 from airtable_sandbox import demo
 from airtable_sandbox.pytest_plugin import SandboxFactory
-from airtable_sandbox.server import Sandbox
 
 PROJECT = Path(__file__).resolve().parents[2]
-BASES = ("appTokenShare0001", "appTokenShare0002", "appTokenShare0003")
+BASES = tuple(demo.demo_base_id(n) for n in (1, 2, 3))  # the sandbox's --bases 3
 
 # One process per base, each with its own number of threads: the fair share must not depend on it. No fast-lane
 # reservation: the subject is the token (the reservation costs a share of it, see README).
 SHARE_SCRIPT = """
 import json, sys, threading, time
+import requests
 import sqlalchemy as sa
 from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 url, api_url, token, base, threads, seconds = sys.argv[1:7]
@@ -49,12 +51,6 @@ for worker in workers:
     worker.join()
 print(json.dumps(moments))
 """
-
-
-def with_bases(sandbox: Sandbox, bases: tuple[str, ...]) -> Sandbox:
-    for base_id in bases:
-        sandbox.store.add_base(base_id, base_id, demo.demo_schema())
-    return sandbox
 
 
 def test_the_token_key_is_a_fingerprint() -> None:
@@ -90,35 +86,18 @@ def test_bookings_of_many_bases_on_one_calendar_never_share_a_unit_nor_crowd_a_b
         assert all(b - a >= grid["spacing"] for a, b in itertools.pairwise(ordered))
 
 
-def test_bases_sharing_a_token_stay_under_its_limit_and_take_equal_turns(
-    sandbox_factory: SandboxFactory, database_url: str
-) -> None:
+def test_bases_sharing_a_token_stay_under_its_limit_and_take_equal_turns(database_url: str) -> None:
     """Three bases at 5 requests/s each would be 14.4/s: a token allowed 10/s binds, and no base starves even
     though one process runs 6 threads and another one. How full the token's calendar is kept is a throughput
     figure, measured by benchmarks/token_slots.py and benchmarks/many_bases.py, not here: a starved process on a
     loaded machine cannot take its turns, and that is no fault of the limiter."""
-    sandbox = with_bases(
-        sandbox_factory(demo_records=None, rate_limit_per_second=5, token_rate_limit_per_second=10, penalty_seconds=30),
-        BASES,
-    )
-    url = sqlalchemy_url(database_url)
-    argv = [sys.executable, "-c", SHARE_SCRIPT, url, sandbox.url, sandbox.token]
-    processes = [
-        subprocess.Popen(
-            [*argv, base, str(threads), "12"],
-            cwd=PROJECT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for base, threads in zip(BASES, (6, 1, 2), strict=True)
-    ]
-    moments = []
-    for process in processes:
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err[-2000:]
-        moments.append(json.loads(out))
-    stats = sandbox.stats()
+    # Airtable counts arrivals on its own machines: the sandbox runs in a process of its own (see sandbox_process).
+    with running_sandbox(
+        "--records", "20", "--bases", str(len(BASES)), "--rate-limit", "5", "--token-rate-limit", "10",
+        "--penalty-seconds", "30",
+    ) as sandbox:  # fmt: skip
+        sandbox.wait_for_url(timeout=60)
+        moments, stats = share_the_token(sandbox.url, sandbox.token, database_url)
     assert stats["token"]["rate_limited"] == 0 and stats["token"]["peak_per_second"] <= 10
     # Count each base's answers while all three were busy (their imports end at different moments on a busy
     # machine): from a second after the last one started to half a second before the first one stopped.
@@ -130,10 +109,28 @@ def test_bases_sharing_a_token_stay_under_its_limit_and_take_equal_turns(
     equal_share = sum(counts) / len(counts)
     assert sum(counts) >= 10 and min(counts) >= 0.5 * equal_share, counts
     key = token_key(sandbox.token)
-    assert "patSandboxTests" not in key
-    with sa.create_engine(url).connect() as conn:
+    assert sandbox.token.split(".")[0] not in key
+    with sa.create_engine(sqlalchemy_url(database_url)).connect() as conn:
         stored = conn.execute(sa.text("select base_id from airtable_sync.rate_limit")).scalars().all()
     assert key in stored and not any(sandbox.token in row for row in stored)
+
+
+def share_the_token(api_url: str, token: str, database_url: str) -> tuple[list[list[float]], dict]:
+    """Each base's process (6, 1 and 2 threads) requesting for 12 s; the moments of their answers, the stats."""
+    argv = [sys.executable, "-c", SHARE_SCRIPT, sqlalchemy_url(database_url), api_url, token]
+    processes = [
+        subprocess.Popen([*argv, base, str(threads), "12"], cwd=PROJECT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for base, threads in zip(BASES, (6, 1, 2), strict=True)
+    ]  # fmt: skip
+    moments = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err[-2000:]
+        moments.append(json.loads(out))
+    response = requests.get(f"{api_url}/_sandbox/stats", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    response.raise_for_status()
+    return moments, response.json()
 
 
 class StalledLimiter(RateLimiter):
