@@ -26,6 +26,7 @@ from airtable_pg.postgres.revisions import require_migrated
 from airtable_pg.settings import MISSING_API_KEY, ConfigError, Settings
 from airtable_pg.spec import SyncSpec, load_spec
 from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher
+from airtable_pg.sync.uploads import UploadSources
 
 if TYPE_CHECKING:  # the engines import what they need only when a command asks for them
     from collections.abc import Callable
@@ -113,7 +114,8 @@ class Runtime:
 
     def pusher(self, *, after_answer: Callable[[], None] | None = None) -> OutboundPusher:
         """An outbound pusher with a client of its own (pushers in parallel overlap Airtable's latency)."""
-        return OutboundPusher(self.spec, self.db, self.api(), self.outbound, after_answer=after_answer)
+        uploads = UploadSources(self.archive, self.outbound.upload_dir)  # archived copies and AIRTABLE_PG_UPLOAD_DIR
+        return OutboundPusher(self.spec, self.db, self.api(), self.outbound, after_answer=after_answer, uploads=uploads)
 
     def sync_engine(
         self, *, workers: int | None = None, progress: Callable[[ProgressEvent], None] | None = None, **tuning: object

@@ -209,6 +209,14 @@ class Settings(BaseSettings):
         gt=0,
         description="The longest wait between two pushes of one failing outbox change.",
     )
+    upload_dir: str | None = _env(
+        "AIRTABLE_PG_UPLOAD_DIR",
+        default=None,
+        default_text="none",
+        description="A directory the outbound pusher may upload files from: an attachment the app adds to a "
+        'Postgres-authoritative table as `{"file": "path/relative/to/it"}` is uploaded to Airtable. Unset: such '
+        "attachments are dead-lettered.",
+    )
     archive_url: str | None = _env(
         "AIRTABLE_PG_ARCHIVE_URL",
         default=None,

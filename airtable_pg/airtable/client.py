@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import sqlalchemy as sa
@@ -40,6 +40,7 @@ from airtable_pg.airtable.slot_grid import token_key
 from airtable_pg.settings import DEFAULT_API_URL, Settings
 
 log = logging.getLogger(__name__)
+CONTENT_HOST = "content.airtable.com"  # where pyairtable sends attachment uploads
 
 if TYPE_CHECKING:
     from airtable_pg.spec import SyncSpec
@@ -211,11 +212,21 @@ class RateLimitedAdapter(HTTPAdapter):
         self.cancel = cancel or threading.Event()
         self._random = random.Random()
 
+    def _content_url(self, url: str) -> str:
+        """pyairtable sends attachment uploads to ``content.airtable.com`` whatever its endpoint URL; an endpoint that
+        is not Airtable's (the sandbox, a proxy) is asked for them too, as it is for everything else."""
+        parts = urlsplit(url)
+        endpoint = urlsplit(self.config.api_url)
+        if parts.hostname != CONTENT_HOST or endpoint.hostname == urlsplit(DEFAULT_API_URL).hostname:
+            return url
+        return urlunsplit((endpoint.scheme, endpoint.netloc, parts.path, parts.query, parts.fragment))
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _OnTimeHTTPPool, "https": _OnTimeHTTPSPool}
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        request.url = self._content_url(request.url or "")
         base_id = base_id_of_url(request.url or "")
         resendable = is_resendable(request)
         failures = 0

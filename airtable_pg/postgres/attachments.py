@@ -266,3 +266,24 @@ def unverified(cur: Cursor, base_id: str, limit: int = 20) -> tuple[int, list[st
     )
     ids = [row[0] for row in cur.fetchall()]
     return len(ids), ids[:limit]
+
+
+@dataclass(frozen=True)
+class ArchivedCopy:
+    store_key: str
+    filename: str
+    content_type: str | None
+    size: int | None
+
+
+def archived_copy(cur: Cursor, attachment_id: str) -> ArchivedCopy | None:
+    """The verified copy of ``attachment_id`` (any base's; bytes not purged), for an upload to another record."""
+    cur.execute(
+        sql.SQL(
+            "select store_key, filename, content_type, stored_bytes from {} where attachment_id = %s "
+            "and status = 'archived' and store_key is not null and purged_at is null order by archived_at desc limit 1"
+        ).format(_TABLE),
+        (attachment_id,),
+    )
+    row = cur.fetchone()
+    return ArchivedCopy(*row) if row else None

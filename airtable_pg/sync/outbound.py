@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,8 +48,9 @@ from airtable_pg.postgres.mirror_writer import MirrorWriter
 from airtable_pg.postgres.outbox import OutboxItem
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.settings import Settings
-from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
+from airtable_pg.spec import BaseSpec, FieldSpec, SyncSpec, TableSpec
 from airtable_pg.sync.table_sync import describe_error
+from airtable_pg.sync.uploads import Upload, UploadRefused, UploadSources, split_uploads, upload
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ class OutboundConfig:
     lease_seconds: float = 60.0  # a claimed item another pusher may take over after this (its pusher died)
     claim_limit: int = 50  # items claimed per round per base (5 requests' worth at 10 per batch)
     defer_seconds: float = 1.0  # a child waiting for its parent's create looks again after this
+    upload_dir: Path | None = None  # where {"file": …} attachments are read from (sync.uploads)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OutboundConfig:
@@ -71,6 +74,7 @@ class OutboundConfig:
             max_attempts=settings.outbound_max_attempts,
             backoff_seconds=settings.outbound_backoff_seconds,
             backoff_max_seconds=settings.outbound_backoff_max_seconds,
+            upload_dir=Path(settings.upload_dir) if settings.upload_dir else None,
         )
 
 
@@ -114,6 +118,7 @@ class _Push:
     record: dict[str, Any] | None = None  # upsert: {"id"?, "fields"}
     snapshot: dict[str, Any] | None = None  # upsert: the pushed typed values, comparable form, by column
     airtable_id: str | None = None  # delete: the record to delete
+    uploads: list[Upload] = field(default_factory=list)  # files to append once the record is written (sync.uploads)
 
 
 class PermanentPushError(Exception):
@@ -131,8 +136,10 @@ class OutboundPusher:
         config: OutboundConfig | None = None,
         *,
         after_answer: Callable[[], None] | None = None,
+        uploads: UploadSources | None = None,
     ) -> None:
         self.spec = spec
+        self.uploads = uploads
         self.db = db
         self.api = api
         self.config = config or OutboundConfig()
@@ -289,6 +296,7 @@ class OutboundPusher:
         columns = {f.column: row.get(f.column) for f in fields}
         for link in (f for f in fields if f.is_link):
             columns[link.column] = self._resolve_links(cur, base, link.linked_table, columns[link.column])
+        uploads = self._uploads(cur, fields, columns)
         try:
             cells = write_cells(fields, columns)
         except UnwritableValue as error:
@@ -298,7 +306,23 @@ class OutboundPusher:
         if row.get("airtable_id"):
             record["id"] = row["airtable_id"]
         snapshot = {column: comparable(value) for column, value in columns.items()}
-        return _Push(item, table, record=record, snapshot=snapshot)
+        return _Push(item, table, record=record, snapshot=snapshot, uploads=uploads)
+
+    def _uploads(self, cur: Cursor, fields: list[FieldSpec], columns: dict[str, Any]) -> list[Upload]:
+        """Takes the items to upload out of the attachment cells (``columns`` keeps what Airtable can be sent)."""
+        found: list[Upload] = []
+        for attachment_field in (f for f in fields if f.type == "multipleAttachments"):
+            kept, items = split_uploads(columns[attachment_field.column])
+            if not items:
+                continue
+            if self.uploads is None:
+                raise PermanentPushError("an attachment to upload, but this pusher has no upload sources")
+            columns[attachment_field.column] = kept
+            try:
+                found += [self.uploads.read(cur, attachment_field.id, item) for item in items]
+            except (UploadRefused, OSError) as refused:
+                raise PermanentPushError(f"{attachment_field.name}: {refused}") from refused
+        return found
 
     def _resolve_links(self, cur: Cursor, base: BaseSpec, linked_table_id: str | None, value: Any) -> Any:
         """Link targets the app wrote as Postgres row ids become Airtable ids (or the change waits for them)."""
@@ -331,6 +355,10 @@ class OutboundPusher:
         except AirtableError as error:
             self._failed(base, table, pushes, key_field, error, report)
             return
+        if answer is not None and any(p.uploads for p in pushes):
+            pushes, answer = self._upload_files(base, table, pushes, answer, key_field, report)
+            if not pushes:
+                return
         with transaction(self.db) as cur:
             if self._after_answer is not None:
                 self._after_answer()
@@ -340,6 +368,35 @@ class OutboundPusher:
                 self._written_back(cur, base, table, pushes, answer, report)
         now = datetime.now(UTC)
         report.lag_seconds += [(now - p.item.changed_at).total_seconds() for p in pushes]
+
+    def _upload_files(
+        self,
+        base: BaseSpec,
+        table: TableSpec,
+        pushes: list[_Push],
+        answer: list[dict[str, Any]],
+        key_field: str,
+        report: PushReport,
+    ) -> tuple[list[_Push], list[dict[str, Any]]]:
+        """Each written record's files, appended one upload at a time; the pushes whose uploads all went, with
+        Airtable's records as they now are. A push whose upload failed is retried or dead-lettered alone: its
+        next attempt writes the record's cell again (dropping what was appended) before uploading again."""
+        done: list[tuple[_Push, dict[str, Any]]] = []
+        for push, record in zip(pushes, answer, strict=True):
+            try:
+                for item in push.uploads:
+                    report.requests += 1
+                    uploaded = upload(self.api, base.id, table.id, record["id"], item)
+                    record.setdefault("fields", {})[item.field_id] = uploaded["fields"][item.field_id]
+            except AirtableError as error:
+                self._failed(base, table, [push], key_field, error, report)
+                continue
+            # What the pusher sent is now Airtable's objects for the uploaded files: their echo is not an edit.
+            columns = self._converter(base, table).row(record)[0].columns
+            for column in {f.column for f in table.fields.values() if f.id in {i.field_id for i in push.uploads}}:
+                (push.snapshot or {})[column] = comparable(columns.get(column))
+            done.append((push, record))
+        return [push for push, _ in done], [record for _, record in done]
 
     def _deleted(self, cur: Cursor, table: TableSpec, pushes: list[_Push], report: PushReport) -> None:
         for push in pushes:
