@@ -34,6 +34,8 @@ from airtable_pg.routing.shadow import ShadowReads
 
 log = logging.getLogger(__name__)
 MAX_WAITING = 100  # shadow comparisons queued at most; beyond, a read is served without one (counted as skipped)
+# Skipped reads are counted in memory on the request path (no database write while the API is overloaded) and
+# stored by the next comparison that runs, beside its own count: `shadow report` and the gate's details show them.
 
 
 class Router:
@@ -51,7 +53,8 @@ class Router:
         self.share, self._chance = share, chance
         self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="shadow-read")
         self._waiting = threading.BoundedSemaphore(MAX_WAITING)
-        self.skipped = 0  # comparisons not made because the queue was full
+        self._skipped: dict[str, int] = {}  # entity → reads not compared since the last flush (queue full)
+        self._skipped_lock = threading.Lock()
 
     def mode(self, served: ServedTable) -> str:
         if not self.writes.can_relay:
@@ -62,12 +65,12 @@ class Router:
         """In ``shadow``: compare the mirror's answer to this list read with Airtable's, later."""
         if options.offset or not isinstance(answer, dict) or not self._sampled():
             return
-        self._submit(lambda: self._compare_list(served, options, request, answer.get("records") or []))
+        self._submit(served, lambda: self._compare_list(served, options, request, answer.get("records") or []))
 
     def after_get(self, served: ServedTable, record_id: str, by_field_id: bool, request: str, answer: Any) -> None:
         if not isinstance(answer, dict) or not self._sampled():
             return
-        self._submit(lambda: self._compare_get(served, record_id, by_field_id, request, answer))
+        self._submit(served, lambda: self._compare_get(served, record_id, by_field_id, request, answer))
 
     def close(self) -> None:
         self.shadow.close()
@@ -76,13 +79,16 @@ class Router:
     def _sampled(self) -> bool:
         return self.share >= 1.0 or self._chance() < self.share
 
-    def _submit(self, work: Callable[[], None]) -> None:
+    def _submit(self, served: ServedTable, work: Callable[[], None]) -> None:
         if not self._waiting.acquire(blocking=False):
-            self.skipped += 1
+            entity = entity_key(served.base, served.table)
+            with self._skipped_lock:
+                self._skipped[entity] = self._skipped.get(entity, 0) + 1
             return
 
         def run() -> None:
             try:
+                self._flush_skipped()
                 work()
             except Exception as error:  # noqa: BLE001 - a shadow read never breaks the API; it is logged
                 log.warning("shadow read failed: %s", error)
@@ -90,6 +96,12 @@ class Router:
                 self._waiting.release()
 
         self._workers.submit(run)
+
+    def _flush_skipped(self) -> None:
+        with self._skipped_lock:
+            skipped, self._skipped = self._skipped, {}
+        if skipped:
+            self.shadow.count_skipped(skipped)
 
     def _compare_list(self, served: ServedTable, options: ListOptions, request: str, airtable: list[Any]) -> None:
         try:

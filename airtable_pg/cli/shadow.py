@@ -44,8 +44,9 @@ def main(argv: Sequence[str]) -> int:
             return EXIT_OK
         for name, found in tallies.items():
             rate = f"{found.mismatch_rate:.2%}"
+            skipped = f", {found.skipped} not compared (the API's comparison queue was full)" if found.skipped else ""
             print(f"{name}: {found.compared} read(s) compared, {found.mismatched} with a mismatch ({rate}), "
-                  f"{found.in_flight} set aside as in flight, {found.errors} failed")  # fmt: skip
+                  f"{found.in_flight} set aside as in flight, {found.errors} failed{skipped}")  # fmt: skip
             fields = store.top_fields(cur, name, window, 5)
             if fields:
                 print("  fields that differ most: " + ", ".join(f"{field} ({n})" for field, n in fields))

@@ -210,6 +210,13 @@ def add_shadow_tables(metadata: sa.MetaData) -> None:
         sa.Column("mismatched", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("in_flight", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("errors", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column(
+            "skipped",
+            sa.BigInteger,
+            nullable=False,
+            server_default="0",
+            comment="Reads served without a comparison: the API's comparison queue was full.",
+        ),
         comment="Per entity and minute: reads compared, those with a mismatch, those set aside as in flight.",
         schema=s,
     )

@@ -31,21 +31,25 @@ class ShadowTally:
     mismatched: int
     in_flight: int
     errors: int
+    skipped: int = 0  # reads served without a comparison (the comparison queue was full)
 
     @property
     def mismatch_rate(self) -> float:
         return self.mismatched / self.compared if self.compared else 0.0
 
 
-def count(cur: Cursor, entity: str, *, compared: int, mismatched: int, in_flight: int, errors: int) -> None:
+def count(
+    cur: Cursor, entity: str, *, compared: int, mismatched: int, in_flight: int, errors: int, skipped: int = 0
+) -> None:
     cur.execute(
         sql.SQL(
-            "insert into {} as s (entity, minute, compared, mismatched, in_flight, errors) "
-            "values (%s, date_trunc('minute', now()), %s, %s, %s, %s) on conflict (entity, minute) do update set "
+            "insert into {} as s (entity, minute, compared, mismatched, in_flight, errors, skipped) "
+            "values (%s, date_trunc('minute', now()), %s, %s, %s, %s, %s) on conflict (entity, minute) do update set "
             "compared = s.compared + excluded.compared, mismatched = s.mismatched + excluded.mismatched, "
-            "in_flight = s.in_flight + excluded.in_flight, errors = s.errors + excluded.errors"
+            "in_flight = s.in_flight + excluded.in_flight, errors = s.errors + excluded.errors, "
+            "skipped = s.skipped + excluded.skipped"
         ).format(STATS),
-        (entity, compared, mismatched, in_flight, errors),
+        (entity, compared, mismatched, in_flight, errors, skipped),
     )
 
 
@@ -69,7 +73,7 @@ def keep_mismatches(cur: Cursor, entity: str, request: str, rows: list[tuple[str
 def tally(cur: Cursor, entity: str | None, window: timedelta) -> dict[str, ShadowTally]:
     cur.execute(
         sql.SQL(
-            "select entity, sum(compared), sum(mismatched), sum(in_flight), sum(errors) from {} "
+            "select entity, sum(compared), sum(mismatched), sum(in_flight), sum(errors), sum(skipped) from {} "
             "where minute > now() - %s and (%s::text is null or entity = %s) group by entity order by entity"
         ).format(STATS),
         (window, entity, entity),

@@ -61,6 +61,12 @@ class ShadowReads:
         """Comparisons waiting for their re-check stop at once (a server shutting down does not wait for them)."""
         self._closing.set()
 
+    def count_skipped(self, skipped: dict[str, int]) -> None:
+        """Reads served without a comparison, per entity (the caller's comparison queue was full)."""
+        with transaction(self.db) as cur:
+            for entity, n in skipped.items():
+                store.count(cur, entity, compared=0, mismatched=0, in_flight=0, errors=0, skipped=n)
+
     def compare(
         self,
         base: BaseSpec,
@@ -149,6 +155,7 @@ def shadow_reads(db: sa.Engine, base: BaseSpec, table: TableSpec, policy: Shadow
             "mismatched": found.mismatched,
             "in_flight": found.in_flight,
             "errors": found.errors,
+            "skipped": found.skipped,
             "top_fields": dict(fields),
         },
     )

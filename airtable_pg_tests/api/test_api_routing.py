@@ -11,13 +11,18 @@ import pytest
 from pyairtable import Api
 
 from airtable_pg.api.app import build_app
+from airtable_pg.api.params import ListOptions
+from airtable_pg.api.routing import MAX_WAITING, Router
+from airtable_pg.api.tables import Catalog
+from airtable_pg.api.writes import Forwarder
 from airtable_pg.postgres import api_tokens
 from airtable_pg.postgres import shadow_reads as shadow_store
+from airtable_pg.postgres.api_reads import MirrorReader
 from airtable_pg.postgres.database import connection_pool, libpq_url
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.receiver.server import ReceiverServer
 from airtable_pg.routing import BackendFlags
-from airtable_pg.routing.shadow import ShadowPolicy
+from airtable_pg.routing.shadow import ShadowPolicy, ShadowReads, shadow_reads
 from airtable_pg.spec import load_spec
 from airtable_pg_tests.sync_helpers import admin, make_sync_engine, records_path, sandbox_runtime
 from airtable_pg_tests.waiting import wait_until
@@ -168,3 +173,35 @@ def test_an_api_without_an_airtable_token_serves_the_mirror_whatever_the_flag(sa
     BackendFlags(db, SPEC, environ={}).set("users", mode, reason="test")
     with ReceiverServer(build_app(SPEC, database_url, None)) as server:
         assert "Only In Postgres" in names(Api(token, endpoint_url=server.url))
+
+
+class GatedShadowReads(ShadowReads):
+    """Comparisons that wait for the test to open the gate: the API's comparison queue fills up."""
+
+    gate = threading.Event()
+
+    def compare(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.gate.wait(30)
+        return super().compare(*args, **kwargs)
+
+
+def test_reads_beyond_a_full_comparison_queue_are_served_uncompared_and_counted(database_url) -> None:
+    db = connection_pool(database_url)
+    shadow = GatedShadowReads(db, SPEC, ShadowPolicy(recheck_seconds=0.0))
+    router = Router(BackendFlags(db, SPEC, environ={}), shadow, MirrorReader(database_url), Forwarder(None, db))
+    served = Catalog(SPEC).table(DEMO_BASE_ID, USERS.id)
+    try:
+        for _ in range(MAX_WAITING + 3):  # three more reads than the queue holds; both sides answer no record
+            router.after_list(served, ListOptions(), "GET /v0/…", {"records": []})
+        shadow.gate.set()
+
+        def tallied() -> shadow_store.ShadowTally | None:
+            with transaction(db) as cur:
+                found = shadow_store.tally(cur, "coaching.users", timedelta(hours=1)).get("coaching.users")
+            return found if found and found.compared == MAX_WAITING else None
+
+        tally = wait_until(tallied, timeout=60, what="every queued read compared")
+    finally:
+        router.close()
+    assert tally.skipped == 3 and tally.compared == MAX_WAITING  # none lost, none compared twice
+    assert shadow_reads(db, SPEC.bases["coaching"], USERS).details["skipped"] == 3
