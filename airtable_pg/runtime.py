@@ -113,7 +113,7 @@ class Runtime:
 
     def pusher(self, *, after_answer: Callable[[], None] | None = None) -> OutboundPusher:
         """An outbound pusher with a client of its own (pushers in parallel overlap Airtable's latency)."""
-        return OutboundPusher(self.spec, self.db, self.api(), self.outbound, after_answer=after_answer)
+        return OutboundPusher(self.spec, self.db, self.api(lane="outbound"), self.outbound, after_answer=after_answer)
 
     def sync_engine(
         self, *, workers: int | None = None, progress: Callable[[ProgressEvent], None] | None = None, **tuning: object

@@ -6,6 +6,13 @@ or overlaps happen — and rewrites a row only when something in it changed. Eve
 of the caller's transaction: sync state (``postgres.sync_state``) commits with the rows it describes.
 Tombstones are decided only by a *completed* full scan (``tombstone_unseen``), never by a partial one.
 
+Attachments are compared without their URLs. Airtable hands out a new, expiring URL (and thumbnail URLs) for the
+same attachment on later reads, so a row whose only difference is its URLs is unchanged: not rewritten, not counted
+as updated, no change event (so no latency sample, no computed refresh, no outbox echo). Its stored URLs stay those
+of its last real change; they expire within hours whatever we store, and the attachment archive serves the stable
+copy (its copier re-reads a record whose stored URL has expired). Every other key of an attachment object (id,
+filename, size, type, width, height, a thumbnail's size) is compared as before, so a real change is never missed.
+
 Every write marks its transaction as the sync's (``airtable_pg.origin = 'sync'``), so the outbox triggers of
 Postgres-authoritative tables never take the sync's writes for the app's; rows of such tables pass the
 ``AuthorityGuard`` first (echoes, conflicts, records Postgres created).
@@ -23,10 +30,12 @@ import sqlalchemy as sa
 from psycopg import Cursor, sql
 from psycopg.types.json import Jsonb
 
+from airtable_pg.airtable.types import ATTACHMENT_TYPE
 from airtable_pg.postgres.authority_guard import AuthorityGuard
+from airtable_pg.postgres.cell_errors import where_clause
 from airtable_pg.postgres.errors import SchemaNotReady
 from airtable_pg.postgres.outbox import mark_sync_origin
-from airtable_pg.postgres.sync_state import state_table
+from airtable_pg.postgres.sync_state import TableCounts, state_table
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.rows import MirrorRow
 from airtable_pg.spec import BaseSpec, TableSpec
@@ -85,8 +94,8 @@ class MirrorWriter:
             [sql.SQL("{c} = excluded.{c}").format(c=c) for c in data_cols]
             + [sql.SQL("synced_at = now()"), sql.SQL("deleted_at = null")]
         )
-        old = sql.SQL(", ").join([sql.SQL("t.{}").format(c) for c in data_cols] + [sql.SQL("t.deleted_at")])
-        new = sql.SQL(", ").join([sql.SQL("excluded.{}").format(c) for c in data_cols] + [sql.SQL("null::timestamptz")])
+        old = sql.SQL(", ").join([*self._compared("t"), sql.SQL("t.deleted_at")])
+        new = sql.SQL(", ").join([*self._compared("excluded"), sql.SQL("null::timestamptz")])
         head = sql.SQL(
             "with prev as (select airtable_id from {mirror} where deleted_at is not null and airtable_id = any(%s)), "
             "up as (insert into {mirror} as t ({insert_cols}) values "
@@ -106,6 +115,26 @@ class MirrorWriter:
             "from up left join prev using (airtable_id)"
         ).format(set_list=set_list, old=old, new=new, events=state_table("change_event"))
         return head, tail
+
+    def _compared(self, row: str) -> list[sql.Composable]:
+        """What decides whether a stored row changed: every data column, attachments without their URLs."""
+        fields = self.table.fields.values()
+        attachment_ids = [f.id for f in fields if f.type == ATTACHMENT_TYPE]
+        attachment_columns = {f.column for f in fields if f.type == ATTACHMENT_TYPE}
+        alias = sql.Identifier(row)
+        compared: list[sql.Composable] = [sql.SQL("{}.airtable_created_time").format(alias)]
+        if attachment_ids:
+            compared.append(sql.SQL("{}.fields - {}::text[]").format(alias, sql.Literal(attachment_ids)))
+            compared += [
+                without_urls(sql.SQL("{}.fields -> {}").format(alias, sql.Literal(field_id)))
+                for field_id in attachment_ids
+            ]
+        else:
+            compared.append(sql.SQL("{}.fields").format(alias))
+        for column in self.columns:
+            cell = sql.SQL("{}.{}").format(alias, sql.Identifier(column))
+            compared.append(without_urls(cell) if column in attachment_columns else cell)
+        return compared
 
     def upsert(
         self, cur: Cursor, rows: Sequence[MirrorRow], source: str, *, guarded: bool = True
@@ -230,6 +259,31 @@ class MirrorWriter:
         cur.execute(sql.SQL("select count(*) from {} where deleted_at is null").format(self.mirror))
         return cur.fetchone()[0]
 
+    def live_ids(self, cur: Cursor, airtable_ids: Sequence[str]) -> set[str]:
+        """Which of these records are live rows of the mirror (through the unique index on ``airtable_id``)."""
+        if not airtable_ids:
+            return set()
+        cur.execute(
+            sql.SQL("select airtable_id from {} where airtable_id = any(%s) and deleted_at is null").format(
+                self.mirror
+            ),
+            (list(airtable_ids),),
+        )
+        return {row[0] for row in cur.fetchall()}
+
+    def counts(self, cur: Cursor) -> TableCounts:
+        """Live rows, tombstones and cell errors (``postgres.cell_errors``'s rule), in one scan of the table: what a
+        finished run records for ``/metrics``, so a scrape never scans a mirror table."""
+        errors = [sql.SQL("count(*) filter (where {})").format(where_clause(f)) for f in self.table.fields.values()]
+        cur.execute(
+            sql.SQL(
+                "select count(*) filter (where deleted_at is null), count(*) filter (where deleted_at is not null), {} "
+                "from {}"
+            ).format(sql.SQL(" + ").join(errors) if errors else sql.SQL("0"), self.mirror)
+        )
+        live, tombstones, cell_errors = cur.fetchone()
+        return TableCounts(live, tombstones, cell_errors)
+
     def live_rows_by_last_id_char(self, cur: Cursor) -> dict[str, int]:
         """Live rows per last character of ``airtable_id``: how a full scan splits into even ranges."""
         cur.execute(
@@ -244,3 +298,20 @@ class MirrorWriter:
         if value is not None and column in self._jsonb_columns:
             return Jsonb(value)
         return value
+
+
+# An attachment cell (a list of attachment objects) without the keys that change on every read: each object's
+# ``url`` and each of its thumbnails' ``url``. Anything that is not such a list is compared as it is.
+_WITHOUT_URLS = sql.SQL(
+    "case when jsonb_typeof({cell}) = 'array' then (select coalesce(jsonb_agg("
+    "case when jsonb_typeof(a) = 'object' then (a - 'url') || case when jsonb_typeof(a -> 'thumbnails') = 'object' "
+    "then jsonb_build_object('thumbnails', (select coalesce(jsonb_object_agg(k, "
+    "case when jsonb_typeof(v) = 'object' then v - 'url' else v end), '{{}}'::jsonb) "
+    "from jsonb_each(a -> 'thumbnails') as th(k, v))) else '{{}}'::jsonb end else a end order by i), '[]'::jsonb) "
+    "from jsonb_array_elements({cell}) with ordinality as e(a, i)) else {cell} end"
+)
+
+
+def without_urls(cell: sql.Composable) -> sql.Composed:
+    """``cell`` (a jsonb expression) as compared: attachment objects without their expiring URLs."""
+    return _WITHOUT_URLS.format(cell=cell)
