@@ -143,7 +143,7 @@ class Runtime:
         from airtable_pg.api.app import build_app
 
         airtable = self.api if self.airtable_config is not None else None
-        return build_app(self.spec, self.database_url, airtable, shadow_share=self.shadow_share)
+        return build_app(self.spec, self.database_url, airtable, shadow_share=self.shadow_share, archive=self.archive)
 
     def archiver(self) -> Archiver:
         """The attachment archive; with a token, it re-reads records for fresh URLs through the shared bucket."""
