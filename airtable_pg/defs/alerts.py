@@ -154,7 +154,9 @@ def _record_run_failure(context: RunStatusSensorContext, names: Names, spec: Syn
     if isinstance(runtime, SkipReason):
         return
     run = context.dagster_run
-    failed_at = datetime.fromtimestamp(context.dagster_event.timestamp, UTC)
+    record = context.instance.get_run_record_by_id(run.run_id)
+    ended = record.end_time if record is not None else None
+    failed_at = datetime.fromtimestamp(ended, UTC) if ended else datetime.now(UTC)
     with transaction(runtime.db) as cur:
         record_run_failure(cur, run.run_id, run.job_name, failed_at, will_retry=run.tags.get(WILL_RETRY_TAG) == "true")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+import psycopg
 from psycopg import Cursor, sql
 
 from airtable_pg.postgres.sync_state import state_table
@@ -40,7 +41,7 @@ class ProbeRow:
     missing: int
     oldest_record_id: str | None
     oldest_created_at: datetime | None
-    still_missing: bool = False
+    still_missing: bool = True  # until a scrape finds it in the mirror
 
 
 @dataclass(frozen=True)
@@ -161,20 +162,22 @@ def _still_missing(cur: Cursor, snapshot: StateSnapshot) -> int:
     pending = [(key, row) for key, row in snapshot.tables.items() if row.probe and row.probe.oldest_record_id]
     if not pending:
         return 0
-    cur.execute(
-        sql.SQL(" union all ").join(
-            sql.SQL(
-                "select {}, {}, not exists (select 1 from {} where airtable_id = {} and deleted_at is null)"
-            ).format(
-                sql.Literal(key[0]),
-                sql.Literal(key[1]),
-                sql.Identifier(*row.mirror),
-                sql.Literal(row.probe.oldest_record_id),  # type: ignore[union-attr]
-            )
-            for key, row in pending
+    query = sql.SQL(" union all ").join(
+        sql.SQL("select {}, {}, not exists (select 1 from {} where airtable_id = {} and deleted_at is null)").format(
+            sql.Literal(key[0]),
+            sql.Literal(key[1]),
+            sql.Identifier(*row.mirror),
+            sql.Literal(row.probe.oldest_record_id),  # type: ignore[union-attr]
         )
+        for key, row in pending
     )
-    for base_id, table_id, missing in cur.fetchall():
+    try:
+        with cur.connection.transaction():  # a savepoint: a mirror table gone (a spec changed) fails this alone
+            cur.execute(query)
+            found = cur.fetchall()
+    except psycopg.Error:
+        return 1  # the probe's record stands as it was seen: still missing
+    for base_id, table_id, missing in found:
         row = snapshot.tables[(base_id, table_id)]
         snapshot.tables[(base_id, table_id)] = replace(row, probe=replace(row.probe, still_missing=missing))
     return 1
