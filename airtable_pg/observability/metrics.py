@@ -220,7 +220,7 @@ def _table_families(snapshot: StateSnapshot, spec: SyncSpec) -> Iterator[Metric]
     )  # fmt: skip
     cell_errors = GaugeMetricFamily(
         PREFIX + "table_cell_errors",
-        "Cells of live rows their typed column cannot hold (kept raw in fields), after the last sync run.",
+        "Cells of live rows their typed column cannot hold (kept raw in fields), after the last full sync.",
         labels=labels,
     )
     for base, table in spec.tables():

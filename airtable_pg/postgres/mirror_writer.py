@@ -271,18 +271,21 @@ class MirrorWriter:
         )
         return {row[0] for row in cur.fetchall()}
 
-    def counts(self, cur: Cursor) -> TableCounts:
-        """Live rows, tombstones and cell errors (``postgres.cell_errors``'s rule), in one scan of the table: what a
-        finished run records for ``/metrics``, so a scrape never scans a mirror table."""
+    def counts(self, cur: Cursor, *, cell_errors: bool) -> TableCounts:
+        """Live rows and tombstones in one scan of the table; with ``cell_errors``, also the cell errors
+        (``postgres.cell_errors``'s rule). What a finished run records for ``/metrics``, so a scrape never scans a
+        mirror table. Cell errors cost a look into each row's ``fields`` where a column is NULL (about 0.3 s for
+        20,000 wide rows): a full run counts them, a poll leaves the last full run's figure."""
         errors = [sql.SQL("count(*) filter (where {})").format(where_clause(f)) for f in self.table.fields.values()]
+        counted = sql.SQL(" + ").join(errors) if errors and cell_errors else sql.SQL("0" if cell_errors else "null")
         cur.execute(
             sql.SQL(
                 "select count(*) filter (where deleted_at is null), count(*) filter (where deleted_at is not null), {} "
                 "from {}"
-            ).format(sql.SQL(" + ").join(errors) if errors else sql.SQL("0"), self.mirror)
+            ).format(counted, self.mirror)
         )
-        live, tombstones, cell_errors = cur.fetchone()
-        return TableCounts(live, tombstones, cell_errors)
+        live, tombstones, found = cur.fetchone()
+        return TableCounts(live, tombstones, found)
 
     def live_rows_by_last_id_char(self, cur: Cursor) -> dict[str, int]:
         """Live rows per last character of ``airtable_id``: how a full scan splits into even ranges."""

@@ -105,7 +105,7 @@ def add_state_tables(metadata: sa.MetaData) -> None:
         sa.Column("last_error", sa.Text),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
         sa.Column("tombstones", sa.BigInteger, comment="Tombstoned rows in the mirror after the last sync run."),
-        sa.Column("cell_errors", sa.BigInteger, comment="Cell errors in live rows after the last sync run."),
+        sa.Column("cell_errors", sa.BigInteger, comment="Cell errors in live rows after the last full sync."),
         sa.Column("probe_checked_at", sa.DateTime(timezone=True), comment="The poll sensor's last look at Airtable."),
         sa.Column("probe_missing", sa.Integer, comment="Records on that first page the mirror lacked."),
         sa.Column("probe_missing_record_id", sa.Text, comment="The one of them Airtable created first."),

@@ -144,7 +144,7 @@ class TableCounts:
 
     live: int
     tombstones: int
-    cell_errors: int  # cells of live rows their typed column could not hold (kept raw in ``fields``)
+    cell_errors: int | None  # cells of live rows their typed column could not hold (None: not counted this run)
 
 
 def finish_run(
@@ -167,8 +167,8 @@ def finish_run(
     moved = sql.SQL("") if refresh_only else sql.SQL("{} = now(), ").format(sql.Identifier(column))
     cur.execute(
         sql.SQL(
-            "update {} set {}row_count = %s, tombstones = %s, cell_errors = %s, last_error = null, updated_at = now() "
-            "where base_id = %s and table_id = %s"
+            "update {} set {}row_count = %s, tombstones = %s, cell_errors = coalesce(%s, cell_errors), "
+            "last_error = null, updated_at = now() where base_id = %s and table_id = %s"
         ).format(state_table("table_state"), moved),
         (counts.live, counts.tombstones, counts.cell_errors, base.id, table.id),
     )

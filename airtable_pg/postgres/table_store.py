@@ -107,7 +107,7 @@ class TableStore:
                 self.base,
                 self.table,
                 full=full,
-                counts=self.writer.counts(cur),
+                counts=self.writer.counts(cur, cell_errors=full),
                 stats=stats or {},
                 watermark=watermark,
                 refresh_only=refresh_only,

@@ -366,6 +366,17 @@ def test_a_finished_run_records_tombstones_and_cell_errors_for_the_metrics(hosti
     )
     assert recorded == [(counts[0], counts[1], 1)]
     assert counts[0] == 1 and counts[1] >= 1
+    # A poll recounts rows and tombstones (cheap) and keeps the last full sync's cell errors (a look into fields).
+    another = row("rec0000000000err3", "Another error")
+    another.fields["fldScore000000001"] = {"specialValue": "NaN"}
+    scan, _ = writer.start_scan("incremental")
+    writer.apply([another], source="poll")
+    writer.finish_scan(scan, tombstone_before=None)
+    after_poll = fetch(
+        url,
+        "select row_count, tombstones, cell_errors from airtable_sync.table_state where table_id = 'tblPeople00000001'",
+    )
+    assert after_poll == [(counts[0] + 1, counts[1], 1)]
 
 
 def test_a_poll_probe_records_the_oldest_record_airtable_has_and_the_mirror_lacks(hostile):

@@ -30,7 +30,7 @@ LANE_COUNTERS = (
 )
 TABLE_COLUMNS = (
     ("tombstones", sa.BigInteger(), "Tombstoned rows in the mirror after the last sync run."),
-    ("cell_errors", sa.BigInteger(), "Cell errors in live rows after the last sync run."),
+    ("cell_errors", sa.BigInteger(), "Cell errors in live rows after the last full sync."),
     ("probe_checked_at", sa.DateTime(timezone=True), "The poll sensor's last look at Airtable."),
     ("probe_missing", sa.Integer(), "Records on that first page the mirror lacked."),
     ("probe_missing_record_id", sa.Text(), "The one of them Airtable created first."),
