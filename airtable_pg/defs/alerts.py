@@ -16,6 +16,7 @@ The alerter is its own sensor: a failed post or an unreachable webhook never tou
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +33,7 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.scheduler.instigation import InstigatorType, TickStatus
+from dagster._core.scheduler.instigation import InstigatorTick, InstigatorType, TickStatus
 
 from airtable_pg.defs.names import DEFAULT, Names
 from airtable_pg.defs.resources import instance_resource
@@ -49,6 +50,7 @@ ALERTS_SECONDS = 60
 OBSERVE_EVERY = timedelta(minutes=5)
 WILL_RETRY_TAG = "dagster/will_retry"  # dagster._core.storage.tags.WILL_RETRY_TAG
 FIRST_LOOK = timedelta(hours=1)  # how far back the first count of a sensor's failed ticks reaches
+STUCK_TICK = 600.0  # seconds: a tick still "started" after this is left behind (its process died)
 
 log = logging.getLogger(__name__)
 
@@ -181,24 +183,32 @@ def _count_sensor_ticks(context: SensorEvaluationContext, db: sa.Engine, now: da
             ticks = context.instance.get_ticks(
                 state.instigator_origin_id, state.selector_id, after=after.timestamp(), before=now.timestamp()
             )
-            failures = [t for t in ticks if t.status == TickStatus.FAILURE]
-            latest = max(ticks, key=lambda t: t.timestamp, default=None)
-            looks.append(
-                SensorTicks(
-                    sensor=name,
-                    new_failures=len(failures),
-                    failing=latest is not None and latest.status == TickStatus.FAILURE,
-                    last_tick_at=datetime.fromtimestamp(latest.timestamp, UTC) if latest else None,
-                    last_failure_at=datetime.fromtimestamp(max(t.timestamp for t in failures), UTC)
-                    if failures
-                    else None,
-                    checked_until=now,
-                )
-            )
+            looks.append(_look(name, ticks, now))
         with transaction(db) as cur:
             record_sensor_ticks(cur, looks)
     except Exception:  # whatever failed, a figure must never stop the alerter's own tick
         log.warning("could not count the sensors' failed ticks", exc_info=True)
+
+
+def _look(sensor: str, ticks: Sequence[InstigatorTick], now: datetime) -> SensorTicks:
+    """What the ticks since the last look say. A tick is stamped when it starts and gets its status when it ends, so
+    the look stops just before the earliest tick still running (this sensor's own, for one): the next look counts
+    it once it has ended. A tick running for longer than ``STUCK_TICK`` no longer holds the count back."""
+    running = [
+        t.timestamp for t in ticks if t.status == TickStatus.STARTED and now.timestamp() - t.timestamp < STUCK_TICK
+    ]
+    until = min(running) - 1e-6 if running else now.timestamp()
+    ended = [t for t in ticks if t.status != TickStatus.STARTED and t.timestamp <= until]
+    failures = [t for t in ended if t.status == TickStatus.FAILURE]
+    latest = max(ended, key=lambda t: t.timestamp, default=None)
+    return SensorTicks(
+        sensor=sensor,
+        new_failures=len(failures),
+        failing=latest is not None and latest.status == TickStatus.FAILURE,
+        last_tick_at=datetime.fromtimestamp(latest.timestamp, UTC) if latest else None,
+        last_failure_at=datetime.fromtimestamp(max(t.timestamp for t in failures), UTC) if failures else None,
+        checked_until=datetime.fromtimestamp(until, UTC),
+    )
 
 
 def _words(report: TickReport) -> str:

@@ -152,9 +152,9 @@ def _sensor_state(instance, name: str):
         InstigatorState(origin, InstigatorType.SENSOR, InstigatorStatus.RUNNING, SensorInstigatorData())
     )
 
-    def tick(status: TickStatus) -> None:
+    def tick(status: TickStatus):
         error = SerializableErrorInfo("boom", [], "RuntimeError") if status == TickStatus.FAILURE else None
-        instance.create_tick(TickData(
+        return instance.create_tick(TickData(
             instigator_origin_id=origin.get_id(), instigator_name=name, instigator_type=InstigatorType.SENSOR,
             status=status, timestamp=time.time(), selector_id=origin.get_selector().get_id(), error=error,
             run_ids=[] if status == TickStatus.SUCCESS else None,
@@ -184,8 +184,16 @@ def test_the_alerts_sensor_counts_this_code_locations_failed_sensor_ticks_once(d
         assert execute(database_url, ticks) == [("poll_coaching__users", 2, True)]
         time.sleep(0.01)
         ours(TickStatus.SUCCESS)
+        running = ours(TickStatus.STARTED)  # a tick still running when the alerts sensor looks: not counted yet
+        time.sleep(0.01)
+        ours(TickStatus.SUCCESS)
         evaluate()
         assert execute(database_url, ticks) == [("poll_coaching__users", 2, False)]  # it recovered
+        instance.update_tick(running.with_status(TickStatus.FAILURE, error=SerializableErrorInfo("late", [], "E")))
+        evaluate()  # it ended in failure: counted now, once; the latest tick ended still is the success after it
+        assert execute(database_url, ticks) == [("poll_coaching__users", 3, False)]
+        evaluate()
+        assert execute(database_url, ticks) == [("poll_coaching__users", 3, False)]
 
 
 def _named_sensor(name: str):
