@@ -85,7 +85,7 @@ def archive_route(
             served = _file_at(copy, key) if copy is not None else None
             if served is None:
                 raise model_not_found()
-            return await run_in_threadpool(_answer, request, store(), served)
+            return await run_in_threadpool(lambda: _answer(request, store(), served))  # opening may block
         except ApiError as error:
             return JSONResponse(error.body(), status_code=error.status)
 
