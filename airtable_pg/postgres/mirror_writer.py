@@ -94,14 +94,13 @@ class MirrorWriter:
             [sql.SQL("{c} = excluded.{c}").format(c=c) for c in data_cols]
             + [sql.SQL("synced_at = now()"), sql.SQL("deleted_at = null")]
         )
-        old = sql.SQL(", ").join([*self._compared("t"), sql.SQL("t.deleted_at")])
-        new = sql.SQL(", ").join([*self._compared("excluded"), sql.SQL("null::timestamptz")])
+        changed = self._changed(data_cols)
         head = sql.SQL(
             "with prev as (select airtable_id from {mirror} where deleted_at is not null and airtable_id = any(%s)), "
             "up as (insert into {mirror} as t ({insert_cols}) values "
         ).format(mirror=self.mirror, insert_cols=insert_cols)
         tail = sql.SQL(
-            " on conflict (airtable_id) do update set {set_list} where ({old}) is distinct from ({new}) "
+            " on conflict (airtable_id) do update set {set_list} where {changed} "
             "returning t.airtable_id, (xmax = 0) as inserted), "
             # applied_at: the write's own time, not the transaction's start (``now()``), which for a webhook
             # pass is before its payload request: provisioning latency is measured up to here.
@@ -113,8 +112,26 @@ class MirrorWriter:
             "from up left join prev using (airtable_id)) "
             "select up.airtable_id, up.inserted, prev.airtable_id is not null "
             "from up left join prev using (airtable_id)"
-        ).format(set_list=set_list, old=old, new=new, events=state_table("change_event"))
+        ).format(set_list=set_list, changed=changed, events=state_table("change_event"))
         return head, tail
+
+    def _changed(self, data_cols: list[sql.Identifier]) -> sql.Composed:
+        """The upsert's condition for rewriting a stored row. The plain comparison comes first: Postgres stops an
+        ``and`` at its first false, so a row equal as stored (the common case) never pays for taking the URLs out of
+        its attachments (measured: about 40 against 20 ms per 100 users rows when every row pays it)."""
+
+        def plain(row: str, deleted: str) -> sql.Composed:
+            values = [sql.SQL("{}.{}").format(sql.Identifier(row), c) for c in data_cols]
+            return sql.SQL(", ").join([*values, sql.SQL(deleted)])
+
+        raw = sql.SQL("({}) is distinct from ({})").format(
+            plain("t", "t.deleted_at"), plain("excluded", "null::timestamptz")
+        )
+        if not any(f.type == ATTACHMENT_TYPE for f in self.table.fields.values()):
+            return raw
+        old = sql.SQL(", ").join([*self._compared("t"), sql.SQL("t.deleted_at")])
+        new = sql.SQL(", ").join([*self._compared("excluded"), sql.SQL("null::timestamptz")])
+        return sql.SQL("{} and ({}) is distinct from ({})").format(raw, old, new)
 
     def _compared(self, row: str) -> list[sql.Composable]:
         """What decides whether a stored row changed: every data column, attachments without their URLs."""
