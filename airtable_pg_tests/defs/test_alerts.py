@@ -37,16 +37,8 @@ from airtable_pg.defs.resources import AirtablePgResource
 from airtable_pg.observability.metrics import scrape
 from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.migrate import DEMO_VERSIONS
-from airtable_pg_tests.observability.state_seed import (
-    BASE,
-    PROGRAMS,
-    SPEC,
-    USERS,
-    apply_changes,
-    dead_letter,
-    execute,
-    synced,
-)
+from airtable_pg_tests.observability.state_seed import BASE, PROGRAMS, SPEC, USERS, apply_changes, dead_letter, synced
+from airtable_pg_tests.observability.state_seed import execute as sql_rows
 from airtable_pg_tests.observability.webhook_sink import WebhookSink
 
 UI = "http://ui.test"
@@ -137,7 +129,7 @@ def test_a_failed_run_posts_one_message_per_incident_and_its_next_success_the_re
                                   database_url, sink, on_success.name))  # fmt: skip
     assert len(sink.messages) == 2 and "RESOLVED* RunFailed" in sink.texts()[1]
     # Every failed run is a figure of /metrics, the retried one too, each once however often the sensor saw it.
-    recorded = execute(database_url, "select job_name, will_retry from airtable_sync.dagster_run_failure order by 2")
+    recorded = sql_rows(database_url, "select job_name, will_retry from airtable_sync.dagster_run_failure order by 2")
     assert recorded == [("import_users", False), ("import_users", False), ("import_users", True)]
     found = scrape(connection_pool(database_url), SPEC).families
     runs = next(f for f in found if f.name == "airtable_pg_dagster_runs_failed")
@@ -179,21 +171,21 @@ def test_the_alerts_sensor_counts_this_code_locations_failed_sensor_ticks_once(d
 
         evaluate()
         ticks = "select sensor, failed_ticks, failing from airtable_sync.dagster_sensor_tick order by 1"
-        assert execute(database_url, ticks) == [("poll_coaching__users", 2, True)]  # not another location's
+        assert sql_rows(database_url, ticks) == [("poll_coaching__users", 2, True)]  # not another location's
         evaluate()  # nothing new: counted once
-        assert execute(database_url, ticks) == [("poll_coaching__users", 2, True)]
+        assert sql_rows(database_url, ticks) == [("poll_coaching__users", 2, True)]
         time.sleep(0.01)
         ours(TickStatus.SUCCESS)
         running = ours(TickStatus.STARTED)  # a tick still running when the alerts sensor looks: not counted yet
         time.sleep(0.01)
         ours(TickStatus.SUCCESS)
         evaluate()
-        assert execute(database_url, ticks) == [("poll_coaching__users", 2, False)]  # it recovered
+        assert sql_rows(database_url, ticks) == [("poll_coaching__users", 2, False)]  # it recovered
         instance.update_tick(running.with_status(TickStatus.FAILURE, error=SerializableErrorInfo("late", [], "E")))
         evaluate()  # it ended in failure: counted now, once; the latest tick ended still is the success after it
-        assert execute(database_url, ticks) == [("poll_coaching__users", 3, False)]
+        assert sql_rows(database_url, ticks) == [("poll_coaching__users", 3, False)]
         evaluate()
-        assert execute(database_url, ticks) == [("poll_coaching__users", 3, False)]
+        assert sql_rows(database_url, ticks) == [("poll_coaching__users", 3, False)]
 
 
 def _named_sensor(name: str):
