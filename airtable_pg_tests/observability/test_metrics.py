@@ -216,3 +216,15 @@ def test_tombstones_cell_errors_the_stuck_lane_the_archive_and_dagster_are_the_s
     execute(database_url, "insert into airtable.users (airtable_id, fields) values ('recStuck000000001', '{}')")
     found = samples(requests.get(served, timeout=10).text)
     assert value(found, "airtable_pg_table_missing_oldest_age_seconds", **users) == 0
+
+
+def test_a_probed_table_whose_mirror_is_gone_keeps_the_scrape_up_and_the_probes_figure(database_url):
+    synced(database_url, USERS.id, rows=1, ago=timedelta(minutes=1))
+    execute(database_url, "update airtable_sync.table_state set mirror_table = 'dropped by a spec change', "
+            "probe_checked_at = now(), probe_missing = 1, probe_missing_record_id = 'recGone0000000001', "
+            "probe_missing_created_at = now() - interval '200 seconds' where table_id = %s", (USERS.id,))  # fmt: skip
+    result = scrape(connection_pool(database_url), SPEC)
+    assert result.ok
+    (age,) = [s.value for f in result.families if f.name == "airtable_pg_table_missing_oldest_age_seconds"
+              for s in f.samples if s.labels["table"] == "users"]  # fmt: skip
+    assert age == pytest.approx(200, abs=10)  # as the probe saw it: still missing, as far as anyone can tell
