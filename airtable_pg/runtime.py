@@ -115,7 +115,8 @@ class Runtime:
     def pusher(self, *, after_answer: Callable[[], None] | None = None) -> OutboundPusher:
         """An outbound pusher with a client of its own (pushers in parallel overlap Airtable's latency)."""
         uploads = UploadSources(self.archive, self.outbound.upload_dir)  # archived copies and AIRTABLE_PG_UPLOAD_DIR
-        return OutboundPusher(self.spec, self.db, self.api(), self.outbound, after_answer=after_answer, uploads=uploads)
+        api = self.api(lane="outbound")
+        return OutboundPusher(self.spec, self.db, api, self.outbound, after_answer=after_answer, uploads=uploads)
 
     def sync_engine(
         self, *, workers: int | None = None, progress: Callable[[ProgressEvent], None] | None = None, **tuning: object
@@ -145,7 +146,7 @@ class Runtime:
         from airtable_pg.api.app import build_app
 
         airtable = self.api if self.airtable_config is not None else None
-        return build_app(self.spec, self.database_url, airtable, shadow_share=self.shadow_share)
+        return build_app(self.spec, self.database_url, airtable, shadow_share=self.shadow_share, archive=self.archive)
 
     def archiver(self) -> Archiver:
         """The attachment archive; with a token, it re-reads records for fresh URLs through the shared bucket."""

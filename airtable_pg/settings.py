@@ -234,7 +234,8 @@ class Settings(BaseSettings):
         "AIRTABLE_PG_ARCHIVE_PUBLIC_URL",
         default=None,
         default_text="the store's own URL",
-        description="The URL the archive store is served at (a CDN or bucket website): each copy's stable URL in "
+        description="The URL the archive store is served at (a CDN or bucket website, or `airtable-pg api`'s "
+        "`…/archive`, which serves each copy to its tokens): each copy's stable URL in "
         "`airtable_sync.attachment_archive` is this plus its key.",
     )
     archive_retention_days: float = _env(

@@ -294,13 +294,13 @@ class RateLimitedAdapter(HTTPAdapter):
     def _count_server_error(self, base_id: str) -> None:
         # A metric must never fail the request it counts: a database hiccup here loses one count, nothing more.
         try:
-            self.limiter.server_error(base_id)  # type: ignore[union-attr]
+            self.limiter.server_error(base_id, self.lane)  # type: ignore[union-attr]
         except Exception:
             log.warning("could not count a 5xx of base %s", base_id, exc_info=True)
 
     def _wait_out_penalty(self, base_id: str | None) -> None:
         if base_id is not None and self.limiter is not None:
-            self.limiter.throttled(base_id)  # the next acquire() waits for the block, in every process
+            self.limiter.throttled(base_id, self.lane)  # the next acquire() waits for the block, in every process
         elif self.cancel.wait(self.config.penalty_seconds):
             raise Cancelled("cancelled while waiting out a 429")
 
@@ -343,7 +343,8 @@ def make_api(
     but are not paced: only for a command's single request, never for a sync.
 
     ``cancel``, once set, makes waiting and retrying requests raise :class:`Cancelled` instead. ``lane`` is the
-    rate-limit lane of the tables it serves (``fast``: the users; see ``airtable.rate_limit``).
+    rate-limit lane of the tables it serves (``fast``: the users; see ``airtable.rate_limit``), or ``outbound``
+    for the pusher's (standard slots, counted apart).
     """
     api = Api(config.api_key, timeout=config.timeout, retry_strategy=None, endpoint_url=config.api_url)
     adapter = RateLimitedAdapter(limiter, stats, config, cancel, lane)

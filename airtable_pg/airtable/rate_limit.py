@@ -81,6 +81,9 @@ CLOCK_SAMPLE_SECONDS = 30.0
 GATE_POLL_SECONDS = 0.2  # how often a thread waiting for its process's turn at a base looks for a cancel
 
 LANES = ("standard", "fast")
+# The lanes requests are counted by (``/metrics``): the outbound pusher's requests book standard slots, but are
+# counted apart, so an operator sees whose requests (and whose 429s) they were.
+COUNTED_LANES = (*LANES, "outbound")
 # How close a reserved slot no fast request took must be for a standard request to take it. More than one
 # spacing: standard arrivals come about one spacing apart while a backfill saturates the bucket, so one lands
 # in the window; small, because every lent slot is one the fast lane cannot have.
@@ -112,6 +115,7 @@ _BOOK = sa.text(
                          then greatest(fast_next_slot, to_timestamp(:fast_next_slot)) else fast_next_slot end,
         requests = requests + :counted,
         fast_requests = fast_requests + :fast_counted,
+        outbound_requests = outbound_requests + :outbound_counted,
         slots = case when base_id = :base_id then cast(:slots as bigint[]) else cast(:token_slots as bigint[]) end
     where base_id in (:base_id, :token_key)
     """
@@ -121,21 +125,28 @@ _BLOCKED_FOR = sa.text(
 )
 _BLOCK = sa.text(
     f"""
-    insert into {_BUCKETS} as bucket (base_id, next_slot, blocked_until, throttled)
-    values (:base_id, clock_timestamp(), clock_timestamp() + make_interval(secs => :penalty), 1)
+    insert into {_BUCKETS} as bucket (base_id, next_slot, blocked_until, throttled, fast_throttled, outbound_throttled)
+    values (:base_id, clock_timestamp(), clock_timestamp() + make_interval(secs => :penalty), 1, :fast, :outbound)
     on conflict (base_id) do update set
         blocked_until = greatest(bucket.blocked_until, clock_timestamp() + make_interval(secs => :penalty)),
-        throttled = bucket.throttled + 1
+        throttled = bucket.throttled + 1,
+        fast_throttled = bucket.fast_throttled + :fast,
+        outbound_throttled = bucket.outbound_throttled + :outbound
     """
 )
 _SERVER_ERROR = sa.text(
     f"""
-    insert into {_BUCKETS} as bucket (base_id, next_slot, server_errors) values (:base_id, clock_timestamp(), 1)
-    on conflict (base_id) do update set server_errors = bucket.server_errors + 1
+    insert into {_BUCKETS} as bucket (base_id, next_slot, server_errors, fast_server_errors, outbound_server_errors)
+    values (:base_id, clock_timestamp(), 1, :fast, :outbound)
+    on conflict (base_id) do update set
+        server_errors = bucket.server_errors + 1,
+        fast_server_errors = bucket.fast_server_errors + :fast,
+        outbound_server_errors = bucket.outbound_server_errors + :outbound
     """
 )
 _COUNTERS = sa.text(
-    f"select requests, throttled, next_slot, blocked_until, fast_requests from {_BUCKETS} where base_id = :base_id"
+    f"select requests, throttled, next_slot, blocked_until, fast_requests, outbound_requests, fast_throttled, "
+    f"outbound_throttled, fast_server_errors, outbound_server_errors from {_BUCKETS} where base_id = :base_id"
 )
 
 
@@ -150,6 +161,11 @@ class BucketState:
     next_slot: datetime | None
     blocked_until: datetime | None
     fast_requests: int = 0  # of ``requests``, those of the fast lane
+    outbound_requests: int = 0  # of ``requests``, the outbound pusher's
+    fast_throttled: int = 0  # of the 429s, those answered to the fast lane
+    outbound_throttled: int = 0
+    fast_server_errors: int = 0  # of the 5xx, those answered to the fast lane
+    outbound_server_errors: int = 0
 
 
 @dataclass(frozen=True)
@@ -279,7 +295,8 @@ class RateLimiter:
     def acquire(self, base_id: str, cancel: threading.Event | None = None, lane: str = "standard") -> float:
         """Block until this caller may send one request to ``base_id``; returns the seconds it waited.
 
-        ``lane`` is the table's spec lane: ``fast`` requests take reserved slots a backfill cannot book.
+        ``lane`` is the table's spec lane: ``fast`` requests take reserved slots a backfill cannot book;
+        ``outbound`` (the pusher's) book as ``standard`` and are counted apart.
         """
         started = time.monotonic()
         self.take(base_id, cancel, lane)
@@ -293,14 +310,15 @@ class RateLimiter:
         The caller sends at once, unless ``Slot.missed()`` says it stalled since: then it takes another slot with
         ``rebooking=True`` (the same request, counted once).
         """
-        if lane not in LANES:
-            raise ValueError(f"lane must be one of {', '.join(LANES)}, got {lane!r}")
+        if lane not in COUNTED_LANES:
+            raise ValueError(f"lane must be one of {', '.join(COUNTED_LANES)}, got {lane!r}")
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled before sending")
-        counted = 0 if rebooking else 1
+        counted: str | None = None if rebooking else lane  # the lane the request is counted in, once
+        lane = booking_lane(lane)
         while True:
             deadline = self._book(base_id, counted, lane, cancel)
-            counted = 0  # a re-reservation is the same request
+            counted = None  # a re-reservation is the same request
             if deadline - time.monotonic() > BLOCK_CHECK_LEAD_SECONDS:
                 self._sleep_until(deadline - BLOCK_CHECK_LEAD_SECONDS, cancel)
                 # A 429 elsewhere after we reserved: sending at our slot would earn another 429 (and on
@@ -317,15 +335,15 @@ class RateLimiter:
         with self._lock:
             self.missed_slots += 1
 
-    def throttled(self, base_id: str) -> None:
-        """Airtable answered 429: block the base for every process for ``penalty_seconds``."""
+    def throttled(self, base_id: str, lane: str = "standard") -> None:
+        """Airtable answered 429 (to a ``lane`` request): block the base for every process for ``penalty_seconds``."""
         with self.db.begin() as conn:
-            conn.execute(_BLOCK, {"base_id": base_id, "penalty": self.penalty_seconds})
+            conn.execute(_BLOCK, {"base_id": base_id, "penalty": self.penalty_seconds, **_lane_flags(lane)})
 
-    def server_error(self, base_id: str) -> None:
+    def server_error(self, base_id: str, lane: str = "standard") -> None:
         """Airtable answered 5xx: counted where every process's requests are (``/metrics`` reads it)."""
         with self.db.begin() as conn:
-            conn.execute(_SERVER_ERROR, {"base_id": base_id})
+            conn.execute(_SERVER_ERROR, {"base_id": base_id, **_lane_flags(lane)})
 
     def state(self, base_id: str) -> BucketState | None:
         """The counters of a base's bucket, or of the token's (``base_id=limiter.token_key``)."""
@@ -333,7 +351,7 @@ class RateLimiter:
             row = conn.execute(_COUNTERS, {"base_id": base_id}).one_or_none()
         return None if row is None else BucketState(*row)
 
-    def _book(self, base_id: str, counted: int, lane: str, cancel: threading.Event | None) -> float:
+    def _book(self, base_id: str, counted: str | None, lane: str, cancel: threading.Event | None) -> float:
         """A booked slot on the monotonic clock; a standard request waits here while its base has its share."""
         if self.token_key is None or lane == "fast":
             return self._wait_for_share(base_id, counted, lane, cancel)
@@ -346,7 +364,7 @@ class RateLimiter:
         finally:
             gate.release()
 
-    def _wait_for_share(self, base_id: str, counted: int, lane: str, cancel: threading.Event | None) -> float:
+    def _wait_for_share(self, base_id: str, counted: str | None, lane: str, cancel: threading.Event | None) -> float:
         while True:
             moment, booked = self._reserve(base_id, counted, lane)
             if booked:
@@ -384,8 +402,10 @@ class RateLimiter:
         rate = self.base_rates.get(base_id, self.requests_per_second)
         return spacing_units(rate, self.margin_seconds, self.unit)
 
-    def _reserve(self, base_id: str, counted: int, lane: str) -> tuple[float, bool]:
+    def _reserve(self, base_id: str, counted: str | None, lane: str) -> tuple[float, bool]:
         """Book the next slot of ``lane``; returns it on this process's ``time.monotonic()`` clock and ``True``.
+
+        ``counted``: the lane the booking counts a request in (``None``: a re-booking of one already counted).
 
         With a token, a standard request whose base already holds its share of the token's calendar books
         nothing: it gets ``False`` and the moment its base's earliest booked slot passes, to try again then.
@@ -433,8 +453,9 @@ class RateLimiter:
                     "token_key": token,
                     "next_slot": booking.next_slot * unit,
                     "fast_next_slot": booking.fast_next_slot * unit,
-                    "counted": counted,
-                    "fast_counted": counted if lane == "fast" else 0,
+                    "counted": 0 if counted is None else 1,
+                    "fast_counted": 1 if counted == "fast" else 0,
+                    "outbound_counted": 1 if counted == "outbound" else 0,
                     "slots": [*held, slot] if with_token else [],
                     "token_slots": [*calendar, slot] if with_token else [],
                 },
@@ -461,6 +482,15 @@ def _sleep(seconds: float, cancel: threading.Event | None) -> None:
         time.sleep(seconds)
     elif cancel.wait(seconds):
         raise Cancelled("cancelled while waiting for a rate-limit slot")
+
+
+def booking_lane(lane: str) -> str:
+    """The slots a request of a counted lane books: the outbound pusher's are standard ones."""
+    return "fast" if lane == "fast" else "standard"
+
+
+def _lane_flags(lane: str) -> dict[str, int]:
+    return {"fast": 1 if lane == "fast" else 0, "outbound": 1 if lane == "outbound" else 0}
 
 
 def reserve_every(requests_per_second: float, fast_lane_share: float) -> int:

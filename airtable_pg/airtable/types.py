@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+ATTACHMENT_TYPE = "multipleAttachments"  # its cells are lists of attachment objects whose URLs expire
+
 _TEXT = {
     "singleLineText",
     "multilineText",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from airtable_pg.api.attachments import archive_route
 from airtable_pg.api.auth import Authenticator, require_base
 from airtable_pg.api.errors import NOT_SERVED, ApiError, model_not_found, not_found
 from airtable_pg.api.listing import Listing
@@ -31,6 +33,8 @@ from airtable_pg.api.records import shape
 from airtable_pg.api.routing import Router
 from airtable_pg.api.tables import Catalog, ServedTable
 from airtable_pg.api.writes import Forwarder
+from airtable_pg.archive.config import ArchiveConfig
+from airtable_pg.archive.store import ArchiveStore
 from airtable_pg.postgres.api_reads import MirrorReader, records_by_id
 from airtable_pg.postgres.api_tokens import token_by_secret
 from airtable_pg.postgres.database import connection_pool
@@ -65,10 +69,12 @@ def build_app(
     *,
     shadow_share: float = 1.0,
     shadow_policy: ShadowPolicy | None = None,
+    archive: ArchiveConfig | None = None,
 ) -> Starlette:
     """The API over the mirror tables of ``spec`` in the database at ``database_url``; ``airtable`` makes the client
     writes and reads not served from the mirror are forwarded with (``None``: every read from the mirror, writes
-    refused). Each entity's reads are served where its backend flag says (``api/routing.py``)."""
+    refused). Each entity's reads are served where its backend flag says (``api/routing.py``); ``archive``: the
+    attachment archive whose copies ``/archive/…`` serves (``api/attachments.py``)."""
     catalog = Catalog(spec)
     read = MirrorReader(database_url)
     pool = connection_pool(database_url)
@@ -156,7 +162,9 @@ def build_app(
         yield
         router.close()  # shadow comparisons still waiting end with the server
 
-    routes = [Route(HEALTH_PATH, health), Route("/v0/{path:path}", records, methods=methods)]
+    store = functools.cache(lambda: ArchiveStore(archive or ArchiveConfig()))  # opened at the first copy served
+    served = archive_route(frozenset(base.id for base in spec.bases.values()), auth, read, store)
+    routes = [Route(HEALTH_PATH, health), served, Route("/v0/{path:path}", records, methods=methods)]
     return Starlette(routes=routes, lifespan=lifespan)
 
 

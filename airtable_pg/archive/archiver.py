@@ -24,6 +24,7 @@ from pyairtable import Api
 
 from airtable_pg.airtable.content import DownloadFailed, UrlExpired
 from airtable_pg.airtable.errors import AirtableError, AirtableNotFound, airtable_errors
+from airtable_pg.airtable.types import ATTACHMENT_TYPE
 from airtable_pg.archive.config import ArchiveConfig
 from airtable_pg.archive.copier import VerifyFailed, copy_attachment, copy_thumbnails
 from airtable_pg.archive.store import ArchiveStore
@@ -34,7 +35,6 @@ from airtable_pg.spec import SyncSpec, TableSpec
 
 log = logging.getLogger(__name__)
 
-ATTACHMENT_TYPE = "multipleAttachments"
 _COPY_ERRORS = (UrlExpired, DownloadFailed, VerifyFailed, AirtableError, OSError)
 
 

@@ -96,6 +96,10 @@ class ArchiveStore:
         """Move a verified partial to its key (replacing an earlier copy of the same attachment)."""
         self.fs.mv(partial_path, self.path(key))
 
+    def open(self, key: str) -> IO[bytes]:
+        """The stored copy at ``key``, for reading (what ``airtable-pg api`` serves)."""
+        return self.fs.open(self.path(key), "rb")
+
     def size(self, key: str) -> int | None:
         try:
             return int(self.fs.size(self.path(key)))

@@ -18,12 +18,12 @@ import sqlalchemy as sa
 
 from airtable_pg.cli.output import EXIT_FAILED, EXIT_OK, command, command_settings, runtime_database
 from airtable_pg.cli.parsing import command_parser
-from airtable_pg.observability.metrics import freshness_age
+from airtable_pg.observability.metrics import freshness_age, missing_age
 from airtable_pg.postgres import incidents, live_status, webhook_state
 from airtable_pg.postgres.database import connection_pool
-from airtable_pg.postgres.metrics_state import read_snapshot
+from airtable_pg.postgres.metrics_state import StateSnapshot, read_snapshot
 from airtable_pg.postgres.transaction import transaction
-from airtable_pg.spec import SyncSpec, load_spec
+from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec, load_spec
 
 STUCK_AFTER = timedelta(minutes=1)
 
@@ -75,6 +75,7 @@ def collect(db: sa.Engine, spec: SyncSpec, window: timedelta) -> dict[str, Any]:
             "freshness_bound_seconds": table.freshness_bound_seconds,
             "outbox_pending": pending,
             "outbox_oldest_age_seconds": _round((snapshot.now - oldest).total_seconds()) if oldest else None,
+            **_table_extras(snapshot, base, table),
         })  # fmt: skip
     bases, healthy = [], True
     for base in spec.bases.values():
@@ -93,6 +94,7 @@ def collect(db: sa.Engine, spec: SyncSpec, window: timedelta) -> dict[str, Any]:
             },
             "notifications_waiting": count, "oldest_waiting_seconds": _round(waited), "stuck": stuck,
             "dead_letters_open": letters,
+            **_base_extras(snapshot, base),
         })  # fmt: skip
     return {
         "at": snapshot.now,
@@ -103,7 +105,43 @@ def collect(db: sa.Engine, spec: SyncSpec, window: timedelta) -> dict[str, Any]:
             {"alert": i.alert, "scope": i.scope, "since": i.since, "summary": i.summary} for i in firing
         ],
         "healthy": healthy,
+        "dagster": {
+            "runs_failed": dict(sorted(snapshot.runs_failed.items())),
+            "sensors": {
+                name: {"failed_ticks": row.failed_ticks, "failing": row.failing}
+                for name, row in sorted(snapshot.sensors.items())
+            },
+        },
     }
+
+
+def _table_extras(snapshot: StateSnapshot, base: BaseSpec, table: TableSpec) -> dict[str, Any]:
+    """The figures /metrics serves per table beyond the text table's: as of the last sync run, and the last probe."""
+    state = snapshot.tables.get((base.id, table.id))
+    probe = state.probe if state is not None else None
+    return {
+        "tombstones": state.tombstones if state else None,
+        "cell_errors": state.cell_errors if state else None,
+        "missing_records_at_last_probe": probe.missing if probe else None,
+        "missing_oldest_age_seconds": _round(missing_age(snapshot, base, table)),
+    }
+
+
+def _base_extras(snapshot: StateSnapshot, base: BaseSpec) -> dict[str, Any]:
+    rate = snapshot.rate.get(base.id)
+    lanes = rate.by_lane() if rate is not None else {}
+    archive = snapshot.archive.get(base.id)
+    return {
+        "airtable_by_lane": {
+            lane: {"requests": sent, "throttled_429": throttles, "server_errors_5xx": errors}
+            for lane, (sent, throttles, errors) in lanes.items()
+        },
+        "archive": None if archive is None else {
+            "backlog": archive.backlog, "failed": archive.failed,
+            "oldest_waiting_seconds": _round((snapshot.now - archive.oldest_pending_at).total_seconds())
+            if archive.oldest_pending_at else None,
+        },
+    }  # fmt: skip
 
 
 def print_text(figures: dict[str, Any], minutes: float) -> None:

@@ -6,15 +6,21 @@
   queue depths, latency percentiles), which the asset's Plots tab draws over time: no run is launched for it.
 - ``alert_on_run_failure`` opens a ``RunFailed`` incident for the failed run's job (not when Dagster will retry
   the run: one incident per final failure), and ``resolve_run_failure`` closes it when that job next succeeds.
+- Dagster's own failures become metrics the same way: ``alert_on_run_failure`` records every failed run (retried
+  ones too) in ``airtable_sync.dagster_run_failure``, and ``alerts`` counts each of this code location's sensors'
+  failed ticks from the instance into ``airtable_sync.dagster_sensor_tick`` (``postgres.dagster_figures``).
 
 The alerter is its own sensor: a failed post or an unreachable webhook never touches a sync's run.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from dagster import (
     AssetObservation,
     DagsterRunStatus,
@@ -27,12 +33,15 @@ from dagster import (
     SkipReason,
     sensor,
 )
+from dagster._core.scheduler.instigation import InstigatorTick, InstigatorType, TickStatus
 
 from airtable_pg.defs.names import DEFAULT, Names
 from airtable_pg.defs.resources import instance_resource
 from airtable_pg.observability.alerter import Notifier, TickReport, apply, evaluate
 from airtable_pg.observability.alerts import RUN_FAILED, Alert, Breach, Labels, alert_definitions, by_name
 from airtable_pg.observability.plots import table_figures
+from airtable_pg.postgres.dagster_figures import SensorTicks, checked_until, record_run_failure, record_sensor_ticks
+from airtable_pg.postgres.transaction import transaction
 from airtable_pg.settings import Settings
 from airtable_pg.spec import SyncSpec
 
@@ -40,6 +49,10 @@ ALERTS_SENSOR = "alerts"
 ALERTS_SECONDS = 60
 OBSERVE_EVERY = timedelta(minutes=5)
 WILL_RETRY_TAG = "dagster/will_retry"  # dagster._core.storage.tags.WILL_RETRY_TAG
+FIRST_LOOK = timedelta(hours=1)  # how far back the first count of a sensor's failed ticks reaches
+STUCK_TICK = 600.0  # seconds: a tick still "started" after this is left behind (its process died)
+
+log = logging.getLogger(__name__)
 
 
 def _notifier(settings: Settings) -> Notifier | None:
@@ -75,6 +88,7 @@ def build_alert_definitions(spec: SyncSpec, names: Names = DEFAULT) -> Definitio
             return runtime
         settings = resource.load_settings()
         now = datetime.now(UTC)
+        _count_sensor_ticks(context, runtime.db, now)
         report = evaluate(runtime.db, spec, alert_definitions(settings), _notifier(settings), now=now,
                           link_for=_asset_link(settings, names, spec), alerter=names(ALERTS_SENSOR))  # fmt: skip
         events: list[AssetObservation] = []
@@ -91,6 +105,7 @@ def build_alert_definitions(spec: SyncSpec, names: Names = DEFAULT) -> Definitio
     # The resource is read from the context; Dagster also passes it as a keyword (its key is the instance's).
     def run_failed(context: RunStatusSensorContext, **_resources: object) -> SkipReason:
         run = context.dagster_run
+        _record_run_failure(context, names, spec)
         if run.tags.get(WILL_RETRY_TAG) == "true":
             return SkipReason(f"run {run.run_id} of {run.job_name} failed; Dagster retries it: no alert yet")
         return _run_incident(context, names, spec, failed=True)
@@ -133,6 +148,67 @@ def _run_incident(context: RunStatusSensorContext, names: Names, spec: SyncSpec,
     apply(runtime.db, alert, labels, Breach(labels, 1.0) if failed else None, datetime.now(UTC), _notifier(settings),
           lambda _alert, _labels: f"{ui}/runs/{run.run_id}", report)  # fmt: skip
     return SkipReason(f"run {run.run_id} of {run.job_name}: {_words(report)}")
+
+
+def _record_run_failure(context: RunStatusSensorContext, names: Names, spec: SyncSpec) -> None:
+    """Every failed run, once (keyed by its id): ``airtable_pg_dagster_runs_failed_total``."""
+    runtime = instance_resource(context, names).sensor_runtime(spec)
+    if isinstance(runtime, SkipReason):
+        return
+    run = context.dagster_run
+    record = context.instance.get_run_record_by_id(run.run_id)
+    ended = record.end_time if record is not None else None
+    failed_at = datetime.fromtimestamp(ended, UTC) if ended else datetime.now(UTC)
+    with transaction(runtime.db) as cur:
+        record_run_failure(cur, run.run_id, run.job_name, failed_at, will_retry=run.tags.get(WILL_RETRY_TAG) == "true")
+
+
+def _count_sensor_ticks(context: SensorEvaluationContext, db: sa.Engine, now: datetime) -> None:
+    """Count the failed ticks of this code location's sensors since the last look, from the Dagster instance: one
+    query of its instigator states and one per sensor, each of the ticks since then (a minute's worth)."""
+    repository = context.repository_def
+    if repository is None:
+        return
+    mine = {sensor.name for sensor in repository.sensor_defs}
+    try:
+        states = context.instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+        with transaction(db) as cur:
+            since = checked_until(cur)
+        looks = []
+        for state in states:
+            name = state.instigator_name
+            if name not in mine or state.origin.repository_origin.repository_name != context.repository_name:
+                continue
+            after = since.get(name, now - FIRST_LOOK)
+            ticks = context.instance.get_ticks(
+                state.instigator_origin_id, state.selector_id, after=after.timestamp(), before=now.timestamp()
+            )
+            looks.append(_look(name, ticks, now))
+        with transaction(db) as cur:
+            record_sensor_ticks(cur, looks)
+    except Exception:  # whatever failed, a figure must never stop the alerter's own tick
+        log.warning("could not count the sensors' failed ticks", exc_info=True)
+
+
+def _look(sensor: str, ticks: Sequence[InstigatorTick], now: datetime) -> SensorTicks:
+    """What the ticks since the last look say. A tick is stamped when it starts and gets its status when it ends, so
+    the look stops just before the earliest tick still running (this sensor's own, for one): the next look counts
+    it once it has ended. A tick running for longer than ``STUCK_TICK`` no longer holds the count back."""
+    running = [
+        t.timestamp for t in ticks if t.status == TickStatus.STARTED and now.timestamp() - t.timestamp < STUCK_TICK
+    ]
+    until = min(running) - 1e-6 if running else now.timestamp()
+    ended = [t for t in ticks if t.status != TickStatus.STARTED and t.timestamp <= until]
+    failures = [t for t in ended if t.status == TickStatus.FAILURE]
+    latest = max(ended, key=lambda t: t.timestamp, default=None)
+    return SensorTicks(
+        sensor=sensor,
+        new_failures=len(failures),
+        failing=latest is not None and latest.status == TickStatus.FAILURE,
+        last_tick_at=datetime.fromtimestamp(latest.timestamp, UTC) if latest else None,
+        last_failure_at=datetime.fromtimestamp(max(t.timestamp for t in failures), UTC) if failures else None,
+        checked_until=datetime.fromtimestamp(until, UTC),
+    )
 
 
 def _words(report: TickReport) -> str:

@@ -181,6 +181,13 @@ def alert_definitions(settings: Settings | None = None) -> list[Alert]:
             runbook="usersprovisioningslow",
         ),
         Alert(
+            "FastLaneStuck",
+            Threshold("airtable_pg_table_missing_oldest_age_seconds", ">", p99, match=(("lane", "fast"),)),
+            "page",
+            f"{{base}}.{{table}}: a record Airtable created {{value}} s ago is still not in Postgres (over the "
+            f"{p99:g} s SLO; seen by the poll sensor's probe)",
+        ),
+        Alert(
             "TableStale",
             Threshold("airtable_pg_table_freshness_age_seconds", ">", "airtable_pg_table_freshness_bound_seconds"),
             "ticket",
@@ -239,6 +246,13 @@ def alert_definitions(settings: Settings | None = None) -> list[Alert]:
             Threshold("airtable_pg_alerter_last_evaluation_age_seconds", ">", 300),
             "page",
             "the built-in alerter {alerter} has not evaluated for {value} s: is the Dagster daemon running?",
+        ),
+        Alert(
+            "SensorFailing",
+            Threshold("airtable_pg_dagster_sensor_failing", ">", 0),
+            "ticket",
+            "the Dagster sensor {sensor} fails its ticks (its page in the UI shows the error)",
+            for_seconds=300,
         ),
         Alert(RUN_FAILED, None, "ticket", "run of {job} failed", runbook="runfailed"),
     ]

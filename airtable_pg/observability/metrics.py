@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from airtable_pg.postgres.metrics_state import StateSnapshot, read_snapshot
+from airtable_pg.airtable.types import ATTACHMENT_TYPE
+from airtable_pg.postgres.metrics_state import ArchiveRow, StateSnapshot, read_snapshot
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
 
@@ -87,10 +88,96 @@ def freshness_age(snapshot: StateSnapshot, base: BaseSpec, table: TableSpec) -> 
 
 def families_from(snapshot: StateSnapshot, spec: SyncSpec) -> Iterator[Metric]:
     yield from _table_families(snapshot, spec)
+    yield from _probe_families(snapshot, spec)
     yield _latency_family(snapshot, spec)
     yield from _base_families(snapshot, spec)
+    yield from _archive_families(snapshot, spec)
     yield _checks_family(snapshot, spec)
     yield _alerter_family(snapshot)
+    yield from _dagster_families(snapshot)
+
+
+def missing_age(snapshot: StateSnapshot, base: BaseSpec, table: TableSpec) -> float | None:
+    """Seconds since Airtable created the oldest record the table's last poll probe saw in Airtable and not in the
+    mirror, while the mirror still lacks it (0: the last probe found none, or it has landed since); ``None``: no
+    probe yet (the poll sensors run under Dagster)."""
+    state = snapshot.tables.get((base.id, table.id))
+    probe = state.probe if state is not None else None
+    if probe is None:
+        return None
+    if not probe.still_missing or probe.oldest_created_at is None:
+        return 0.0
+    return _age(snapshot.now, probe.oldest_created_at)
+
+
+def _probe_families(snapshot: StateSnapshot, spec: SyncSpec) -> Iterator[Metric]:
+    labels = ["base", "table", "lane"]
+    missing = GaugeMetricFamily(
+        PREFIX + "table_missing_records",
+        "Records the last poll probe saw in Airtable's first page of changes and not live in the mirror.",
+        labels=labels,
+    )
+    oldest = GaugeMetricFamily(
+        PREFIX + "table_missing_oldest_age_seconds",
+        "Seconds since Airtable created the oldest of them, while the mirror still lacks it (0: none).",
+        labels=labels,
+    )
+    probed = GaugeMetricFamily(
+        PREFIX + "table_probe_age_seconds", "Seconds since the table's poll sensor last probed Airtable.", labels=labels
+    )
+    for base, table in spec.tables():
+        state = snapshot.tables.get((base.id, table.id))
+        if state is None or state.probe is None:
+            continue
+        values = [base.key, table.key, table.lane]
+        missing.add_metric(values, float(state.probe.missing))
+        oldest.add_metric(values, missing_age(snapshot, base, table) or 0.0)
+        probed.add_metric(values, _age(snapshot.now, state.probe.checked_at))
+    yield from (missing, oldest, probed)
+
+
+def _archive_families(snapshot: StateSnapshot, spec: SyncSpec) -> Iterator[Metric]:
+    backlog = GaugeMetricFamily(
+        PREFIX + "archive_backlog", "Live attachments without a verified copy yet (pending).", labels=["base"]
+    )
+    failed = GaugeMetricFamily(
+        PREFIX + "archive_failed", "Live attachments whose copy failed for good (after the archive's attempts).",
+        labels=["base"],
+    )  # fmt: skip
+    oldest = GaugeMetricFamily(
+        PREFIX + "archive_backlog_oldest_age_seconds",
+        "Seconds since the archive first saw the oldest attachment still waiting for its copy (0: none).",
+        labels=["base"],
+    )
+    for base in spec.bases.values():
+        if not any(f.type == ATTACHMENT_TYPE for t in base.tables.values() for f in t.fields.values()):
+            continue  # a base without attachment fields has no archive
+        row = snapshot.archive.get(base.id, ArchiveRow(0, 0, None))
+        backlog.add_metric([base.key], float(row.backlog))
+        failed.add_metric([base.key], float(row.failed))
+        oldest.add_metric([base.key], _age(snapshot.now, row.oldest_pending_at) or 0.0)
+    yield from (backlog, failed, oldest)
+
+
+def _dagster_families(snapshot: StateSnapshot) -> Iterator[Metric]:
+    runs = CounterMetricFamily(
+        PREFIX + "dagster_runs_failed",
+        "Failed Dagster runs of this code location, by job (as its run-failure sensor recorded them; retried ones "
+        "included).",
+        labels=["job"],
+    )
+    for job, count in sorted(snapshot.runs_failed.items()):
+        runs.add_metric([job], float(count))
+    ticks = CounterMetricFamily(
+        PREFIX + "dagster_sensor_ticks_failed", "Failed ticks of this code location's sensors.", labels=["sensor"]
+    )
+    failing = GaugeMetricFamily(
+        PREFIX + "dagster_sensor_failing", "1 when the sensor's latest tick failed, else 0.", labels=["sensor"]
+    )
+    for sensor, row in sorted(snapshot.sensors.items()):
+        ticks.add_metric([sensor], float(row.failed_ticks))
+        failing.add_metric([sensor], 1.0 if row.failing else 0.0)
+    yield from (runs, ticks, failing)
 
 
 def _alerter_family(snapshot: StateSnapshot) -> Metric:
@@ -127,6 +214,15 @@ def _table_families(snapshot: StateSnapshot, spec: SyncSpec) -> Iterator[Metric]
         "Seconds the oldest unpushed change has waited (0: none waiting).",
         labels=["base", "table"],
     )
+    tombstones = GaugeMetricFamily(
+        PREFIX + "table_tombstones", "Rows tombstoned (deleted in Airtable) in the mirror after the last sync run.",
+        labels=labels,
+    )  # fmt: skip
+    cell_errors = GaugeMetricFamily(
+        PREFIX + "table_cell_errors",
+        "Cells of live rows their typed column cannot hold (kept raw in fields), after the last full sync.",
+        labels=labels,
+    )
     for base, table in spec.tables():
         values = [base.key, table.key, table.lane]
         state = snapshot.tables.get((base.id, table.id))
@@ -138,11 +234,15 @@ def _table_families(snapshot: StateSnapshot, spec: SyncSpec) -> Iterator[Metric]
         bound.add_metric(values, float(table.freshness_bound_seconds))
         if state is not None and state.last_full_sync_at is not None:
             full.add_metric(values, _age(snapshot.now, state.last_full_sync_at))
+        if state is not None and state.tombstones is not None:
+            tombstones.add_metric(values, float(state.tombstones))
+        if state is not None and state.cell_errors is not None:
+            cell_errors.add_metric(values, float(state.cell_errors))
         pending, oldest = snapshot.outbox.get((base.id, table.id), (0, None))
         if table.is_postgres_authoritative or pending:
             outbox.add_metric([base.key, table.key], float(pending))
             outbox_age.add_metric([base.key, table.key], _age(snapshot.now, oldest) or 0.0)
-    yield from (rows, age, bound, full, outbox, outbox_age)
+    yield from (rows, age, bound, full, outbox, outbox_age, tombstones, cell_errors)
 
 
 def _latency_family(snapshot: StateSnapshot, spec: SyncSpec) -> Metric:
@@ -196,16 +296,19 @@ def _base_families(snapshot: StateSnapshot, spec: SyncSpec) -> Iterable[Metric]:
         PREFIX + "webhook_expiry_seconds", "Seconds until the base's webhook expires (negative: expired).",
         labels=["base"],
     )  # fmt: skip
+    lanes = ["base", "lane"]
     requests = CounterMetricFamily(
-        PREFIX + "airtable_requests", "Requests to Airtable, by lane (fast: the users lane's reserved slots).",
-        labels=["base", "lane"],
-    )  # fmt: skip
+        PREFIX + "airtable_requests",
+        "Requests to Airtable, by lane (fast: the fast-lane tables'; outbound: the pusher's; standard: the rest).",
+        labels=lanes,
+    )
     throttled = CounterMetricFamily(
-        PREFIX + "airtable_throttled", "Airtable's 429 answers (each stops the base for 30 s).", labels=["base"]
+        PREFIX + "airtable_throttled", "Airtable's 429 answers (each stops the base for 30 s), by lane.", labels=lanes
     )
     server_errors = CounterMetricFamily(
-        PREFIX + "airtable_server_errors", "Airtable's 5xx answers (each retried, or given up on).", labels=["base"]
-    )
+        PREFIX + "airtable_server_errors", "Airtable's 5xx answers (each retried, or given up on), by lane.",
+        labels=lanes,
+    )  # fmt: skip
     for base in spec.bases.values():
         count, oldest = snapshot.waiting.get(base.id, (0, None))
         waiting.add_metric([base.key], float(count))
@@ -220,10 +323,10 @@ def _base_families(snapshot: StateSnapshot, spec: SyncSpec) -> Iterable[Metric]:
                 expiry.add_metric([base.key], (hook.expires_at - snapshot.now).total_seconds())
         rate = snapshot.rate.get(base.id)
         if rate is not None:
-            requests.add_metric([base.key, "fast"], float(rate.fast_requests))
-            requests.add_metric([base.key, "standard"], float(rate.requests - rate.fast_requests))
-            throttled.add_metric([base.key], float(rate.throttled))
-            server_errors.add_metric([base.key], float(rate.server_errors))
+            for lane, (sent, throttles, errors) in rate.by_lane().items():
+                requests.add_metric([base.key, lane], float(sent))
+                throttled.add_metric([base.key, lane], float(throttles))
+                server_errors.add_metric([base.key, lane], float(errors))
     return (waiting, waiting_age, letters, created, healthy, expiry, requests, throttled, server_errors)
 
 

@@ -24,6 +24,9 @@ TABLE_FIGURES = {
     "airtable_pg_table_rows": "rows",
     "airtable_pg_outbox_pending": "outbox_pending",
     "airtable_pg_outbox_oldest_age_seconds": "outbox_oldest_age_seconds",
+    "airtable_pg_table_tombstones": "tombstones",
+    "airtable_pg_table_cell_errors": "cell_errors",
+    "airtable_pg_table_missing_oldest_age_seconds": "missing_oldest_age_seconds",
 }
 BASE_FIGURES = {
     "airtable_pg_notifications_waiting": "notifications_waiting",

@@ -287,3 +287,29 @@ def archived_copy(cur: Cursor, attachment_id: str) -> ArchivedCopy | None:
     )
     row = cur.fetchone()
     return ArchivedCopy(*row) if row else None
+
+
+@dataclass(frozen=True)
+class ServedCopy:
+    """What ``airtable-pg api`` needs to serve an archived attachment (a row of the ``attachment_archive`` view)."""
+
+    store_key: str
+    filename: str
+    content_type: str | None
+    size: int | None
+    sha256: str | None
+    thumbnails: dict[str, Any]  # variant → {key, sha256, size, width, height, url}
+
+
+def served_copy(cur: Cursor, base_id: str, attachment_id: str) -> ServedCopy | None:
+    """The verified copy of one attachment, as ``airtable_sync.attachment_archive`` lists it (tombstoned ones too,
+    until their bytes are purged); ``None`` when there is none (not archived yet, failed, purged, unknown)."""
+    cur.execute(
+        sql.SQL(
+            "select path, filename, content_type, size, sha256, coalesce(thumbnails, '{{}}'::jsonb) "
+            "from {} where base_id = %s and attachment_id = %s"
+        ).format(state_table("attachment_archive")),
+        (base_id, attachment_id),
+    )
+    row = cur.fetchone()
+    return None if row is None else ServedCopy(*row)

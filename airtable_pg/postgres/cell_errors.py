@@ -26,9 +26,13 @@ class FieldErrors:
 
 
 def where_clause(field: FieldSpec) -> sql.Composed:
-    """Live rows where this field's cell is in ``fields`` but its column is NULL."""
-    return sql.SQL("deleted_at is null and fields ? {} and {} is null").format(
-        sql.Literal(field.id), sql.Identifier(field.column)
+    """Live rows where this field's cell is in ``fields`` but its column is NULL.
+
+    The column is tested first: Postgres stops at the first false condition, and ``fields ?`` decompresses the row's
+    ``fields`` each time it is evaluated (a wide row's is stored compressed), so only rows with a NULL column pay it.
+    """
+    return sql.SQL("deleted_at is null and {} is null and fields ? {}").format(
+        sql.Identifier(field.column), sql.Literal(field.id)
     )
 
 

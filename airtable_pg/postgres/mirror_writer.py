@@ -6,6 +6,13 @@ or overlaps happen — and rewrites a row only when something in it changed. Eve
 of the caller's transaction: sync state (``postgres.sync_state``) commits with the rows it describes.
 Tombstones are decided only by a *completed* full scan (``tombstone_unseen``), never by a partial one.
 
+Attachments are compared without their URLs. Airtable hands out a new, expiring URL (and thumbnail URLs) for the
+same attachment on later reads, so a row whose only difference is its URLs is unchanged: not rewritten, not counted
+as updated, no change event (so no latency sample, no computed refresh, no outbox echo). Its stored URLs stay those
+of its last real change; they expire within hours whatever we store, and the attachment archive serves the stable
+copy (its copier re-reads a record whose stored URL has expired). Every other key of an attachment object (id,
+filename, size, type, width, height, a thumbnail's size) is compared as before, so a real change is never missed.
+
 Every write marks its transaction as the sync's (``airtable_pg.origin = 'sync'``), so the outbox triggers of
 Postgres-authoritative tables never take the sync's writes for the app's; rows of such tables pass the
 ``AuthorityGuard`` first (echoes, conflicts, records Postgres created).
@@ -23,10 +30,12 @@ import sqlalchemy as sa
 from psycopg import Cursor, sql
 from psycopg.types.json import Jsonb
 
+from airtable_pg.airtable.types import ATTACHMENT_TYPE
 from airtable_pg.postgres.authority_guard import AuthorityGuard
+from airtable_pg.postgres.cell_errors import where_clause
 from airtable_pg.postgres.errors import SchemaNotReady
 from airtable_pg.postgres.outbox import mark_sync_origin
-from airtable_pg.postgres.sync_state import state_table
+from airtable_pg.postgres.sync_state import TableCounts, state_table
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.rows import MirrorRow
 from airtable_pg.spec import BaseSpec, TableSpec
@@ -85,14 +94,13 @@ class MirrorWriter:
             [sql.SQL("{c} = excluded.{c}").format(c=c) for c in data_cols]
             + [sql.SQL("synced_at = now()"), sql.SQL("deleted_at = null")]
         )
-        old = sql.SQL(", ").join([sql.SQL("t.{}").format(c) for c in data_cols] + [sql.SQL("t.deleted_at")])
-        new = sql.SQL(", ").join([sql.SQL("excluded.{}").format(c) for c in data_cols] + [sql.SQL("null::timestamptz")])
+        changed = self._changed(data_cols)
         head = sql.SQL(
             "with prev as (select airtable_id from {mirror} where deleted_at is not null and airtable_id = any(%s)), "
             "up as (insert into {mirror} as t ({insert_cols}) values "
         ).format(mirror=self.mirror, insert_cols=insert_cols)
         tail = sql.SQL(
-            " on conflict (airtable_id) do update set {set_list} where ({old}) is distinct from ({new}) "
+            " on conflict (airtable_id) do update set {set_list} where {changed} "
             "returning t.airtable_id, (xmax = 0) as inserted), "
             # applied_at: the write's own time, not the transaction's start (``now()``), which for a webhook
             # pass is before its payload request: provisioning latency is measured up to here.
@@ -104,8 +112,46 @@ class MirrorWriter:
             "from up left join prev using (airtable_id)) "
             "select up.airtable_id, up.inserted, prev.airtable_id is not null "
             "from up left join prev using (airtable_id)"
-        ).format(set_list=set_list, old=old, new=new, events=state_table("change_event"))
+        ).format(set_list=set_list, changed=changed, events=state_table("change_event"))
         return head, tail
+
+    def _changed(self, data_cols: list[sql.Identifier]) -> sql.Composed:
+        """The upsert's condition for rewriting a stored row. The plain comparison comes first: Postgres stops an
+        ``and`` at its first false, so a row equal as stored (the common case) never pays for taking the URLs out of
+        its attachments (measured: about 40 against 20 ms per 100 users rows when every row pays it)."""
+
+        def plain(row: str, deleted: str) -> sql.Composed:
+            values = [sql.SQL("{}.{}").format(sql.Identifier(row), c) for c in data_cols]
+            return sql.SQL(", ").join([*values, sql.SQL(deleted)])
+
+        raw = sql.SQL("({}) is distinct from ({})").format(
+            plain("t", "t.deleted_at"), plain("excluded", "null::timestamptz")
+        )
+        if not any(f.type == ATTACHMENT_TYPE for f in self.table.fields.values()):
+            return raw
+        old = sql.SQL(", ").join([*self._compared("t"), sql.SQL("t.deleted_at")])
+        new = sql.SQL(", ").join([*self._compared("excluded"), sql.SQL("null::timestamptz")])
+        return sql.SQL("{} and ({}) is distinct from ({})").format(raw, old, new)
+
+    def _compared(self, row: str) -> list[sql.Composable]:
+        """What decides whether a stored row changed: every data column, attachments without their URLs."""
+        fields = self.table.fields.values()
+        attachment_ids = [f.id for f in fields if f.type == ATTACHMENT_TYPE]
+        attachment_columns = {f.column for f in fields if f.type == ATTACHMENT_TYPE}
+        alias = sql.Identifier(row)
+        compared: list[sql.Composable] = [sql.SQL("{}.airtable_created_time").format(alias)]
+        if attachment_ids:
+            compared.append(sql.SQL("{}.fields - {}::text[]").format(alias, sql.Literal(attachment_ids)))
+            compared += [
+                without_urls(sql.SQL("{}.fields -> {}").format(alias, sql.Literal(field_id)))
+                for field_id in attachment_ids
+            ]
+        else:
+            compared.append(sql.SQL("{}.fields").format(alias))
+        for column in self.columns:
+            cell = sql.SQL("{}.{}").format(alias, sql.Identifier(column))
+            compared.append(without_urls(cell) if column in attachment_columns else cell)
+        return compared
 
     def upsert(
         self, cur: Cursor, rows: Sequence[MirrorRow], source: str, *, guarded: bool = True
@@ -230,6 +276,34 @@ class MirrorWriter:
         cur.execute(sql.SQL("select count(*) from {} where deleted_at is null").format(self.mirror))
         return cur.fetchone()[0]
 
+    def live_ids(self, cur: Cursor, airtable_ids: Sequence[str]) -> set[str]:
+        """Which of these records are live rows of the mirror (through the unique index on ``airtable_id``)."""
+        if not airtable_ids:
+            return set()
+        cur.execute(
+            sql.SQL("select airtable_id from {} where airtable_id = any(%s) and deleted_at is null").format(
+                self.mirror
+            ),
+            (list(airtable_ids),),
+        )
+        return {row[0] for row in cur.fetchall()}
+
+    def counts(self, cur: Cursor, *, cell_errors: bool) -> TableCounts:
+        """Live rows and tombstones in one scan of the table; with ``cell_errors``, also the cell errors
+        (``postgres.cell_errors``'s rule). What a finished run records for ``/metrics``, so a scrape never scans a
+        mirror table. Cell errors cost a look into each row's ``fields`` where a column is NULL (about 0.3 s for
+        20,000 wide rows): a full run counts them, a poll leaves the last full run's figure."""
+        errors = [sql.SQL("count(*) filter (where {})").format(where_clause(f)) for f in self.table.fields.values()]
+        counted = sql.SQL(" + ").join(errors) if errors and cell_errors else sql.SQL("0" if cell_errors else "null")
+        cur.execute(
+            sql.SQL(
+                "select count(*) filter (where deleted_at is null), count(*) filter (where deleted_at is not null), {} "
+                "from {}"
+            ).format(counted, self.mirror)
+        )
+        live, tombstones, found = cur.fetchone()
+        return TableCounts(live, tombstones, found)
+
     def live_rows_by_last_id_char(self, cur: Cursor) -> dict[str, int]:
         """Live rows per last character of ``airtable_id``: how a full scan splits into even ranges."""
         cur.execute(
@@ -244,3 +318,20 @@ class MirrorWriter:
         if value is not None and column in self._jsonb_columns:
             return Jsonb(value)
         return value
+
+
+# An attachment cell (a list of attachment objects) without the keys that change on every read: each object's
+# ``url`` and each of its thumbnails' ``url``. Anything that is not such a list is compared as it is.
+_WITHOUT_URLS = sql.SQL(
+    "case when jsonb_typeof({cell}) = 'array' then (select coalesce(jsonb_agg("
+    "case when jsonb_typeof(a) = 'object' then (a - 'url') || case when jsonb_typeof(a -> 'thumbnails') = 'object' "
+    "then jsonb_build_object('thumbnails', (select coalesce(jsonb_object_agg(k, "
+    "case when jsonb_typeof(v) = 'object' then v - 'url' else v end), '{{}}'::jsonb) "
+    "from jsonb_each(a -> 'thumbnails') as th(k, v))) else '{{}}'::jsonb end else a end order by i), '[]'::jsonb) "
+    "from jsonb_array_elements({cell}) with ordinality as e(a, i)) else {cell} end"
+)
+
+
+def without_urls(cell: sql.Composable) -> sql.Composed:
+    """``cell`` (a jsonb expression) as compared: attachment objects without their expiring URLs."""
+    return _WITHOUT_URLS.format(cell=cell)

@@ -85,6 +85,7 @@ def add_state_tables(metadata: sa.MetaData) -> None:
             server_default="0",
             comment="Airtable's 5xx answers (each retried or given up on): the base's error rate beside requests.",
         ),
+        *_lane_counters(),
         comment="Request buckets shared by every process: one per Airtable base (5 requests/s), one per token "
         "(50 requests/s, keyed token:<fingerprint>, never the token)",
         schema=s,
@@ -103,6 +104,12 @@ def add_state_tables(metadata: sa.MetaData) -> None:
         sa.Column("row_count", sa.BigInteger),
         sa.Column("last_error", sa.Text),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("tombstones", sa.BigInteger, comment="Tombstoned rows in the mirror after the last sync run."),
+        sa.Column("cell_errors", sa.BigInteger, comment="Cell errors in live rows after the last full sync."),
+        sa.Column("probe_checked_at", sa.DateTime(timezone=True), comment="The poll sensor's last look at Airtable."),
+        sa.Column("probe_missing", sa.Integer, comment="Records on that first page the mirror lacked."),
+        sa.Column("probe_missing_record_id", sa.Text, comment="The one of them Airtable created first."),
+        sa.Column("probe_missing_created_at", sa.DateTime(timezone=True), comment="Its Airtable createdTime."),
         comment="Per mirrored table: last full sync, poll watermark, counts.",
         schema=s,
     )
@@ -196,6 +203,7 @@ def add_state_tables(metadata: sa.MetaData) -> None:
     add_backend_flag_tables(metadata)
     add_shadow_tables(metadata)
     add_archive_tables(metadata)
+    add_dagster_tables(metadata)
 
 
 def add_shadow_tables(metadata: sa.MetaData) -> None:
@@ -361,6 +369,49 @@ def add_observability_tables(metadata: sa.MetaData) -> None:
     )
 
 
+def _lane_counters() -> list[sa.Column]:
+    """Per lane beside the totals (``requests``, ``throttled``, ``server_errors`` count every lane): the standard
+    lane's figure is the total less the fast and outbound ones."""
+    return [
+        sa.Column(name, sa.BigInteger, nullable=False, server_default="0", comment=comment)
+        for name, comment in (
+            ("outbound_requests", "Requests of the outbound pusher (also counted in requests)."),
+            ("fast_throttled", "429s answered to the fast lane (also counted in throttled)."),
+            ("outbound_throttled", "429s answered to the outbound pusher (also counted in throttled)."),
+            ("fast_server_errors", "5xx answered to the fast lane (also counted in server_errors)."),
+            ("outbound_server_errors", "5xx answered to the outbound pusher (also counted in server_errors)."),
+        )
+    ]
+
+
+def add_dagster_tables(metadata: sa.MetaData) -> None:
+    """What the Dagster sensors saw of Dagster's own failures, so ``/metrics`` serves it from this database."""
+    s = STATE_SCHEMA
+    sa.Table(
+        "dagster_run_failure",
+        metadata,
+        sa.Column("run_id", sa.Text, primary_key=True),
+        sa.Column("job_name", sa.Text, nullable=False),
+        sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        sa.Column("will_retry", sa.Boolean, nullable=False, server_default=sa.false()),
+        comment="Each failed Dagster run of this code location, once (the run-failure sensor records it).",
+        schema=s,
+    )
+    sa.Table(
+        "dagster_sensor_tick",
+        metadata,
+        sa.Column("sensor", sa.Text, primary_key=True),
+        sa.Column("failed_ticks", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("failing", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("last_tick_at", sa.DateTime(timezone=True)),
+        sa.Column("last_failure_at", sa.DateTime(timezone=True)),
+        sa.Column("checked_until", sa.DateTime(timezone=True), comment="Ticks up to here are counted."),
+        comment="Per sensor of this code location: failed ticks ever, and whether its latest tick failed "
+        "(the alerts sensor reads them from the Dagster instance).",
+        schema=s,
+    )
+
+
 def add_archive_tables(metadata: sa.MetaData) -> None:
     """The attachment archive (``airtable_pg.archive``): one row per Airtable attachment the mirror holds."""
     sa.Table(
@@ -404,6 +455,11 @@ def add_archive_tables(metadata: sa.MetaData) -> None:
             postgresql_where=sa.text("status = 'pending' and tombstoned_at is null"),
         ),
         sa.Index("attachment_record", "base_id", "table_id", "record_id"),
+        sa.Index(
+            "attachment_unarchived",
+            "base_id",
+            postgresql_where=sa.text("status <> 'archived' and tombstoned_at is null"),
+        ),
         comment="Each attachment the mirror holds, by Airtable attachment id: its archived copy, checksum, state.",
         schema=STATE_SCHEMA,
     )

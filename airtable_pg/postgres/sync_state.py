@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -118,6 +119,34 @@ def mark_seen(cur: Cursor, run_id: uuid.UUID, airtable_ids: Sequence[str]) -> No
         )
 
 
+def record_probe(
+    cur: Cursor,
+    base: BaseSpec,
+    table: TableSpec,
+    *,
+    missing: int,
+    oldest_id: str | None,
+    oldest_created_at: datetime | None,
+) -> None:
+    """A poll probe's look at Airtable: records on its first page the mirror lacked, and the oldest of them."""
+    cur.execute(
+        sql.SQL(
+            "update {} set probe_checked_at = now(), probe_missing = %s, probe_missing_record_id = %s, "
+            "probe_missing_created_at = %s where base_id = %s and table_id = %s"
+        ).format(state_table("table_state")),
+        (missing, oldest_id, oldest_created_at, base.id, table.id),
+    )
+
+
+@dataclass(frozen=True)
+class TableCounts:
+    """A mirror table's rows when a run finished (``/metrics`` serves them from ``table_state``)."""
+
+    live: int
+    tombstones: int
+    cell_errors: int | None  # cells of live rows their typed column could not hold (None: not counted this run)
+
+
 def finish_run(
     cur: Cursor,
     run_id: uuid.UUID,
@@ -125,7 +154,7 @@ def finish_run(
     table: TableSpec,
     *,
     full: bool,
-    row_count: int,
+    counts: TableCounts,
     stats: dict[str, Any],
     watermark: datetime | None = None,
     refresh_only: bool = False,
@@ -138,9 +167,10 @@ def finish_run(
     moved = sql.SQL("") if refresh_only else sql.SQL("{} = now(), ").format(sql.Identifier(column))
     cur.execute(
         sql.SQL(
-            "update {} set {}row_count = %s, last_error = null, updated_at = now() where base_id = %s and table_id = %s"
+            "update {} set {}row_count = %s, tombstones = %s, cell_errors = coalesce(%s, cell_errors), "
+            "last_error = null, updated_at = now() where base_id = %s and table_id = %s"
         ).format(state_table("table_state"), moved),
-        (row_count, base.id, table.id),
+        (counts.live, counts.tombstones, counts.cell_errors, base.id, table.id),
     )
     if watermark is not None:
         advance_watermark(cur, base, table, watermark)

@@ -59,6 +59,24 @@ class TableStore:
             counts, _ = self.writer.upsert(cur, rows, source)
         return counts.inserted + counts.updated + counts.restored > 0
 
+    def record_probe(self, rows: Sequence[MirrorRow]) -> None:
+        """Record what a poll probe saw: how many of ``rows`` (Airtable's first page of changes, just read) the mirror
+        lacks as live rows, and the one of them Airtable created first. A scrape then tells whether the mirror still
+        lacks it: a user in Airtable longer than the SLO and not in Postgres is the stuck fast lane."""
+        with transaction(self.db) as cur:
+            live = self.writer.live_ids(cur, [row.airtable_id for row in rows])
+            missing = [row for row in rows if row.airtable_id not in live]
+            dated = [row for row in missing if row.created_time is not None]
+            oldest = min(dated, key=lambda row: row.created_time) if dated else None  # type: ignore[arg-type, return-value]
+            sync_state.record_probe(
+                cur,
+                self.base,
+                self.table,
+                missing=len(missing),
+                oldest_id=oldest.airtable_id if oldest else None,
+                oldest_created_at=oldest.created_time if oldest else None,
+            )
+
     def start_scan(self, kind: str = "full") -> tuple[uuid.UUID, datetime]:
         with transaction(self.db) as cur:
             return sync_state.start_run(cur, self.base, self.table, kind)
@@ -89,7 +107,7 @@ class TableStore:
                 self.base,
                 self.table,
                 full=full,
-                row_count=self.writer.live_count(cur),
+                counts=self.writer.counts(cur, cell_errors=full),
                 stats=stats or {},
                 watermark=watermark,
                 refresh_only=refresh_only,

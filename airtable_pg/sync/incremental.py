@@ -80,6 +80,7 @@ def probe_incremental(run: TableSync, *, overlap: timedelta = DEFAULT_OVERLAP) -
     since = previous - overlap
     records = next(iter(run.pages(formula=poll_formula(since))), [])
     page = run.converter.page(records)
+    run.store.record_probe(page.rows)  # what Airtable has and the mirror lacks: the stuck-lane metric
     if len(records) >= FULL_PAGE or run.store.would_change(page.rows):
         return PollProbe(
             changed=True, rows_seen=len(records), since=since, watermark=None, requests=run.apis.stats.requests

@@ -154,3 +154,21 @@ def test_another_specs_incidents_are_left_to_its_own_alerter(database_url, sink)
     with transaction(connection_pool(database_url)) as cur:
         assert [i.state for i in incidents.all_incidents(cur)] == ["firing"]  # not resolved by the other alerter
     assert len(sink.messages) == 1
+
+
+def test_a_user_in_airtable_longer_than_the_slo_and_not_in_postgres_fires_once_and_recovers_when_it_lands(
+    database_url, sink
+):
+    synced(database_url, USERS.id, rows=400, ago=timedelta(seconds=30))
+    execute(database_url, "update airtable_sync.table_state set mirror_table = %s, probe_checked_at = now(), "
+            "probe_missing = 1, probe_missing_record_id = 'recStuckUser00001', "
+            "probe_missing_created_at = now() - interval '90 seconds' where table_id = %s",
+            (USERS.mirror, USERS.id))  # fmt: skip
+    tick(database_url, sink, 0)
+    tick(database_url, sink, 1)
+    assert len(sink.messages) == 1 and "FIRING* FastLaneStuck" in sink.texts()[0]
+    assert f"{BASE.key}.users" in sink.texts()[0] and "still not in Postgres" in sink.texts()[0]
+    execute(database_url, f'insert into airtable."{USERS.mirror}" (airtable_id, fields) values (%s, %s)',
+            ("recStuckUser00001", "{}"))  # fmt: skip
+    tick(database_url, sink, 2)
+    assert len(sink.messages) == 2 and "RESOLVED* FastLaneStuck" in sink.texts()[1]

@@ -21,6 +21,7 @@ ALERTS = by_name(alert_definitions())
 TABLE = {"base": "coaching", "table": "programs", "lane": "standard"}
 BASE = {"base": "coaching"}
 USERS = {"base": "coaching", "table": "users", "lane": "fast", "source": "webhook"}
+USERS_TABLE = {"base": "coaching", "table": "users", "lane": "fast"}
 
 
 def series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
@@ -73,6 +74,15 @@ CASES = {
     "AlerterSilent": (
         [series("airtable_pg_alerter_last_evaluation_age_seconds", {"alerter": "alerts"}, "30 90 30 90 60+60x10")],
         ("9m", {"alerter": "alerts"}, 360.0), "3m",  # ticking: never over 300 s; stopped at 4m: over at 9m
+    ),
+    "FastLaneStuck": (
+        [series("airtable_pg_table_missing_oldest_age_seconds", USERS_TABLE, "0 0 30 90 150 0"),
+         series("airtable_pg_table_missing_oldest_age_seconds", TABLE, "600x5")],  # the standard lane: no page
+        ("3m", USERS_TABLE, 90.0), "2m",  # under the 60 s SLO at 2m; resolved when the user landed at 5m
+    ),
+    "SensorFailing": (
+        [series("airtable_pg_dagster_sensor_failing", {"sensor": "alerts"}, "0 1x10")],
+        ("7m", {"sensor": "alerts"}, 1.0), "4m",  # failing from 1m; `for: 5m` fires it at 6m
     ),
     "MetricsUnreadable": (
         [series("airtable_pg_up", {}, "1 0 0 0 0")],

@@ -81,6 +81,9 @@ def test_prometheus_scrapes_the_receiver_and_answers_the_state_tables_values(dat
     waiting_notification(database_url, ago=timedelta(seconds=3))
     waiting_notification(database_url, ago=timedelta(seconds=1))
     dead_letter(database_url, "outbound")
+    execute(database_url, "insert into airtable_sync.rate_limit (base_id, requests, fast_requests, outbound_requests, "
+            "throttled, outbound_throttled, server_errors, fast_server_errors) values (%s, 90, 25, 15, 2, 2, 3, 1)",
+            (BASE.id,))  # fmt: skip
     with ReceiverServer(build_app(database_url, spec=SPEC)) as receiver:
         url = prometheus(receiver.url.removeprefix("http://"))
         up = wait_until(lambda: query(url, 'up{job="airtable_pg"} == 1'), timeout=60, what="Prometheus's first scrape")
@@ -97,6 +100,16 @@ def test_prometheus_scrapes_the_receiver_and_answers_the_state_tables_values(dat
         assert query(url, "airtable_pg_notifications_waiting") == {frozenset({"base": BASE.key}.items()): 2.0}
         letters = query(url, "airtable_pg_dead_letters_open")
         assert letters[frozenset({"base": BASE.key, "direction": "outbound"}.items())] == 1.0
+        by_lane = {  # the rate-limit row's counters, one series per lane
+            name: {dict(labels)["lane"]: v for labels, v in query(url, name).items()}
+            for name in ("airtable_pg_airtable_requests_total", "airtable_pg_airtable_throttled_total",
+                         "airtable_pg_airtable_server_errors_total")
+        }  # fmt: skip
+        assert by_lane == {
+            "airtable_pg_airtable_requests_total": {"fast": 25.0, "outbound": 15.0, "standard": 50.0},
+            "airtable_pg_airtable_throttled_total": {"fast": 0.0, "outbound": 2.0, "standard": 0.0},
+            "airtable_pg_airtable_server_errors_total": {"fast": 1.0, "outbound": 0.0, "standard": 2.0},
+        }
         # A change of state shows in the next scrapes: Prometheus reads what Postgres holds now.
         apply_changes(database_url, USERS.id, "webhook", [1.0])
         wait_until(lambda: query(url, "airtable_pg_change_latency_seconds_count") == {frozenset(users.items()): 5.0},

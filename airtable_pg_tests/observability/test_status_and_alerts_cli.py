@@ -50,6 +50,8 @@ def test_status_json_carries_freshness_queues_webhook_and_firing_incidents(env, 
     assert base["dead_letters_open"] == {"inbound": 0, "outbound": 1}
     assert base["webhook"]["healthy"] is False and 29 * 3600 <= base["webhook"]["expires_in_seconds"] <= 30 * 3600
     assert [i["alert"] for i in figures["incidents_firing"]] == ["DeadLettersOpen"]
+    assert base["airtable_by_lane"] == {} and base["archive"] is None  # no request made, nothing to archive yet
+    assert figures["dagster"] == {"runs_failed": {}, "sensors": {}}
     assert cli.main(["status"]) == 1
     out = capsys.readouterr().out
     assert f"{BASE.key}.programs" in out and "(UNHEALTHY), expires in 30.0 h" in out
@@ -73,3 +75,32 @@ def test_silencing_an_unknown_alert_or_a_bad_duration_is_a_usage_error(env, caps
     with pytest.raises(SystemExit) as bad:  # argparse's own usage error, as every command's
         cli.main(["alerts", "silence", "TableStale", "--for", "soon"])
     assert bad.value.code == 2 and "not a duration such as 30m" in capsys.readouterr().err
+
+
+def test_status_json_carries_the_lanes_the_tables_counts_the_archive_and_dagster(env, capsys):
+    synced(env, USERS.id, rows=400, ago=timedelta(minutes=1))
+    execute(env, "update airtable_sync.table_state set tombstones = 4, cell_errors = 9, probe_checked_at = now(), "
+            "probe_missing = 0 where table_id = %s", (USERS.id,))  # fmt: skip
+    execute(env, "insert into airtable_sync.rate_limit (base_id, requests, fast_requests, outbound_requests, "
+            "throttled, outbound_throttled) values (%s, 50, 10, 5, 1, 1)", (BASE.id,))  # fmt: skip
+    execute(env, "insert into airtable_sync.attachment (base_id, attachment_id, table_id, record_id, field_id, "
+            "filename, status) values (%s, 'att1', 't', 'r', 'f', 'a.png', 'failed')", (BASE.id,))  # fmt: skip
+    execute(env, "insert into airtable_sync.dagster_run_failure (run_id, job_name) values ('r1', 'full_sync_all')")
+    execute(env, "insert into airtable_sync.dagster_sensor_tick (sensor, failed_ticks, failing) values ('alerts', 2, "
+            "true)")  # fmt: skip
+    cli.main(["status", "--json"])
+    figures = json.loads(capsys.readouterr().out)
+    users = {t["table"]: t for t in figures["tables"]}[f"{BASE.key}.users"]
+    assert (users["tombstones"], users["cell_errors"], users["missing_records_at_last_probe"]) == (4, 9, 0)
+    assert users["missing_oldest_age_seconds"] == 0
+    (base,) = figures["bases"]
+    assert base["airtable_by_lane"] == {
+        "fast": {"requests": 10, "throttled_429": 0, "server_errors_5xx": 0},
+        "standard": {"requests": 35, "throttled_429": 0, "server_errors_5xx": 0},
+        "outbound": {"requests": 5, "throttled_429": 1, "server_errors_5xx": 0},
+    }
+    assert base["archive"] == {"backlog": 0, "failed": 1, "oldest_waiting_seconds": None}
+    assert figures["dagster"] == {
+        "runs_failed": {"full_sync_all": 1},
+        "sensors": {"alerts": {"failed_ticks": 2, "failing": True}},
+    }

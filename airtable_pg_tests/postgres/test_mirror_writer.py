@@ -20,6 +20,7 @@ from airtable_pg.spec import load_spec
 
 HOSTILE_TABLE = "Robert'); DROP TABLE students;--"
 LONG_COLUMN = "ü" * 31  # 62 bytes: fits Postgres's 63-byte limit only as bytes are counted right
+ATTACHMENTS = "fldFiles000000001"
 
 SPEC = {
     "version": 1,
@@ -52,6 +53,12 @@ SPEC = {
                             "linked_table": "tblTeams000000001",
                         },
                         "fldMeta0000000001": {"name": "Meta", "type": "barcode", "column": "meta", "pg_type": "jsonb"},
+                        ATTACHMENTS: {
+                            "name": "Files",
+                            "type": "multipleAttachments",
+                            "column": 'fi"les',
+                            "pg_type": "jsonb",
+                        },
                     },
                 },
                 "teams": {
@@ -81,12 +88,20 @@ def hostile(tmp_path_factory, migrated_database):
     return url, TableStore(connection_pool(url), base, table)
 
 
-def row(record_id: str, name: str, score: float | None = None, team: list[str] | None = None) -> MirrorRow:
+def row(
+    record_id: str,
+    name: str,
+    score: float | None = None,
+    team: list[str] | None = None,
+    files: list[dict] | None = None,
+) -> MirrorRow:
     cells: dict = {"fldName0000000001": name}
     if score is not None:
         cells["fldScore000000001"] = score
     if team:
         cells["fldTeam0000000001"] = team
+    if files is not None:
+        cells[ATTACHMENTS] = files
     return MirrorRow(
         airtable_id=record_id,
         created_time=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
@@ -96,6 +111,7 @@ def row(record_id: str, name: str, score: float | None = None, team: list[str] |
             LONG_COLUMN: None if score is None else Decimal(str(score)),
             "team": team,
             "meta": {"text": "0123", "type": None},
+            'fi"les': files,
         },
         links={"fldTeam0000000001": team or []},
     )
@@ -267,3 +283,110 @@ def test_a_change_is_recorded_at_its_write_not_at_its_transactions_start(hostile
     applied = fetch(url, events, "rec00000000000007")
     assert sorted(kind for kind, _ in applied) == ["created", "deleted"]
     assert all((at - started).total_seconds() >= 0.3 for _, at in applied), (started, applied)
+
+
+def attachment(url: str, *, width: int = 640, filename: str = "cover.png") -> dict:
+    """An attachment object as a record read returns it; ``url`` and the thumbnails' URLs change on later reads."""
+    return {
+        "id": "attCover000000001",
+        "url": f"https://v5.airtableusercontent.com/{url}",
+        "filename": filename,
+        "size": 12345,
+        "type": "image/png",
+        "width": width,
+        "height": 480,
+        "thumbnails": {
+            "small": {"url": f"https://v5.airtableusercontent.com/{url}/small", "width": 48, "height": 36},
+            "large": {"url": f"https://v5.airtableusercontent.com/{url}/large", "width": 512, "height": 384},
+        },
+    }
+
+
+def stored_files(url: str, record_id: str) -> tuple:
+    return fetch(
+        url,
+        sql.SQL("select fields -> %s, {} from {} where airtable_id = %s")
+        .format(sql.Identifier('fi"les'), sql.Identifier('we"ird; schema', HOSTILE_TABLE))
+        .as_string(None),
+        ATTACHMENTS,
+        record_id,
+    )[0]
+
+
+def events_of(url: str, record_id: str) -> list[str]:
+    found = fetch(url, "select kind from airtable_sync.change_event where airtable_id = %s order by id", record_id)
+    return [kind for (kind,) in found]
+
+
+def test_rotated_attachment_urls_alone_are_no_change(hostile):
+    """Airtable hands out new URLs for the same attachment: the row is not rewritten, counted or evented."""
+    url, writer = hostile
+    record = "rec0000000000att1"
+    assert writer.apply([row(record, "Files", files=[attachment("first")])]).inserted == 1
+    rotated = writer.apply([row(record, "Files", files=[attachment("second")])], source="poll")
+    assert (rotated.updated, rotated.unchanged) == (0, 1)
+    assert not writer.would_change([row(record, "Files", files=[attachment("third")])])
+    cell, column = stored_files(url, record)
+    assert cell[0]["url"].endswith("/first") and column[0]["thumbnails"]["small"]["url"].endswith("/first/small")
+    assert events_of(url, record) == ["created"]
+
+    # A real change of the attachment (its size on screen, its name, a second file, none) is one, newest URLs kept.
+    for files in (
+        [attachment("fourth", width=800)],
+        [attachment("fifth", width=800, filename="renamed.png")],
+        [attachment("sixth", width=800, filename="renamed.png"), {**attachment("sixth"), "id": "attOther000000001"}],
+        [],
+    ):
+        changed = writer.apply([row(record, "Files", files=files)], source="poll")
+        assert changed.updated == 1, files
+        assert stored_files(url, record)[0] == files
+    assert writer.apply([row(record, "Files")], source="poll").updated == 1  # the cell emptied: absent, not []
+    assert events_of(url, record) == ["created"] + ["updated"] * 5
+
+
+def test_a_finished_run_records_tombstones_and_cell_errors_for_the_metrics(hostile):
+    url, writer = hostile
+    broken = row("rec0000000000err1", "Formula error")
+    broken.fields["fldScore000000001"] = {"error": "#ERROR!"}  # kept raw in fields, the numeric column NULL
+    writer.apply([broken, row("rec0000000000err2", "Gone soon")])
+    scan, started = writer.start_scan("full")
+    writer.apply([broken], scan_id=scan)
+    writer.finish_scan(scan, tombstone_before=started)
+    counts = fetch(
+        url,
+        sql.SQL(
+            "select count(*) filter (where deleted_at is null), count(*) filter (where deleted_at is not null) from {}"
+        )
+        .format(sql.Identifier('we"ird; schema', HOSTILE_TABLE))
+        .as_string(None),
+    )[0]
+    recorded = fetch(
+        url,
+        "select row_count, tombstones, cell_errors from airtable_sync.table_state where table_id = 'tblPeople00000001'",
+    )
+    assert recorded == [(counts[0], counts[1], 1)]
+    assert counts[0] == 1 and counts[1] >= 1
+    # A poll recounts rows and tombstones (cheap) and keeps the last full sync's cell errors (a look into fields).
+    another = row("rec0000000000err3", "Another error")
+    another.fields["fldScore000000001"] = {"specialValue": "NaN"}
+    scan, _ = writer.start_scan("incremental")
+    writer.apply([another], source="poll")
+    writer.finish_scan(scan, tombstone_before=None)
+    after_poll = fetch(
+        url,
+        "select row_count, tombstones, cell_errors from airtable_sync.table_state where table_id = 'tblPeople00000001'",
+    )
+    assert after_poll == [(counts[0] + 1, counts[1], 1)]
+
+
+def test_a_poll_probe_records_the_oldest_record_airtable_has_and_the_mirror_lacks(hostile):
+    url, writer = hostile
+    writer.apply([row("rec0000000000prb1", "Here")])
+    older, newer = row("rec0000000000prb2", "Missing, older"), row("rec0000000000prb3", "Missing, newer")
+    older.created_time = datetime(2020, 1, 1, tzinfo=UTC)
+    writer.record_probe([row("rec0000000000prb1", "Here"), newer, older])
+    probe = "select probe_missing, probe_missing_record_id, probe_missing_created_at from airtable_sync.table_state "
+    probe += "where table_id = 'tblPeople00000001'"
+    assert fetch(url, probe) == [(2, "rec0000000000prb2", datetime(2020, 1, 1, tzinfo=UTC))]
+    writer.record_probe([row("rec0000000000prb1", "Here")])
+    assert fetch(url, probe) == [(0, None, None)]

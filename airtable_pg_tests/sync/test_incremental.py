@@ -119,3 +119,40 @@ def test_a_probe_finds_an_airtable_change_and_applies_nothing(sandbox: Sandbox, 
         sync.sync_table("coaching", "users", "incremental")
         again = sync.probe_poll("coaching", "users")
     assert again is not None and not again.changed and again.rows_seen == 1
+
+
+def test_a_probe_records_a_user_airtable_has_and_the_mirror_lacks_until_it_lands(
+    sandbox: Sandbox, database_url: str, airtable_api: Api
+) -> None:
+    """The stuck fast lane's figure, end to end: the poll probe sees the new user, /metrics ages it until it lands."""
+    from airtable_pg.observability.metrics import scrape
+    from airtable_pg.postgres.database import connection_pool
+
+    def missing_age() -> float:
+        families = {f.name: f for f in scrape(connection_pool(database_url), SPEC).families}
+        (sample,) = [s for s in families["airtable_pg_table_missing_oldest_age_seconds"].samples
+                     if s.labels["table"] == "users"]  # fmt: skip
+        return sample.value
+
+    with make_sync_engine(sandbox, database_url) as sync:
+        sync.sync_table("coaching", "users", "full")
+        created = airtable_api.table(DEMO_BASE_ID, USERS.id).create({NAME: "Nieuwe coach"}, use_field_ids=True)
+        probe = sync.probe_poll("coaching", "users")
+        assert probe is not None and probe.changed
+        with psycopg.connect(libpq_url(database_url)) as conn:
+            recorded = conn.execute(
+                "select probe_missing, probe_missing_record_id from airtable_sync.table_state where table_id = %s",
+                (USERS.id,),
+            ).fetchone()
+        assert recorded == (1, created["id"])
+        # Created just now: in Airtable, not yet in Postgres, and older at each scrape (whole seconds of Airtable's).
+        wait_until(lambda: missing_age() > 0, timeout=5, what="the missing user's age")
+        assert missing_age() < 30
+        sync.sync_table("coaching", "users", "incremental")
+        assert missing_age() == 0  # landed: the scrape finds it in the mirror before any new probe
+        sync.probe_poll("coaching", "users")
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        assert conn.execute(
+            "select probe_missing, probe_missing_record_id from airtable_sync.table_state where table_id = %s",
+            (USERS.id,),
+        ).fetchone() == (0, None)

@@ -1,7 +1,7 @@
 """shadow_stat.skipped: reads served in shadow without a comparison because the comparison queue was full
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-22 10:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | Sequence[str] | None = "0016"
+down_revision: str | Sequence[str] | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
