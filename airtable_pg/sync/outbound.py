@@ -89,6 +89,7 @@ class PushReport:
     requests: int = 0
     by_table: dict[str, dict[str, int]] = field(default_factory=dict)  # table key → created/updated/deleted
     lag_seconds: list[float] = field(default_factory=list)  # the app's change → Airtable's answer committed
+    refused: dict[uuid.UUID, AirtableError] = field(default_factory=dict)  # row id → Airtable's permanent refusal
 
     @property
     def pushed(self) -> int:
@@ -107,6 +108,7 @@ class PushReport:
             for kind, n in tally.items():
                 mine[kind] += n
         self.lag_seconds += other.lag_seconds
+        self.refused.update(other.refused)
 
 
 @dataclass
@@ -215,6 +217,19 @@ class OutboundPusher:
             if not items:
                 return report
             self._push_items(base, items, report)
+
+    def push_rows(self, base: BaseSpec, table: TableSpec, row_ids: list[uuid.UUID]) -> PushReport:
+        """Push the pending changes of these rows now (the API's own writes, while the app waits for its answer).
+
+        Leased like any pass, so a pusher running beside it never sends the same change twice; a change another
+        pusher holds is left to it (its write-back lands all the same)."""
+        report = PushReport()
+        self._key_field(base, table)  # before claiming: Airtable unreachable here must not leave a lease behind
+        with transaction(self.db) as cur:
+            items = outbox.claim_rows(cur, base.schema, table.mirror, row_ids, self.config.lease_seconds)
+        if items:
+            self._push_items(base, items, report)
+        return report
 
     def follow(
         self,
@@ -447,6 +462,8 @@ class OutboundPusher:
                 attempts = push.item.attempts + 1
                 if error.permanent or attempts >= self.config.max_attempts:
                     self._dead_letter(cur, push, message, report)
+                    if error.permanent:
+                        report.refused[push.item.row_id] = error
                 else:
                     outbox.retry_later(cur, push.item, message, self._backoff(attempts))
                     report.retried += 1

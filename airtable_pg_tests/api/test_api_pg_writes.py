@@ -1,0 +1,249 @@
+"""Writes through the API to Postgres-authoritative tables: the mirror row is written in one transaction as an app
+would write it, the outbox pushes it (to the sandbox, over HTTP), and the app is answered with Airtable's record id
+and Airtable's answer; retries never write twice; a rollback to Airtable keeps every returned id working."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from pyairtable import Api
+
+from airtable_pg.api.app import build_app
+from airtable_pg.receiver.server import ReceiverServer
+from airtable_pg.routing.flags import BackendFlags
+from airtable_pg.routing.rollback import rollback
+from airtable_pg.spec import load_spec
+from airtable_pg.sync.outbound import OutboundConfig
+from airtable_pg_tests.api.conftest import Served, serve
+from airtable_pg_tests.sync.outbound_helpers import app_sql, make_pusher, outbox_rows
+from airtable_pg_tests.sync_helpers import sandbox_runtime
+from airtable_sandbox.demo import DEMO_BASE_ID
+from airtable_sandbox.server import Sandbox
+
+SPEC = load_spec()
+COACHING = SPEC.bases["coaching"]
+GOALS = COACHING.tables["personal_goals"]
+BELIEFS = COACHING.tables["persoonlijke_overtuigingen"]
+
+
+@pytest.fixture
+def served(sandbox: Sandbox, database_url: str) -> Iterator[Served]:
+    yield from serve(sandbox, database_url, SPEC, [DEMO_BASE_ID])
+
+
+@pytest.fixture
+def writer(served: Served) -> Api:
+    return Api(served.issue("writer", [DEMO_BASE_ID], can_write=True), endpoint_url=served.api_url)
+
+
+def in_airtable(served: Served, table: str, record_id: str, **options: Any) -> dict[str, Any]:
+    """The record as Airtable holds it, less the idempotency-key field the outbox keeps there (not in the spec, so
+    never served by the API)."""
+    return without_key(served.airtable().table(DEMO_BASE_ID, table).get(record_id, **options), served)
+
+
+def without_key(record: dict[str, Any], served: Served | None = None) -> dict[str, Any]:
+    keys = {"airtable_pg_id"}
+    if served is not None:
+        keys |= {
+            row[0] for row in app_sql(served.database_url, "select field_id from airtable_sync.outbound_key_field")
+        }
+    return {**record, "fields": {k: v for k, v in record["fields"].items() if k not in keys}}
+
+
+def goal_rows(served: Served, where: str = "true", params: Any = ()) -> list[tuple]:
+    return app_sql(
+        served.database_url,
+        f"select id::text, airtable_id, title, deleted_at is not null from airtable.personal_goals where {where}",
+        params,
+    )
+
+
+def a_user(served: Served) -> str:
+    record = served.airtable().table(DEMO_BASE_ID, "users").first()
+    assert record is not None
+    return record["id"]
+
+
+def test_a_create_is_pushed_and_answered_with_airtables_id_and_answer(served: Served, writer: Api) -> None:
+    goals = writer.table(DEMO_BASE_ID, "personal_goals")
+    user = a_user(served)
+    created = goals.create(
+        {"title": "Via de API", "user": [user], "target_minutes": 120, "minutes_practiced": 30, "priority": 3,
+         "deadline": "2027-01-15", "focus_areas": ["Focus"]}, typecast=True,
+    )  # fmt: skip
+    assert created["id"].startswith("rec")
+    # Airtable's own answer: its id, createdTime and the cells it computed (progress = 30 / 120)
+    assert created == in_airtable(served, "personal_goals", created["id"])
+    assert created["fields"]["progress"] == 0.25
+    # one mirror row, which the outbox created in Airtable once and gave Airtable's id
+    rows = goal_rows(served, "title = %s", ("Via de API",))
+    assert [(airtable_id, deleted) for _, airtable_id, _, deleted in rows] == [(created["id"], False)]
+    assert [r[3] for r in outbox_rows(served.database_url) if r[0] == "personal_goals"] == ["done"]
+    # read-your-writes, through the API, by id and by formula
+    assert goals.get(created["id"]) == created
+    assert [r["id"] for r in goals.all(formula="{title} = 'Via de API'")] == [created["id"]]
+    batch = goals.batch_create([{"title": f"Batch {i}", "user": [user]} for i in range(3)])
+    assert sorted(r["id"] for r in batch) == sorted(r["id"] for r in goals.all(formula="FIND('Batch ', {title})"))
+    assert [in_airtable(served, "personal_goals", r["id"]) for r in batch] == batch
+
+
+def test_updates_replaces_upserts_and_deletes(served: Served, writer: Api) -> None:
+    goals = writer.table(DEMO_BASE_ID, "personal_goals")
+    target = served.airtable().table(DEMO_BASE_ID, "personal_goals").first(formula="{target_minutes} > 0")
+    assert target is not None
+    updated = goals.update(target["id"], {"minutes_practiced": 15, "description": "Bijgewerkt"})
+    assert updated == in_airtable(served, "personal_goals", target["id"]) == goals.get(target["id"])
+    assert updated["fields"]["description"] == "Bijgewerkt" and updated["fields"]["title"] == target["fields"]["title"]
+    by_id = writer.request(
+        "PATCH",
+        str(writer.build_url(DEMO_BASE_ID, "personal_goals", target["id"])),
+        json={"fields": {"description": "Per veld-id"}, "returnFieldsByFieldId": True},
+    )
+    assert by_id == in_airtable(served, "personal_goals", target["id"], use_field_ids=True)
+    replaced = goals.update(target["id"], {"title": "Alleen titel"}, replace=True)
+    computed = {f.name for f in GOALS.fields.values() if f.is_computed}
+    assert set(replaced["fields"]) - computed == {"title"}  # computed cells are Airtable's
+    assert replaced == in_airtable(served, "personal_goals", target["id"])
+    upserted = goals.batch_upsert(
+        [{"fields": {"title": "Alleen titel", "priority": 2}}, {"fields": {"title": "Nieuw via upsert"}}],
+        key_fields=["title"],
+    )
+    assert upserted["updatedRecords"] == [target["id"]] and len(upserted["createdRecords"]) == 1
+    assert upserted["records"] == [in_airtable(served, "personal_goals", r["id"]) for r in upserted["records"]]
+    again = goals.batch_upsert([{"fields": {"title": "Nieuw via upsert", "priority": 4}}], key_fields=["title"])
+    assert again["updatedRecords"] == upserted["createdRecords"] and again["createdRecords"] == []
+    assert len(goal_rows(served, "title = %s", ("Nieuw via upsert",))) == 1
+
+    victims = [r["id"] for r in served.airtable().table(DEMO_BASE_ID, "personal_goals").all(max_records=3)]
+    assert goals.delete(victims[0]) == {"deleted": True, "id": victims[0]}
+    assert goals.batch_delete(victims[1:]) == [{"deleted": True, "id": v} for v in victims[1:]]
+    for victim in victims:
+        for api in (writer, served.airtable()):  # gone from the mirror's answers and from Airtable
+            with pytest.raises(requests.HTTPError) as gone:
+                api.table(DEMO_BASE_ID, "personal_goals").get(victim)
+            assert gone.value.response.status_code in (403, 404)
+    assert {r[3] for r in goal_rows(served, "airtable_id = any(%s)", (victims,))} == {True}  # tombstones
+    with pytest.raises(requests.HTTPError) as twice:
+        goals.delete(victims[0])  # a second delete: refused as Airtable refuses it
+    assert twice.value.response.status_code == 403
+
+
+def test_refusals_are_airtables_and_change_nothing(served: Served, writer: Api) -> None:
+    user = a_user(served)
+    calls = [
+        lambda t: t.create({"no such field": 1}),
+        lambda t: t.create({"progress": 0.5}),  # computed
+        lambda t: t.create({"target_minutes": "veel"}),
+        lambda t: t.create({"deadline": "morgen"}),
+        lambda t: t.create({"user": ["recNoSuchRecord01"]}),
+        lambda t: t.update("recNoSuchRecord01", {"title": "x"}),
+        lambda t: t.batch_update([{"id": "recNoSuchRecord01", "fields": {"title": "x"}}]),
+        lambda t: t.api.request("POST", t.urls.records, json={"records": [{"fields": {}} for _ in range(11)]}),
+        lambda t: t.api.request("POST", t.urls.records, json={"records": "no"}),
+        lambda t: t.api.request(
+            "PATCH",
+            t.urls.records,
+            json={"records": [{"fields": {"title": "x"}}], "performUpsert": {"fieldsToMergeOn": ["progress"]}},
+        ),
+    ]
+    before_rows = goal_rows(served)
+    for call in calls:
+        with pytest.raises(requests.HTTPError) as mirror:
+            call(writer.table(DEMO_BASE_ID, "personal_goals"))
+        with pytest.raises(requests.HTTPError) as airtable:
+            call(served.airtable().table(DEMO_BASE_ID, "personal_goals"))
+        assert mirror.value.response.status_code == airtable.value.response.status_code
+        assert mirror.value.response.json() == airtable.value.response.json()
+    # an option the field lacks, on a table pushed without typecast: only Airtable knows; its refusal is relayed
+    # and the create undone
+    beliefs = served.airtable().table(DEMO_BASE_ID, "persoonlijke_overtuigingen").all()
+    refused = []
+    for api in (writer, served.airtable()):
+        with pytest.raises(requests.HTTPError) as error:
+            api.table(DEMO_BASE_ID, "persoonlijke_overtuigingen").create(
+                {"omschrijving": "Onbekende status", "gebruiker": [user], "status": "geen optie"}
+            )
+        refused.append((error.value.response.status_code, error.value.response.json()))
+    assert refused[0] == refused[1] and refused[0][0] == 422
+    assert served.airtable().table(DEMO_BASE_ID, "persoonlijke_overtuigingen").all() == beliefs
+    assert app_sql(served.database_url, "select count(*) from airtable.persoonlijke_overtuigingen where "
+                   "omschrijving = 'Onbekende status'") == [(0,)]  # fmt: skip
+    assert app_sql(served.database_url, "select status from airtable_sync.dead_letter") in ([], [("discarded",)])
+    assert goal_rows(served) == before_rows
+    assert outbox_rows(served.database_url) == []
+
+
+def test_airtable_down_a_create_is_saved_and_its_retry_answers_it_once(
+    sandbox: Sandbox, database_url: str, served: Served
+) -> None:
+    """Airtable unreachable past the wait: 503, the write saved and queued; the same request again, once Airtable
+    is back, answers it with Airtable's id — one row, one record."""
+    runtime = sandbox_runtime(sandbox, database_url, SPEC, airtable={"max_attempts": 1})
+    quick = OutboundConfig(backoff_seconds=0.05, backoff_max_seconds=0.1)
+    app = build_app(SPEC, database_url, runtime.api, outbound=quick, write_wait_seconds=1.0)
+    with ReceiverServer(app) as server:
+        writer = Api(served.issue("retrier", [DEMO_BASE_ID], can_write=True), endpoint_url=server.url)
+        goals = writer.table(DEMO_BASE_ID, "personal_goals")
+        sandbox.limits.configure({"fault_5xx_ratio": 1.0})
+        with pytest.raises(requests.HTTPError) as down:
+            goals.create({"title": "Tijdens storing"})
+        assert down.value.response.status_code == 503
+        assert down.value.response.json()["error"]["type"] == "RETRIABLE_ERROR"
+        saved = goal_rows(served, "title = %s", ("Tijdens storing",))
+        assert [(airtable_id, deleted) for _, airtable_id, _, deleted in saved] == [(None, False)]
+        with pytest.raises(requests.HTTPError):
+            goals.create({"title": "Tijdens storing"})  # retried while still down: still the one row
+        assert len(goal_rows(served, "title = %s", ("Tijdens storing",))) == 1
+        sandbox.limits.configure({"fault_5xx_ratio": 0.0})
+        answered = goals.create({"title": "Tijdens storing"})  # the retry once Airtable is back
+        rows = goal_rows(served, "title = %s", ("Tijdens storing",))
+        assert rows == [(saved[0][0], answered["id"], "Tijdens storing", False)]
+        assert answered == in_airtable(served, "personal_goals", answered["id"])
+        titles = [r["fields"].get("title") for r in served.airtable().table(DEMO_BASE_ID, "personal_goals").all()]
+        assert titles.count("Tijdens storing") == 1
+        again = goals.create({"title": "Tijdens storing"})  # answered before: a new create, as in Airtable
+        assert again["id"] != answered["id"]
+
+
+def test_an_update_while_airtable_is_down_is_answered_and_pushed_later(
+    sandbox: Sandbox, database_url: str, served: Served
+) -> None:
+    runtime = sandbox_runtime(sandbox, database_url, SPEC, airtable={"max_attempts": 1})
+    quick = OutboundConfig(backoff_seconds=0.05, backoff_max_seconds=0.1)
+    app = build_app(SPEC, database_url, runtime.api, outbound=quick, write_wait_seconds=0.5)
+    target = served.airtable().table(DEMO_BASE_ID, "personal_goals").first()
+    assert target is not None
+    with ReceiverServer(app) as server:
+        writer = Api(served.issue("down", [DEMO_BASE_ID], can_write=True), endpoint_url=server.url)
+        goals = writer.table(DEMO_BASE_ID, "personal_goals")
+        sandbox.limits.configure({"fault_5xx_ratio": 1.0})
+        answered = goals.update(target["id"], {"description": "Tijdens storing"})
+        assert answered["id"] == target["id"] and answered["fields"]["description"] == "Tijdens storing"
+        assert goals.get(target["id"]) == answered  # read-your-writes from the mirror, before Airtable has it
+        sandbox.limits.configure({"fault_5xx_ratio": 0.0})
+    make_pusher(sandbox, database_url).push_all()  # the outbox, as `airtable-pg outbound run` pushes it
+    assert served.airtable().table(DEMO_BASE_ID, "personal_goals").get(target["id"])["fields"]["description"] == (
+        "Tijdens storing"
+    )
+
+
+def test_ids_the_api_returned_keep_working_after_a_rollback_to_airtable(
+    sandbox: Sandbox, database_url: str, served: Served, writer: Api
+) -> None:
+    goals = writer.table(DEMO_BASE_ID, "personal_goals")
+    created = goals.create({"title": "Voor de rollback", "minutes_practiced": 10})
+    flags = BackendFlags(sandbox_runtime(sandbox, database_url, SPEC).db, SPEC, environ={})
+    rollback(flags, make_pusher(sandbox, database_url), "coaching.personal_goals", reason="test")
+    assert flags.mode("coaching.personal_goals") == "airtable"
+    # served from Airtable now (relayed, so with the idempotency-key field Airtable holds): the same id and record
+    assert without_key(goals.get(created["id"])) == created
+    updated = goals.update(created["id"], {"minutes_practiced": 20})  # still written in Postgres, pushed at once
+    assert without_key(goals.get(created["id"])) == updated == in_airtable(served, "personal_goals", created["id"])
+    assert [r["id"] for r in goals.all(formula="{title} = 'Voor de rollback'")] == [created["id"]]
+    assert goals.delete(created["id"]) == {"deleted": True, "id": created["id"]}
+    with pytest.raises(requests.HTTPError):
+        served.airtable().table(DEMO_BASE_ID, "personal_goals").get(created["id"])
