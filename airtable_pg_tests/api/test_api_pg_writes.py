@@ -247,3 +247,37 @@ def test_ids_the_api_returned_keep_working_after_a_rollback_to_airtable(
     assert goals.delete(created["id"]) == {"deleted": True, "id": created["id"]}
     with pytest.raises(requests.HTTPError):
         served.airtable().table(DEMO_BASE_ID, "personal_goals").get(created["id"])
+
+
+@pytest.mark.parametrize(
+    ("table", "assignments", "written"),
+    [
+        (
+            "personal_goals",
+            "description = 'In Postgres geschreven', minutes_practiced = 45, focus_areas = '{Rust,Ritme}'",
+            {"description": "In Postgres geschreven", "minutes_practiced": 45, "focus_areas": ["Rust", "Ritme"]},
+        ),
+        ("persoonlijke_overtuigingen", "reflectie = 'In Postgres geschreven', sterkte = 0.4",
+         {"reflectie": "In Postgres geschreven", "sterkte": 0.4}),
+    ],
+)  # fmt: skip
+def test_reads_serve_what_the_app_wrote_in_postgres_at_once(
+    sandbox: Sandbox, served: Served, writer: Api, table: str, assignments: str, written: dict[str, Any]
+) -> None:
+    """A row the app changed in Postgres is served from its typed columns until the outbox pushed it: every cell
+    as Airtable will answer it; afterwards Airtable's echo, equal to Airtable's record."""
+    records = writer.table(DEMO_BASE_ID, table)
+    for target in served.airtable().table(DEMO_BASE_ID, table).all(max_records=20):
+        app_sql(
+            served.database_url, f"update airtable.{table} set {assignments} where airtable_id = %s", (target["id"],)
+        )
+        served_now = records.get(target["id"])
+        assert {k: served_now["fields"].get(k) for k in written} == written
+        untouched = {k: v for k, v in target["fields"].items() if k not in written and k != "airtable_pg_id"}
+        assert {k: v for k, v in served_now["fields"].items() if k not in written} == untouched
+    field = next(iter(written))
+    ids = [r["id"] for r in records.all(formula=f"{{{field}}} = 'In Postgres geschreven'")]
+    assert len(ids) == 20
+    make_pusher(sandbox, served.database_url).push_all()
+    for record_id in ids:
+        assert records.get(record_id) == in_airtable(served, table, record_id)
