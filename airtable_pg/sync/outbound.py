@@ -150,6 +150,7 @@ class OutboundPusher:
         self._key_fields: dict[tuple[str, str], str] = {}
         self._writers: dict[tuple[str, str], MirrorWriter] = {}
         self._converters: dict[tuple[str, str], RecordConverter] = {}
+        self._ensuring = threading.Lock()  # the API pushes from many request threads: one creates the key field
 
     # -- setup -----------------------------------------------------------------------------------------
 
@@ -191,12 +192,14 @@ class OutboundPusher:
     def _key_field(self, base: BaseSpec, table: TableSpec) -> str:
         key = (base.id, table.id)
         if key not in self._key_fields:
-            with transaction(self.db) as cur:
-                found = outbox.key_field_id(cur, base.id, table.id)
-            if found is None:
-                self.ensure_key_fields()
-            else:
-                self._key_fields[key] = found
+            with self._ensuring:
+                if key not in self._key_fields:
+                    with transaction(self.db) as cur:
+                        found = outbox.key_field_id(cur, base.id, table.id)
+                    if found is None:
+                        self.ensure_key_fields()
+                    else:
+                        self._key_fields[key] = found
         return self._key_fields[key]
 
     # -- passes ----------------------------------------------------------------------------------------

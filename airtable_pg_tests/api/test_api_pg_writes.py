@@ -4,6 +4,7 @@ and Airtable's answer; retries never write twice; a rollback to Airtable keeps e
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -281,3 +282,23 @@ def test_reads_serve_what_the_app_wrote_in_postgres_at_once(
     make_pusher(sandbox, served.database_url).push_all()
     for record_id in ids:
         assert records.get(record_id) == in_airtable(served, table, record_id)
+
+
+def test_without_an_airtable_token_the_api_writes_and_the_outbox_pushes(
+    sandbox: Sandbox, database_url: str, served: Served
+) -> None:
+    """An API with no Airtable token writes the mirror row; the outbox of another process (`outbound run --follow`)
+    pushes it, and the API answers with the id Airtable gave."""
+    stop = threading.Event()
+    pusher = threading.Thread(target=make_pusher(sandbox, database_url).follow, args=(database_url, stop),
+                              kwargs={"interval": 0.2}, daemon=True)  # fmt: skip
+    pusher.start()
+    try:
+        with ReceiverServer(build_app(SPEC, database_url, None, write_wait_seconds=20)) as server:
+            writer = Api(served.issue("tokenless", [DEMO_BASE_ID], can_write=True), endpoint_url=server.url)
+            created = writer.table(DEMO_BASE_ID, "personal_goals").create({"title": "Door de outbox"})
+            assert created == in_airtable(served, "personal_goals", created["id"])
+            assert writer.table(DEMO_BASE_ID, "personal_goals").get(created["id"]) == created
+    finally:
+        stop.set()
+        pusher.join(timeout=30)
