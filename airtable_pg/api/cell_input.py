@@ -14,18 +14,14 @@ and collaborators (no user directory). The outbox's push then meets Airtable's r
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
+from airtable_formula import written_cells as written
 from airtable_pg.api.errors import ApiError, unknown_field, unprocessable
 from airtable_pg.api.tables import ServedTable
 from airtable_pg.spec import FieldSpec
 
-TEXT_TYPES = frozenset({"singleLineText", "multilineText", "richText", "email", "url", "phoneNumber"})
-NUMBER_TYPES = frozenset({"number", "currency", "percent", "duration"})
 MAX_RATING = 10  # Airtable's largest rating scale; the spec does not keep a field's own maximum
-_TRUE_TEXT = frozenset({"true", "1", "yes", "y", "checked", "on"})
-_LENIENT_DATE_FORMATS = ("%m/%d/%Y", "%Y/%m/%d", "%m/%d/%Y %H:%M", "%d %B %Y", "%B %d, %Y")
 
 # linked table id, record ids → those of them that are live records of that table
 LinkCheck = Callable[[str, list[str]], set[str]]
@@ -65,173 +61,81 @@ class CellInput:
         """The fields a PUT clears when it does not name them."""
         return (f for f in self.served.table.fields.values() if not f.is_computed)
 
-    # -- per type --------------------------------------------------------------------------------------
+    # -- per type (the rules Airtable applies, shared with the sandbox: airtable_formula.written_cells) ----------
 
     def _normalize(self, f: FieldSpec, value: Any) -> Any:
-        if f.type in TEXT_TYPES:
-            return self._text(f, value)
-        if f.type in NUMBER_TYPES:
-            return self._number(f, value)
-        handler = {
-            "checkbox": self._checkbox,
-            "rating": self._rating,
-            "date": self._date,
-            "dateTime": self._date_time,
-            "singleSelect": self._single_select,
-            "multipleSelects": self._multiple_selects,
-            "multipleRecordLinks": self._record_links,
-            "singleCollaborator": self._collaborator,
-            "multipleCollaborators": self._collaborators,
-            "barcode": self._barcode,
-            "multipleAttachments": self._attachments,
-        }.get(f.type)
-        return value if handler is None else handler(f, value)  # a type Airtable added since: as given
+        try:
+            if f.type in written.TEXT_TYPES:
+                return written.text(value, self.typecast)
+            if f.type in written.NUMBER_TYPES:
+                return written.number(value, self.typecast)
+            if f.type == "rating":
+                return written.rating(value, self.typecast, MAX_RATING)
+            if f.type == "checkbox":
+                return written.checkbox(value, self.typecast) or None  # an unchecked box is an empty cell
+            if f.type in _PLAIN:
+                return _PLAIN[f.type](value, self.typecast)
+            if f.type == "singleSelect":
+                return written.choice(value, self.typecast) if value != "" else None
+            if f.type == "multipleSelects":
+                names = [written.choice(item, self.typecast) for item in written.listed(value, self.typecast)]
+                return list(dict.fromkeys(names))
+            if f.type == "multipleRecordLinks":
+                return self._record_links(f, written.record_ids(value, self.typecast))
+            if f.type == "singleCollaborator":
+                return _collaborator(value)
+            if f.type == "multipleCollaborators":
+                if not isinstance(value, list):
+                    raise written.Unaccepted
+                return [_collaborator(item) for item in value]
+            if f.type == "multipleAttachments":
+                return _attachments(value)
+        except written.UnparsedDate:
+            raise unprocessable(
+                "INVALID_VALUE_FOR_COLUMN", f'Cannot parse date value "{value}" for field {f.name}'
+            ) from None
+        except written.Unaccepted:
+            raise unprocessable(
+                "INVALID_VALUE_FOR_COLUMN", f'Field "{f.name}" cannot accept the provided value'
+            ) from None
+        return value  # a type Airtable added since: as given
 
-    def _reject(self, f: FieldSpec) -> ApiError:
-        return unprocessable("INVALID_VALUE_FOR_COLUMN", f'Field "{f.name}" cannot accept the provided value')
-
-    def _text(self, f: FieldSpec, value: Any) -> str:
-        if isinstance(value, str):
-            return value
-        if self.typecast and not isinstance(value, dict):
-            if isinstance(value, list):
-                return ", ".join(_plain_text(v) for v in value)
-            return _plain_text(value)
-        raise self._reject(f)
-
-    def _number(self, f: FieldSpec, value: Any) -> float | int | None:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-        if self.typecast and isinstance(value, str):
-            text = value.strip().replace(",", "")
-            if not text:
-                return None
-            try:
-                return _tidy(float(text.rstrip("%")) / (100 if text.endswith("%") else 1))
-            except ValueError:
-                pass
-        raise self._reject(f)
-
-    def _checkbox(self, f: FieldSpec, value: Any) -> bool | None:
-        if isinstance(value, bool):
-            return value or None  # an unchecked box is an empty cell
-        if self.typecast and isinstance(value, str | int | float):
-            return (str(value).strip().lower() in _TRUE_TEXT) or None
-        raise self._reject(f)
-
-    def _rating(self, f: FieldSpec, value: Any) -> int | None:
-        number = self._number(f, value)
-        if number is None or number == 0:
-            return None
-        if float(number).is_integer() and 1 <= number <= MAX_RATING:
-            return int(number)
-        raise self._reject(f)
-
-    def _date(self, f: FieldSpec, value: Any) -> str:
-        return self._moment(f, value).strftime("%Y-%m-%d")
-
-    def _date_time(self, f: FieldSpec, value: Any) -> str:
-        moment = self._moment(f, value)
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-    def _moment(self, f: FieldSpec, value: Any) -> datetime:
-        moment = parse_moment(value, lenient=self.typecast) if isinstance(value, str) else None
-        if moment is None:
-            raise unprocessable("INVALID_VALUE_FOR_COLUMN", f'Cannot parse date value "{value}" for field {f.name}')
-        return moment
-
-    def _choice(self, f: FieldSpec, value: Any) -> str:
-        if isinstance(value, str):
-            return value
-        if self.typecast and isinstance(value, int | float) and not isinstance(value, bool):
-            return _plain_text(value)
-        raise self._reject(f)
-
-    def _single_select(self, f: FieldSpec, value: Any) -> str | None:
-        return self._choice(f, value) if value != "" else None
-
-    def _multiple_selects(self, f: FieldSpec, value: Any) -> list[str]:
-        if isinstance(value, str) and self.typecast:
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if not isinstance(value, list):
-            raise self._reject(f)
-        return list(dict.fromkeys(self._choice(f, item) for item in value))
-
-    def _record_links(self, f: FieldSpec, value: Any) -> list[str]:
-        if isinstance(value, str) and self.typecast:
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if not isinstance(value, list):
-            raise self._reject(f)
-        ids = [item.get("id") if isinstance(item, dict) else item for item in value]
-        if not all(isinstance(record_id, str) for record_id in ids):
-            raise self._reject(f)
-        ids = list(dict.fromkeys(ids))
+    def _record_links(self, f: FieldSpec, ids: list[str]) -> list[str]:
         found = self._links(f.linked_table or "", ids) if ids else set()
         for record_id in ids:
             if record_id not in found:
                 raise unprocessable("ROW_DOES_NOT_EXIST", f"Record ID {record_id} does not exist in this table")
         return ids
 
-    def _collaborator(self, f: FieldSpec, value: Any) -> dict[str, Any]:
-        if isinstance(value, dict) and (isinstance(value.get("id"), str) or isinstance(value.get("email"), str)):
-            return {k: value[k] for k in ("id", "email", "name") if isinstance(value.get(k), str)}
-        raise self._reject(f)
 
-    def _collaborators(self, f: FieldSpec, value: Any) -> list[dict[str, Any]]:
-        if not isinstance(value, list):
-            raise self._reject(f)
-        return [self._collaborator(f, item) for item in value]
+_PLAIN: dict[str, Callable[[Any, bool], Any]] = {
+    "date": written.date,
+    "dateTime": written.date_time,
+    "barcode": written.barcode,
+}
 
-    def _barcode(self, f: FieldSpec, value: Any) -> dict[str, Any]:
-        if isinstance(value, str) and self.typecast:
-            value = {"text": value}
-        if not isinstance(value, dict) or not isinstance(value.get("text"), str):
-            raise self._reject(f)
-        return {key: value[key] for key in ("text", "type") if value.get(key) is not None}
 
-    def _attachments(self, f: FieldSpec, value: Any) -> list[dict[str, Any]]:
-        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-            raise self._reject(f)
-        kept = []
-        for item in value:
-            if isinstance(item.get("id"), str):
-                kept.append({"id": item["id"]})  # Airtable's echo brings its whole description back
-            elif isinstance(item.get("url"), str):
-                kept.append({k: item[k] for k in ("url", "filename") if isinstance(item.get(k), str)})
-            else:
-                raise self._reject(f)
-        return kept
+def _collaborator(value: Any) -> dict[str, Any]:
+    """By id or e-mail, as Airtable takes one (Airtable's echo brings the rest); the mirror keeps no user list."""
+    if isinstance(value, dict) and (isinstance(value.get("id"), str) or isinstance(value.get("email"), str)):
+        return {k: value[k] for k in ("id", "email", "name") if isinstance(value.get(k), str)}
+    raise written.Unaccepted
+
+
+def _attachments(value: Any) -> list[dict[str, Any]]:
+    """Kept ones by id, new ones by URL (Airtable's echo brings their whole description)."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise written.Unaccepted
+    kept = []
+    for item in value:
+        if isinstance(item.get("id"), str):
+            kept.append({"id": item["id"]})
+        elif isinstance(item.get("url"), str):
+            kept.append({k: item[k] for k in ("url", "filename") if isinstance(item.get(k), str)})
+        else:
+            raise written.Unaccepted
+    return kept
 
 
 def _is_empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value is False
-
-
-def _tidy(value: float) -> float | int:
-    return int(value) if value.is_integer() else value
-
-
-def _plain_text(value: Any) -> str:
-    if isinstance(value, dict):
-        return str(value.get("name") or value.get("filename") or value.get("text") or value.get("id") or value)
-    if value is True:
-        return "checked"
-    return str(_tidy(value) if isinstance(value, float) else value)
-
-
-def parse_moment(text: str, *, lenient: bool = False) -> datetime | None:
-    """ISO 8601 date or date-time → aware UTC datetime (naive means UTC); ``lenient`` (typecast) tries a few more."""
-    candidate = text.strip()
-    try:
-        moment = datetime.fromisoformat(candidate)
-    except ValueError:
-        moment = None
-        for fmt in _LENIENT_DATE_FORMATS if lenient else ():
-            try:
-                moment = datetime.strptime(candidate, fmt)
-                break
-            except ValueError:
-                continue
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
