@@ -91,7 +91,7 @@ class CellWriter:
                 "multipleSelects": self._multiple_selects,
                 "multipleRecordLinks": self._links,
                 "singleCollaborator": self._collaborator,
-                "multipleCollaborators": self._collaborators,
+                "multipleCollaborators": self._collaborator_list,
             }.get(field_type)
             if field_type == "multipleAttachments":
                 return self._attachments(field_schema, value, current)
@@ -145,7 +145,7 @@ class CellWriter:
             raise self._reject(field_schema)
         return user["id"]
 
-    def _collaborators(self, field_schema: Mapping[str, Any], value: Any) -> list[str]:
+    def _collaborator_list(self, field_schema: Mapping[str, Any], value: Any) -> list[str]:
         if not isinstance(value, list):
             raise self._reject(field_schema)
         return list(dict.fromkeys(self._collaborator(field_schema, item) for item in value))
