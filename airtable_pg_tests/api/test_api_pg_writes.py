@@ -5,6 +5,7 @@ and Airtable's answer; retries never write twice; a rollback to Airtable keeps e
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -302,3 +303,27 @@ def test_without_an_airtable_token_the_api_writes_and_the_outbox_pushes(
     finally:
         stop.set()
         pusher.join(timeout=30)
+
+
+def test_the_same_create_sent_again_while_the_first_waits_is_one_record(
+    sandbox: Sandbox, database_url: str, served: Served
+) -> None:
+    """A client that gave up waiting and sent the create again (a proxy's retry) while the API still waits for
+    Airtable: both are answered with the same record, written once in Postgres and once in Airtable."""
+    runtime = sandbox_runtime(sandbox, database_url, SPEC)
+    with ReceiverServer(build_app(SPEC, database_url, runtime.api, write_wait_seconds=15)) as server:
+        writer = Api(served.issue("impatient", [DEMO_BASE_ID], can_write=True), endpoint_url=server.url)
+        goals = writer.table(DEMO_BASE_ID, "personal_goals")
+        goals.create({"title": "Opwarmen"})  # the key field exists: the pushes below are one request each
+        sandbox.limits.configure({"latency_ms": 1500})
+        answers: list[dict[str, Any]] = []
+        first = threading.Thread(target=lambda: answers.append(goals.create({"title": "Twee keer gestuurd"})))
+        first.start()
+        time.sleep(0.5)
+        second = goals.create({"title": "Twee keer gestuurd"})
+        first.join(timeout=30)
+        sandbox.limits.configure({"latency_ms": 0})
+    assert answers == [second]
+    assert len(goal_rows(served, "title = %s", ("Twee keer gestuurd",))) == 1
+    titles = [r["fields"].get("title") for r in served.airtable().table(DEMO_BASE_ID, "personal_goals").all()]
+    assert titles.count("Twee keer gestuurd") == 1
