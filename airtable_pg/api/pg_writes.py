@@ -136,15 +136,15 @@ class PostgresWrites:
             return api_writes.live_ids(cur, base, target, ids) if target is not None else set()
 
         cells = CellInput(served, typecast=request.typecast, links=links)
-        merge_columns = self._merge_columns(served, request.merge_on) if request.kind == "upsert" else None
-        if merge_columns is not None:
+        merge_fields = self._merge_fields(served, request.merge_on) if request.kind == "upsert" else None
+        if merge_fields is not None:
             api_writes.lock_for_upsert(cur, base, table)
         row_ids: list[uuid.UUID] = []
         created: list[uuid.UUID] = []
         for record in request.records:
             written = cells.cells(record["fields"])
-            if request.kind == "create" or (merge_columns is not None and record.get("id") is None):
-                row_id = self._match(cur, served, written, merge_columns) if merge_columns else None
+            if request.kind == "create" or (merge_fields is not None and record.get("id") is None):
+                row_id = self._match(cur, served, written, merge_fields) if merge_fields else None
                 if row_id is None:
                     row_id = self._insert(cur, served, written)
                     created.append(row_id)
@@ -161,7 +161,7 @@ class PostgresWrites:
             row_ids.append(row_id)
         return PendingWrite(row_ids, created)
 
-    def _merge_columns(self, served: ServedTable, merge_on: list[Any] | None) -> list[str]:
+    def _merge_fields(self, served: ServedTable, merge_on: list[Any] | None) -> list[str]:
         if not isinstance(merge_on, list) or not 1 <= len(merge_on) <= 3:
             raise unprocessable("INVALID_REQUEST_UNKNOWN", "fieldsToMergeOn must name 1 to 3 fields")
         columns = []
