@@ -327,3 +327,24 @@ def test_the_same_create_sent_again_while_the_first_waits_is_one_record(
     assert len(goal_rows(served, "title = %s", ("Twee keer gestuurd",))) == 1
     titles = [r["fields"].get("title") for r in served.airtable().table(DEMO_BASE_ID, "personal_goals").all()]
     assert titles.count("Twee keer gestuurd") == 1
+
+
+def test_typecast_converts_as_airtable_does(served: Served, writer: Api) -> None:
+    """The same typecast create through the API and straight to Airtable: the same cells come back (the API's are
+    Airtable's echo of what it wrote, so they are what Airtable made of the converted values)."""
+    fields = {"title": 42, "target_minutes": "1,250", "minutes_practiced": "50", "priority": "3",
+              "deadline": "01/15/2027", "focus_areas": "Rust, Ritme", "budget": "12.5"}  # fmt: skip
+    through_api = writer.table(DEMO_BASE_ID, "personal_goals").create(fields, typecast=True)
+    direct = served.airtable().table(DEMO_BASE_ID, "personal_goals").create(fields, typecast=True)
+    per_record = {"created", "last_modified", "goal_number"}  # creation time, autonumber: each record its own
+
+    def cells(record: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in without_key(record)["fields"].items() if k not in per_record}
+
+    assert cells(through_api) == cells(direct) and set(through_api["fields"]) == set(without_key(direct)["fields"])
+    assert through_api["fields"]["title"] == "42" and through_api["fields"]["target_minutes"] == 1250
+    with pytest.raises(requests.HTTPError) as refused:
+        writer.table(DEMO_BASE_ID, "personal_goals").create(fields)  # without typecast: Airtable's refusal
+    with pytest.raises(requests.HTTPError) as airtable:
+        served.airtable().table(DEMO_BASE_ID, "personal_goals").create(fields)
+    assert refused.value.response.json() == airtable.value.response.json()
