@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -80,7 +81,8 @@ def build_app(
     catalog = Catalog(spec)
     read = MirrorReader(database_url)
     pool = connection_pool(database_url)
-    pusher = (lambda: OutboundPusher(spec, pool, airtable(), outbound)) if airtable is not None else None
+    whole = replace(outbound or OutboundConfig(), split_refused=False)  # a request is taken or refused as a whole
+    pusher = (lambda: OutboundPusher(spec, pool, airtable(), whole)) if airtable is not None else None
     writes = Forwarder(airtable, pool, PostgresWrites(pool, pusher, wait_seconds=write_wait_seconds))
     shadow = ShadowReads(pool, spec, shadow_policy)
     router = Router(BackendFlags(pool, spec), shadow, read, writes, share=shadow_share)

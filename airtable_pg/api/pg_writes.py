@@ -21,9 +21,10 @@ request is remembered (``airtable_sync.api_pending_write``, by a fingerprint of 
 answered: the same request sent again finds the rows it wrote and waits for them instead of writing again.
 
 **Airtable refuses** what the mirror could not check (a select option the field lacks, on a table pushed without
-``typecast``; an unknown collaborator): the refusal is relayed as Airtable gave it. A refused create is undone
-(row, outbox item and dead letter discarded), so a refusal changes nothing; a refused update or delete stays in
-Postgres as a dead letter, as any app write Airtable refuses (``airtable-pg dlq``).
+``typecast``; an unknown collaborator): the refusal is relayed as Airtable gave it, and the request's write is
+undone (``api_writes.undo_refused``): created rows go, changed rows get their state back, the dead letters are
+discarded — a refusal changes nothing, as in Airtable. The API's pusher keeps a request's batch whole for this
+(Airtable takes or refuses a request as a whole). A row the app changed again meanwhile keeps the app's write.
 
 **Retries.** A request repeated after an error answer (503, a dropped connection while the API waited) resumes the
 same rows: nothing is written twice. Once the API has answered 200, the same body again is a new request, as in
@@ -56,7 +57,7 @@ from airtable_pg.api.records import shape
 from airtable_pg.api.tables import ServedTable
 from airtable_pg.postgres import api_writes
 from airtable_pg.postgres.api_reads import MirrorRecord
-from airtable_pg.postgres.api_writes import PendingWrite, WrittenRow
+from airtable_pg.postgres.api_writes import PendingWrite, Undo, WrittenRow
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.sync.outbound import OutboundPusher
 
@@ -109,16 +110,20 @@ class PostgresWrites:
     ) -> tuple[int, Any]:
         request = _parse(method, rest, query, body)
         fingerprint = _fingerprint(token_id, served, method, rest, query, body)
+        undo: Undo | None = None  # a retry resumes rows written by an earlier request: their undo went with it
         with transaction(self._db) as cur:
             written = api_writes.pending_write(cur, fingerprint)
             if written is None:  # not a retry of a request still unanswered: write it now
-                written = self._apply(cur, served, request)
+                undo = Undo()
+                written = self._apply(cur, served, request, undo)
+                undo.versions = api_writes.outbox_versions(cur, served.base, served.table, list(undo.before))
                 api_writes.save_pending_write(cur, fingerprint, served.base.id, served.table.id, written)
-        return self._answer(served, request, written, fingerprint)
+        return self._answer(served, request, written, fingerprint, undo)
 
     # -- the transaction -------------------------------------------------------------------------------
 
-    def _apply(self, cur: Cursor, served: ServedTable, request: _Request) -> PendingWrite:
+    def _apply(self, cur: Cursor, served: ServedTable, request: _Request, undo: Undo) -> PendingWrite:
+        """Write the request's rows; ``undo`` learns each changed row's state before."""
         base, table = served.base, served.table
         if request.kind == "delete":
             live = api_writes.lock_live_rows(cur, base, table, request.delete_ids)
@@ -128,6 +133,8 @@ class PostgresWrites:
                         raise model_not_found()
                     raise ApiError(404, "NOT_FOUND", f'Could not find a record with ID "{record_id}".')
             row_ids = [live[record_id].id for record_id in request.delete_ids]
+            for row_id in row_ids:
+                undo.before[row_id] = api_writes.row_state(cur, base, table, row_id)
             api_writes.tombstone_rows(cur, base, table, row_ids)
             return PendingWrite(row_ids, [])
 
@@ -148,8 +155,9 @@ class PostgresWrites:
                 if row_id is None:
                     row_id = self._insert(cur, served, written)
                     created.append(row_id)
+                    undo.created.add(row_id)
                 else:
-                    self._update(cur, served, row_id, written, cells, request.replace)
+                    self._update(cur, served, row_id, written, cells, request.replace, undo)
             else:
                 live = api_writes.lock_live_rows(cur, base, table, [record["id"]])
                 if record["id"] not in live:
@@ -157,7 +165,7 @@ class PostgresWrites:
                         raise model_not_found()
                     raise unprocessable("ROW_DOES_NOT_EXIST", f"Record ID {record['id']} does not exist in this table")
                 row_id = live[record["id"]].id
-                self._update(cur, served, row_id, written, cells, request.replace)
+                self._update(cur, served, row_id, written, cells, request.replace, undo)
             row_ids.append(row_id)
         return PendingWrite(row_ids, created)
 
@@ -202,7 +210,10 @@ class PostgresWrites:
         written: dict[str, Any],
         cells: CellInput,
         replace: bool,
+        undo: Undo,
     ) -> None:
+        if row_id not in undo.before and row_id not in undo.created:  # its state before this request
+            undo.before[row_id] = api_writes.row_state(cur, served.base, served.table, row_id)
         if replace:  # PUT: every writable cell it does not name is cleared
             written = {**{f.id: None for f in cells.writable()}, **written}
         columns = self._columns(served, written)
@@ -230,12 +241,12 @@ class PostgresWrites:
     # -- pushing, waiting, answering -------------------------------------------------------------------
 
     def _answer(
-        self, served: ServedTable, request: _Request, written: PendingWrite, fingerprint: str
+        self, served: ServedTable, request: _Request, written: PendingWrite, fingerprint: str, undo: Undo | None
     ) -> tuple[int, Any]:
         rows, refused, dead = self._wait(served, written.row_ids)
-        if refused is not None:  # Airtable's own refusal: relayed; a refused create leaves nothing behind
+        if refused is not None:  # Airtable's own refusal: relayed, and the request's write undone
             with transaction(self._db) as cur:
-                api_writes.undo_refused_creates(cur, served.base, served.table, written.created_ids)
+                api_writes.undo_refused(cur, served.base, served.table, written.created_ids, undo)
                 api_writes.forget_pending_write(cur, fingerprint)
             return refused.status or 422, _refusal_body(refused)
         if dead:  # out of attempts, or refused to another pusher: kept for triage, and for a retry after a replay

@@ -14,7 +14,7 @@ them a second time. Functions take the caller's cursor.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -204,31 +204,113 @@ def live_ids(cur: Cursor, base: BaseSpec, table: TableSpec, airtable_ids: list[s
     return {row[0] for row in cur.fetchall()}
 
 
-def undo_refused_creates(cur: Cursor, base: BaseSpec, table: TableSpec, row_ids: list[uuid.UUID]) -> None:
-    """Airtable refused to create these rows: as Airtable's refusal changes nothing, neither does the API's write.
+@dataclass(frozen=True)
+class RowState:
+    """A row as it was before the API's write (every column by name), and its outbox item's status then."""
 
-    The rows go (written as the sync's, so no outbox change is queued for it), their outbox items with them, and
-    their dead letters are closed as discarded. A row Airtable knows after all (it has an id) stays.
+    columns: dict[str, Any]
+    outbox_status: str | None  # None: the row had no outbox item
+
+
+@dataclass
+class Undo:
+    """What puts the rows an API request changed back, should Airtable refuse the request."""
+
+    before: dict[uuid.UUID, RowState] = field(default_factory=dict)
+    created: set[uuid.UUID] = field(default_factory=set)  # rows the request inserted (nothing to put back)
+    versions: dict[uuid.UUID, int] = field(default_factory=dict)  # each row's outbox version after the write
+
+
+def row_state(cur: Cursor, base: BaseSpec, table: TableSpec, row_id: uuid.UUID) -> RowState:
+    cur.execute(sql.SQL("select * from {} where id = %s").format(_mirror(base, table)), (row_id,))
+    names = [column.name for column in cur.description]
+    columns = dict(zip(names, cur.fetchone(), strict=True))
+    return RowState(columns, _outbox_items(cur, base, table, [row_id]).get(row_id, (None, None))[0])
+
+
+def outbox_versions(cur: Cursor, base: BaseSpec, table: TableSpec, row_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    return {row_id: version for row_id, (_, version) in _outbox_items(cur, base, table, row_ids).items()}
+
+
+def _outbox_items(
+    cur: Cursor, base: BaseSpec, table: TableSpec, row_ids: list[uuid.UUID], *, lock: bool = False
+) -> dict[uuid.UUID, tuple[str, int]]:
+    cur.execute(
+        sql.SQL(
+            "select row_id, status, version, id from {} where mirror_schema = %s and mirror_table = %s "
+            "and row_id = any(%s)" + (" for update" if lock else "")
+        ).format(state_table("outbox")),
+        (base.schema, table.mirror, row_ids),
+    )
+    return {row[0]: (row[1], row[2]) for row in cur.fetchall()}
+
+
+def undo_refused(
+    cur: Cursor, base: BaseSpec, table: TableSpec, created_ids: list[uuid.UUID], undo: Undo | None
+) -> None:
+    """Airtable refused the request: as Airtable's refusal changes nothing, neither does the API's write.
+
+    Written as the sync's, so no outbox change is queued for it. Created rows go (a row Airtable knows after all
+    keeps it), with their outbox items; changed rows get their columns back and their outbox items the status they
+    had, unless the app changed the row again since (its newer write stands). The refused changes' dead letters are
+    closed as discarded.
     """
     outbox.mark_sync_origin(cur)
     cur.execute(
         sql.SQL("delete from {} where id = any(%s) and airtable_id is null returning id").format(_mirror(base, table)),
-        (row_ids,),
+        (created_ids,),
     )
     gone = [row[0] for row in cur.fetchall()]
-    if not gone:
-        return
     cur.execute(
         sql.SQL(
             "delete from {} where mirror_schema = %s and mirror_table = %s and row_id = any(%s) returning id"
         ).format(state_table("outbox")),
         (base.schema, table.mirror, gone),
     )
-    outbox_ids = [row[0] for row in cur.fetchall()]
+    discarded = [row[0] for row in cur.fetchall()]
+    if undo is not None and undo.before:
+        items = _outbox_items(cur, base, table, list(undo.before), lock=True)
+        for row_id, before in undo.before.items():
+            status, version = items.get(row_id, (None, None))
+            if status != "dead" or version != undo.versions.get(row_id) or before.outbox_status == "dead":
+                continue  # changed again since, or a dead letter already before: left as it is
+            _restore(cur, base, table, row_id, before.columns)
+            discarded += _reset_item(cur, base, table, row_id, before.outbox_status)
     cur.execute(
         sql.SQL(
             "update {} set status = 'discarded', resolution_reason = %s, resolved_at = now(), updated_at = now() "
             "where direction = 'outbound' and status = 'open' and (payload ->> 'outbox_id')::bigint = any(%s)"
         ).format(state_table("dead_letter")),
-        ("airtable-pg api: Airtable refused the create; the app was answered with the refusal", outbox_ids),
+        ("airtable-pg api: Airtable refused the request; the app was answered with the refusal", discarded),
     )
+
+
+def _restore(cur: Cursor, base: BaseSpec, table: TableSpec, row_id: uuid.UUID, columns: dict[str, Any]) -> None:
+    names = [name for name in columns if name != "id"]
+    values = [Jsonb(columns[n]) if n == "fields" else _value(table, n, columns[n]) for n in names]
+    cur.execute(
+        sql.SQL("update {} set {} where id = %s").format(
+            _mirror(base, table),
+            sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in names),
+        ),
+        [*values, row_id],
+    )
+
+
+def _reset_item(cur: Cursor, base: BaseSpec, table: TableSpec, row_id: uuid.UUID, status: str | None) -> list[int]:
+    """The row's outbox item as before the refused write (gone if it had none); the ids of the items touched."""
+    where = sql.SQL("mirror_schema = %s and mirror_table = %s and row_id = %s")
+    if status is None:
+        cur.execute(
+            sql.SQL("delete from {} where {} returning id").format(state_table("outbox"), where),
+            (base.schema, table.mirror, row_id),
+        )
+    else:  # a pending one is pushed anew (its earlier change still has to reach Airtable); a done one rests
+        cur.execute(
+            sql.SQL(
+                "update {} set status = %s, version = version + 1, attempts = 0, last_error = null, "
+                "claimed_until = null, next_attempt_at = now(), history = '[]'::jsonb where {} returning id"
+            ).format(state_table("outbox"), where),
+            (status, base.schema, table.mirror, row_id),
+        )
+    return [row[0] for row in cur.fetchall()]

@@ -67,6 +67,9 @@ class OutboundConfig:
     claim_limit: int = 50  # items claimed per round per base (5 requests' worth at 10 per batch)
     defer_seconds: float = 1.0  # a child waiting for its parent's create looks again after this
     upload_dir: Path | None = None  # where {"file": …} attachments are read from (sync.uploads)
+    # A batch Airtable refuses is split so only the bad change fails and the others go on. The API's own pushes keep
+    # a request's batch whole instead: Airtable takes or refuses a request as a whole, and so must the API.
+    split_refused: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OutboundConfig:
@@ -455,7 +458,7 @@ class OutboundPusher:
         error: AirtableError,
         report: PushReport,
     ) -> None:
-        if error.permanent and len(pushes) > 1:  # find the bad one: the others must go on
+        if error.permanent and len(pushes) > 1 and self.config.split_refused:  # find the bad one: the others go on
             for push in pushes:
                 self._send(base, table, [push], key_field, report)
             return

@@ -348,3 +348,37 @@ def test_typecast_converts_as_airtable_does(served: Served, writer: Api) -> None
     with pytest.raises(requests.HTTPError) as airtable:
         served.airtable().table(DEMO_BASE_ID, "personal_goals").create(fields)
     assert refused.value.response.json() == airtable.value.response.json()
+
+
+def test_a_request_airtable_refuses_at_the_push_changes_nothing(served: Served, writer: Api) -> None:
+    """What only Airtable can check (a select option the field lacks, on a table pushed without typecast): its
+    refusal is relayed, and the request's whole write is undone — an update's row put back, a batch's creates gone
+    (Airtable takes or refuses a request as a whole)."""
+    beliefs_api = writer.table(DEMO_BASE_ID, "persoonlijke_overtuigingen")
+    beliefs_airtable = served.airtable().table(DEMO_BASE_ID, "persoonlijke_overtuigingen")
+    target = beliefs_airtable.first()
+    assert target is not None
+    before = beliefs_api.get(target["id"])
+    user = a_user(served)
+    calls = [
+        lambda t: t.update(target["id"], {"reflectie": "Mag niet blijven", "status": "geen optie"}),
+        lambda t: t.batch_create(
+            [{"omschrijving": "Goed", "gebruiker": [user]}, {"omschrijving": "Fout", "status": "geen optie"}]
+        ),
+    ]
+    all_before = beliefs_airtable.all()
+    for call in calls:
+        with pytest.raises(requests.HTTPError) as mirror:
+            call(beliefs_api)
+        with pytest.raises(requests.HTTPError) as airtable:
+            call(beliefs_airtable)
+        assert mirror.value.response.status_code == airtable.value.response.status_code == 422
+        assert mirror.value.response.json() == airtable.value.response.json()
+    assert beliefs_airtable.all() == all_before
+    assert beliefs_api.get(target["id"]) == before
+    assert app_sql(served.database_url, "select count(*) from airtable.persoonlijke_overtuigingen where "
+                   "omschrijving in ('Goed', 'Fout') or reflectie = 'Mag niet blijven'") == [(0,)]  # fmt: skip
+    assert outbox_rows(served.database_url) == []
+    assert app_sql(served.database_url, "select count(*) from airtable_sync.dead_letter where status = 'open'") == [
+        (0,)
+    ]
