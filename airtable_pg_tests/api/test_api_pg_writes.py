@@ -146,6 +146,9 @@ def test_refusals_are_airtables_and_change_nothing(served: Served, writer: Api) 
         lambda t: t.batch_update([{"id": "recNoSuchRecord01", "fields": {"title": "x"}}]),
         lambda t: t.api.request("POST", t.urls.records, json={"records": [{"fields": {}} for _ in range(11)]}),
         lambda t: t.api.request("POST", t.urls.records, json={"records": "no"}),
+        lambda t: t.delete("recNoSuchRecord01"),
+        lambda t: t.batch_delete(["recNoSuchRecord01"]),
+        lambda t: t.api.request("DELETE", t.urls.records, params={"records[]": [f"rec{i:014d}" for i in range(11)]}),
         lambda t: t.api.request(
             "PATCH",
             t.urls.records,
