@@ -83,13 +83,14 @@ def _mirror(base: BaseSpec, table: TableSpec) -> sql.Composable:
     """The rows as the API reads them. A Postgres-authoritative table's row the app changed and the outbox has not
     pushed yet (or could not: a dead letter) is served with the cells its typed columns hold — Postgres is that
     table's truth, and the app must read its own write at once — rather than Airtable's last echo in ``fields``."""
-    key = (base.schema, table.mirror, table.id)
-    if key not in _SOURCES:  # built once per table: every read names it
-        _SOURCES[key] = _source(base, table)
-    return _SOURCES[key]
+    cached = _SOURCES.get(id(table))
+    if cached is None or cached[0] is not table or cached[1] is not base:  # built once per spec table
+        cached = _SOURCES[id(table)] = (table, base, _source(base, table))
+    return cached[2]
 
 
-_SOURCES: dict[tuple[str, str, str], sql.Composable] = {}
+# By the spec table object (kept alive here, so its id is not reused): another spec's table is another entry.
+_SOURCES: dict[int, tuple[TableSpec, BaseSpec, sql.Composable]] = {}
 
 
 def _source(base: BaseSpec, table: TableSpec) -> sql.Composable:
