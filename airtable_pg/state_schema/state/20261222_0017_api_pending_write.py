@@ -20,14 +20,26 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "api_pending_write",
-        sa.Column("fingerprint", sa.Text(), nullable=False,
-                  comment="SHA-256 of the token id, method, table and body: a retry of the same request has it."),
+        sa.Column(
+            "fingerprint",
+            sa.Text(),
+            nullable=False,
+            comment="SHA-256 of the token id, method, table and body: a retry of the same request has it.",
+        ),
         sa.Column("base_id", sa.Text(), nullable=False),
         sa.Column("table_id", sa.Text(), nullable=False),
-        sa.Column("row_ids", postgresql.ARRAY(sa.UUID()), nullable=False,
-                  comment="The mirror rows the request wrote, in its records' order."),
-        sa.Column("created_ids", postgresql.ARRAY(sa.UUID()), nullable=False,
-                  comment="Those of them it created (an upsert's answer names them)."),
+        sa.Column(
+            "row_ids",
+            postgresql.ARRAY(sa.UUID()),
+            nullable=False,
+            comment="The mirror rows the request wrote, in its records' order.",
+        ),
+        sa.Column(
+            "created_ids",
+            postgresql.ARRAY(sa.UUID()),
+            nullable=False,
+            comment="Those of them it created (an upsert's answer names them).",
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.PrimaryKeyConstraint("fingerprint"),
         schema="airtable_sync",
