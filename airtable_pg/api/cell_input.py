@@ -123,7 +123,9 @@ def _collaborator(value: Any) -> dict[str, Any]:
 
 
 def _attachments(value: Any) -> list[dict[str, Any]]:
-    """Kept ones by id, new ones by URL (Airtable's echo brings their whole description)."""
+    """Kept ones by id, new ones by URL (Airtable's echo brings their whole description): only Airtable's forms. The
+    pusher's own forms for apps writing Postgres (``{"file": …}`` under the upload directory, ``{"archived": …}``)
+    are never taken from a client of the API: a token to the API is not a licence to read the server's files."""
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise written.Unaccepted
     kept = []

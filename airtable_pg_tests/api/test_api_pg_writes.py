@@ -385,3 +385,18 @@ def test_a_request_airtable_refuses_at_the_push_changes_nothing(served: Served, 
     assert app_sql(served.database_url, "select count(*) from airtable_sync.dead_letter where status = 'open'") == [
         (0,)
     ]
+
+
+def test_attachments_are_taken_in_airtables_forms_only(served: Served, writer: Api) -> None:
+    """An API client names an attachment by id or URL, as in Airtable; the pusher's server-side upload forms are not
+    passed on from it (a token to the API must not read the server's files)."""
+    goals = writer.table(DEMO_BASE_ID, "personal_goals")
+    with pytest.raises(requests.HTTPError) as refused:
+        goals.create({"title": "Bewijs", "evidence": [{"file": "/etc/passwd"}]})
+    assert refused.value.response.json()["error"]["type"] == "INVALID_VALUE_FOR_COLUMN"
+    assert goal_rows(served, "title = 'Bewijs'") == []
+    created = goals.create(
+        {"title": "Bewijs", "evidence": [{"url": "https://example.com/plan.pdf", "filename": "plan.pdf"}]}
+    )
+    assert created == in_airtable(served, "personal_goals", created["id"])
+    assert created["fields"]["evidence"][0]["filename"] == "plan.pdf"
