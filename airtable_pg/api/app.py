@@ -39,13 +39,13 @@ from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.errors import describe_database_error
 from airtable_pg.routing.flags import POSTGRES_PRIMARY, SHADOW, BackendFlags
 from airtable_pg.routing.shadow import ShadowPolicy, ShadowReads
+from airtable_pg.settings import Settings
 from airtable_pg.spec import SyncSpec
 from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher
 
 HEALTH_PATH = "/healthz"
 MAX_BODY_BYTES = 1024 * 1024  # a listRecords body with a 100,000-character formula is ~100 kB
 HEALTH_TIMEOUT_SECONDS = 5.0
-DEFAULT_WRITE_WAIT_SECONDS = 10.0  # AIRTABLE_PG_API_WRITE_WAIT_SECONDS's default
 _GET_ONE_PARAMS = frozenset({"cellFormat", "timeZone", "userLocale", "returnFieldsByFieldId"})
 
 log = logging.getLogger(__name__)
@@ -70,14 +70,14 @@ def build_app(
     shadow_share: float = 1.0,
     shadow_policy: ShadowPolicy | None = None,
     outbound: OutboundConfig | None = None,
-    write_wait_seconds: float = DEFAULT_WRITE_WAIT_SECONDS,
+    write_wait_seconds: float = Settings.model_fields["api_write_wait_seconds"].default,
 ) -> Starlette:
     """The API over the mirror tables of ``spec`` in the database at ``database_url``; ``airtable`` makes the client
-    writes and reads not served from the mirror are forwarded with (``None``: every read from the mirror, writes
-    refused). Each entity's reads are served where its backend flag says (``api/routing.py``). A write to a
-    Postgres-authoritative table is written to the mirror and pushed by an outbound pusher with such a client
-    (``outbound``: its retry settings), the answer waiting up to ``write_wait_seconds`` for Airtable's
-    (``api/pg_writes.py``)."""
+    writes and reads not served from the mirror are forwarded with (``None``: every read from the mirror, writes to
+    Airtable-authoritative tables refused). Each entity's reads are served where its backend flag says
+    (``api/routing.py``). A write to a Postgres-authoritative table is written to the mirror and pushed by an
+    outbound pusher with such a client (``outbound``: its retry settings), the answer waiting up to
+    ``write_wait_seconds`` for Airtable's (``api/pg_writes.py``)."""
     catalog = Catalog(spec)
     read = MirrorReader(database_url)
     pool = connection_pool(database_url)
