@@ -52,6 +52,7 @@ class Runtime:
     receiver_url: str | None = None
     shadow_share: float = Settings.model_fields["shadow_share"].default
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    api_write_wait_seconds: float = Settings.model_fields["api_write_wait_seconds"].default
 
     @classmethod
     def open(
@@ -66,12 +67,15 @@ class Runtime:
         receiver_url: str | None = None,
         shadow_share: float = Settings.model_fields["shadow_share"].default,
         archive: ArchiveConfig | None = None,
+        api_write_wait_seconds: float = Settings.model_fields["api_write_wait_seconds"].default,
     ) -> Runtime:
         """A runtime on ``database_url``, once it is at the heads of ``migrations`` and the state branch."""
         require_migrated(database_url, migrations)
         airtable = airtable.for_spec(spec) if airtable is not None else None  # the spec's share of each base
         outbound, archive = outbound or OutboundConfig(), archive or ArchiveConfig()
-        return cls(spec, database_url, airtable, workers, outbound, receiver_url, shadow_share, archive)
+        return cls(
+            spec, database_url, airtable, workers, outbound, receiver_url, shadow_share, archive, api_write_wait_seconds
+        )
 
     @classmethod
     def from_settings(
@@ -94,6 +98,7 @@ class Runtime:
             receiver_url=settings.receiver_url,
             shadow_share=settings.shadow_share,
             archive=ArchiveConfig.from_settings(settings),
+            api_write_wait_seconds=settings.api_write_wait_seconds,
         )
 
     # -- the parts -------------------------------------------------------------------------------------
@@ -142,11 +147,20 @@ class Runtime:
 
     def api_app(self) -> Starlette:
         """The Airtable Web API served from this runtime's mirror (``airtable-pg api``): reads need no Airtable token;
-        writes to Airtable-authoritative tables are forwarded with this runtime's client (the shared bucket)."""
+        writes to Airtable-authoritative tables are forwarded with this runtime's client (the shared bucket), writes to
+        Postgres-authoritative ones written to the mirror and pushed by an outbound pusher of the same client."""
         from airtable_pg.api.app import build_app
 
         airtable = self.api if self.airtable_config is not None else None
-        return build_app(self.spec, self.database_url, airtable, shadow_share=self.shadow_share, archive=self.archive)
+        return build_app(
+            self.spec,
+            self.database_url,
+            airtable,
+            shadow_share=self.shadow_share,
+            archive=self.archive,
+            outbound=self.outbound,
+            write_wait_seconds=self.api_write_wait_seconds,
+        )
 
     def archiver(self) -> Archiver:
         """The attachment archive; with a token, it re-reads records for fresh URLs through the shared bucket."""

@@ -182,6 +182,14 @@ class Settings(BaseSettings):
         description="Of the API's reads of an entity in `shadow`, the share whose mirror answer is compared with "
         "Airtable's (off the request path; 1: every one).",
     )
+    api_write_wait_seconds: float = _env(
+        "AIRTABLE_PG_API_WRITE_WAIT_SECONDS",
+        default=10.0,
+        ge=0.0,
+        description="How long `airtable-pg api` waits for Airtable's answer to the outbox push of a write to a "
+        "Postgres-authoritative table before answering: a create needs Airtable's record id (past the wait: 503, "
+        "the write saved and queued; the same request again answers it without writing twice).",
+    )
     receiver_url: str | None = _env(
         "AIRTABLE_PG_RECEIVER_URL",
         default=None,
@@ -326,7 +334,7 @@ class Settings(BaseSettings):
         "AIRTABLE_PG_ALERT_WEBHOOK_URL",
         default=None,
         default_text="none: incidents are tracked (`alerts list`), not posted",
-        description="Where the alerts sensor POSTs Slack-compatible JSON (`{\"text\": …}`): one message when an "
+        description='Where the alerts sensor POSTs Slack-compatible JSON (`{"text": …}`): one message when an '
         "incident fires, one when it recovers. A Slack incoming-webhook URL is a secret: never logged.",
     )
     ui_url: str = _env(

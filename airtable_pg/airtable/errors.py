@@ -18,10 +18,13 @@ import requests
 class AirtableError(Exception):
     """Airtable did not do what was asked. ``status`` is the HTTP status, if there was an answer."""
 
-    def __init__(self, message: str, *, status: int | None = None, error_type: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, error_type: str | None = None, detail: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error_type = error_type
+        self.detail = detail  # Airtable's own message, as it gave it (the API relays a refusal with it)
 
     permanent = True  # retrying the same request cannot help
 
@@ -95,7 +98,9 @@ def from_response(response: requests.Response) -> AirtableError:
         return AirtableUnavailable(f"Airtable answered HTTP {status} ({said})", status=status, error_type=kind)
     if kind == "LIST_RECORDS_ITERATOR_NOT_AVAILABLE":
         return ListIteratorExpired(f"Airtable dropped the list iterator ({said})", status=status, error_type=kind)
-    return AirtableBadRequest(f"Airtable rejected the request (HTTP {status}, {said})", status=status, error_type=kind)
+    return AirtableBadRequest(
+        f"Airtable rejected the request (HTTP {status}, {said})", status=status, error_type=kind, detail=detail
+    )
 
 
 def translate(error: requests.RequestException) -> AirtableError:

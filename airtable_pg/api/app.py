@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -29,6 +30,7 @@ from airtable_pg.api.auth import Authenticator, require_base
 from airtable_pg.api.errors import NOT_SERVED, ApiError, model_not_found, not_found
 from airtable_pg.api.listing import Listing
 from airtable_pg.api.params import ListOptions
+from airtable_pg.api.pg_writes import PostgresWrites
 from airtable_pg.api.records import shape
 from airtable_pg.api.routing import Router
 from airtable_pg.api.tables import Catalog, ServedTable
@@ -41,7 +43,10 @@ from airtable_pg.postgres.database import connection_pool
 from airtable_pg.postgres.errors import describe_database_error
 from airtable_pg.routing.flags import POSTGRES_PRIMARY, SHADOW, BackendFlags
 from airtable_pg.routing.shadow import ShadowPolicy, ShadowReads
+from airtable_pg.settings import Settings
 from airtable_pg.spec import SyncSpec
+from airtable_pg.sync.outbound import OutboundConfig, OutboundPusher
+from airtable_pg.sync.uploads import UploadSources
 
 HEALTH_PATH = "/healthz"
 MAX_BODY_BYTES = 1024 * 1024  # a listRecords body with a 100,000-character formula is ~100 kB
@@ -70,15 +75,25 @@ def build_app(
     shadow_share: float = 1.0,
     shadow_policy: ShadowPolicy | None = None,
     archive: ArchiveConfig | None = None,
+    outbound: OutboundConfig | None = None,
+    write_wait_seconds: float = Settings.model_fields["api_write_wait_seconds"].default,
 ) -> Starlette:
     """The API over the mirror tables of ``spec`` in the database at ``database_url``; ``airtable`` makes the client
-    writes and reads not served from the mirror are forwarded with (``None``: every read from the mirror, writes
-    refused). Each entity's reads are served where its backend flag says (``api/routing.py``); ``archive``: the
-    attachment archive whose copies ``/archive/…`` serves (``api/attachments.py``)."""
+    writes and reads not served from the mirror are forwarded with (``None``: every read from the mirror, writes to
+    Airtable-authoritative tables refused). Each entity's reads are served where its backend flag says
+    (``api/routing.py``). A write to a Postgres-authoritative table is written to the mirror and pushed by an
+    outbound pusher with such a client (``outbound``: its retry settings), the answer waiting up to
+    ``write_wait_seconds`` for Airtable's (``api/pg_writes.py``). ``archive``: the attachment archive whose copies
+    ``/archive/…`` serves (``api/attachments.py``)."""
     catalog = Catalog(spec)
     read = MirrorReader(database_url)
     pool = connection_pool(database_url)
-    writes = Forwarder(airtable, pool)
+    whole = replace(outbound or OutboundConfig(), split_refused=False)  # a request is taken or refused as a whole
+    # An app may have put {"file": …}/{"archived": …} items in a row by SQL (never through the API, which takes
+    # Airtable's attachment forms only): the API's pusher uploads them as the outbound pusher would.
+    uploads = UploadSources(archive, whole.upload_dir)
+    pusher = (lambda: OutboundPusher(spec, pool, airtable(), whole, uploads=uploads)) if airtable is not None else None
+    writes = Forwarder(airtable, pool, PostgresWrites(pool, pusher, wait_seconds=write_wait_seconds))
     shadow = ShadowReads(pool, spec, shadow_policy)
     router = Router(BackendFlags(pool, spec), shadow, read, writes, share=shadow_share)
     auth = Authenticator(lambda text: read(lambda cur: token_by_secret(cur, text)))
@@ -132,7 +147,9 @@ def build_app(
             if len(rest) <= 1 and not (request.method == "POST" and rest):
                 body = await _json_body(request) if request.method != "DELETE" else {}
                 query = [(k, v) for k, values in _query(request).items() for v in values]
-                status, answer = await run_in_threadpool(writes.write, served, request.method, rest, query, body)
+                status, answer = await run_in_threadpool(
+                    writes.write, served, request.method, rest, query, body, token.id
+                )
                 return AirtableJSON(answer, status_code=status)
             raise not_found()
         except ApiError as error:
@@ -157,6 +174,7 @@ def build_app(
         return AirtableJSON({"status": "ok"})
 
     methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield

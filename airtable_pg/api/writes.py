@@ -8,8 +8,8 @@ sees its own write. A refusal from Airtable is relayed as Airtable gave it and c
 Retries: updates and deletes are idempotent by nature (the same PATCH leaves the same record; a repeated delete
 answers Airtable's refusal and tombstones nothing twice). A *create* retried by the app after a lost answer is a new
 create for Airtable, which has no idempotency keys; the forwarding client itself never resends a write Airtable
-may have received (``airtable.client``'s rule). Postgres-authoritative tables are written in Postgres by the app
-(the outbox pushes them); the API refuses them with a clear 422 until it writes the mirror row itself.
+may have received (``airtable.client``'s rule). A Postgres-authoritative table's write is the mirror's
+(``api.pg_writes``): the API writes the row as an app would and the outbox pushes it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import sqlalchemy as sa
 from pyairtable import Api
 
 from airtable_pg.airtable.cells import RecordConverter
-from airtable_pg.api.errors import NOT_SERVED, ApiError, not_served
+from airtable_pg.api.errors import ApiError, not_served
+from airtable_pg.api.pg_writes import PostgresWrites
 from airtable_pg.api.records import shape
 from airtable_pg.api.tables import ServedTable
 from airtable_pg.postgres.api_reads import MirrorRecord
@@ -37,24 +38,28 @@ FORWARD_TIMEOUT_SECONDS = 60.0
 
 
 class Forwarder:
-    def __init__(self, airtable: Callable[[], Api] | None, db: sa.Engine) -> None:
+    def __init__(self, airtable: Callable[[], Api] | None, db: sa.Engine, postgres: PostgresWrites) -> None:
         self._make_api = airtable
+        self._postgres = postgres
         self._api: Api | None = None
         self._db = db
         self._stores: dict[tuple[str, str], TableStore] = {}
         self._lock = threading.Lock()
 
     def write(
-        self, served: ServedTable, method: str, rest: list[str], query: list[tuple[str, str]], body: Any
+        self,
+        served: ServedTable,
+        method: str,
+        rest: list[str],
+        query: list[tuple[str, str]],
+        body: Any,
+        token_id: str,
     ) -> tuple[int, Any]:
-        """Forward one write; returns the status and body to answer with."""
-        if served.table.is_postgres_authoritative:  # never to Airtable: Postgres holds this table's truth
-            raise ApiError(
-                422,
-                NOT_SERVED,
-                f"{served.table.airtable_name} is Postgres-authoritative: write its rows in Postgres (the outbox "
-                "pushes them to Airtable); airtable-pg api does not write them yet",
-            )
+        """Forward one write (an Airtable-authoritative table's), or write the mirror (a Postgres-authoritative
+        one's, ``api.pg_writes``); returns the status and body to answer with. ``token_id``: the app's token, whose
+        retries of one request are recognized as such."""
+        if served.table.is_postgres_authoritative:  # never to Airtable directly: Postgres holds this table's truth
+            return self._postgres.write(served, method, rest, query, body, token_id)
         if not isinstance(body, dict):
             raise ApiError(422, "INVALID_REQUEST_UNKNOWN", "Invalid request: the body must be a JSON object")
         by_field_id = body.get("returnFieldsByFieldId") is True

@@ -3,7 +3,8 @@
 Every read is one short statement (no transaction held across pages), so paging never blocks the sync, and a
 listing's offset is a key (``airtable_created_time``, ``airtable_id``) rather than a position: rows inserted or
 tombstoned between two pages shift nothing. A row the mirror has no record id or creation time for yet (a
-Postgres-authoritative create the outbox has not pushed) is not an Airtable record yet, so it is never served.
+Postgres-authoritative create the outbox has not pushed) is not an Airtable record yet, so it is never served; a
+Postgres-authoritative row the app changed is served from its typed columns until its push is done.
 Functions take the caller's cursor.
 """
 
@@ -17,8 +18,9 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from psycopg import Cursor, sql
 
+from airtable_pg.names import STATE_SCHEMA
 from airtable_pg.postgres.database import sqlalchemy_url
-from airtable_pg.spec import BaseSpec, TableSpec
+from airtable_pg.spec import BaseSpec, FieldSpec, TableSpec
 
 T = TypeVar("T")
 
@@ -77,8 +79,78 @@ MAX_PICKED_CELLS = 40  # jsonb_build_object takes at most 100 arguments; past th
 _LIVE = sql.SQL("airtable_id is not null and airtable_created_time is not null and deleted_at is null")
 
 
-def _mirror(base: BaseSpec, table: TableSpec) -> sql.Identifier:
-    return sql.Identifier(base.schema, table.mirror)
+def _mirror(base: BaseSpec, table: TableSpec) -> sql.Composable:
+    """The rows as the API reads them. A Postgres-authoritative table's row the app changed and the outbox has not
+    pushed yet (or could not: a dead letter) is served with the cells its typed columns hold — Postgres is that
+    table's truth, and the app must read its own write at once — rather than Airtable's last echo in ``fields``."""
+    cached = _SOURCES.get(id(table))
+    if cached is None or cached[0] is not table or cached[1] is not base:  # built once per spec table
+        cached = _SOURCES[id(table)] = (table, base, _source(base, table))
+    return cached[2]
+
+
+# By the spec table object (kept alive here, so its id is not reused): another spec's table is another entry.
+_SOURCES: dict[int, tuple[TableSpec, BaseSpec, sql.Composable]] = {}
+
+
+def _source(base: BaseSpec, table: TableSpec) -> sql.Composable:
+    mirror = sql.Identifier(base.schema, table.mirror)
+    typed = _typed_cells(table) if table.is_postgres_authoritative else None
+    if typed is None:
+        return mirror
+    field_ids, cells = typed
+    return sql.SQL(
+        "(select m.id, m.airtable_id, m.airtable_created_time, m.deleted_at, case when exists (select 1 "
+        "from {outbox} o where o.mirror_schema = {schema} and o.mirror_table = {table} and o.row_id = m.id "
+        "and o.status <> 'done') "
+        "then (m.fields - {field_ids}::text[]) || (select coalesce(jsonb_object_agg(k, v), '{{}}'::jsonb) "
+        "from jsonb_each({cells}) e(k, v) where v <> 'null'::jsonb) else m.fields end as fields from {mirror} m) t"
+    ).format(
+        outbox=sql.Identifier(STATE_SCHEMA, "outbox"),
+        schema=sql.Literal(base.schema),
+        table=sql.Literal(table.mirror),
+        field_ids=sql.Literal(field_ids),
+        cells=cells,
+        mirror=mirror,
+    )
+
+
+def _typed_cells(table: TableSpec) -> tuple[list[str], sql.Composable] | None:
+    """The writable fields whose typed columns have a record-read form, and a jsonb object of those cells (null
+    for an empty one): the cells an app wrote in Postgres, as Airtable will answer them once pushed."""
+    pairs: list[sql.Composable] = []
+    field_ids: list[str] = []
+    for f in table.fields.values():
+        cell = None if f.is_computed else _typed_cell(f, sql.SQL("m.{}").format(sql.Identifier(f.column)))
+        if cell is not None:
+            field_ids.append(f.id)
+            pairs.append(sql.SQL("{}::text, {}").format(sql.Literal(f.id), cell))
+    if not pairs:
+        return None
+    chunks = [pairs[start : start + MAX_PICKED_CELLS] for start in range(0, len(pairs), MAX_PICKED_CELLS)]
+    built = sql.SQL(" || ").join(sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(c)) for c in chunks)
+    return field_ids, sql.SQL("({})").format(built)
+
+
+def _typed_cell(f: FieldSpec, column: sql.Composable) -> sql.Composable | None:
+    """One typed column as its record-read cell (SQL), or None when its form is not known here (kept as echoed)."""
+    if f.pg_type == "text":
+        return sql.SQL("to_jsonb(nullif({}, ''))").format(column)
+    if f.pg_type in ("numeric", "integer", "bigint", "double precision", "date"):
+        return sql.SQL("to_jsonb({})").format(column)
+    if f.pg_type == "boolean":
+        return sql.SQL("case when {} then 'true'::jsonb end").format(column)
+    if f.pg_type == "timestamptz":  # Airtable's form: UTC, milliseconds, Z
+        return sql.SQL("""to_jsonb(to_char({} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))""").format(column)
+    if f.pg_type == "text[]" and f.is_link:  # a link the app wrote as a Postgres row id is not in Airtable yet
+        return sql.SQL(
+            "(select jsonb_agg(x order by n) from unnest({}) with ordinality u(x, n) where left(x, 3) = 'rec')"
+        ).format(column)
+    if f.pg_type == "text[]":
+        return sql.SQL("case when cardinality({0}) > 0 then to_jsonb({0}) end").format(column)
+    if f.pg_type == "jsonb":
+        return sql.SQL("nullif(nullif(nullif({}, 'null'::jsonb), '[]'::jsonb), '{{}}'::jsonb)").format(column)
+    return None
 
 
 def records_after(

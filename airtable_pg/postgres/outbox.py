@@ -71,6 +71,24 @@ def claim_due(cur: Cursor, base_id: str, limit: int, lease_seconds: float) -> li
     return sorted((OutboxItem(*row) for row in cur.fetchall()), key=lambda item: (item.changed_at, item.id))
 
 
+def claim_rows(
+    cur: Cursor, schema: str, mirror: str, row_ids: list[uuid.UUID], lease_seconds: float
+) -> list[OutboxItem]:
+    """The due items of these rows (the API pushes the rows it just wrote while the app waits), leased to this
+    pusher; an item another pusher holds is left to it, and one that failed waits for its retry time (a waiting
+    request must not spend a change's attempts faster than its back-off)."""
+    cur.execute(
+        sql.SQL(
+            "update {t} o set claimed_until = now() + make_interval(secs => %s) "
+            "where o.id in (select id from {t} where mirror_schema = %s and mirror_table = %s and row_id = any(%s) "
+            "and status = 'pending' and next_attempt_at <= now() and (claimed_until is null or claimed_until < now()) "
+            "order by changed_at, id for update skip locked) returning " + _ITEM_COLUMNS
+        ).format(t=state_table("outbox")),
+        (lease_seconds, schema, mirror, row_ids),
+    )
+    return sorted((OutboxItem(*row) for row in cur.fetchall()), key=lambda item: (item.changed_at, item.id))
+
+
 def lock_version(cur: Cursor, item_id: int) -> int | None:
     cur.execute(sql.SQL("select version from {} where id = %s for update").format(state_table("outbox")), (item_id,))
     row = cur.fetchone()

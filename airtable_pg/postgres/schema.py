@@ -260,6 +260,34 @@ def add_api_tables(metadata: sa.MetaData) -> None:
         comment="Tokens apps use with airtable-pg api (never airtable_pg's own Airtable token).",
         schema=STATE_SCHEMA,
     )
+    sa.Table(
+        "api_pending_write",
+        metadata,
+        sa.Column(
+            "fingerprint",
+            sa.Text,
+            primary_key=True,
+            comment="SHA-256 of the token id, method, table and body: a retry of the same request has it.",
+        ),
+        sa.Column("base_id", sa.Text, nullable=False),
+        sa.Column("table_id", sa.Text, nullable=False),
+        sa.Column(
+            "row_ids",
+            pg.ARRAY(pg.UUID(as_uuid=True)),
+            nullable=False,
+            comment="The mirror rows the request wrote, in its records' order.",
+        ),
+        sa.Column(
+            "created_ids",
+            pg.ARRAY(pg.UUID(as_uuid=True)),
+            nullable=False,
+            comment="Those of them it created (an upsert's answer names them).",
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+        comment="Writes to Postgres-authoritative tables the API committed but has not answered with success yet "
+        "(Airtable's id still unknown): a retried request resumes them instead of writing again.",
+        schema=STATE_SCHEMA,
+    )
 
 
 BACKEND_MODES = ("airtable", "shadow", "postgres_primary")

@@ -67,6 +67,9 @@ class OutboundConfig:
     claim_limit: int = 50  # items claimed per round per base (5 requests' worth at 10 per batch)
     defer_seconds: float = 1.0  # a child waiting for its parent's create looks again after this
     upload_dir: Path | None = None  # where {"file": …} attachments are read from (sync.uploads)
+    # A batch Airtable refuses is split so only the bad change fails and the others go on. The API's own pushes keep
+    # a request's batch whole instead: Airtable takes or refuses a request as a whole, and so must the API.
+    split_refused: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OutboundConfig:
@@ -89,6 +92,7 @@ class PushReport:
     requests: int = 0
     by_table: dict[str, dict[str, int]] = field(default_factory=dict)  # table key → created/updated/deleted
     lag_seconds: list[float] = field(default_factory=list)  # the app's change → Airtable's answer committed
+    refused: dict[uuid.UUID, AirtableError] = field(default_factory=dict)  # row id → Airtable's permanent refusal
 
     @property
     def pushed(self) -> int:
@@ -107,6 +111,7 @@ class PushReport:
             for kind, n in tally.items():
                 mine[kind] += n
         self.lag_seconds += other.lag_seconds
+        self.refused.update(other.refused)
 
 
 @dataclass
@@ -148,6 +153,7 @@ class OutboundPusher:
         self._key_fields: dict[tuple[str, str], str] = {}
         self._writers: dict[tuple[str, str], MirrorWriter] = {}
         self._converters: dict[tuple[str, str], RecordConverter] = {}
+        self._ensuring = threading.Lock()  # the API pushes from many request threads: one creates the key field
 
     # -- setup -----------------------------------------------------------------------------------------
 
@@ -189,12 +195,14 @@ class OutboundPusher:
     def _key_field(self, base: BaseSpec, table: TableSpec) -> str:
         key = (base.id, table.id)
         if key not in self._key_fields:
-            with transaction(self.db) as cur:
-                found = outbox.key_field_id(cur, base.id, table.id)
-            if found is None:
-                self.ensure_key_fields()
-            else:
-                self._key_fields[key] = found
+            with self._ensuring:
+                if key not in self._key_fields:
+                    with transaction(self.db) as cur:
+                        found = outbox.key_field_id(cur, base.id, table.id)
+                    if found is None:
+                        self.ensure_key_fields()
+                    else:
+                        self._key_fields[key] = found
         return self._key_fields[key]
 
     # -- passes ----------------------------------------------------------------------------------------
@@ -215,6 +223,19 @@ class OutboundPusher:
             if not items:
                 return report
             self._push_items(base, items, report)
+
+    def push_rows(self, base: BaseSpec, table: TableSpec, row_ids: list[uuid.UUID]) -> PushReport:
+        """Push the pending changes of these rows now (the API's own writes, while the app waits for its answer).
+
+        Leased like any pass, so a pusher running beside it never sends the same change twice; a change another
+        pusher holds is left to it (its write-back lands all the same)."""
+        report = PushReport()
+        self._key_field(base, table)  # before claiming: Airtable unreachable here must not leave a lease behind
+        with transaction(self.db) as cur:
+            items = outbox.claim_rows(cur, base.schema, table.mirror, row_ids, self.config.lease_seconds)
+        if items:
+            self._push_items(base, items, report)
+        return report
 
     def follow(
         self,
@@ -437,7 +458,7 @@ class OutboundPusher:
         error: AirtableError,
         report: PushReport,
     ) -> None:
-        if error.permanent and len(pushes) > 1:  # find the bad one: the others must go on
+        if error.permanent and len(pushes) > 1 and self.config.split_refused:  # find the bad one: the others go on
             for push in pushes:
                 self._send(base, table, [push], key_field, report)
             return
@@ -447,6 +468,8 @@ class OutboundPusher:
                 attempts = push.item.attempts + 1
                 if error.permanent or attempts >= self.config.max_attempts:
                     self._dead_letter(cur, push, message, report)
+                    if error.permanent:
+                        report.refused[push.item.row_id] = error
                 else:
                     outbox.retry_later(cur, push.item, message, self._backoff(attempts))
                     report.retried += 1

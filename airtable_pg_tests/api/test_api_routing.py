@@ -12,6 +12,7 @@ from pyairtable import Api
 
 from airtable_pg.api.app import build_app
 from airtable_pg.api.params import ListOptions
+from airtable_pg.api.pg_writes import PostgresWrites
 from airtable_pg.api.routing import MAX_WAITING, Router
 from airtable_pg.api.tables import Catalog
 from airtable_pg.api.writes import Forwarder
@@ -188,7 +189,8 @@ class GatedShadowReads(ShadowReads):
 def test_reads_beyond_a_full_comparison_queue_are_served_uncompared_and_counted(database_url) -> None:
     db = connection_pool(database_url)
     shadow = GatedShadowReads(db, SPEC, ShadowPolicy(recheck_seconds=0.0))
-    router = Router(BackendFlags(db, SPEC, environ={}), shadow, MirrorReader(database_url), Forwarder(None, db))
+    writes = Forwarder(None, db, PostgresWrites(db, None, wait_seconds=0))
+    router = Router(BackendFlags(db, SPEC, environ={}), shadow, MirrorReader(database_url), writes)
     served = Catalog(SPEC).table(DEMO_BASE_ID, USERS.id)
     try:
         for _ in range(MAX_WAITING + 3):  # three more reads than the queue holds; both sides answer no record

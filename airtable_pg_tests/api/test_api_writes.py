@@ -124,14 +124,6 @@ def test_a_nul_character_round_trips(served: Served, writer: Api) -> None:
     assert created["id"] in [r["id"] for r in found]
 
 
-def test_postgres_authoritative_tables_are_not_written_through_the_api(served: Served, writer: Api) -> None:
-    with pytest.raises(requests.HTTPError) as refused:
-        writer.table(DEMO_BASE_ID, "personal_goals").create({"title": "x"})
-    assert refused.value.response.status_code == 422
-    assert refused.value.response.json()["error"]["type"] == "NOT_SERVED_FROM_MIRROR"
-    assert "write its rows in Postgres" in refused.value.response.json()["error"]["message"]
-
-
 def test_a_cell_with_a_lone_surrogate_is_served_escaped(served: Served, writer: Api) -> None:
     """Postgres cannot hold a lone surrogate, nor can UTF-8: the sync stored it escaped; the API sends ``\\ud800``."""
     record = served.airtable().table(DEMO_BASE_ID, "users").first()

@@ -570,3 +570,18 @@ def test_demo_base_serves_every_table(airtable_api: Api, sandbox: Sandbox) -> No
         types = {field.id: field.type for field in table.fields}
         by_id = base.table(table.id).all(use_field_ids=True, max_records=20)
         assert {types[field_id] for r in by_id for field_id in r["fields"]} <= set(types.values())
+
+
+def test_collaborator_cells_are_written_by_id_or_email(sandbox_factory: SandboxFactory) -> None:
+    """A multiple-collaborators cell takes users by id or e-mail and answers them whole (an attribute of the cell
+    writer once shadowed its own method here, so every such write failed with a 500)."""
+    sandbox = sandbox_factory()
+    beliefs = airtable_api_for(sandbox).table(demo.DEMO_BASE_ID, "persoonlijke_overtuigingen")
+    known = next(r["fields"]["begeleiders"] for r in beliefs.all() if r["fields"].get("begeleiders"))
+    by_id = beliefs.create({"omschrijving": "x", "begeleiders": [{"id": known[0]["id"]}]})
+    assert by_id["fields"]["begeleiders"] == [known[0]]
+    by_email = beliefs.create({"omschrijving": "y", "begeleiders": [{"email": known[0]["email"]}]})
+    assert by_email["fields"]["begeleiders"] == [known[0]]
+    with pytest.raises(requests.HTTPError) as refused:
+        beliefs.create({"omschrijving": "z", "begeleiders": [{"email": "nobody@example.invalid"}]})
+    assert refused.value.response.json()["error"]["type"] == "INVALID_VALUE_FOR_COLUMN"

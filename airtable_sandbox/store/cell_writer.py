@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airtable_sandbox.clock import iso_millis
+from airtable_formula import written_cells as written
 from airtable_sandbox.http import ApiError, unprocessable
-from airtable_sandbox.store.cells import (
-    NUMBER_TYPES,
-    TEXT_TYPES,
-    is_empty,
-    is_writable,
-    new_id,
-    plain_text,
-    tidy_number,
-)
+from airtable_sandbox.store.cells import NUMBER_TYPES, TEXT_TYPES, is_empty, is_writable, new_id
 
 if TYPE_CHECKING:
     from airtable_sandbox.store.cells import Cells
     from airtable_sandbox.store.tables import Base, Table
     from airtable_sandbox.store.users import Collaborators
+
+
+# Types whose written values need nothing but the value (``airtable_formula.written_cells``, shared with the API).
+_PLAIN: dict[str, Callable[[Any, bool], Any]] = {
+    "checkbox": written.checkbox,
+    "date": written.date,
+    "dateTime": written.date_time,
+    "barcode": written.barcode,
+}
 
 
 class CellWriter:
@@ -76,91 +76,42 @@ class CellWriter:
         if value is None:
             return None
         field_type = field_schema["type"]
-        if field_type in TEXT_TYPES:
-            return self._text(field_schema, value)
-        if field_type in NUMBER_TYPES:
-            return self._number(field_schema, value)
-        handler = {
-            "checkbox": self._checkbox,
-            "rating": self._rating,
-            "date": self._date,
-            "dateTime": self._date_time,
-            "singleSelect": self._single_select,
-            "multipleSelects": self._multiple_selects,
-            "multipleRecordLinks": self._links,
-            "singleCollaborator": self._collaborator,
-            "multipleCollaborators": self._collaborators,
-            "barcode": self._barcode,
-        }.get(field_type)
-        if field_type == "multipleAttachments":
-            return self._attachments(field_schema, value, current)
-        if handler is None:
-            return value  # a type we do not know (Airtable adds types): keep the value as given
-        return handler(field_schema, value)
+        try:
+            if field_type in TEXT_TYPES:
+                return written.text(value, self.typecast)
+            if field_type in NUMBER_TYPES:
+                return written.number(value, self.typecast)
+            if field_type == "rating":
+                maximum = int((field_schema.get("options") or {}).get("max", 5))
+                return written.rating(value, self.typecast, maximum)
+            if field_type in _PLAIN:
+                return _PLAIN[field_type](value, self.typecast)
+            handler = {
+                "singleSelect": self._single_select,
+                "multipleSelects": self._multiple_selects,
+                "multipleRecordLinks": self._links,
+                "singleCollaborator": self._collaborator,
+                "multipleCollaborators": self._collaborator_list,
+            }.get(field_type)
+            if field_type == "multipleAttachments":
+                return self._attachments(field_schema, value, current)
+            if handler is None:
+                return value  # a type we do not know (Airtable adds types): keep the value as given
+            return handler(field_schema, value)
+        except written.UnparsedDate:
+            raise unprocessable(
+                "INVALID_VALUE_FOR_COLUMN", f'Cannot parse date value "{value}" for field {field_schema["name"]}'
+            ) from None
+        except written.Unaccepted:
+            raise self._reject(field_schema) from None
 
     def _reject(self, field_schema: Mapping[str, Any]) -> ApiError:
         return unprocessable(
             "INVALID_VALUE_FOR_COLUMN", f'Field "{field_schema["name"]}" cannot accept the provided value'
         )
 
-    def _text(self, field_schema: Mapping[str, Any], value: Any) -> str:
-        if isinstance(value, str):
-            return value
-        if self.typecast and not isinstance(value, dict):
-            if isinstance(value, list):
-                return ", ".join(plain_text(v) for v in value)
-            return plain_text(value)
-        raise self._reject(field_schema)
-
-    def _number(self, field_schema: Mapping[str, Any], value: Any) -> float | int | None:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-        if self.typecast and isinstance(value, str):
-            text = value.strip().replace(",", "")
-            if not text:
-                return None
-            try:
-                return tidy_number(float(text.rstrip("%")) / (100 if text.endswith("%") else 1))
-            except ValueError:
-                pass
-        raise self._reject(field_schema)
-
-    def _checkbox(self, field_schema: Mapping[str, Any], value: Any) -> bool:
-        if isinstance(value, bool):
-            return value
-        if self.typecast and isinstance(value, str | int | float):
-            return str(value).strip().lower() in {"true", "1", "yes", "y", "checked", "on"}
-        raise self._reject(field_schema)
-
-    def _rating(self, field_schema: Mapping[str, Any], value: Any) -> int | None:
-        number = self._number(field_schema, value)
-        maximum = int((field_schema.get("options") or {}).get("max", 5))
-        if number is None or number == 0:
-            return None
-        if float(number).is_integer() and 1 <= number <= maximum:
-            return int(number)
-        raise self._reject(field_schema)
-
-    def _date(self, field_schema: Mapping[str, Any], value: Any) -> str:
-        moment = self._parse_moment(field_schema, value)
-        return moment.strftime("%Y-%m-%d")
-
-    def _date_time(self, field_schema: Mapping[str, Any], value: Any) -> str:
-        return iso_millis(self._parse_moment(field_schema, value))
-
-    def _parse_moment(self, field_schema: Mapping[str, Any], value: Any) -> datetime:
-        moment = parse_moment(value, lenient=self.typecast) if isinstance(value, str) else None
-        if moment is None:
-            raise unprocessable(
-                "INVALID_VALUE_FOR_COLUMN", f'Cannot parse date value "{value}" for field {field_schema["name"]}'
-            )
-        return moment
-
     def _choice(self, field_schema: Mapping[str, Any], value: Any) -> str:
-        if not isinstance(value, str):
-            if not (self.typecast and isinstance(value, int | float)):
-                raise self._reject(field_schema)
-            value = plain_text(value)
+        value = written.choice(value, self.typecast)
         choices = (field_schema.get("options") or {}).get("choices") or []
         if any(choice["name"] == value for choice in choices):
             return value
@@ -177,26 +128,16 @@ class CellWriter:
         return self._choice(field_schema, value) if value != "" else None
 
     def _multiple_selects(self, field_schema: Mapping[str, Any], value: Any) -> list[str]:
-        if isinstance(value, str) and self.typecast:
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if not isinstance(value, list):
-            raise self._reject(field_schema)
-        names = [self._choice(field_schema, item) for item in value]
+        names = [self._choice(field_schema, item) for item in written.listed(value, self.typecast)]
         return list(dict.fromkeys(names))
 
     def _links(self, field_schema: Mapping[str, Any], value: Any) -> list[str]:
-        if isinstance(value, str) and self.typecast:
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if not isinstance(value, list):
-            raise self._reject(field_schema)
-        ids = [item.get("id") if isinstance(item, dict) else item for item in value]
-        if not all(isinstance(record_id, str) for record_id in ids):
-            raise self._reject(field_schema)
+        ids = written.record_ids(value, self.typecast)
         linked = self._base.linked_table(field_schema)
         for record_id in ids:
             if linked is None or record_id not in linked.records:
                 raise unprocessable("ROW_DOES_NOT_EXIST", f"Record ID {record_id} does not exist in this table")
-        return list(dict.fromkeys(ids))
+        return ids
 
     def _collaborator(self, field_schema: Mapping[str, Any], value: Any) -> str:
         user = self._collaborators.find(value)
@@ -204,17 +145,10 @@ class CellWriter:
             raise self._reject(field_schema)
         return user["id"]
 
-    def _collaborators(self, field_schema: Mapping[str, Any], value: Any) -> list[str]:
+    def _collaborator_list(self, field_schema: Mapping[str, Any], value: Any) -> list[str]:
         if not isinstance(value, list):
             raise self._reject(field_schema)
         return list(dict.fromkeys(self._collaborator(field_schema, item) for item in value))
-
-    def _barcode(self, field_schema: Mapping[str, Any], value: Any) -> dict[str, Any]:
-        if isinstance(value, str) and self.typecast:
-            value = {"text": value}
-        if not isinstance(value, dict) or not isinstance(value.get("text"), str):
-            raise self._reject(field_schema)
-        return {key: value[key] for key in ("text", "type") if value.get(key) is not None}
 
     def _attachments(self, field_schema: Mapping[str, Any], value: Any, current: Any) -> list[dict[str, Any]]:
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
@@ -235,24 +169,3 @@ def _new_attachment(url: str, filename: str | None) -> dict[str, Any]:
     name = filename or url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0] or "file"
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return {"id": new_id("att"), "url": url, "filename": name, "size": 0, "type": content_type}
-
-
-_LENIENT_DATE_FORMATS = ("%m/%d/%Y", "%Y/%m/%d", "%m/%d/%Y %H:%M", "%d %B %Y", "%B %d, %Y")
-
-
-def parse_moment(text: str, *, lenient: bool = False) -> datetime | None:
-    """ISO 8601 date or date-time → aware UTC datetime (naive means UTC); ``lenient`` tries a few more forms."""
-    candidate = text.strip()
-    try:
-        moment = datetime.fromisoformat(candidate)
-    except ValueError:
-        moment = None
-        for fmt in _LENIENT_DATE_FORMATS if lenient else ():
-            try:
-                moment = datetime.strptime(candidate, fmt)
-                break
-            except ValueError:
-                continue
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

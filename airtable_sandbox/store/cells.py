@@ -12,6 +12,10 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
+# Defined with the written-cell rules the mirror's API shares; the store uses them from here.
+from airtable_formula.written_cells import NUMBER_TYPES as NUMBER_TYPES
+from airtable_formula.written_cells import TEXT_TYPES as TEXT_TYPES
+
 Cells = dict[str, Any]
 
 
@@ -37,8 +41,6 @@ COMPUTED_TYPES = frozenset(
 )
 # Derived once and kept: they live in the stored cells although nobody may write them.
 ASSIGNED_TYPES = frozenset({"autoNumber", "createdBy", "lastModifiedBy", "aiText", "externalSyncSource"})
-TEXT_TYPES = frozenset({"singleLineText", "multilineText", "richText", "email", "url", "phoneNumber"})
-NUMBER_TYPES = frozenset({"number", "currency", "percent", "duration"})
 COLLABORATOR_TYPES = frozenset({"singleCollaborator", "multipleCollaborators"})
 
 
@@ -74,17 +76,3 @@ def referenced_field_ids(field_schema: Mapping[str, Any]) -> list[str]:
 
 def is_writable(field_schema: Mapping[str, Any]) -> bool:
     return field_schema["type"] not in COMPUTED_TYPES
-
-
-def tidy_number(value: float) -> float | int:
-    """``3.0`` → ``3``: Airtable shows a whole float as an integer (rollups, typecast numbers)."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def plain_text(value: Any) -> str:
-    """A cell value as one piece of text, as ARRAYJOIN rollups and typecast to text show it."""
-    if isinstance(value, dict):
-        return str(value.get("name") or value.get("filename") or value.get("text") or value.get("id") or value)
-    if value is True:
-        return "checked"
-    return str(tidy_number(value) if isinstance(value, float) else value)

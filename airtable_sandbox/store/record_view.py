@@ -11,16 +11,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import airtable_formula as formulas
+from airtable_formula.written_cells import plain_text, tidy_number
 from airtable_sandbox.clock import iso_millis
-from airtable_sandbox.store.cells import (
-    COLLABORATOR_TYPES,
-    NUMBER_TYPES,
-    is_empty,
-    is_error_value,
-    is_stored,
-    plain_text,
-    tidy_number,
-)
+from airtable_sandbox.store.cells import COLLABORATOR_TYPES, NUMBER_TYPES, is_empty, is_error_value, is_stored
 
 if TYPE_CHECKING:
     from airtable_sandbox.store.cells import Cells

@@ -2,7 +2,7 @@
 archive's backlog index; Dagster's failed runs and failing sensor ticks
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-22 09:00:00
 
 Every figure ``/metrics`` serves is read from this database, so what only a Dagster sensor or a sync run can see
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | Sequence[str] | None = "0016"
+down_revision: str | Sequence[str] | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
