@@ -9,6 +9,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetMaterialization,
     DagsterInstance,
+    DefaultScheduleStatus,
     ExecuteInProcessResult,
     build_sensor_context,
     materialize,
@@ -68,8 +69,11 @@ def test_jobs_and_schedules_run_the_gates():
     assert names[INCREMENTAL_SYNC_JOB] == set(CHECKS) - {"reconcile_counts"}  # records / 100 requests: not per poll
     assert names[FRESHNESS_JOB] == {"freshness"}
     crons = {s.job_name: s.cron_schedule for s in defs.schedules}
-    # freshness: a sensor evaluates it without a run; the archive's purge has its own daily schedule (defs.archive)
-    assert crons == {GATES_JOB: "0 3 * * *", "archive_purge": "17 3 * * *"}
+    # freshness: a sensor evaluates it without a run; the archive's purge has its own daily schedule (defs.archive);
+    # the latency baseline reads Airtable, so its weekly schedule starts stopped (defs.baseline)
+    assert crons == {GATES_JOB: "0 3 * * *", "archive_purge": "17 3 * * *", "latency_baseline": "23 4 * * 1"}
+    baseline = next(s for s in defs.schedules if s.job_name == "latency_baseline")
+    assert baseline.default_status == DefaultScheduleStatus.STOPPED
     assert defs.resolve_sensor_def(FRESHNESS_SENSOR).minimum_interval_seconds == 300
 
 
