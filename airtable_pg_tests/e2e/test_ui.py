@@ -198,7 +198,7 @@ def test_graphql_lists_every_table_with_its_upstream_tables(dev_server: DevServe
         ("airtable", base.key, table.key) for base, table in SPEC.tables() if attachment_fields(table)
     }
     baseline = every.pop(("cutover", "latency_baseline"))  # defs.baseline: reads every table, its own group
-    assert baseline["groupName"] == "cutover" and baseline["jobNames"] == ["latency_baseline"]
+    assert baseline["groupName"] == "cutover" and "latency_baseline" in baseline["jobNames"]
     nodes = every
     assert set(nodes) == {("airtable", base.key, table.key) for base, table in SPEC.tables()}
     edges = expected_edges()
