@@ -22,6 +22,7 @@ from airtable_pg.sync.outbound import OutboundConfig
 from airtable_pg_tests.api.conftest import Served, serve
 from airtable_pg_tests.sync.outbound_helpers import app_sql, make_pusher, outbox_rows
 from airtable_pg_tests.sync_helpers import sandbox_runtime
+from airtable_pg_tests.waiting import wait_until
 from airtable_sandbox.demo import DEMO_BASE_ID
 from airtable_sandbox.server import Sandbox
 
@@ -400,3 +401,60 @@ def test_attachments_are_taken_in_airtables_forms_only(served: Served, writer: A
     )
     assert created == in_airtable(served, "personal_goals", created["id"])
     assert created["fields"]["evidence"][0]["filename"] == "plan.pdf"
+
+
+def test_a_rollback_while_a_client_writes_through_the_api_loses_and_doubles_nothing(
+    sandbox: Sandbox, database_url: str, served: Served, writer: Api
+) -> None:
+    """The seed's rollback test, many times over: an app creates and updates goals through the API without pause
+    while the entity is cut over and rolled back again and again. Every write ends in Airtable and in Postgres,
+    none twice, and every id the API answered with is the record's in both."""
+    goals = writer.table(DEMO_BASE_ID, "personal_goals")
+    flags = BackendFlags(sandbox_runtime(sandbox, database_url, SPEC).db, SPEC, environ={})
+    pusher = make_pusher(sandbox, database_url)
+    stop, failures = threading.Event(), []
+    created: list[str] = []
+    minutes: dict[str, int] = {}
+
+    def app() -> None:
+        n = 0
+        try:
+            while not stop.is_set():
+                record = goals.create({"title": f"Continuous {n}", "minutes_practiced": n})
+                created.append(record["id"])
+                minutes[record["id"]] = n
+                if n % 3 == 0:  # some records change again, in whichever mode the flag is now
+                    goals.update(record["id"], {"minutes_practiced": n + 1000})
+                    minutes[record["id"]] = n + 1000
+                n += 1
+        except Exception as error:  # noqa: BLE001 - any failed write fails the test, below
+            failures.append(repr(error))
+
+    def more_writes() -> None:
+        before = len(created)
+        wait_until(lambda: len(created) >= before + 2 or failures, timeout=60, what="the app's next writes")
+
+    writing = threading.Thread(target=app)
+    writing.start()
+    try:
+        for flip in range(5):
+            flags.set("coaching.personal_goals", "postgres_primary", reason=f"cut over {flip}", force=True)
+            more_writes()
+            report = rollback(flags, pusher, "coaching.personal_goals", reason=f"roll back {flip}")
+            assert report.previous_mode == "postgres_primary" and flags.mode("coaching.personal_goals") == "airtable"
+            more_writes()
+    finally:
+        stop.set()
+        writing.join(timeout=60)
+    assert not failures, failures
+    pusher.push_all()  # what the app wrote after the last rollback's drain
+    assert [status for *_, status, _ in outbox_rows(database_url) if status != "done"] == []
+
+    in_airtable_now = served.airtable().table(DEMO_BASE_ID, "personal_goals").all(formula="FIND('Continuous', {title})")
+    assert len(created) >= 20 and len(set(created)) == len(created)
+    assert sorted(r["id"] for r in in_airtable_now) == sorted(created)  # each once, by the id the app was given
+    assert {r["id"]: r["fields"].get("minutes_practiced") for r in in_airtable_now} == minutes
+    rows = goal_rows(served, "title like 'Continuous %%'")
+    assert sorted(airtable_id for _, airtable_id, _, _ in rows) == sorted(created)  # one row each, none deleted
+    assert dict(app_sql(database_url, "select airtable_id, minutes_practiced from airtable.personal_goals "
+                                      "where title like 'Continuous %%'")) == minutes  # fmt: skip
