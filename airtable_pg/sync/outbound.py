@@ -340,7 +340,7 @@ class OutboundPusher:
                 raise PermanentPushError("an attachment to upload, but this pusher has no upload sources")
             columns[attachment_field.column] = kept
             try:
-                found += [self.uploads.read(cur, attachment_field.id, item) for item in items]
+                found += [self.uploads.find(cur, attachment_field.id, item) for item in items]
             except (UploadRefused, OSError) as refused:
                 raise PermanentPushError(f"{attachment_field.name}: {refused}") from refused
         return found
@@ -411,6 +411,10 @@ class OutboundPusher:
                     record.setdefault("fields", {})[item.field_id] = uploaded["fields"][item.field_id]
             except AirtableError as error:
                 self._failed(base, table, [push], key_field, error, report)
+                continue
+            except UploadRefused as refused:  # the file went away (or grew) since the change was prepared
+                with transaction(self.db) as cur:
+                    self._dead_letter(cur, push, f"upload: {refused}", report)
                 continue
             # What the pusher sent is now Airtable's objects for the uploaded files: their echo is not an edit.
             columns = self._converter(base, table).row(record)[0].columns

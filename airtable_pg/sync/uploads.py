@@ -21,7 +21,8 @@ letter that names the file.
 from __future__ import annotations
 
 import mimetypes
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -43,10 +44,14 @@ class UploadRefused(ValueError):
 
 @dataclass(frozen=True)
 class Upload:
+    """One file to append, checked (where it is, how big) when the change is prepared; its bytes are read only as
+    it is sent, so a pass of many changes never holds more than one file in memory."""
+
     field_id: str
     filename: str
     content_type: str
-    content: bytes
+    size: int
+    read: Callable[[], bytes] = field(repr=False)
 
 
 def is_upload(item: Any) -> bool:
@@ -68,19 +73,18 @@ class UploadSources:
         self._archive: ArchiveStore | None = None  # opened at the first archived item (an S3 store costs a client)
         self.upload_dir = upload_dir.resolve() if upload_dir else None
 
-    def read(self, cur: Cursor, field_id: str, item: dict[str, Any]) -> Upload:
+    def find(self, cur: Cursor, field_id: str, item: dict[str, Any]) -> Upload:
         if item.get("archived"):
             upload = self._archived(cur, field_id, str(item["archived"]))
         else:
             upload = self._file(field_id, str(item["file"]))
-        filename = str(item.get("filename") or upload.filename)
-        content_type = str(item.get("type") or upload.content_type)
-        if len(upload.content) > MAX_UPLOAD_BYTES:
+        if upload.size > MAX_UPLOAD_BYTES:
             raise UploadRefused(
-                f"{upload.filename}: {len(upload.content):,} bytes, over Airtable's upload limit of "
+                f"{upload.filename}: {upload.size:,} bytes, over Airtable's upload limit of "
                 f"{MAX_UPLOAD_BYTES:,} (give Airtable a public URL instead: {{\"url\": …}})"
             )
-        return Upload(field_id, filename, content_type, upload.content)
+        filename = str(item.get("filename") or upload.filename)
+        return replace(upload, filename=filename, content_type=str(item.get("type") or upload.content_type))
 
     def _archived(self, cur: Cursor, field_id: str, attachment_id: str) -> Upload:
         copy = attachments.archived_copy(cur, attachment_id)
@@ -88,11 +92,12 @@ class UploadSources:
             raise UploadRefused(f"attachment {attachment_id} has no verified copy in the archive")
         if self._archive is None:
             self._archive = ArchiveStore(self._archive_config)
-        try:
-            content = self._archive.read(copy.store_key)
-        except FileNotFoundError as missing:
-            raise UploadRefused(f"attachment {attachment_id}: its archived copy is gone ({missing})") from None
-        return Upload(field_id, copy.filename, copy.content_type or _guess_type(copy.filename), content)
+        store, key = self._archive, copy.store_key
+        size = store.size(key)
+        if size is None:
+            raise UploadRefused(f"attachment {attachment_id}: its archived copy is gone")
+        content_type = copy.content_type or _guess_type(copy.filename)
+        return Upload(field_id, copy.filename, content_type, size, lambda: store.read(key))
 
     def _file(self, field_id: str, relative: str) -> Upload:
         if self.upload_dir is None:
@@ -103,15 +108,23 @@ class UploadSources:
         path = (self.upload_dir / parts).resolve()
         if not path.is_relative_to(self.upload_dir) or not path.is_file():  # a symlink out of the directory too
             raise UploadRefused(f"{relative!r}: no such file under AIRTABLE_PG_UPLOAD_DIR")
-        return Upload(field_id, path.name, _guess_type(path.name), path.read_bytes())
+        return Upload(field_id, path.name, _guess_type(path.name), path.stat().st_size, path.read_bytes)
 
 
 def upload(api: Api, base_id: str, table_id: str, record_id: str, item: Upload) -> dict[str, Any]:
-    """Append ``item`` to the record's cell; Airtable's answer: ``{id, createdTime, fields: {field id: cell}}``."""
+    """Append ``item`` to the record's cell; Airtable's answer: ``{id, createdTime, fields: {field id: cell}}``.
+
+    A source gone or grown past the limit since the change was prepared raises ``UploadRefused``."""
+    try:
+        content = item.read()
+    except OSError as gone:
+        raise UploadRefused(f"{item.filename}: could not be read ({type(gone).__name__})") from None
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise UploadRefused(f"{item.filename}: {len(content):,} bytes, over Airtable's upload limit")
     with airtable_errors():
         return dict(
             api.table(base_id, table_id).upload_attachment(
-                record_id, item.field_id, item.filename, content=item.content, content_type=item.content_type
+                record_id, item.field_id, item.filename, content=content, content_type=item.content_type
             )
         )
 
