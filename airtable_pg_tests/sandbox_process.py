@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import requests
+from airtable_pg_tests.sync_helpers import admin
 
 TOKEN = "patSandboxProcess.0123456789"
 LAUNCH = "import sys; from airtable_sandbox.main import run_sandbox; sys.exit(run_sandbox(sys.argv[1:]))"
@@ -51,11 +51,7 @@ class RunningSandbox:
 
     def stats(self) -> dict[str, Any]:
         """The sandbox's request counters (``GET /_sandbox/stats``)."""
-        response = requests.get(
-            f"{self.url}/_sandbox/stats", headers={"Authorization": f"Bearer {self.token}"}, timeout=10
-        )
-        response.raise_for_status()
-        return response.json()
+        return admin(self, "GET", "stats")
 
     def memory_bytes(self, key: str) -> int:
         """``VmRSS`` (now) or ``VmHWM`` (peak) of the sandbox process."""
