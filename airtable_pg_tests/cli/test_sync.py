@@ -99,7 +99,9 @@ def test_sigterm_stops_a_sync_like_ctrl_c_marks_it_failed_and_tombstones_nothing
 
     from airtable_pg.postgres.database import libpq_url
 
-    slow = sandbox_factory(demo_records=2000, latency_ms=400)  # ~800 goals: seconds of pages after the first
+    # ~800 goals in 8 pages of 2 s each: the SIGTERM must land mid-scan even when this process, polling for the first
+    # page at load 11, notices it seconds late (at 400 ms a page the scan could finish first).
+    slow = sandbox_factory(demo_records=2000, latency_ms=2000)
     env = {**os.environ, **environment(slow, database_url)}
     process = subprocess.Popen(
         [sys.executable, "-m", "airtable_pg", "sync", "--full", "--table", "personal_goals", "--workers", "1"],
@@ -121,7 +123,7 @@ def test_sigterm_stops_a_sync_like_ctrl_c_marks_it_failed_and_tombstones_nothing
     wait_until(goals_written, timeout=180, what="the scan's first page in the mirror")  # under way, far from done
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 130
+    assert process.returncode == 130, f"the sync ended {process.returncode} before or despite SIGTERM: {err[-2000:]}"
     assert "terminated: running syncs were cancelled (nothing was tombstoned)" in err and "Traceback" not in err
     assert [status for status, _ in runs()] == ["failed"]
     with psycopg.connect(libpq_url(database_url)) as conn:
