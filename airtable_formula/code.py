@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airtable_formula.errors import GENERIC_ERROR, _ErrorSignal
-from airtable_formula.nodes import _Node
+from airtable_formula.nodes import Node
 from airtable_formula.values import _from_cell
 
 if TYPE_CHECKING:
@@ -30,8 +30,8 @@ Runner = Callable[[Any, datetime], Any]
 
 _NO_VALUE = object()
 # A builder compiles its own arguments (lazily, or not at all) with the compiler it is handed.
-NodeCompiler = Callable[[_Node], "_Code"]
-Builder = Callable[[tuple[_Node, ...], NodeCompiler], "_Code"]
+NodeCompiler = Callable[[Node], "_Code"]
+Builder = Callable[[tuple[Node, ...], NodeCompiler], "_Code"]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from airtable_formula.values import _truthy
 
 if TYPE_CHECKING:
     from airtable_formula.code import RecordContext, Runner
+    from airtable_formula.nodes import Node
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Formula:
     source: str
     field_refs: frozenset[str]  # every {Field} reference, so callers can validate them first
     functions: frozenset[str]  # every function it calls (upper-case), for callers that cannot serve some
+    tree: Node = field(repr=False, compare=False)  # the parsed text, for callers that translate a formula
     _run: Runner = field(repr=False, compare=False)
 
     def evaluate(self, ctx: RecordContext, now: datetime) -> Any:
@@ -55,4 +57,4 @@ def parse(source: str) -> Formula:
         code = _compile(tree)
     except RecursionError as exc:
         raise FormulaError("The formula is nested too deeply") from exc
-    return Formula(source, frozenset(parser.field_refs), frozenset(parser.functions), code.run)
+    return Formula(source, frozenset(parser.field_refs), frozenset(parser.functions), tree, code.run)

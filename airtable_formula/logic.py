@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from airtable_formula.code import _NO_VALUE, _apply, _Code, _constant, _constant_error, _fold
 from airtable_formula.errors import GENERIC_ERROR, FormulaError, _ErrorSignal
-from airtable_formula.nodes import _Binary, _Literal
+from airtable_formula.nodes import Binary, Literal
 from airtable_formula.operators import _equals
 from airtable_formula.values import _truthy
 
 if TYPE_CHECKING:
     from airtable_formula.code import Builder, NodeCompiler
-    from airtable_formula.nodes import _Node
+    from airtable_formula.nodes import Node
 
 
 def _not(value: Any) -> bool:
@@ -24,7 +24,7 @@ def _xor(*values: Any) -> bool:
     return sum(1 for value in values if _truthy(value)) % 2 == 1
 
 
-def _build_if(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
+def _build_if(args: tuple[Node, ...], compile_node: NodeCompiler) -> _Code:
     condition = compile_node(args[0])
     when_true = compile_node(args[1])
     when_false = compile_node(args[2]) if len(args) > 2 else _constant(None)
@@ -34,7 +34,7 @@ def _build_if(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
     return _Code(lambda ctx, now: yes(ctx, now) if _truthy(test(ctx, now)) else no(ctx, now))
 
 
-def _build_and(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
+def _build_and(args: tuple[Node, ...], compile_node: NodeCompiler) -> _Code:
     codes = [compile_node(arg) for arg in args]
     runs = [code.run for code in codes]
 
@@ -44,7 +44,7 @@ def _build_and(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
     return _fold(run) if all(code.constant for code in codes) else _Code(run)
 
 
-def _build_or(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
+def _build_or(args: tuple[Node, ...], compile_node: NodeCompiler) -> _Code:
     codes = _or_operands(args, compile_node)
     runs = [code.run for code in codes]
 
@@ -54,10 +54,10 @@ def _build_or(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
     return _fold(run) if all(code.constant for code in codes) else _Code(run)
 
 
-def _or_operands(args: tuple[_Node, ...], compile_node: NodeCompiler) -> list[_Code]:
+def _or_operands(args: tuple[Node, ...], compile_node: NodeCompiler) -> list[_Code]:
     """Equalities of one subject with literal texts (``X='a', X='b', …``) merge into a set lookup."""
-    texts_by_subject: dict[_Node, list[str]] = {}
-    order: list[_Node | tuple[_Node]] = []
+    texts_by_subject: dict[Node, list[str]] = {}
+    order: list[Node | tuple[Node]] = []
     for arg in args:
         pair = _equality_with_text(arg)
         if pair is None:
@@ -78,11 +78,11 @@ def _or_operands(args: tuple[_Node, ...], compile_node: NodeCompiler) -> list[_C
     return codes
 
 
-def _equality_with_text(node: _Node) -> tuple[_Node, str] | None:
-    if not isinstance(node, _Binary) or node.op != "=":
+def _equality_with_text(node: Node) -> tuple[Node, str] | None:
+    if not isinstance(node, Binary) or node.op != "=":
         return None
     for subject, other in ((node.left, node.right), (node.right, node.left)):
-        if isinstance(other, _Literal) and type(other.value) is str and not isinstance(subject, _Literal):
+        if isinstance(other, Literal) and type(other.value) is str and not isinstance(subject, Literal):
             return subject, other.value
     return None
 
@@ -101,7 +101,7 @@ def _membership(subject: _Code, texts: list[str]) -> _Code:
     return _fold(run) if subject.constant else _Code(run)
 
 
-def _build_switch(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
+def _build_switch(args: tuple[Node, ...], compile_node: NodeCompiler) -> _Code:
     codes = [compile_node(arg) for arg in args]
     subject, rest = codes[0].run, codes[1:]
     default = rest.pop().run if len(rest) % 2 else None
@@ -117,7 +117,7 @@ def _build_switch(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
     return _fold(run) if all(code.constant for code in codes) else _Code(run)
 
 
-def _build_iserror(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
+def _build_iserror(args: tuple[Node, ...], compile_node: NodeCompiler) -> _Code:
     inner = compile_node(args[0])
     probe = inner.run
 
@@ -135,7 +135,7 @@ def _build_iserror(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code
     return _fold(run) if inner.constant else _Code(run)
 
 
-def _build_error(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
+def _build_error(args: tuple[Node, ...], compile_node: NodeCompiler) -> _Code:
     return _constant_error(GENERIC_ERROR)
 
 

@@ -1,4 +1,4 @@
-"""The syntax tree a parsed formula is made of."""
+"""The syntax tree a parsed formula is made of (public: callers such as the API's SQL pre-filter read it)."""
 
 from __future__ import annotations
 
@@ -7,31 +7,31 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class _Literal:
+class Literal:
     value: Any
 
 
 @dataclass(frozen=True)
-class _FieldRef:
+class FieldRef:
     name: str
 
 
 @dataclass(frozen=True)
-class _Call:
+class Call:
     name: str
-    args: tuple[_Node, ...]
+    args: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
-class _Binary:
+class Binary:
     op: str
-    left: _Node
-    right: _Node
+    left: Node
+    right: Node
 
 
 @dataclass(frozen=True)
-class _Negate:
-    operand: _Node
+class Negate:
+    operand: Node
 
 
-_Node = _Literal | _FieldRef | _Call | _Binary | _Negate
+Node = Literal | FieldRef | Call | Binary | Negate

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from airtable_formula.errors import FormulaError
 from airtable_formula.functions import _FUNCTIONS
-from airtable_formula.nodes import _Binary, _Call, _FieldRef, _Literal, _Negate
+from airtable_formula.nodes import Binary, Call, FieldRef, Literal, Negate
 
 if TYPE_CHECKING:
     from airtable_formula.code import _Function
-    from airtable_formula.nodes import _Node
+    from airtable_formula.nodes import Node
 
 
 _TOKEN = re.compile(
@@ -80,7 +80,7 @@ class _Parser:
         self.tokens = _tokenize(source)
         self.index = 0
 
-    def parse(self) -> _Node:
+    def parse(self) -> Node:
         if self.peek().kind == "end":
             raise FormulaError("The formula is empty")
         try:
@@ -109,7 +109,7 @@ class _Parser:
         suffix = f" ({hint})" if hint else ""
         return FormulaError(f"Unexpected {found} at character {token.position}{suffix}")
 
-    def expression(self, min_precedence: int) -> _Node:
+    def expression(self, min_precedence: int) -> Node:
         left = self.unary()
         while True:
             token = self.peek()
@@ -117,21 +117,21 @@ class _Parser:
             if precedence < min_precedence:  # 0 for anything that is not a binary operator
                 return left
             self.advance()
-            left = _Binary(token.text, left, self.expression(precedence + 1))
+            left = Binary(token.text, left, self.expression(precedence + 1))
 
-    def unary(self) -> _Node:
+    def unary(self) -> Node:
         token = self.peek()
         if token.kind == "op" and token.text == "-":
             self.advance()
-            return _Negate(self.unary())
+            return Negate(self.unary())
         return self.primary()
 
-    def primary(self) -> _Node:
+    def primary(self) -> Node:
         token = self.advance()
         if token.kind == "number":
-            return _Literal(_number_value(token.text))
+            return Literal(_number_value(token.text))
         if token.kind == "string":
-            return _Literal(_string_value(token.text))
+            return Literal(_string_value(token.text))
         if token.kind == "field":
             return self.field_ref(token)
         if token.kind == "name":
@@ -142,14 +142,14 @@ class _Parser:
             return node
         raise self.unexpected(token)
 
-    def field_ref(self, token: _Token) -> _FieldRef:
+    def field_ref(self, token: _Token) -> FieldRef:
         name = token.text[1:-1].replace("\\}", "}")
         if not name:
             raise FormulaError(f"Empty field reference {{}} at character {token.position}")
         self.field_refs.add(name)
-        return _FieldRef(name)
+        return FieldRef(name)
 
-    def call(self, token: _Token) -> _Call:
+    def call(self, token: _Token) -> Call:
         name = token.text.upper()
         following = self.peek()
         if following.kind != "op" or following.text != "(":
@@ -164,10 +164,10 @@ class _Parser:
         args = self.arguments()
         _check_arity(name, function, len(args))
         self.functions.add(name)
-        return _Call(name, tuple(args))
+        return Call(name, tuple(args))
 
-    def arguments(self) -> list[_Node]:
-        args: list[_Node] = []
+    def arguments(self) -> list[Node]:
+        args: list[Node] = []
         if self.peek().kind == "op" and self.peek().text == ")":
             self.advance()
             return args

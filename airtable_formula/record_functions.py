@@ -15,42 +15,42 @@ from airtable_formula.date_formats import (
 )
 from airtable_formula.dates import _unit_name, _utc
 from airtable_formula.errors import FormulaError
-from airtable_formula.nodes import _FieldRef
+from airtable_formula.nodes import FieldRef
 
 if TYPE_CHECKING:
     from airtable_formula.code import NodeCompiler
-    from airtable_formula.nodes import _Node
+    from airtable_formula.nodes import Node
 
 
 def _today(now: datetime) -> datetime:
     return _utc(now).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _build_record_id(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
+def _build_record_id(args: tuple[Node, ...], compile_node: NodeCompiler) -> _Code:
     return _Code(lambda ctx, now: ctx.record_id)
 
 
-def _build_created_time(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
+def _build_created_time(args: tuple[Node, ...], compile_node: NodeCompiler) -> _Code:
     return _Code(lambda ctx, now: ctx.created_time)
 
 
-def _build_last_modified_time(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
+def _build_last_modified_time(args: tuple[Node, ...], compile_node: NodeCompiler) -> _Code:
     """With field arguments Airtable narrows to those fields; the sandbox keeps one time per record."""
     for arg in args:
-        if not isinstance(arg, _FieldRef):
+        if not isinstance(arg, FieldRef):
             raise FormulaError("LAST_MODIFIED_TIME() accepts only field references, e.g. {Name}")
     return _Code(lambda ctx, now: ctx.last_modified_time)
 
 
-def _build_now(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
+def _build_now(args: tuple[Node, ...], compile_node: NodeCompiler) -> _Code:
     return _Code(lambda ctx, now: _utc(now))
 
 
-def _build_today(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
+def _build_today(args: tuple[Node, ...], compile_node: NodeCompiler) -> _Code:
     return _Code(lambda ctx, now: _today(now))
 
 
-def _build_datetime_parse(args: tuple[_Node, ...], compile_node: NodeCompiler) -> _Code:
+def _build_datetime_parse(args: tuple[Node, ...], compile_node: NodeCompiler) -> _Code:
     """Folds at parse time unless the format lacks a year (then "today" fills it in, as moment does)."""
     codes = [compile_node(arg) for arg in args]
     if len(codes) > 1 and type(codes[1].value) is str and codes[1].value:

@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from airtable_pg.api.attachments import archive_route
 from airtable_pg.api.auth import Authenticator, require_base
-from airtable_pg.api.errors import NOT_SERVED, ApiError, model_not_found, not_found
+from airtable_pg.api.errors import NOT_SERVED, ApiError, model_not_found, not_found, unprocessable
 from airtable_pg.api.listing import Listing
 from airtable_pg.api.params import ListOptions
 from airtable_pg.api.pg_writes import PostgresWrites
@@ -279,9 +279,19 @@ async def _json_body(request: Request) -> Any:
     if not body:
         return {}
     try:
-        return json.loads(body)
+        parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "INVALID_REQUEST_BODY", "Could not parse request body as JSON") from None
+    # JSON may escape a lone surrogate ("\ud800"), which no valid Unicode text (nor Postgres) holds: refused at the
+    # door, as the sandbox refuses it, rather than half-served by a read or a write later.
+    try:
+        json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise unprocessable(
+            "INVALID_REQUEST_UNKNOWN",
+            "Invalid request: the request body holds a string that is not valid Unicode (an unpaired surrogate).",
+        ) from None
+    return parsed
 
 
 def _too_large() -> ApiError:

@@ -1,5 +1,7 @@
 """One page of a listing: default order by key ranges, ``filterByFormula`` in bounded batches, ``sort`` in Python.
 
+- A formula's necessary condition (:mod:`airtable_pg.api.prefilter`) is tested by Postgres first, so only rows
+  that may match come back to be evaluated (``{role} = 'coach'`` reads the coaches, not the table).
 - No sort: rows stream in the default order (``airtable_created_time``, ``airtable_id``) from the offset's key, in
   batches growing from twice the page to :data:`SCAN_BATCH`; a formula is evaluated on each row by
   :mod:`airtable_formula`, the sandbox's engine, so both answer a formula alike, reading only the cells the formula
@@ -27,6 +29,7 @@ from airtable_formula.ordering import sort_key
 from airtable_pg.api import offsets
 from airtable_pg.api.errors import not_served, unknown_field, unprocessable
 from airtable_pg.api.params import ListOptions
+from airtable_pg.api.prefilter import necessary_condition
 from airtable_pg.api.records import LastModifiedUnknown, MirrorContext, shape
 from airtable_pg.api.tables import ServedTable
 from airtable_pg.postgres.api_reads import MirrorRecord, records_after, records_by_id
@@ -77,6 +80,7 @@ class Listing:
         self._read = read
         self._field_ids = served.field_ids(options.fields) if options.fields is not None else None
         self._formula = parse_filter(served, options.formula) if options.formula else None
+        self._prefilter = necessary_condition(self._formula, served) if self._formula is not None else None
         self._sort = [(self._sort_field(ref), direction == "desc") for ref, direction in options.sort]
         self._id = offsets.fingerprint(served.base.id, served.table.id, options.formula, options.sort)
         self._now = datetime.now(UTC)
@@ -131,7 +135,9 @@ class Listing:
         batch = min(SCAN_BATCH, 2 * (wanted + 1))  # a common filter fills its page from the first small batch
         while True:
             rows = self._read(
-                lambda cur, after=after, batch=batch: records_after(cur, base, table, after, batch, cells)
+                lambda cur, after=after, batch=batch: records_after(
+                    cur, base, table, after, batch, cells, self._prefilter
+                )
             )
             for row in rows:
                 if self._matches(row):
@@ -178,7 +184,9 @@ class Listing:
         entries: list[tuple[tuple, datetime, str]] = []
         after = None
         while True:
-            rows = self._read(lambda cur, after=after: records_after(cur, base, table, after, SCAN_BATCH, cells))
+            rows = self._read(
+                lambda cur, after=after: records_after(cur, base, table, after, SCAN_BATCH, cells, self._prefilter)
+            )
             for row in rows:
                 if self._formula is None or self._matches(row):
                     keys = tuple(sort_key(row.fields.get(field_id)) for field_id, _ in self._sort)

@@ -154,13 +154,22 @@ def _typed_cell(f: FieldSpec, column: sql.Composable) -> sql.Composable | None:
 
 
 def records_after(
-    cur: Cursor, base: BaseSpec, table: TableSpec, after: Key | None, limit: int, cells: list[str] | None = None
+    cur: Cursor,
+    base: BaseSpec,
+    table: TableSpec,
+    after: Key | None,
+    limit: int,
+    cells: list[str] | None = None,
+    condition: sql.Composable | None = None,
 ) -> list[MirrorRecord]:
     """Up to ``limit`` live records after ``after`` (from the start when ``None``), in the default order.
 
     ``cells``: read only these field ids (a sort or a formula needs a few cells of every row, not all of them).
+    ``condition``: only rows meeting it (on the source's ``airtable_id`` and ``fields``; a formula's pre-filter).
     """
     where = _LIVE if after is None else sql.SQL("{} and (airtable_created_time, airtable_id) > (%s, %s)").format(_LIVE)
+    if condition is not None:
+        where = sql.SQL("{} and {}").format(where, condition)
     cur.execute(
         sql.SQL(
             "select airtable_id, airtable_created_time, {} from {} where {} "
