@@ -249,6 +249,11 @@ class SyncSpec:
         return {b.id: b.requests_per_second for b in self.bases.values() if b.requests_per_second is not None}
 
 
+    def fast_lane_bases(self) -> frozenset[str]:
+        """Base ids with at least one fast-lane table: the only bases whose limiter keeps slots for that lane."""
+        return frozenset(b.id for b in self.bases.values() if any(t.lane == "fast" for t in b.tables.values()))
+
+
 def default_spec_path() -> str:
     env = os.environ.get("AIRTABLE_PG_SPEC")
     if env:

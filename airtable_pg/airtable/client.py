@@ -65,6 +65,7 @@ class AirtableConfig:
     fast_lane_share: float = _DEFAULTS["fast_lane_share"].default  # requests/s held for fast-lane tables
     token_requests_per_second: float = _DEFAULTS["token_requests_per_second"].default  # 0: no per-token bucket
     base_rates: Mapping[str, float] = field(default_factory=dict)  # a base's lower rate (the spec's share)
+    fast_lane_bases: frozenset[str] | None = None  # bases with a fast-lane table (None: unknown, reserve on all)
     timeout: tuple[float, float] = (10.0, 120.0)  # (connect, read) seconds
     max_attempts: int = 6  # per request, against 5xx and network failures
     backoff_seconds: float = 0.5  # first retry waits up to this; doubles each time
@@ -85,8 +86,10 @@ class AirtableConfig:
         )
 
     def for_spec(self, spec: SyncSpec) -> AirtableConfig:
-        """This configuration with the spec's per-base rates (the share each base leaves to other clients)."""
-        return replace(self, base_rates={**self.base_rates, **spec.base_rates()})
+        """This configuration with the spec's per-base rates (the share each base leaves to other clients) and the
+        bases whose fast-lane tables need reserved slots."""
+        fast = spec.fast_lane_bases() | (self.fast_lane_bases or frozenset())
+        return replace(self, base_rates={**self.base_rates, **spec.base_rates()}, fast_lane_bases=fast)
 
     def rate_limiter(self, db: sa.Engine) -> RateLimiter:
         """The per-base buckets and this token's bucket in ``db``, paced as this configuration says."""
@@ -99,6 +102,7 @@ class AirtableConfig:
             token_key=token_key(self.api_key),
             token_requests_per_second=self.token_requests_per_second,
             base_rates=self.base_rates,
+            fast_lane_bases=self.fast_lane_bases,
         )
 
 

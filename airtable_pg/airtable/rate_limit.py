@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -263,6 +263,7 @@ class RateLimiter:
         token_key: str | None = None,
         token_requests_per_second: float | None = _DEFAULTS["token_requests_per_second"].default,
         base_rates: Mapping[str, float] | None = None,
+        fast_lane_bases: Collection[str] | None = None,
     ) -> None:
         if requests_per_second <= 0:
             raise ValueError("requests_per_second must be positive")
@@ -278,6 +279,11 @@ class RateLimiter:
             reserve_every(rate, fast_lane_share)  # a bad share fails here, not at the first request
         self.spacing = spacing_units(requests_per_second, margin_seconds, self.unit) * self.unit
         self.reserve_every = reserve_every(requests_per_second, fast_lane_share)
+        # The bases with a fast-lane table; None (no spec known) keeps the reservation on every base. A base
+        # without one lends its reserved slots only to a request arriving near them, so it would lose part of
+        # its pace to a lane it never uses. Another process without this knowledge still keeps the invariant:
+        # it only leaves gaps at reserved slots, and no fast request is ever made for such a base.
+        self.fast_lane_bases = frozenset(fast_lane_bases) if fast_lane_bases is not None else None
         self.late_tolerance = max(5 * margin_seconds * LATE_SHARE_OF_SLACK, MIN_LATE_TOLERANCE_SECONDS)
         self.penalty_seconds = penalty_seconds
         self.missed_slots = 0  # slots given up because the sender was late (the machine was busy)
@@ -398,6 +404,13 @@ class RateLimiter:
                     conn.execute(_ENSURE_BUCKET, {"key": key})
             self._known.update(missing)
 
+    def reserve_every_for(self, base_id: str, rate: float | None = None) -> int:
+        """One slot in this many of ``base_id``'s grid is kept for the fast lane (0: none)."""
+        rate = self.base_rates.get(base_id, self.requests_per_second) if rate is None else rate
+        if self.fast_lane_bases is not None and base_id not in self.fast_lane_bases:
+            return 0
+        return reserve_every(rate, self.fast_lane_share)
+
     def _units_of(self, base_id: str) -> int:
         rate = self.base_rates.get(base_id, self.requests_per_second)
         return spacing_units(rate, self.margin_seconds, self.unit)
@@ -441,7 +454,7 @@ class RateLimiter:
                 fast_next_slot=_units(fast_next_slot, unit),
                 blocked_until=_units(blocked_until, unit),
                 spacing=spacing,
-                reserve_every=reserve_every(rate, self.fast_lane_share),
+                reserve_every=self.reserve_every_for(base_id, rate),
                 lend_window=LEND_WINDOW_SLOTS * spacing,
             )
             slot = int(booking.slot)

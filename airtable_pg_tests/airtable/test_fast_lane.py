@@ -11,9 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from airtable_pg.airtable.client import RequestStats, make_api
+from airtable_pg.airtable.client import AirtableConfig, RequestStats, make_api
 from airtable_pg.airtable.rate_limit import RateLimiter, Slot, book, reserve_every
 from airtable_pg.postgres.database import sqlalchemy_url
+from airtable_pg.spec import load_spec
 from airtable_pg_tests.airtable.test_rate_limit import most_in_any_second
 from airtable_pg_tests.sandbox_process import running_sandbox
 from airtable_pg_tests.sync_helpers import airtable_config
@@ -78,6 +79,27 @@ def test_the_share_must_leave_the_standard_lane_most_of_the_limit() -> None:
     assert reserve_every(5, 1) == 5 and reserve_every(5, 0) == 0 and reserve_every(5, 2) == 2
     with pytest.raises(ValueError, match="at least half"):
         reserve_every(5, 4)
+
+
+def test_only_a_base_with_a_fast_lane_table_keeps_slots_for_that_lane(database_url: str) -> None:
+    """A base whose tables are all standard gets every slot of its grid: no reserved slot waits for a fast request
+    that never comes (lent only to a request arriving near it, a backfill booking ahead would skip it)."""
+    spec = load_spec()  # the demo: users is a fast-lane table of its one base
+    db = sa.create_engine(sqlalchemy_url(database_url))
+    config = AirtableConfig(api_key="patNeverSent", requests_per_second=5)
+    with_spec = config.for_spec(spec).rate_limiter(db)
+    assert with_spec.reserve_every_for(DEMO_BASE_ID) == 5
+    assert with_spec.reserve_every_for("appNoFastLane0001") == 0
+    without_spec = config.rate_limiter(db)
+    assert without_spec.reserve_every_for("appNoFastLane0001") == 5  # not known: reserve, as every process did
+
+    queue = {"next_slot": 2000 * SPACING, "fast_next_slot": None, "blocked_until": None}
+    now, slots = 1990 * SPACING, []
+    for _ in range(20):  # a backfill booking two seconds ahead, on a base without a fast lane
+        booking = book("standard", now=now, **queue, **{**GRID, "reserve_every": 0})
+        slots.append(booking.slot)
+        queue["next_slot"] = booking.next_slot
+    assert [round((b - a) / SPACING, 6) for a, b in itertools.pairwise(slots)] == [1.0] * 19
 
 
 def test_fast_requests_keep_flowing_while_a_backfill_saturates_the_bucket_and_no_429(database_url: str) -> None:
