@@ -19,6 +19,8 @@ A text Postgres cannot hold (NUL) constrains nothing either: the engine alone de
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from psycopg import sql
 
 from airtable_formula import Formula
@@ -28,7 +30,14 @@ from airtable_pg.api.tables import ServedTable
 RECORD_ID = ("record_id",)  # the equality subject RECORD_ID(); a cell's subject is ("cell", field id)
 
 
-def necessary_condition(formula: Formula, served: ServedTable) -> sql.Composable | None:
+class Condition(NamedTuple):
+    """SQL with ``%s`` placeholders and their values, in order: names and texts never become SQL text."""
+
+    text: sql.Composable
+    params: tuple[object, ...]
+
+
+def necessary_condition(formula: Formula, served: ServedTable) -> Condition | None:
     """A condition on the API's mirror source (columns ``airtable_id``, ``fields``) that every match meets, or
     ``None`` when the formula's shape gives none."""
     try:
@@ -37,25 +46,30 @@ def necessary_condition(formula: Formula, served: ServedTable) -> sql.Composable
         return None
 
 
-def _truth(node: Node, served: ServedTable) -> sql.Composable | None:
+def _truth(node: Node, served: ServedTable) -> Condition | None:
     if isinstance(node, FieldRef):
         spec = served.field(node.name)
-        return _present(spec.id) if spec is not None else None
+        return Condition(sql.SQL("fields ? %s"), (spec.id,)) if spec is not None else None
     equality = _text_equality(node, served)
     if equality is not None:
         subject, text = equality
         return _equal_to_any(subject, [text])
     if isinstance(node, Call) and node.name == "AND":
         parts = [part for part in (_truth(arg, served) for arg in node.args) if part is not None]
-        return sql.SQL("({})").format(sql.SQL(" and ").join(parts)) if parts else None
+        return _joined(parts, "and") if parts else None
     if isinstance(node, Call) and node.name == "OR":
         return _any_of(node.args, served)
     return None
 
 
-def _any_of(args: tuple[Node, ...], served: ServedTable) -> sql.Composable | None:
+def _joined(parts: list[Condition], operator: str) -> Condition:
+    text = sql.SQL("({})").format(sql.SQL(f" {operator} ").join(part.text for part in parts))
+    return Condition(text, tuple(value for part in parts for value in part.params))
+
+
+def _any_of(args: tuple[Node, ...], served: ServedTable) -> Condition | None:
     texts_by_subject: dict[tuple[str, ...], list[str]] = {}
-    parts: list[sql.Composable] = []
+    parts: list[Condition] = []
     for arg in args:
         equality = _text_equality(arg, served)
         if equality is not None:
@@ -66,7 +80,7 @@ def _any_of(args: tuple[Node, ...], served: ServedTable) -> sql.Composable | Non
             return None
         parts.append(part)
     parts += [_equal_to_any(subject, texts) for subject, texts in texts_by_subject.items()]
-    return sql.SQL("({})").format(sql.SQL(" or ").join(parts))
+    return _joined(parts, "or")
 
 
 def _text_equality(node: Node, served: ServedTable) -> tuple[tuple[str, ...], str] | None:
@@ -95,15 +109,9 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _equal_to_any(subject: tuple[str, ...], texts: list[str]) -> sql.Composable:
-    wanted = sql.SQL("any({}::text[])").format(sql.Literal(texts))
+def _equal_to_any(subject: tuple[str, ...], texts: list[str]) -> Condition:
     if subject == RECORD_ID:
-        return sql.SQL("airtable_id = {}").format(wanted)
-    cell = sql.Literal(subject[1])
-    return sql.SQL("(fields ? {0} and (jsonb_typeof(fields -> {0}) <> 'string' or fields ->> {0} = {1}))").format(
-        cell, wanted
-    )
-
-
-def _present(field_id: str) -> sql.Composable:
-    return sql.SQL("fields ? {}").format(sql.Literal(field_id))
+        return Condition(sql.SQL("airtable_id = any(%s::text[])"), (texts,))
+    field_id = subject[1]
+    text = sql.SQL("(fields ? %s and (jsonb_typeof(fields -> %s) <> 'string' or fields ->> %s = any(%s::text[])))")
+    return Condition(text, (field_id, field_id, field_id, texts))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from psycopg import Cursor, sql
@@ -23,6 +23,11 @@ from airtable_pg.postgres.database import sqlalchemy_url
 from airtable_pg.spec import BaseSpec, FieldSpec, TableSpec
 
 T = TypeVar("T")
+
+
+class Condition(Protocol):
+    text: sql.Composable
+    params: tuple[object, ...]
 
 Key = tuple[datetime, str]  # (airtable_created_time, airtable_id): the default order, and the keyset
 
@@ -160,22 +165,23 @@ def records_after(
     after: Key | None,
     limit: int,
     cells: list[str] | None = None,
-    condition: sql.Composable | None = None,
+    condition: Condition | None = None,
 ) -> list[MirrorRecord]:
     """Up to ``limit`` live records after ``after`` (from the start when ``None``), in the default order.
 
     ``cells``: read only these field ids (a sort or a formula needs a few cells of every row, not all of them).
-    ``condition``: only rows meeting it (on the source's ``airtable_id`` and ``fields``; a formula's pre-filter).
+    ``condition``: only rows meeting it (on the source's ``airtable_id`` and ``fields``; a formula's pre-filter),
+    SQL with ``%s`` placeholders and its values (names and texts are values, never SQL text).
     """
     where = _LIVE if after is None else sql.SQL("{} and (airtable_created_time, airtable_id) > (%s, %s)").format(_LIVE)
     if condition is not None:
-        where = sql.SQL("{} and {}").format(where, condition)
+        where = sql.SQL("{} and {}").format(where, condition.text)
     cur.execute(
         sql.SQL(
             "select airtable_id, airtable_created_time, {} from {} where {} "
             "order by airtable_created_time, airtable_id limit %s"
         ).format(_cells(cells), _mirror(base, table), where),
-        (*(after or ()), limit),
+        (*(after or ()), *(condition.params if condition is not None else ()), limit),
     )
     return [MirrorRecord(*row) for row in cur.fetchall()]
 

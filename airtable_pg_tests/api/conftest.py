@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from airtable_pg.postgres.transaction import transaction
 from airtable_pg.receiver.server import ReceiverServer
 from airtable_pg.routing.flags import BackendFlags
 from airtable_pg.spec import SyncSpec, load_spec
+from airtable_pg_tests.api.airtable_js import install_airtable_js
 from airtable_pg_tests.sync_helpers import make_sync_engine, sandbox_runtime
 from airtable_sandbox.demo import DEMO_BASE_ID, HOSTILE_BASE_ID
 from airtable_sandbox.pytest_plugin import SANDBOX_TOKEN, airtable_api_for
@@ -93,3 +95,9 @@ def hostile_served(
         yield from serve(sandbox, migrated_database(spec.path), spec, [HOSTILE_BASE_ID])
     finally:
         sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def node_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """airtable.js, installed once for every test that runs it."""
+    return install_airtable_js(tmp_path_factory.mktemp("airtable_js"))

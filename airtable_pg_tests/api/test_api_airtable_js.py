@@ -3,19 +3,13 @@ from the sandbox. Skipped, saying why, where Node or the npm package cannot be h
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from airtable_pg_tests.api.airtable_js import run_airtable_js
 from airtable_pg_tests.api.compare import normalized
 from airtable_pg_tests.api.conftest import Served
-from airtable_sandbox.demo import DEMO_BASE_ID
 
-AIRTABLE_JS = "airtable@0.12.2"
 SCRIPT = Path(__file__).parent / "js" / "list.js"
 CALLS: list[dict[str, Any]] = [
     {"table": "users"},
@@ -30,34 +24,8 @@ CALLS: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def node_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("Node.js and npm are not installed")
-    where = tmp_path_factory.mktemp("airtable_js")
-    installed = subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(where), AIRTABLE_JS],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if installed.returncode != 0:
-        pytest.skip(f"npm could not install {AIRTABLE_JS}: {installed.stderr[-300:]}")
-    return where / "node_modules"
-
-
 def run_node(node_modules: Path, endpoint: str, token: str, calls: list[dict]) -> list[dict]:
-    request = {"endpointUrl": endpoint, "apiKey": token, "baseId": DEMO_BASE_ID, "calls": calls}
-    done = subprocess.run(
-        ["node", str(SCRIPT), json.dumps(request)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-        env={"NODE_PATH": str(node_modules), "PATH": "/usr/bin:/bin:/usr/local/bin"},
-    )
-    return json.loads(done.stdout)
+    return run_airtable_js(node_modules, SCRIPT, endpoint, token, calls)
 
 
 def test_airtable_js_gets_the_same_answers(demo_served: Served, node_modules: Path) -> None:

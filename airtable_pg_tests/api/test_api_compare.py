@@ -401,6 +401,14 @@ def test_texts_postgres_cannot_hold_are_left_to_the_engine(demo_served: Served, 
     assert_same(demo_served, "users", formula=formula)
 
 
+@pytest.mark.parametrize(
+    "formula",
+    ["{name} = '50%'", "OR({role} = '%s', {role} = 'coach')", "RECORD_ID() = '%(x)s'", "{name} = 'x\\'); --'"],
+)
+def test_placeholders_and_quotes_in_a_pre_filtered_formula_are_values(demo_served: Served, formula: str) -> None:
+    assert_same(demo_served, "users", formula=formula)
+
+
 def test_a_lone_surrogate_in_a_posted_formula_is_refused_as_the_sandbox_refuses_it(demo_served: Served) -> None:
     """JSON can carry "\\ud800" (a query string cannot): a clear 422 from both, not a 500 or a silent answer."""
     body = {"filterByFormula": "OR({role} = 'coach', {phone} = '\ud800')"}
