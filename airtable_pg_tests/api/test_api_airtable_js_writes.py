@@ -13,6 +13,7 @@ import pytest
 import requests
 from pyairtable import Api
 
+from airtable_pg.spec import TableSpec, load_spec
 from airtable_pg_tests.api.airtable_js import run_airtable_js
 from airtable_pg_tests.api.conftest import Served, serve
 from airtable_pg_tests.api.test_api_pg_writes import a_user, goal_rows, in_airtable
@@ -25,8 +26,6 @@ JsCall = Callable[..., list[dict[str, Any]]]
 
 @pytest.fixture
 def served(sandbox: Sandbox, database_url: str) -> Iterator[Served]:
-    from airtable_pg.spec import load_spec
-
     yield from serve(sandbox, database_url, load_spec(), [DEMO_BASE_ID])
 
 
@@ -129,3 +128,64 @@ def test_airtable_js_writes_a_postgres_table_through_the_api(served: Served, thr
     assert through_api("personal_goals", "destroy", ids=[one]) == [{"id": one}]
     gone_everywhere(served, "personal_goals", one)
     assert [deleted for _, _, _, deleted in goal_rows(served, "airtable_id = %s", (one,))] == [True]
+
+
+def writable_copy(table: TableSpec, source: dict[str, Any], authority_of: dict[str, str]) -> dict[str, Any]:
+    """The cells of ``source`` an app may write, in the forms Airtable takes for a write: an attachment by its URL,
+    a collaborator by id. Links only into Airtable-authoritative tables: a link into a Postgres-authoritative one
+    is that table's (it would change its rows from the Airtable side)."""
+    fields: dict[str, Any] = {}
+    for spec in table.fields.values():
+        value = source["fields"].get(spec.name)
+        if value is None or spec.is_computed:
+            continue
+        if spec.is_link and authority_of.get(spec.linked_table or "") != "airtable":
+            continue
+        if spec.type == "multipleAttachments":
+            value = [{"url": item["url"], "filename": item["filename"]} for item in value]
+        elif spec.type == "singleCollaborator":
+            value = {"id": value["id"]}
+        elif spec.type == "multipleCollaborators":
+            value = [{"id": person["id"]} for person in value]
+        fields[spec.name] = value
+    return fields
+
+
+@pytest.mark.parametrize("table_key", list(load_spec().bases["coaching"].tables))
+def test_airtable_js_copies_updates_and_deletes_a_record_of_every_table(
+    served: Served, through_api: JsCall, table_key: str
+) -> None:
+    """Every field type an app writes, in each authority's path: a copy of the record with the most cells."""
+    base = served.spec.bases["coaching"]
+    table = base.tables[table_key]
+    authority_of = {t.id: t.authority for t in base.tables.values()}
+    records = served.airtable().table(DEMO_BASE_ID, table.airtable_name).all()
+    source = max(records, key=lambda r: len(writable_copy(table, r, authority_of)))
+    fields = writable_copy(table, source, authority_of)
+    assert len(fields) >= 4, fields
+
+    [created] = through_api(table.airtable_name, "create", records=[{"fields": fields}])
+    record_id = created["id"]
+    assert created == in_airtable(served, table.airtable_name, record_id)
+    assert created == served_by_api(served, table.airtable_name, record_id)
+    for spec in table.fields.values():  # the copy holds the source's cells (files and people by their identity)
+        if spec.name not in fields:
+            continue
+        copied, original = created["fields"][spec.name], source["fields"][spec.name]
+        if spec.type == "multipleAttachments":
+            assert [a["filename"] for a in copied] == [a["filename"] for a in original], spec.name
+        elif spec.type == "singleCollaborator":
+            assert copied["id"] == original["id"], spec.name
+        elif spec.type == "multipleCollaborators":
+            assert [c["id"] for c in copied] == [c["id"] for c in original], spec.name
+        else:
+            assert copied == original, spec.name
+
+    primary = next(iter(table.fields.values())).name
+    [updated] = through_api(table.airtable_name, "update", records=[{"id": record_id, "fields": {primary: "Kopie"}}])
+    assert updated["fields"][primary] == "Kopie"
+    assert updated == in_airtable(served, table.airtable_name, record_id)
+    assert updated == served_by_api(served, table.airtable_name, record_id)
+
+    assert through_api(table.airtable_name, "destroy", ids=[record_id]) == [{"id": record_id}]
+    gone_everywhere(served, table.airtable_name, record_id)
