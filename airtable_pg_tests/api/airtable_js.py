@@ -12,6 +12,7 @@ import pytest
 from airtable_sandbox.demo import DEMO_BASE_ID
 
 AIRTABLE_JS = "airtable@0.12.2"
+SCRIPT = Path(__file__).parent / "js" / "client.js"  # reads and writes, one call after another
 
 
 def install_airtable_js(where: Path) -> Path:
@@ -30,11 +31,11 @@ def install_airtable_js(where: Path) -> Path:
     return where / "node_modules"
 
 
-def run_airtable_js(node_modules: Path, script: Path, endpoint: str, token: str, calls: list[dict]) -> list[dict]:
-    """Run ``script`` on ``calls`` against ``endpoint``; its answers, one per call."""
+def run_airtable_js(node_modules: Path, endpoint: str, token: str, calls: list[dict]) -> list[dict]:
+    """airtable.js makes ``calls`` against ``endpoint``; its answers, one per call (records, or status and error)."""
     request = {"endpointUrl": endpoint, "apiKey": token, "baseId": DEMO_BASE_ID, "calls": calls}
     done = subprocess.run(
-        ["node", str(script), json.dumps(request)],
+        ["node", str(SCRIPT), json.dumps(request)],
         capture_output=True,
         text=True,
         timeout=300,

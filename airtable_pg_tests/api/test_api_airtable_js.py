@@ -10,7 +10,6 @@ from airtable_pg_tests.api.airtable_js import run_airtable_js
 from airtable_pg_tests.api.compare import normalized
 from airtable_pg_tests.api.conftest import Served
 
-SCRIPT = Path(__file__).parent / "js" / "list.js"
 CALLS: list[dict[str, Any]] = [
     {"table": "users"},
     {"table": "users", "select": {"filterByFormula": "AND({active}, {goal_count} > 1)", "pageSize": 7}},
@@ -24,13 +23,9 @@ CALLS: list[dict[str, Any]] = [
 ]
 
 
-def run_node(node_modules: Path, endpoint: str, token: str, calls: list[dict]) -> list[dict]:
-    return run_airtable_js(node_modules, SCRIPT, endpoint, token, calls)
-
-
 def test_airtable_js_gets_the_same_answers(demo_served: Served, node_modules: Path) -> None:
-    mirror = run_node(node_modules, demo_served.api_url, demo_served.token, CALLS)
-    airtable = run_node(node_modules, demo_served.sandbox.url, demo_served.sandbox.token, CALLS)
+    mirror = run_airtable_js(node_modules, demo_served.api_url, demo_served.token, CALLS)
+    airtable = run_airtable_js(node_modules, demo_served.sandbox.url, demo_served.sandbox.token, CALLS)
     for call, ours, theirs in zip(CALLS, mirror, airtable, strict=True):
         sort = [s["field"] for s in call.get("select", {}).get("sort", [])] or None
         if "status" in theirs:
@@ -39,6 +34,6 @@ def test_airtable_js_gets_the_same_answers(demo_served: Served, node_modules: Pa
             assert normalized(ours, sort) == normalized(theirs, sort), call
     assert sum(len(answer.get("records", [])) for answer in mirror) > 50
     one = [{"table": "users", "find": mirror[0]["records"][0]["id"]}]
-    found = run_node(node_modules, demo_served.api_url, demo_served.token, one)
-    assert found == run_node(node_modules, demo_served.sandbox.url, demo_served.sandbox.token, one)
+    found = run_airtable_js(node_modules, demo_served.api_url, demo_served.token, one)
+    assert found == run_airtable_js(node_modules, demo_served.sandbox.url, demo_served.sandbox.token, one)
     assert found[0]["records"][0] == mirror[0]["records"][0]

@@ -20,7 +20,6 @@ from airtable_pg_tests.api.test_api_pg_writes import a_user, goal_rows, in_airta
 from airtable_sandbox.demo import DEMO_BASE_ID
 from airtable_sandbox.server import Sandbox
 
-SCRIPT = Path(__file__).parent / "js" / "write.js"
 JsCall = Callable[..., list[dict[str, Any]]]
 
 
@@ -31,7 +30,7 @@ def served(sandbox: Sandbox, database_url: str) -> Iterator[Served]:
 
 def airtable_js(node_modules: Path, endpoint: str, token: str) -> JsCall:
     def call(table: str, op: str, **arguments: Any) -> list[dict[str, Any]]:
-        [answer] = run_airtable_js(node_modules, SCRIPT, endpoint, token, [{"table": table, "op": op, **arguments}])
+        [answer] = run_airtable_js(node_modules, endpoint, token, [{"table": table, "op": op, **arguments}])
         return answer.get("records", answer)
 
     return call
