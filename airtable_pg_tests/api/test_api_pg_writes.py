@@ -5,7 +5,6 @@ and Airtable's answer; retries never write twice; a rollback to Airtable keeps e
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -323,7 +322,12 @@ def test_the_same_create_sent_again_while_the_first_waits_is_one_record(
         answers: list[dict[str, Any]] = []
         first = threading.Thread(target=lambda: answers.append(goals.create({"title": "Twee keer gestuurd"})))
         first.start()
-        time.sleep(0.5)
+        # the first is waiting for Airtable once its pending write is stored (not after a guessed pause)
+        wait_until(
+            lambda: app_sql(database_url, "select count(*) from airtable_sync.api_pending_write")[0][0] > 0,
+            timeout=60,
+            what="the first create's pending write",
+        )
         second = goals.create({"title": "Twee keer gestuurd"})
         first.join(timeout=30)
         sandbox.limits.configure({"latency_ms": 0})
