@@ -553,7 +553,7 @@ def test_pings_are_signed_and_verify_with_pyairtable(api: Api, receiver: Receive
     with pytest.raises(ValueError, match="failed validation"):
         WebhookNotification.from_request(tampered, headers["X-Airtable-Content-MAC"], created.mac_secret_base64)
 
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # a deadline: a ping thread starved at load 10 takes seconds
     while (hook := api.base(BASE_ID).webhook(created.id)).last_notification_result is None:
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -600,7 +600,7 @@ def test_failed_pings_back_off_then_notifications_are_disabled(
 
     receiver.wait_for(14, timeout=15, tick=lambda: clock.advance(30))  # the last retries are minutes apart
     hook = api.base(BASE_ID).webhook(created.id)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # a deadline: a ping thread starved at load 10 takes seconds
     while hook.are_notifications_enabled:
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -627,7 +627,7 @@ def test_a_slow_receiver_counts_as_a_failed_delivery(start_sandbox: Callable[...
     created = api.base(BASE_ID).add_webhook(receiver.url, _spec())
     api.table(BASE_ID, TASKS).create({"Name": "slow"})
     receiver.wait_for(1)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # a deadline: a ping thread starved at load 10 takes seconds
     while (hook := api.base(BASE_ID).webhook(created.id)).are_notifications_enabled:
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -679,7 +679,7 @@ def test_the_drop_ratio_changes_at_runtime_through_the_admin_api(
     receiver.wait_for(1)
 
     assert configure({"drop_notification_ratio": 1, "latency_ms": 0}).json()["drop_notification_ratio"] == 1.0
-    wait_until(lambda: not sandbox.webhooks.ping_pending(BASE_ID, created.id), timeout=5, what="the ping to settle")
+    wait_until(lambda: not sandbox.webhooks.ping_pending(BASE_ID, created.id), timeout=30, what="the ping to settle")
     tasks.create({"Name": "dropped again"})
     assert not sandbox.webhooks.ping_pending(BASE_ID, created.id)
     assert len(receiver.pings) == 1
