@@ -30,7 +30,7 @@ def test_a_stalled_backend_makes_every_read_sent_meanwhile_late_and_that_is_coun
 def test_reads_slower_than_the_schedule_overlap_instead_of_piling_up() -> None:
     """A read of 0.2 s at 20 reads a second: one at a time, the tenth would start 1.5 s late."""
     latencies = open_loop(lambda: time.sleep(0.2), 10, 20.0, threading.Event())
-    assert len(latencies) == 10 and max(latencies) < 0.6
+    assert len(latencies) == 10 and max(latencies) < 1.0  # piled up, the tenth would wait 1.5 s
 
 
 def test_the_mirror_answers_faster_than_an_airtable_that_takes_300_ms(

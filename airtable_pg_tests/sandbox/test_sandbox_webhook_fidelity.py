@@ -169,7 +169,7 @@ def test_pings_wait_for_the_notification_delay(start_sandbox: Callable[..., Sand
     before = time.monotonic()
     api.table(BASE_ID, TASKS).create({"Name": "now"})
     receiver.wait_for(2)
-    assert receiver.pings[1][0] - before < 0.4
+    assert receiver.pings[1][0] - before < 1.5  # at once, not after the 2 s delay (headroom for a loaded machine)
     assert _admin(delayed, "POST", "config", json={"notification_delay_ms": -1}).status_code == 422
 
 
