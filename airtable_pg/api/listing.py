@@ -1,7 +1,8 @@
 """One page of a listing: default order by key ranges, ``filterByFormula`` in bounded batches, ``sort`` in Python.
 
 - A formula's necessary condition (:mod:`airtable_pg.api.prefilter`) is tested by Postgres first, so only rows
-  that may match come back to be evaluated (``{role} = 'coach'`` reads the coaches, not the table).
+  that may match come back to be evaluated; ``OR(RECORD_ID()='rec…', …)`` becomes an index lookup instead of a
+  scan (a rare equality still scans: no index serves a cell).
 - No sort: rows stream in the default order (``airtable_created_time``, ``airtable_id``) from the offset's key, in
   batches growing from twice the page to :data:`SCAN_BATCH`; a formula is evaluated on each row by
   :mod:`airtable_formula`, the sandbox's engine, so both answer a formula alike, reading only the cells the formula
