@@ -367,11 +367,14 @@ def engine_matches(served: Served, table: str, formula: str) -> tuple[set[str], 
     return matched, None if condition is None else {r.id for r in rows_of(served, table, condition)}
 
 
-@pytest.mark.parametrize(("table", "formula"), CASES)
-def test_the_pre_filter_never_drops_a_match(demo_served: Served, table: str, formula: str) -> None:
-    matched, passed = engine_matches(demo_served, table, formula)
-    if passed is not None:
-        assert matched <= passed
+def test_the_pre_filter_never_drops_a_match(demo_served: Served) -> None:
+    narrowed = 0
+    for table, formula in CASES:
+        matched, passed = engine_matches(demo_served, table, formula)
+        if passed is not None:
+            assert matched <= passed, (table, formula)
+            narrowed += 1
+    assert narrowed >= 30  # flags, equalities, ids, through AND/OR: the corpus exercises the pre-filter
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
