@@ -101,14 +101,21 @@ class ShadowReads:
     ) -> ShadowOutcome:
         first = compare_records(table, airtable, postgres, ordered=ordered)
         result = first
+        edited_meanwhile: set[str] = set()
         if not first.matched and refetch is not None:
             if self._closing.wait(self.policy.recheck_seconds):
                 return ShadowOutcome(entity, first.records, 0, 0)  # shutting down: nothing judged
             ids = first.record_ids()
             again_airtable, again_postgres = refetch(ids)
             result = compare_records(table, again_airtable, again_postgres, ordered=False)
+            # A record whose Airtable answer changed between the read and the re-check is being edited: the mirror
+            # follows it (webhook, poll) and cannot be judged against a moving target. Found by the A/A test: a
+            # user renamed every 1.6 s while the sync lagged 2 s on a loaded machine was flagged as wrong.
+            earlier = [r for r in airtable if r.get("id") in set(ids)]
+            edited_meanwhile = _edited_meanwhile(table, earlier, again_airtable)
         with transaction(self.db) as cur:
             moving = store.in_flight(cur, base.id, table.id, result.record_ids(), self.policy.in_flight_seconds)
+            moving = set(moving) | edited_meanwhile
             kept = [m for m in result.mismatches if m.record_id not in moving]
             # Differed at first, but not on the re-check or changed moments ago: in flight, not wrong.
             set_aside = set(first.record_ids()) - {m.record_id for m in kept}
@@ -118,6 +125,21 @@ class ShadowReads:
                 rows = [(m.record_id, m.field_id, m.airtable, m.postgres) for m in kept]
                 store.keep_mismatches(cur, entity, request, rows)
         return ShadowOutcome(entity, first.records, len(kept), len(set_aside))
+
+
+def _edited_meanwhile(table: TableSpec, earlier: Records, again: Records) -> set[str]:
+    """Records whose Airtable cells differ between two answers: the read's (keyed as its request asked: names or
+    ids, perhaps a ``fields[]`` subset) and the re-check's (every cell, by field id). Compared by field id, on the
+    fields the read's answer carried."""
+    by_key = {f.name: f.id for f in table.fields.values()} | {f.id: f.id for f in table.fields.values()}
+
+    def by_id(record: Mapping[str, Any], keep: set[str] | None) -> dict[str, Any]:
+        cells = {by_key.get(k, k): v for k, v in (record.get("fields") or {}).items()}
+        return {"id": record.get("id"), "fields": {k: v for k, v in cells.items() if keep is None or k in keep}}
+
+    first = [by_id(r, None) for r in earlier]
+    carried = {field_id for r in first for field_id in r["fields"]}
+    return set(compare_records(table, first, [by_id(r, carried) for r in again], ordered=False).record_ids())
 
 
 def shadow_reads(db: sa.Engine, base: BaseSpec, table: TableSpec, policy: ShadowPolicy | None = None) -> CheckResult:

@@ -70,6 +70,19 @@ def test_a_difference_gone_on_the_recheck_or_changed_moments_ago_is_in_flight(sh
     assert tally(shadow) == store.ShadowTally(compared=2, mismatched=0, in_flight=2, errors=0)
 
 
+def test_a_record_airtable_changed_between_the_read_and_the_recheck_is_in_flight(shadow) -> None:
+    """Someone keeps editing it: the mirror, following, differs from each Airtable answer it is shown, but what is
+    judged is whether Airtable stood still; it did not, so nothing is flagged. One that stood still is judged."""
+    read, edited_again = [record("rec3", "Renamed 1")], [record("rec3", "Renamed 2")]
+    following = [record("rec3", "Renamed 0")]
+    outcome = shadow.compare(BASE, USERS, "list", read, following, ordered=False,
+                             refetch=lambda ids: (edited_again, [record("rec3", "Renamed 1")]))  # fmt: skip
+    assert (outcome.mismatches, outcome.in_flight) == (0, 1)
+    still = shadow.compare(BASE, USERS, "list", read, following, ordered=False,
+                           refetch=lambda ids: (read, following))  # fmt: skip
+    assert (still.mismatches, still.in_flight) == (1, 0)
+
+
 def test_a_failing_shadow_read_never_reaches_the_caller(shadow) -> None:
     def broken(ids):
         raise ConnectionError("Airtable went away")
