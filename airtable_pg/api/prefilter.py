@@ -19,22 +19,14 @@ A text Postgres cannot hold (NUL) constrains nothing either: the engine alone de
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from psycopg import sql
 
 from airtable_formula import Formula
 from airtable_formula.nodes import Binary, Call, FieldRef, Literal, Node
 from airtable_pg.api.tables import ServedTable
+from airtable_pg.postgres.api_reads import Condition
 
 RECORD_ID = ("record_id",)  # the equality subject RECORD_ID(); a cell's subject is ("cell", field id)
-
-
-class Condition(NamedTuple):
-    """SQL with ``%s`` placeholders and their values, in order: names and texts never become SQL text."""
-
-    text: sql.Composable
-    params: tuple[object, ...]
 
 
 def necessary_condition(formula: Formula, served: ServedTable) -> Condition | None:

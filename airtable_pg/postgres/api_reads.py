@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from psycopg import Cursor, sql
@@ -25,9 +25,13 @@ from airtable_pg.spec import BaseSpec, FieldSpec, TableSpec
 T = TypeVar("T")
 
 
-class Condition(Protocol):
+class Condition(NamedTuple):
+    """A filter on the API's mirror source: SQL with ``%s`` placeholders and their values, in order (names and texts
+    are values, never SQL text). ``airtable_pg.api.prefilter`` derives one from a formula."""
+
     text: sql.Composable
     params: tuple[object, ...]
+
 
 Key = tuple[datetime, str]  # (airtable_created_time, airtable_id): the default order, and the keyset
 

@@ -25,7 +25,7 @@ from airtable_pg.checks.result import CheckResult
 from airtable_pg.postgres import shadow_reads as store
 from airtable_pg.postgres.transaction import transaction
 from airtable_pg.routing.flags import entity_key
-from airtable_pg.routing.shadow_compare import compare_records
+from airtable_pg.routing.shadow_compare import compare_records, fields_by_key
 from airtable_pg.spec import BaseSpec, SyncSpec, TableSpec
 
 log = logging.getLogger(__name__)
@@ -111,11 +111,12 @@ class ShadowReads:
             # A record whose Airtable answer changed between the read and the re-check is being edited: the mirror
             # follows it (webhook, poll) and cannot be judged against a moving target. Found by the A/A test: a
             # user renamed every 1.6 s while the sync lagged 2 s on a loaded machine was flagged as wrong.
-            earlier = [r for r in airtable if r.get("id") in set(ids)]
+            wanted = set(ids)
+            earlier = [r for r in airtable if r.get("id") in wanted]
             edited_meanwhile = _edited_meanwhile(table, earlier, again_airtable)
         with transaction(self.db) as cur:
             moving = store.in_flight(cur, base.id, table.id, result.record_ids(), self.policy.in_flight_seconds)
-            moving = set(moving) | edited_meanwhile
+            moving |= edited_meanwhile
             kept = [m for m in result.mismatches if m.record_id not in moving]
             # Differed at first, but not on the re-check or changed moments ago: in flight, not wrong.
             set_aside = set(first.record_ids()) - {m.record_id for m in kept}
@@ -131,10 +132,10 @@ def _edited_meanwhile(table: TableSpec, earlier: Records, again: Records) -> set
     """Records whose Airtable cells differ between two answers: the read's (keyed as its request asked: names or
     ids, perhaps a ``fields[]`` subset) and the re-check's (every cell, by field id). Compared by field id, on the
     fields the read's answer carried."""
-    by_key = {f.name: f.id for f in table.fields.values()} | {f.id: f.id for f in table.fields.values()}
+    by_key = fields_by_key(table)
 
     def by_id(record: Mapping[str, Any], keep: set[str] | None) -> dict[str, Any]:
-        cells = {by_key.get(k, k): v for k, v in (record.get("fields") or {}).items()}
+        cells = {(by_key[k].id if k in by_key else k): v for k, v in (record.get("fields") or {}).items()}
         return {"id": record.get("id"), "fields": {k: v for k, v in cells.items() if keep is None or k in keep}}
 
     first = [by_id(r, None) for r in earlier]

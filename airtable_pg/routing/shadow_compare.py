@@ -70,7 +70,7 @@ def compare_records(
     ordered: bool,
 ) -> Comparison:
     """Every difference between two answers to one read of ``table`` (``ordered``: the request gave a sort)."""
-    by_key = _fields_by_key(table)
+    by_key = fields_by_key(table)
     ignored = ignored_field_ids(table)
     result = Comparison(ignored_fields=ignored)
     left = {r["id"]: r for r in airtable}
@@ -92,7 +92,7 @@ def compare_records(
     return result
 
 
-def _fields_by_key(table: TableSpec) -> dict[str, FieldSpec]:
+def fields_by_key(table: TableSpec) -> dict[str, FieldSpec]:
     keys: dict[str, FieldSpec] = {}
     for spec in table.fields.values():
         keys[spec.id] = spec
