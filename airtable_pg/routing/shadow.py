@@ -1,8 +1,9 @@
 """Shadow reads: in ``shadow`` the caller serves Airtable's answer and hands both answers here, off its request path.
 
 ``ShadowReads.compare`` runs the comparison (``shadow_compare``), and for the records that differ asks the caller to
-read both sides again after ``recheck_seconds`` (a change applied on one side moments ago is not a mismatch). What
-still differs is a mismatch unless Postgres knows it is in flight (a change applied in the last seconds, a change of
+read both sides again after ``recheck_seconds``, and for those that still differ once more after twice that (a
+change applied on one side moments ago is not a mismatch, nor is a sync a few seconds behind). What still differs is
+a mismatch unless Postgres knows it is in flight (a change applied in the last seconds, a change of
 the app not yet pushed, a notification not yet applied). Counts go per entity and minute to ``shadow_stat``, and
 each surviving mismatch (both values; never a token) to ``shadow_mismatch``.
 
@@ -46,6 +47,9 @@ class ShadowOutcome:
 @dataclass(frozen=True)
 class ShadowPolicy:
     recheck_seconds: float = 2.0  # wait before reading both sides again
+    # Re-checks of the records that still differ, each after twice the previous wait (2 s, then 4 s): a sync that
+    # lags a few seconds behind an edit Airtable holds still is not a mismatch; one behind by more is judged.
+    rechecks: int = 2
     in_flight_seconds: float = 10.0  # a change applied this recently is in flight
     window: timedelta = timedelta(hours=24)
     min_compared: int = 100
@@ -102,18 +106,24 @@ class ShadowReads:
         first = compare_records(table, airtable, postgres, ordered=ordered)
         result = first
         edited_meanwhile: set[str] = set()
-        if not first.matched and refetch is not None:
-            if self._closing.wait(self.policy.recheck_seconds):
+        seen_in_airtable: Records = airtable
+        wait = self.policy.recheck_seconds
+        for _ in range(self.policy.rechecks if refetch is not None else 0):
+            ids = sorted(set(result.record_ids()) - edited_meanwhile)
+            if not ids:
+                break
+            if self._closing.wait(wait):
                 return ShadowOutcome(entity, first.records, 0, 0)  # shutting down: nothing judged
-            ids = first.record_ids()
             again_airtable, again_postgres = refetch(ids)
             result = compare_records(table, again_airtable, again_postgres, ordered=False)
             # A record whose Airtable answer changed between the read and the re-check is being edited: the mirror
             # follows it (webhook, poll) and cannot be judged against a moving target. Found by the A/A test: a
             # user renamed every 1.6 s while the sync lagged 2 s on a loaded machine was flagged as wrong.
             wanted = set(ids)
-            earlier = [r for r in airtable if r.get("id") in wanted]
-            edited_meanwhile = _edited_meanwhile(table, earlier, again_airtable)
+            earlier = [r for r in seen_in_airtable if r.get("id") in wanted]
+            edited_meanwhile |= _edited_meanwhile(table, earlier, again_airtable)
+            seen_in_airtable = again_airtable
+            wait *= 2  # a mirror still behind a record Airtable holds still gets longer to follow, then is judged
         with transaction(self.db) as cur:
             moving = store.in_flight(cur, base.id, table.id, result.record_ids(), self.policy.in_flight_seconds)
             moving |= edited_meanwhile

@@ -83,6 +83,32 @@ def test_a_record_airtable_changed_between_the_read_and_the_recheck_is_in_flight
     assert (still.mismatches, still.in_flight) == (1, 0)
 
 
+def test_a_mirror_that_follows_by_the_second_recheck_is_in_flight_and_one_that_does_not_is_judged(shadow) -> None:
+    """Airtable holds the record still; the sync is behind by more than the first re-check's wait. Each re-check
+    reads only the records that still differ; after the last one what differs is a mismatch."""
+    airtable, stale, bo = [record("rec4", "Anna")], [record("rec4", "Ana")], record("rec5", "Bo")
+    answers = iter([([*airtable, bo], [*stale, bo]), (airtable, airtable)])
+    asked: list[list[str]] = []
+
+    def catching_up(ids: list[str]) -> tuple[list, list]:
+        asked.append(ids)
+        return next(answers)
+
+    caught_up = shadow.compare(BASE, USERS, "list", [*airtable, bo], [*stale, record("rec5", "B")], ordered=False,
+                               refetch=catching_up)  # fmt: skip
+    assert (caught_up.mismatches, caught_up.in_flight) == (0, 2)
+    assert asked == [["rec4", "rec5"], ["rec4"]]  # rec5 matched on the first re-check: not read again
+    asked.clear()
+
+    def never(ids: list[str]) -> tuple[list, list]:
+        asked.append(ids)
+        return airtable, stale
+
+    behind = shadow.compare(BASE, USERS, "list", airtable, stale, ordered=False, refetch=never)
+    assert (behind.mismatches, behind.in_flight) == (1, 0)
+    assert len(asked) == QUICK.rechecks == 2
+
+
 def test_a_failing_shadow_read_never_reaches_the_caller(shadow) -> None:
     def broken(ids):
         raise ConnectionError("Airtable went away")
