@@ -9,5 +9,5 @@ def iso_millis(moment: datetime | float) -> str:
     """Airtable's timestamp format: ``2024-01-02T03:04:05.678Z`` (UTC, milliseconds)."""
     if isinstance(moment, float | int):
         moment = datetime.fromtimestamp(moment, tz=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat is C code; the API writes one of these per record it serves
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" → "Z"

@@ -7,7 +7,9 @@ Run: ``python -m benchmarks.api --records 100000`` (results in ``benchmarks/resu
    (5 requests/s per base, ``--latency-ms`` per request) holds the same demo data.
 3. The same pyairtable calls go to both, in the same run: list pages of 100 (unfiltered, and with two typical
    filters), and single gets. Per page: p50/p95 latency; pages/s for one client, and for ``--clients`` clients at
-   once against the API. The sandbox is paced at 5 requests/s (faster would only earn 429s) and sampled for
+   once against the API, each a process of its own, with the server's CPU time per page (the API's processes and
+   Postgres'): on this machine clients and server share the cores, so that figure says what the server alone
+   would serve. The sandbox is paced at 5 requests/s (faster would only earn 429s) and sampled for
    ``--sandbox-pages`` pages per workload: its figures are Airtable's ceiling, not a load test of the sandbox.
 4. Memory: the API's processes' resident memory (all workers) before, and at its peak while one client pages
    through the whole largest table.
@@ -16,7 +18,9 @@ Run: ``python -m benchmarks.api --records 100000`` (results in ``benchmarks/resu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -35,6 +39,7 @@ from pyairtable import Api
 from benchmarks.full_sync import DEMO_BASE_ID, TOKEN, free_port, fresh_database, sandbox_runtime, start_sandbox
 
 AIRTABLE_PAGES_PER_SECOND = 5.0  # one base's ceiling
+PGDATA = Path(".airtable_pg/bench-pgdata").resolve()
 FILTERS = {"unfiltered": None, "{active}": "{active}", "{role} = 'coach'": "{role} = 'coach'"}
 
 
@@ -102,56 +107,69 @@ def largest_table(api: Api) -> str:
     return max(sizes, key=lambda name: len(api.table(DEMO_BASE_ID, name).all(fields=[], max_records=100_000)))
 
 
-def at_once(client: Callable[[], None], clients: int) -> float:
-    """Run ``clients`` copies of ``client`` in threads at once; the wall-clock seconds until the last one ended."""
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - started
-
-
-def concurrent_pages(make_api: Callable[[], Api], table: str, clients: int, pages_each: int) -> dict[str, float]:
-    took: list[float] = []
-    lock = threading.Lock()
-
-    def client() -> None:
-        mine = timed_pages(make_api().table(DEMO_BASE_ID, table).iterate(page_size=100), pages_each)
-        with lock:
-            took.extend(mine)
-
-    return {**figures(took, at_once(client, clients)), "clients": clients}
+def client_pages(api_url: str, token: str, table: str, pages_each: int) -> list[float]:
+    """One pyairtable client paging through ``table`` (run in a process of its own)."""
+    return timed_pages(Api(token, endpoint_url=api_url).table(DEMO_BASE_ID, table).iterate(page_size=100), pages_each)
 
 
 _OFFSET_AT_END = re.compile(rb'"offset":\s*"([^"]+)"\s*}\s*$')
 
 
-def raw_concurrent_pages(api_url: str, token: str, table: str, clients: int, pages_each: int) -> dict[str, float]:
-    """The server's side alone: clients that fetch pages over keep-alive and read only the offset (no JSON parse).
-
-    pyairtable's clients parse every ~80 kB page on the same two cores the API uses; this is what the API serves
-    when its clients run elsewhere."""
+def raw_client_pages(api_url: str, token: str, table: str, pages_each: int) -> list[float]:
+    """A client that fetches pages over keep-alive and reads only the offset (no JSON parse): the server's side."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
     took: list[float] = []
-    lock = threading.Lock()
+    offset = None
+    for _ in range(pages_each):
+        started = time.perf_counter()
+        params = {"pageSize": 100, **({"offset": offset} if offset else {})}
+        body = session.get(f"{api_url}/v0/{DEMO_BASE_ID}/{table}", params=params, timeout=60).content
+        took.append(time.perf_counter() - started)
+        found = _OFFSET_AT_END.search(body[-300:])
+        offset = found.group(1).decode() if found else None
+    return took
 
-    def client() -> None:
-        session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {token}"
-        mine: list[float] = []
-        offset = None
-        for _ in range(pages_each):
-            started = time.perf_counter()
-            params = {"pageSize": 100, **({"offset": offset} if offset else {})}
-            body = session.get(f"{api_url}/v0/{DEMO_BASE_ID}/{table}", params=params, timeout=60).content
-            mine.append(time.perf_counter() - started)
-            found = _OFFSET_AT_END.search(body[-300:])
-            offset = found.group(1).decode() if found else None
-        with lock:
-            took.extend(mine)
 
-    return {**figures(took, at_once(client, clients)), "clients": clients}
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def server_processes(api_pid: int, pgdata: Path) -> dict[str, list[psutil.Process]]:
+    """The API's processes (all workers) and the embedded Postgres' (postmaster and backends)."""
+    api = psutil.Process(api_pid)
+    postmaster = next(
+        p for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "postgres" and str(pgdata) in " ".join(p.info["cmdline"] or ())
+    )  # fmt: skip
+    return {"api": [api, *api.children(recursive=True)], "postgres": [postmaster, *postmaster.children(recursive=True)]}
+
+
+Servers = Callable[[], dict[str, list[psutil.Process]]]
+
+
+def concurrent(client: Callable[..., list[float]], args: tuple, clients: int, servers: Servers) -> dict[str, float]:
+    """``clients`` processes running ``client(*args)`` at once (threads would share one interpreter lock: the
+    clients, not the server, would be measured): pages/s over the wall time, per-page latency, and the server's CPU
+    milliseconds per page (the API's and Postgres' processes), which says what the server would serve on cores of
+    its own."""
+    context = multiprocessing.get_context("fork")
+    with context.Pool(clients) as pool:
+        pool.map(abs, range(clients))  # the processes are up before the clock starts
+        watched = servers()
+        cpu_before = {name: cpu_seconds(processes) for name, processes in watched.items()}
+        started = time.perf_counter()
+        took_each = pool.starmap(client, [args] * clients)
+        wall = time.perf_counter() - started
+        cpu = {name: cpu_seconds(processes) - cpu_before[name] for name, processes in watched.items()}
+    took = [t for mine in took_each for t in mine]
+    per_page = {f"{name}_cpu_ms_per_page": round(seconds * 1000 / len(took), 2) for name, seconds in cpu.items()}
+    return {**figures(took, wall), "clients": clients, **per_page}
 
 
 def timed_gets(api: Api, table: str, record_ids: list[str], pace: float | None = None) -> list[float]:
@@ -166,7 +184,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from airtable_pg.postgres.embedded import start_embedded
     from airtable_pg.postgres.transaction import transaction
 
-    server_url = start_embedded(Path(".airtable_pg/bench-pgdata").resolve())
+    server_url = start_embedded(PGDATA)
     fill_seconds = None
     if args.database:  # a mirror an earlier run filled with the same --records: measure again without refilling
         from airtable_pg.postgres.database import with_database
@@ -236,10 +254,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 timed_gets(airtable, table, sample_ids[: args.sandbox_pages], AIRTABLE_PAGES_PER_SECOND)
             ),
         }
-        result["concurrent"] = concurrent_pages(
-            lambda: Api(token, endpoint_url=api_url), table, args.clients, args.concurrent_pages
-        )
-        result["concurrent_raw"] = raw_concurrent_pages(api_url, token, table, args.clients, args.concurrent_pages)
+        def servers() -> dict[str, list[psutil.Process]]:
+            return server_processes(api_process.pid, PGDATA)
+
+        pages_args = (api_url, token, table, args.concurrent_pages)
+        result["concurrent"] = concurrent(client_pages, pages_args, args.clients, servers)
+        result["concurrent_raw"] = concurrent(raw_client_pages, pages_args, args.clients, servers)
         result["load_average_after"] = os.getloadavg()
         return result
     finally:
@@ -265,14 +285,18 @@ def render(result: dict[str, Any]) -> str:
             f"| {name} ({a['pages']} pages) | {a['p50_ms']} | {a['p95_ms']} | {a['pages_per_s']} | {s['p50_ms']} | "
             f"{s['p95_ms']} | {s['pages_per_s']} |"
         )
-    c = result["concurrent"]
+    lines.append("")
+    clients = {"concurrent": "pyairtable clients", "concurrent_raw": "clients that only fetch (no JSON parse)"}
+    for key, who in clients.items():
+        c = result[key]
+        server_ms = c["api_cpu_ms_per_page"] + c["postgres_cpu_ms_per_page"]
+        lines.append(
+            f"{c['clients']} {who} at once, each a process: {c['pages_per_s']} pages/s, p50 {c['p50_ms']} ms, "
+            f"p95 {c['p95_ms']} ms ({c['pages']} pages); server CPU per page {server_ms:.2f} ms (API "
+            f"{c['api_cpu_ms_per_page']}, Postgres {c['postgres_cpu_ms_per_page']}): "
+            f"{1000 / server_ms:.0f} pages/s per core it has to itself"
+        )
     lines += [
-        "",
-        f"{c['clients']} clients paging at once: {c['pages_per_s']} pages/s, p50 {c['p50_ms']} ms, "
-        f"p95 {c['p95_ms']} ms ({c['pages']} pages)",
-        f"{result['concurrent_raw']['clients']} clients that only fetch (no JSON parse): "
-        f"{result['concurrent_raw']['pages_per_s']} pages/s, p50 {result['concurrent_raw']['p50_ms']} ms, "
-        f"p95 {result['concurrent_raw']['p95_ms']} ms",
         f"API memory (all workers): {result['memory_mib']['before']} MiB before, "
         f"{result['memory_mib']['peak_while_paging_all']} MiB at peak while paging every record",
         f"load average (1, 5, 15 min) before: {result['load_average_before']}, after: {result['load_average_after']}",

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from airtable_pg import fast_json
 from airtable_pg.api.attachments import archive_route
 from airtable_pg.api.auth import Authenticator, require_base
 from airtable_pg.api.errors import NOT_SERVED, ApiError, model_not_found, not_found, unprocessable
@@ -57,10 +58,14 @@ log = logging.getLogger(__name__)
 
 
 class AirtableJSON(JSONResponse):
-    """UTF-8 JSON as Airtable sends it; a cell holding a lone surrogate (which the sync kept, escaped) has no UTF-8
-    form, so such an answer goes out with ``\\u`` escapes instead: the same value for every JSON parser."""
+    """UTF-8 JSON as Airtable sends it (written by orjson, see ``fast_json``); a cell holding a lone surrogate (which
+    the sync kept, escaped) has no UTF-8 form, so such an answer goes out with ``\\u`` escapes instead: the same
+    value for every JSON parser."""
 
     def render(self, content: Any) -> bytes:
+        fast = fast_json.dumps(content)
+        if fast is not None:
+            return fast
         try:
             return super().render(content)
         except UnicodeEncodeError:

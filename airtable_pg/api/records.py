@@ -8,7 +8,7 @@ from typing import Any
 
 from airtable_formula import FormulaError
 from airtable_formula.timestamps import iso_millis
-from airtable_pg.airtable.escaping import unescape_cell
+from airtable_pg.airtable.escaping import ESCAPED_KEY, unescape_cell
 from airtable_pg.api.tables import ServedTable
 from airtable_pg.postgres.api_reads import MirrorRecord
 
@@ -20,13 +20,18 @@ def shape(served: ServedTable, record: MirrorRecord, *, by_field_id: bool, field
     but for the few Postgres cannot hold (a NUL character), which the sync stored escaped.
     """
     cells = record.fields
-    specs = served.table.fields
-    wanted = specs.keys() if field_ids is None else field_ids
+    if field_ids is None:
+        wanted = served.names
+    else:
+        specs = served.table.fields
+        wanted = tuple((field_id, specs[field_id].name) for field_id in field_ids)
     fields: dict[str, Any] = {}
-    for field_id in wanted:
+    for field_id, name in wanted:  # every served record passes here: kept to one dict lookup per cell
         value = cells.get(field_id)
         if value is not None:
-            fields[field_id if by_field_id else specs[field_id].name] = unescape_cell(value)
+            if type(value) is dict and ESCAPED_KEY in value:
+                value = unescape_cell(value)
+            fields[field_id if by_field_id else name] = value
     return {"id": record.id, "createdTime": iso_millis(record.created), "fields": fields}
 
 
