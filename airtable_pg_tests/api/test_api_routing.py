@@ -114,11 +114,11 @@ def test_a_clean_window_with_live_edits_is_not_flagged(sandbox, database_url) ->
     db = connection_pool(database_url)
     with psycopg.connect(libpq_url(database_url)) as conn:
         user_ids = [row[0] for row in conn.execute("select airtable_id from airtable.users order by airtable_id")]
-    stop = threading.Event()
+    stop_editing, stop_following = threading.Event(), threading.Event()
 
     def edit_in_airtable() -> None:  # a person in the Airtable UI, renaming a user every 0.2 s
         edit = 0
-        while not stop.wait(0.2):
+        while not stop_editing.wait(0.2):
             path = f"{records_path(DEMO_BASE_ID, USERS.id)}/{user_ids[edit % len(user_ids)]}"
             admin(sandbox, "PATCH", path, json={"fields": {NAME_FIELD: f"Renamed {edit}"}})
             edit += 1
@@ -127,11 +127,17 @@ def test_a_clean_window_with_live_edits_is_not_flagged(sandbox, database_url) ->
 
     def follow() -> None:  # the poll path, as the safety-net sensor runs it, as often as it can
         with make_sync_engine(sandbox, database_url) as engine:
-            while not stop.wait(0.05):
+            while not stop_following.wait(0.05):
                 with following:
                     engine.sync_table("coaching", "users", "incremental")
 
     workers = [threading.Thread(target=edit_in_airtable), threading.Thread(target=follow)]
+
+    def tallied() -> shadow_store.ShadowTally | None:
+        with transaction(db) as cur:
+            found = shadow_store.tally(cur, "coaching.users", timedelta(hours=1)).get("coaching.users")
+        return found if found and found.compared == reads else None
+
     with server:
         for worker in workers:
             worker.start()
@@ -149,17 +155,15 @@ def test_a_clean_window_with_live_edits_is_not_flagged(sandbox, database_url) ->
                 admin(sandbox, "PATCH", path, json={"fields": {NAME_FIELD: "Renamed while the sync waits"}})
                 assert table.get(user_ids[0])["fields"]["name"] == "Renamed while the sync waits"
                 reads += 1
+            stop_editing.set()
+            # The sync goes on following until every read is judged: stopped with the edits, it once left the
+            # last edit unsynced for good on a quiet machine, and a mirror that never catches up is rightly flagged.
+            tally = wait_until(tallied, timeout=60, what="every read compared")
         finally:
-            stop.set()
+            stop_editing.set()
+            stop_following.set()
             for worker in workers:
                 worker.join()
-
-        def tallied() -> shadow_store.ShadowTally | None:
-            with transaction(db) as cur:
-                found = shadow_store.tally(cur, "coaching.users", timedelta(hours=1)).get("coaching.users")
-            return found if found and found.compared == reads else None
-
-        tally = wait_until(tallied, timeout=60, what="every read compared")
         with transaction(db) as cur:
             kept = shadow_store.recent_mismatches(cur, "coaching.users", timedelta(hours=1), 10)
     assert tally.mismatched == 0 and tally.errors == 0, (tally, kept)
