@@ -72,7 +72,8 @@ def archive_route(
 
     async def serve(request: Request) -> Response:
         try:
-            token = await run_in_threadpool(auth.token, request.headers.get("authorization"))
+            header = request.headers.get("authorization")
+            token = auth.remembered(header) or await run_in_threadpool(auth.token, header)
             key = request.path_params["path"]
             parts = key.split("/")
             if len(parts) < 3:

@@ -30,28 +30,46 @@ class Authenticator:
         self._lock = threading.Lock()
 
     def token(self, authorization: str | None) -> ApiToken:
-        """The token an ``Authorization`` header carries, or Airtable's 401."""
-        if not authorization:
-            raise authentication_required()
-        scheme, _, text = authorization.partition(" ")
-        text = text.strip()
-        if scheme.lower() != "bearer" or not text or len(text) > MAX_TOKEN_CHARS:
-            raise authentication_required()
-        key = digest(text)
-        now = self._clock()
-        with self._lock:
-            cached = self._cache.get(key)
-        if cached is not None and now - cached[0] < CACHE_SECONDS:
-            token = cached[1]
-        else:
-            token = self._lookup(text)
+        """The token an ``Authorization`` header carries, or Airtable's 401 (may look it up in the database)."""
+        key, now, known = self._remembered(authorization)
+        if known is None:
+            token = self._lookup(_text(authorization))
             with self._lock:
                 if len(self._cache) >= _CACHE_LIMIT:  # a flood of bad tokens must not grow memory
                     self._cache.clear()
                 self._cache[key] = (now, token)
-        if token is None:
+            known = (token,)
+        if known[0] is None:
             raise authentication_required()
-        return token
+        return known[0]
+
+    def remembered(self, authorization: str | None) -> ApiToken | None:
+        """The token if it was verified moments ago (no database: the event loop may call this), else ``None``;
+        Airtable's 401 for a header that is no token or a token known to be bad."""
+        known = self._remembered(authorization)[2]
+        if known is not None and known[0] is None:
+            raise authentication_required()
+        return None if known is None else known[0]
+
+    def _remembered(self, authorization: str | None) -> tuple[str, float, tuple[ApiToken | None] | None]:
+        key = digest(_text(authorization))
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            return key, now, (cached[1],)
+        return key, now, None
+
+
+def _text(authorization: str | None) -> str:
+    """The token text of a bearer header; Airtable's 401 for anything else."""
+    if not authorization:
+        raise authentication_required()
+    scheme, _, text = authorization.partition(" ")
+    text = text.strip()
+    if scheme.lower() != "bearer" or not text or len(text) > MAX_TOKEN_CHARS:
+        raise authentication_required()
+    return text
 
 
 def require_base(token: ApiToken, base_id: str, *, write: bool = False) -> None:

@@ -20,18 +20,18 @@ def shape(served: ServedTable, record: MirrorRecord, *, by_field_id: bool, field
     but for the few Postgres cannot hold (a NUL character), which the sync stored escaped.
     """
     cells = record.fields
-    if field_ids is None:
-        wanted = served.names
-    else:
-        specs = served.table.fields
-        wanted = tuple((field_id, specs[field_id].name) for field_id in field_ids)
-    fields: dict[str, Any] = {}
-    for field_id, name in wanted:  # every served record passes here: kept to one dict lookup per cell
-        value = cells.get(field_id)
-        if value is not None:
-            if type(value) is dict and ESCAPED_KEY in value:
-                value = unescape_cell(value)
-            fields[field_id if by_field_id else name] = value
+    names = served.names
+    if field_ids is not None:
+        names = {field_id: names[field_id] for field_id in field_ids}
+    # Every served record passes here: one pass over its stored (non-empty) cells, not over every field of the spec.
+    # Cells come in the stored object's order; Airtable promises no order of a record's fields either.
+    fields = {
+        (field_id if by_field_id else names[field_id]): (
+            unescape_cell(value) if type(value) is dict and ESCAPED_KEY in value else value
+        )
+        for field_id, value in cells.items()
+        if value is not None and field_id in names
+    }
     return {"id": record.id, "createdTime": iso_millis(record.created), "fields": fields}
 
 

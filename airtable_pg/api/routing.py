@@ -61,6 +61,12 @@ class Router:
             return POSTGRES_PRIMARY
         return self.flags.mode(entity_key(served.base, served.table))
 
+    def mode_now(self, served: ServedTable) -> str | None:
+        """The mode if it is known without the database (flags read moments ago), else ``None``: ask ``mode``."""
+        if not self.writes.can_relay:
+            return POSTGRES_PRIMARY
+        return self.flags.mode_if_fresh(entity_key(served.base, served.table))
+
     def after_list(self, served: ServedTable, options: ListOptions, request: str, answer: Any) -> None:
         """In ``shadow``: compare the mirror's answer to this list read with Airtable's, later."""
         if options.offset or not isinstance(answer, dict) or not self._sampled():

@@ -19,13 +19,13 @@ class ServedTable:
     base: BaseSpec
     table: TableSpec
     by_ref: dict[str, FieldSpec] = field(repr=False)  # field ids, then names (an id wins a clash, as in Airtable)
-    names: tuple[tuple[str, str], ...] = field(repr=False)  # (field id, name) of every field, in order
+    names: dict[str, str] = field(repr=False)  # field id → name, for every field of the spec
 
     @classmethod
     def of(cls, base: BaseSpec, table: TableSpec) -> ServedTable:
         by_ref = {f.name: f for f in table.fields.values()}
         by_ref.update(table.fields)
-        return cls(base, table, by_ref, tuple((f.id, f.name) for f in table.fields.values()))
+        return cls(base, table, by_ref, {f.id: f.name for f in table.fields.values()})
 
     def field(self, ref: str) -> FieldSpec | None:
         return self.by_ref.get(ref)

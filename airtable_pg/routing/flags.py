@@ -177,6 +177,20 @@ class BackendFlags:
             self._read_at = None  # this process sees its own change at once
         return previous, resolve(base, table, stored, self._environ)
 
+    def mode_if_fresh(self, name: str) -> str | None:
+        """The mode from flags read less than ``ttl_seconds`` ago, else ``None``: never touches the database nor
+        waits for a reader that does (an event loop may ask)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._read_at is None or self._clock() - self._read_at >= self.ttl_seconds:
+                return None
+            stored = self._stored
+        finally:
+            self._lock.release()
+        base, table = self.entity(name)
+        return resolve(base, table, stored.get(entity_key(base, table)), self._environ).mode
+
     def _fresh(self) -> dict[str, StoredFlag]:
         with self._lock:
             now = self._clock()

@@ -88,12 +88,21 @@ def test_the_token_cache_forgets_within_its_lifetime() -> None:
     now = [0.0]
     answers: list[object] = [object(), None]
     authenticator = Authenticator(lambda text: answers.pop(0), clock=lambda: now[0])  # type: ignore[arg-type,return-value]
-    assert authenticator.token("Bearer abc") is not None
+    assert authenticator.remembered("Bearer abc") is None  # never verified: the caller looks it up (off the loop)
+    token = authenticator.token("Bearer abc")
+    assert token is not None
     now[0] = 4.0
-    assert authenticator.token("Bearer abc") is not None  # cached: no lookup
+    assert authenticator.token("Bearer abc") is token  # cached: no lookup
+    assert authenticator.remembered("Bearer abc") is token
     now[0] = 6.0
+    assert authenticator.remembered("Bearer abc") is None  # too old to vouch for without a lookup
     with pytest.raises(Exception, match="AUTHENTICATION_REQUIRED"):
         authenticator.token("Bearer abc")  # looked up again: revoked
+    with pytest.raises(Exception, match="AUTHENTICATION_REQUIRED"):
+        authenticator.remembered("Bearer abc")  # and known to be bad, without a lookup
+    with pytest.raises(Exception, match="AUTHENTICATION_REQUIRED"):
+        authenticator.remembered("Basic abc")  # not a bearer token at all
+    assert answers == []  # two lookups in all
 
 
 @pytest.mark.parametrize(

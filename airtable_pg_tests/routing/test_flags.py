@@ -120,3 +120,21 @@ def test_apps_reading_postgres_follow_the_same_switch_in_sql_and_python(flags, d
 def test_the_flags_fail_safe_to_airtable_when_postgres_is_unreachable() -> None:
     unreachable = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
     assert BackendFlags(unreachable, SPEC, environ={}).mode("users") == "airtable"
+
+
+def test_the_api_reads_a_flag_from_memory_only_while_it_is_fresh(database_url) -> None:
+    """The API's event loop asks ``mode_if_fresh``: an answer only from flags read within the TTL, never a database
+    read nor a wait for a thread doing one (``None`` sends the caller to ``mode`` on a worker thread)."""
+    now = [100.0]
+    flags = BackendFlags(connection_pool(database_url), SPEC, environ={}, clock=lambda: now[0])
+    assert flags.mode_if_fresh("users") is None  # never read
+    assert flags.mode("users") == "airtable"
+    assert flags.mode_if_fresh("users") == "airtable"
+    BackendFlags(connection_pool(database_url), SPEC, environ={}).set("users", "shadow", reason="test")
+    now[0] += 0.4
+    assert flags.mode_if_fresh("users") == "airtable"  # within the TTL, as mode() itself answers
+    now[0] += 0.2
+    assert flags.mode_if_fresh("users") is None  # stale: mode() reads again
+    assert flags.mode("users") == "shadow" and flags.mode_if_fresh("users") == "shadow"
+    with flags._lock:  # a worker thread is reading the flags: the loop does not wait for it
+        assert flags.mode_if_fresh("users") is None
