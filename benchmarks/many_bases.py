@@ -1,7 +1,8 @@
 """Many bases on one token: 20 bases × 5,000 records imported at once, the token's 50 requests/s binding.
 
 Run: ``python -m benchmarks.many_bases`` (``--bases 20 --records 5000 --latency-ms 300 --processes 4 --workers 12
---users 40 --rate 1``; ``--burn N`` adds CPU burners).
+--users 40 --rate 1``; ``--burn N`` adds CPU burners; ``--resync`` then runs the same full syncs again, each
+table planned from the mirror, as a periodic reconciliation would).
 
 One sandbox holds ``--bases`` copies of the demo base (``appCoachingDemo01`` …), each ``--records`` records, with
 Airtable's limits (5 requests/s per base, **50 requests/s per token**, 30 s penalty) and ``--latency-ms`` per request.
