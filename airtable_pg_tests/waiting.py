@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -19,6 +22,17 @@ def wait_until(condition: Callable[[], T], *, timeout: float, what: str, interva
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def stacks_if_stuck(seconds: float) -> Iterator[None]:
+    """Print every thread's stack to stderr (pytest shows it with a failure) if the block is still running after
+    ``seconds``: a wait that should take milliseconds and once took over 10 s on a loaded machine says where."""
+    faulthandler.dump_traceback_later(seconds, file=sys.stderr)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def wait_until_listening(database_url: str, channel: str, timeout: float = 10) -> None:
