@@ -117,8 +117,8 @@ class ShadowReads:
             again_airtable, again_postgres = refetch(ids)
             result = compare_records(table, again_airtable, again_postgres, ordered=False)
             # A record whose Airtable answer changed between the read and the re-check is being edited: the mirror
-            # follows it (webhook, poll) and cannot be judged against a moving target. Found by the A/A test: a
-            # user renamed every 1.6 s while the sync lagged 2 s on a loaded machine was flagged as wrong.
+            # follows it (webhook, poll) and cannot be judged against a moving target: a user renamed every 1.6 s,
+            # the mirror following 2 s behind, would otherwise be flagged at every re-check.
             wanted = set(ids)
             earlier = [r for r in seen_in_airtable if r.get("id") in wanted]
             edited_meanwhile |= _edited_meanwhile(table, earlier, again_airtable)
