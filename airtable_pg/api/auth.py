@@ -8,6 +8,7 @@ The token text is never logged, stored or echoed: only its digest is kept, in me
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,12 @@ _CACHE_LIMIT = 10_000
 Lookup = Callable[[str], ApiToken | None]  # token text → the live token, from the database
 
 
+class _Unknown(enum.Enum):
+    """Not remembered (as opposed to ``None``: remembered as no token of ours)."""
+
+    TOKEN = enum.auto()
+
+
 class Authenticator:
     def __init__(self, lookup: Lookup, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._lookup = lookup
@@ -31,34 +38,34 @@ class Authenticator:
 
     def token(self, authorization: str | None) -> ApiToken:
         """The token an ``Authorization`` header carries, or Airtable's 401 (may look it up in the database)."""
-        key, now, known = self._remembered(authorization)
-        if known is None:
-            token = self._lookup(_text(authorization))
+        text = _text(authorization)
+        key = digest(text)
+        known = self._fresh(key)
+        if known is _Unknown.TOKEN:
+            asked_at = self._clock()  # before the lookup: a revocation during it must not be remembered longer
+            known = self._lookup(text)
             with self._lock:
                 if len(self._cache) >= _CACHE_LIMIT:  # a flood of bad tokens must not grow memory
                     self._cache.clear()
-                self._cache[key] = (now, token)
-            known = (token,)
-        if known[0] is None:
+                self._cache[key] = (asked_at, known)
+        if known is None:
             raise authentication_required()
-        return known[0]
+        return known
 
     def remembered(self, authorization: str | None) -> ApiToken | None:
         """The token if it was verified moments ago (no database: the event loop may call this), else ``None``;
         Airtable's 401 for a header that is no token or a token known to be bad."""
-        known = self._remembered(authorization)[2]
-        if known is not None and known[0] is None:
+        known = self._fresh(digest(_text(authorization)))
+        if known is None:
             raise authentication_required()
-        return None if known is None else known[0]
+        return None if known is _Unknown.TOKEN else known
 
-    def _remembered(self, authorization: str | None) -> tuple[str, float, tuple[ApiToken | None] | None]:
-        key = digest(_text(authorization))
-        now = self._clock()
+    def _fresh(self, key: str) -> ApiToken | _Unknown | None:
         with self._lock:
             cached = self._cache.get(key)
-        if cached is not None and now - cached[0] < CACHE_SECONDS:
-            return key, now, (cached[1],)
-        return key, now, None
+        if cached is None or self._clock() - cached[0] >= CACHE_SECONDS:
+            return _Unknown.TOKEN
+        return cached[1]
 
 
 def _text(authorization: str | None) -> str:
